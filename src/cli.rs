@@ -1,0 +1,76 @@
+//! Command-line interface: one subcommand per job a user brings to oomlab.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Memory profiling and OOM diagnosis for data-preparation pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "oomlab", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay legacy and optimized ranking prep side by side and write a report.
+    Compare(ReplayArgs),
+    /// Replay one or more named strategies (default: all) and write a report.
+    Run(RunArgs),
+    /// Generate (or find cached) the scenario's data and print its content hash.
+    Data(DataArgs),
+    /// Run one job in this process (internal: the parent starts it).
+    #[command(name = "__child", hide = true)]
+    Child {
+        #[arg(long)]
+        job: String,
+    },
+}
+
+/// Flags shared by every command that replays a scenario.
+#[derive(Debug, Args, Clone)]
+pub struct ScenarioArgs {
+    /// Scenario file describing the shape of production data.
+    #[arg(long, default_value = crate::scenario::DEFAULT_SCENARIO)]
+    pub scenario: PathBuf,
+    /// Multiply row counts (samples, and pools when the scenario says so).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Where generated data is cached (default: $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Cap on ranking samples after dropna (0 = no limit); overrides $MAX_RANKING_SAMPLES.
+    #[arg(long)]
+    pub max_ranking_samples: Option<u64>,
+    /// RSS sampling interval, e.g. 10ms, 0.5s.
+    #[arg(long, default_value = "10ms")]
+    pub interval: String,
+    /// Report directory (default: reports/runs/<time>-<scenario>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print only the table and the report location.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Strategies to run, comma-separated, or `all`.
+    #[arg(long, default_value = "all")]
+    pub strategy: String,
+    #[command(flatten)]
+    pub replay: ReplayArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DataArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+}

@@ -1,0 +1,151 @@
+//! The subcommands: thin glue from parsed flags to the modules that do the work.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{DataArgs, ReplayArgs, RunArgs, ScenarioArgs};
+use crate::data::cache::default_cache_root;
+use crate::error::{bad_input, Exit};
+use crate::progress::Progress;
+use crate::replay::{parse_strategies, resolve_max_ranking_samples, ReplayPlan};
+use crate::report::{self, Report, RunStatus};
+use crate::scenario::{validate_scale, LoadedScenario, Scenario};
+use crate::strategy::{self, Strategy};
+use crate::table;
+
+/// Parses an interval such as `10ms`, `0.5s` or `250us`.
+pub fn parse_interval(text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (t, 1e-3)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| {
+        bad_input(format!(
+            "--interval {text}: expected a duration such as 10ms, 0.5s or 250us"
+        ))
+    })?;
+    let secs = v * mult;
+    if !(1e-4..=60.0).contains(&secs) {
+        return Err(bad_input(format!(
+            "--interval {text}: expected between 0.1ms and 60s"
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn load_scenario(args: &ScenarioArgs) -> Result<(LoadedScenario, f64, PathBuf)> {
+    let scenario = Scenario::load(&args.scenario)?;
+    let scale = validate_scale(args.scale)?;
+    let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
+    Ok((scenario, scale, cache_root))
+}
+
+fn plan(
+    command: &str,
+    args: &ReplayArgs,
+    strategies: Vec<&'static dyn Strategy>,
+) -> Result<ReplayPlan> {
+    let (scenario, scale, cache_root) = load_scenario(&args.scenario)?;
+    let (max_ranking_samples, source) = resolve_max_ranking_samples(args.max_ranking_samples)?;
+    Ok(ReplayPlan {
+        command: command.to_string(),
+        scenario,
+        scale,
+        strategies,
+        max_ranking_samples,
+        max_ranking_samples_source: source,
+        interval: parse_interval(&args.interval)?,
+        cache_root,
+    })
+}
+
+/// Default report directory: `reports/runs/<UTC time>-<scenario>/`.
+fn default_out_dir(scenario: &str) -> PathBuf {
+    let stamp = report::utc_now_rfc3339()
+        .replace([':', '-'], "")
+        .replace('T', "-");
+    PathBuf::from("reports/runs").join(format!("{}-{scenario}", stamp.trim_end_matches('Z')))
+}
+
+/// Writes the report directory: `report.json`, `summary.md`.
+pub fn write_report_dir(report: &Report, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    report.write_json(&dir.join("report.json"))?;
+    report::write_atomically(
+        &dir.join("summary.md"),
+        report::summary::render(report).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// The exit code a finished replay ends with.
+fn exit_for(report: &Report) -> Exit {
+    if report
+        .runs
+        .iter()
+        .any(|r| matches!(r.status, RunStatus::Failed { .. }))
+    {
+        Exit::ChildFailed
+    } else if report
+        .runs
+        .iter()
+        .any(|r| matches!(r.status, RunStatus::Killed { .. }))
+    {
+        Exit::OomKilled
+    } else {
+        Exit::Ok
+    }
+}
+
+fn replay_and_report(plan: ReplayPlan, args: &ReplayArgs) -> Result<Exit> {
+    let mut progress = Progress::new(args.quiet);
+    let report = plan.run(&mut progress)?;
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&report.scenario.name));
+    write_report_dir(&report, &dir)?;
+    println!("\n{}", table::before_after(&report).to_text());
+    println!("report: {}", dir.join("report.json").display());
+    Ok(exit_for(&report))
+}
+
+/// `oomlab compare`: legacy against optimized.
+pub fn compare(args: ReplayArgs) -> Result<Exit> {
+    let strategies = ["legacy", "optimized"]
+        .iter()
+        .filter_map(|n| strategy::by_name(n))
+        .collect();
+    let plan = plan("compare", &args, strategies)?;
+    replay_and_report(plan, &args)
+}
+
+/// `oomlab run`: the named strategies.
+pub fn run(args: RunArgs) -> Result<Exit> {
+    let strategies = parse_strategies(&args.strategy)?;
+    let plan = plan("run", &args.replay, strategies)?;
+    replay_and_report(plan, &args.replay)
+}
+
+/// `oomlab data`: make sure the data exists and print its hash.
+pub fn data(args: DataArgs) -> Result<Exit> {
+    let replay = ReplayArgs {
+        scenario: args.scenario,
+        max_ranking_samples: Some(0),
+        interval: "10ms".into(),
+        out: None,
+        quiet: true,
+    };
+    let plan = plan("data", &replay, Vec::new())?;
+    let report = plan.run(&mut Progress::new(true))?;
+    println!("{}", report.scenario.data_hash);
+    Ok(Exit::Ok)
+}

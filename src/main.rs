@@ -1,0 +1,49 @@
+//! oomlab: replays memory-hungry data preparation, measures it exactly, and
+//! tells you what fits. See README.md for the commands and exit codes.
+
+mod child;
+mod cli;
+mod commands;
+mod data;
+mod error;
+mod machine;
+mod probe;
+mod progress;
+mod protocol;
+mod replay;
+mod report;
+mod runner;
+mod sampler;
+mod scenario;
+mod strategy;
+mod table;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::{exit_code_of, Exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Child { job } => child::main(&job).map(|_| Exit::Ok),
+        Command::Compare(args) => commands::compare(args),
+        Command::Run(args) => commands::run(args),
+        Command::Data(args) => commands::data(args),
+    };
+    match result {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(err) => {
+            let exit = exit_code_of(&err);
+            if exit == Exit::Internal {
+                eprintln!("error: {err:#}");
+            } else {
+                eprintln!("error: {err}");
+            }
+            ExitCode::from(exit as u8)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The child's side of measurement: stage boundaries with exact kernel peaks.
+//!
+//! At each stage start the child resets its peak RSS (`echo 5 > /proc/self/clear_refs`)
+//! and at the end reads `VmHWM`: the kernel's own high-water mark for exactly that
+//! span, which no sampler can miss. Markers go to the parent over stdout.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use crate::protocol::{monotonic_ns, Event};
+
+/// Resets this process's VmHWM to its current RSS.
+pub fn reset_peak() -> Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5")
+        .context("resetting the peak RSS via /proc/self/clear_refs (needs Linux >= 4.0)")
+}
+
+/// Reads `(VmHWM, VmRSS)` of this process in bytes.
+pub fn peak_and_rss() -> Result<(u64, u64)> {
+    let status = procfs::process::Process::myself()
+        .and_then(|p| p.status())
+        .context("reading /proc/self/status")?;
+    let kib = |v: Option<u64>| v.unwrap_or(0) * 1024;
+    Ok((kib(status.vmhwm), kib(status.vmrss)))
+}
+
+/// Details a stage reports about itself (rows, bytes), merged into its marker.
+pub type Detail = BTreeMap<String, serde_json::Value>;
+
+/// Emits stage markers and log lines to the parent.
+pub struct Probe {
+    out: std::io::Stdout,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Probe {
+    /// A probe writing to this process's stdout.
+    pub fn new() -> Self {
+        Self {
+            out: std::io::stdout(),
+        }
+    }
+
+    fn emit(&self, event: &Event) {
+        let mut out = self.out.lock();
+        // A parent that went away cannot be told anything; carry on.
+        let _ = writeln!(out, "{}", event.to_line());
+        let _ = out.flush();
+    }
+
+    /// Runs `body` as the named stage, bracketed by a peak reset and a peak read.
+    pub fn stage<T>(&self, name: &str, body: impl FnOnce(&mut Detail) -> Result<T>) -> Result<T> {
+        reset_peak()?;
+        let (_, rss_start) = peak_and_rss()?;
+        self.emit(&Event::StageStart {
+            stage: name.to_string(),
+            t_ns: monotonic_ns(),
+            rss_bytes: rss_start,
+        });
+        let mut detail = Detail::new();
+        let value = body(&mut detail).with_context(|| format!("stage `{name}`"))?;
+        let (peak, rss) = peak_and_rss()?;
+        self.emit(&Event::StageEnd {
+            stage: name.to_string(),
+            t_ns: monotonic_ns(),
+            peak_bytes: peak,
+            rss_bytes: rss,
+            detail,
+        });
+        Ok(value)
+    }
+
+    /// Emits a pipeline log line (`INFO ...`).
+    pub fn info(&self, message: impl Into<String>) {
+        self.emit(&Event::Log {
+            t_ns: monotonic_ns(),
+            level: "INFO".into(),
+            message: message.into(),
+        });
+    }
+
+    /// Reports the prepared output.
+    pub fn output(&self, rows: u64, features: u64, columns: u64, bytes: u64) {
+        self.emit(&Event::Output {
+            rows,
+            features,
+            columns,
+            bytes,
+        });
+    }
+}

@@ -1,0 +1,90 @@
+//! What a child tells its parent, one JSON line at a time.
+//!
+//! The child owns its stdout as the channel: protocol lines start with [`PREFIX`],
+//! anything else (a library printing) is passed through as output. Timestamps are
+//! `CLOCK_MONOTONIC` nanoseconds, a clock parent and child share, so stage spans
+//! line up with the parent's RSS samples without guessing pipe latency.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Marks a protocol line on the child's stdout.
+pub const PREFIX: &str = "@oomlab ";
+
+/// One message from a child.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A stage begins; VmHWM was just reset.
+    StageStart {
+        stage: String,
+        t_ns: u64,
+        rss_bytes: u64,
+    },
+    /// A stage ended; `peak_bytes` is the kernel's VmHWM since the stage's start.
+    StageEnd {
+        stage: String,
+        t_ns: u64,
+        peak_bytes: u64,
+        rss_bytes: u64,
+        #[serde(default)]
+        detail: BTreeMap<String, serde_json::Value>,
+    },
+    /// A pipeline log line, in the write-up's wording.
+    Log {
+        t_ns: u64,
+        level: String,
+        message: String,
+    },
+    /// The prepared output: what the pipeline hands to training.
+    Output {
+        rows: u64,
+        features: u64,
+        columns: u64,
+        bytes: u64,
+    },
+}
+
+impl Event {
+    /// Serializes the event as one protocol line (with prefix, without newline).
+    pub fn to_line(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string());
+        format!("{PREFIX}{json}")
+    }
+
+    /// Parses a stdout line: `Some(Ok(event))` for protocol lines, `None` for
+    /// ordinary output, `Some(Err)` for a protocol line that does not parse.
+    pub fn parse_line(line: &str) -> Option<Result<Event, serde_json::Error>> {
+        line.strip_prefix(PREFIX).map(serde_json::from_str)
+    }
+}
+
+/// Nanoseconds on `CLOCK_MONOTONIC`, the clock shared by parent and child.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_ignores_plain_output() {
+        let e = Event::Log {
+            t_ns: 5,
+            level: "INFO".into(),
+            message: "Ranking samples: 3 rows".into(),
+        };
+        let line = e.to_line();
+        assert_eq!(Event::parse_line(&line).unwrap().unwrap(), e);
+        assert!(Event::parse_line("hello").is_none());
+        assert!(Event::parse_line("@oomlab {nope").unwrap().is_err());
+    }
+}

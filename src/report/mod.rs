@@ -1,0 +1,267 @@
+//! The report: everything a run saw, in one versioned JSON document.
+//!
+//! `report.json` is the boundary between measuring and everything after it:
+//! tables, pictures, models, gates and postmortems read it, possibly on another
+//! machine, so it carries a schema version and never the environment.
+
+pub mod summary;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::bad_input;
+use crate::machine::MachineFacts;
+use crate::sampler::Timeline;
+use crate::scenario::Sizes;
+
+/// Bumped whenever a reader of an older report would misread a newer one.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One invocation's findings: one scenario, one or more strategy runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub oomlab_version: String,
+    /// The subcommand that produced the report (`compare`, `run`, ...).
+    pub command: String,
+    /// UTC time the report was written, RFC 3339.
+    pub created_at: String,
+    pub scenario: ScenarioInfo,
+    pub settings: Settings,
+    pub machine: MachineFacts,
+    /// The allocator the children ran with; RSS figures depend on it.
+    pub allocator: String,
+    /// The data generation run, when this invocation generated the data.
+    #[serde(default)]
+    pub data_generation: Option<RunRecord>,
+    pub runs: Vec<RunRecord>,
+}
+
+/// Which scenario, at which size, with which data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub path: String,
+    #[serde(default)]
+    pub description: String,
+    pub seed: u64,
+    pub scale: f64,
+    /// Sizes actually run.
+    pub scaled: Sizes,
+    /// Sizes at production (scale 1), for extrapolation and tables.
+    pub production: Sizes,
+    /// Content hash of the generated inputs (xxh3, hex).
+    pub data_hash: String,
+}
+
+/// The pipeline settings the strategies ran with (only the documented ones).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Settings {
+    /// `MAX_RANKING_SAMPLES` in force (0 = no limit).
+    pub max_ranking_samples: u64,
+    /// Where that value came from: `flag`, `env` or `default`.
+    pub max_ranking_samples_source: String,
+    /// Sampling interval of the RSS timeline.
+    pub interval_ms: f64,
+}
+
+/// One strategy in one child process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub strategy: String,
+    pub status: RunStatus,
+    /// Wall time from spawn to exit, seconds.
+    pub wall_s: f64,
+    /// Largest exact (kernel) stage peak; `None` if no stage completed.
+    pub peak_bytes: Option<u64>,
+    /// Largest sampled RSS.
+    pub sampled_peak_bytes: u64,
+    pub stages: Vec<StageRecord>,
+    pub logs: Vec<LogLine>,
+    #[serde(default)]
+    pub output: Option<OutputSummary>,
+    /// Last lines of the child's stderr (kept when it failed).
+    #[serde(default)]
+    pub stderr_tail: Vec<String>,
+    pub timeline: Timeline,
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunStatus {
+    Completed,
+    /// Killed by a signal (SIGKILL = -9, as the pipeline's exit code -9).
+    Killed {
+        signal: i32,
+        stage: Option<String>,
+        t_s: f64,
+        rss_bytes: u64,
+        /// What killed it: `watchdog`, `cgroup`, or `unknown`.
+        by: String,
+    },
+    /// Exited non-zero or died of a signal nobody sent on purpose.
+    Failed {
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        stage: Option<String>,
+        message: String,
+    },
+}
+
+/// One named stage of a strategy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Kernel high-water mark over the stage (VmHWM after a reset); `None` if the
+    /// stage never finished (the process was killed in it).
+    pub exact_peak_bytes: Option<u64>,
+    pub rss_start_bytes: u64,
+    pub rss_end_bytes: u64,
+    /// Largest sampled RSS within the stage's span.
+    pub sampled_peak_bytes: Option<u64>,
+    /// What the stage says of itself: rows, bytes, columns.
+    #[serde(default)]
+    pub detail: BTreeMap<String, serde_json::Value>,
+}
+
+impl StageRecord {
+    /// The best peak known for the stage: exact when it finished, sampled otherwise.
+    pub fn best_peak(&self) -> u64 {
+        self.exact_peak_bytes
+            .or(self.sampled_peak_bytes)
+            .unwrap_or(self.rss_end_bytes)
+    }
+}
+
+/// A log line the pipeline printed, with its time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogLine {
+    pub t_s: f64,
+    pub level: String,
+    pub message: String,
+}
+
+/// The prepared frame handed to training.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputSummary {
+    pub rows: u64,
+    pub features: u64,
+    pub columns: u64,
+    pub bytes: u64,
+}
+
+impl RunRecord {
+    /// Percentage by which the sampler under-reads the exact peak.
+    pub fn sampling_gap_pct(&self) -> Option<f64> {
+        let exact = self.peak_bytes? as f64;
+        (exact > 0.0).then(|| (exact - self.sampled_peak_bytes as f64) / exact * 100.0)
+    }
+
+    /// The stage with the largest peak: the one that sets the memory need.
+    pub fn peak_stage(&self) -> Option<&StageRecord> {
+        self.stages.iter().max_by_key(|s| s.best_peak())
+    }
+}
+
+impl Report {
+    /// Writes `report.json` atomically (temporary name, then rename).
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).context("serializing the report")?;
+        write_atomically(path, &json)
+    }
+
+    /// Reads a report, refusing other schema versions with a clear message (exit 2).
+    pub fn read_json(path: &Path) -> Result<Report> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| bad_input(format!("{}: cannot read report: {e}", path.display())))?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            bad_input(format!(
+                "{}: not a valid oomlab report (JSON error: {e})",
+                path.display()
+            ))
+        })?;
+        let version = value.get("schema_version").and_then(|v| v.as_u64());
+        if version != Some(SCHEMA_VERSION as u64) {
+            return Err(bad_input(format!(
+                "{}: report schema_version is {}, this oomlab reads version {SCHEMA_VERSION}",
+                path.display(),
+                version.map_or("missing".to_string(), |v| v.to_string())
+            )));
+        }
+        serde_json::from_value(value).map_err(|e| {
+            bad_input(format!(
+                "{}: not a valid oomlab report: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    /// The run of a strategy, if the report has one.
+    pub fn run(&self, strategy: &str) -> Option<&RunRecord> {
+        self.runs.iter().find(|r| r.strategy == strategy)
+    }
+}
+
+/// Writes a file so that readers see either the old content or the whole new one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))?;
+    }
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Current UTC time as RFC 3339 (`2026-11-25T06:10:00Z`), without a date crate.
+pub fn utc_now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_447), (2025, 12, 25));
+    }
+}

@@ -1,0 +1,142 @@
+//! `summary.md`: the report as a person reads it on a code host.
+
+use std::fmt::Write;
+
+use super::{Report, RunStatus};
+use crate::table;
+use crate::units::{format_bytes, format_count};
+
+/// Renders the markdown summary of a report.
+pub fn render(report: &Report) -> String {
+    let mut md = String::new();
+    let s = &report.scenario;
+    let _ = writeln!(md, "# oomlab {}: {}\n", report.command, s.name);
+    if !s.description.is_empty() {
+        let _ = writeln!(md, "{}\n", s.description);
+    }
+    let _ = writeln!(
+        md,
+        "## Before / after\n\n{}",
+        table::before_after(report).to_markdown()
+    );
+    for pic in ["timeline", "peaks"] {
+        if report_has_picture(pic) {
+            let _ = writeln!(md, "![{pic}]({pic}.svg)\n");
+        }
+    }
+    let _ = writeln!(md, "## Data\n");
+    let _ = writeln!(
+        md,
+        "| | production | this run (scale {}) |\n|---|---|---|",
+        s.scale
+    );
+    for (label, p, r) in [
+        (
+            "ranking_samples rows",
+            s.production.sample_rows,
+            s.scaled.sample_rows,
+        ),
+        (
+            "dataset_profile rows",
+            s.production.datasets,
+            s.scaled.datasets,
+        ),
+        (
+            "dataset_profile feature columns (numeric)",
+            s.production.profile_columns,
+            s.scaled.profile_columns,
+        ),
+        ("user_features rows", s.production.users, s.scaled.users),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {} |",
+            format_count(p),
+            format_count(r)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nSeed {}, numeric profile columns {}, data hash `{}`. MAX_RANKING_SAMPLES={} ({}).\n",
+        s.seed,
+        s.scaled.profile_numeric_columns,
+        s.data_hash,
+        report.settings.max_ranking_samples,
+        report.settings.max_ranking_samples_source
+    );
+    for run in &report.runs {
+        let _ = writeln!(md, "## {}\n", run.strategy);
+        match &run.status {
+            RunStatus::Completed => {}
+            RunStatus::Killed {
+                signal,
+                stage,
+                t_s,
+                rss_bytes,
+                by,
+            } => {
+                let _ = writeln!(
+                    md,
+                    "**Killed (-{signal})** by {by} in stage `{}` at {t_s:.2} s, RSS {}.\n",
+                    stage.as_deref().unwrap_or("?"),
+                    format_bytes(*rss_bytes)
+                );
+            }
+            RunStatus::Failed {
+                exit_code,
+                signal,
+                stage,
+                message,
+            } => {
+                let _ = writeln!(
+                    md,
+                    "**Failed** (exit {exit_code:?}, signal {signal:?}) in stage `{}`: {message}\n",
+                    stage.as_deref().unwrap_or("?")
+                );
+            }
+        }
+        let _ = writeln!(md, "{}", table::stages(run).to_markdown());
+        if let Some(gap) = run.sampling_gap_pct() {
+            let _ = writeln!(
+                md,
+                "Exact peak {}, sampled peak {} ({gap:.1}% below exact, {} samples at {} ms). Wall time {:.2} s.\n",
+                run.peak_bytes.map(format_bytes).unwrap_or_default(),
+                format_bytes(run.sampled_peak_bytes),
+                run.timeline.t_s.len(),
+                run.timeline.interval_ms,
+                run.wall_s
+            );
+        }
+        if !run.logs.is_empty() {
+            let _ = writeln!(md, "```");
+            for l in &run.logs {
+                let _ = writeln!(md, "{} {}", l.level, l.message);
+            }
+            let _ = writeln!(md, "```\n");
+        }
+        if !run.stderr_tail.is_empty() && run.status != RunStatus::Completed {
+            let _ = writeln!(
+                md,
+                "stderr (last lines):\n```\n{}\n```\n",
+                run.stderr_tail.join("\n")
+            );
+        }
+    }
+    let m = &report.machine;
+    let _ = writeln!(
+        md,
+        "## Machine\n\n{} CPUs, {} total / {} available memory, kernel {}, {}. Allocator: {}.",
+        m.cpus,
+        format_bytes(m.total_memory_bytes),
+        format_bytes(m.available_memory_bytes),
+        m.kernel,
+        m.os,
+        report.allocator
+    );
+    md
+}
+
+/// Pictures are drawn by the plot module; the summary links them when enabled.
+fn report_has_picture(_name: &str) -> bool {
+    false
+}

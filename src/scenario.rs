@@ -1,0 +1,375 @@
+//! Scenario files: the shape of production data, as a human writes it down.
+//!
+//! A scenario names row counts, column mixes and skew, never data: the same
+//! scenario, scale and seed always generate the same bytes (see `data`). Files are
+//! validated on load, and every complaint names the file, the key and what was
+//! expected, because the person fixing it is looking at that file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::error::bad_input;
+
+/// The scenario `compare` runs when no `--scenario` is given.
+pub const DEFAULT_SCENARIO: &str = "scenarios/default.toml";
+
+/// A validated scenario, as loaded from its TOML file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name used in report directories and tables.
+    pub name: String,
+    /// One line for humans; printed in summaries.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every random draw in data generation.
+    pub seed: u64,
+    pub ranking_samples: RankingSamples,
+    pub dataset_profile: DatasetProfile,
+    pub user_features: UserFeatures,
+    #[serde(default)]
+    pub scaling: Scaling,
+}
+
+/// The exposure log: one row per (request, user, dataset) impression.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RankingSamples {
+    /// Rows at production size (before `--scale`).
+    pub rows: i64,
+    /// Share of rows whose label is null, so `dropna` really drops rows.
+    #[serde(default = "default_null_share")]
+    pub label_null_share: f64,
+    /// Zipf exponent of dataset popularity: a few datasets get most impressions.
+    #[serde(default = "default_dataset_zipf")]
+    pub dataset_zipf_exponent: f64,
+    /// Zipf exponent of user activity (0 = uniform over the pool).
+    #[serde(default = "default_user_zipf")]
+    pub user_zipf_exponent: f64,
+    /// Length of the string request id.
+    #[serde(default = "default_request_id_length")]
+    pub request_id_length: i64,
+}
+
+/// One row per dataset, several hundred feature columns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetProfile {
+    /// Datasets in the profile (and the pool samples draw from).
+    pub rows: i64,
+    /// Groups of feature columns, besides `dataset_id`.
+    pub columns: Vec<ColumnGroup>,
+}
+
+/// A run of `count` feature columns of one kind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnGroup {
+    pub kind: ColumnKind,
+    pub count: i64,
+    /// Min and max length of values (string kinds only).
+    #[serde(default)]
+    pub length: Option<[i64; 2]>,
+    /// Distinct values per column (string kinds only).
+    #[serde(default)]
+    pub distinct: Option<i64>,
+}
+
+/// The column kinds a profile can hold; numeric kinds survive v2's slimming.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnKind {
+    /// float64, as pandas loads any real-valued feature.
+    Float,
+    /// int64, as pandas loads counts.
+    Integer,
+    /// Free text of realistic length (titles, tags), held as strings.
+    String,
+    /// Low-cardinality labels (category, license), held as strings as pandas loads them.
+    Categorical,
+}
+
+impl ColumnKind {
+    /// Numeric columns are the ones v2 keeps in its slim profile.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ColumnKind::Float | ColumnKind::Integer)
+    }
+}
+
+/// One row per user in the pool, a dozen numeric features.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserFeatures {
+    /// Users in the pool (samples draw their user ids from it).
+    pub rows: i64,
+    /// Numeric feature columns besides `user_id`.
+    pub columns: i64,
+}
+
+/// How `--scale` applies.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    /// Also multiply the dataset and user pools (not only the samples).
+    #[serde(default)]
+    pub scale_pools: bool,
+}
+
+fn default_null_share() -> f64 {
+    0.02
+}
+fn default_dataset_zipf() -> f64 {
+    1.1
+}
+fn default_user_zipf() -> f64 {
+    0.6
+}
+fn default_request_id_length() -> i64 {
+    24
+}
+
+/// A scenario together with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    pub path: PathBuf,
+    pub scenario: Scenario,
+}
+
+/// Row and column counts a run actually uses, after `--scale`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Sizes {
+    pub sample_rows: u64,
+    pub datasets: u64,
+    pub users: u64,
+    /// Feature columns of the profile (besides dataset_id).
+    pub profile_columns: u64,
+    /// Of which numeric.
+    pub profile_numeric_columns: u64,
+    /// Numeric feature columns of user_features (besides user_id).
+    pub user_columns: u64,
+}
+
+impl Scenario {
+    /// Loads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<LoadedScenario> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            bad_input(format!(
+                "{}: cannot read scenario file: {e} (expected a TOML file such as {DEFAULT_SCENARIO})",
+                path.display()
+            ))
+        })?;
+        let scenario = Self::parse(&text, &path.display().to_string())?;
+        Ok(LoadedScenario {
+            path: path.to_path_buf(),
+            scenario,
+        })
+    }
+
+    /// Parses and validates scenario text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Scenario> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let key = e
+                .message()
+                .split('`')
+                .nth(1)
+                .map(|k| format!(" key `{k}`:"))
+                .unwrap_or_default();
+            bad_input(format!("{origin}:{} {}", key, e.to_string().trim_end()))
+        })?;
+        scenario.validate(origin)?;
+        Ok(scenario)
+    }
+
+    fn validate(&self, origin: &str) -> Result<()> {
+        let err = |key: &str, expected: &str, got: String| {
+            bad_input(format!(
+                "{origin}: key `{key}`: expected {expected}, got {got}"
+            ))
+        };
+        if self.name.trim().is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(err(
+                "name",
+                "a non-empty name of letters, digits, '-' or '_'",
+                format!("{:?}", self.name),
+            ));
+        }
+        let positive = |key: &str, v: i64, max: i64| {
+            if v < 1 || v > max {
+                Err(err(
+                    key,
+                    &format!("a positive integer no larger than {max}"),
+                    v.to_string(),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        positive(
+            "ranking_samples.rows",
+            self.ranking_samples.rows,
+            4_000_000_000,
+        )?;
+        positive(
+            "dataset_profile.rows",
+            self.dataset_profile.rows,
+            1_000_000_000,
+        )?;
+        positive("user_features.rows", self.user_features.rows, 1_000_000_000)?;
+        positive("user_features.columns", self.user_features.columns, 10_000)?;
+        positive(
+            "ranking_samples.request_id_length",
+            self.ranking_samples.request_id_length,
+            256,
+        )?;
+        let share = self.ranking_samples.label_null_share;
+        if !(0.0..0.95).contains(&share) {
+            return Err(err(
+                "ranking_samples.label_null_share",
+                "a share in [0, 0.95)",
+                share.to_string(),
+            ));
+        }
+        for (key, v) in [
+            (
+                "ranking_samples.dataset_zipf_exponent",
+                self.ranking_samples.dataset_zipf_exponent,
+            ),
+            (
+                "ranking_samples.user_zipf_exponent",
+                self.ranking_samples.user_zipf_exponent,
+            ),
+        ] {
+            if !(0.0..=5.0).contains(&v) {
+                return Err(err(key, "an exponent in [0, 5]", v.to_string()));
+            }
+        }
+        if self.dataset_profile.columns.is_empty() {
+            return Err(err(
+                "dataset_profile.columns",
+                "at least one column group",
+                "none".into(),
+            ));
+        }
+        for (i, group) in self.dataset_profile.columns.iter().enumerate() {
+            let key = |k: &str| format!("dataset_profile.columns[{i}].{k}");
+            positive(&key("count"), group.count, 10_000)?;
+            if group.kind.is_numeric() {
+                if group.length.is_some() || group.distinct.is_some() {
+                    return Err(err(
+                        &key("length"),
+                        "no `length`/`distinct` on a numeric column group",
+                        format!("{:?}", group.kind),
+                    ));
+                }
+                continue;
+            }
+            let [lo, hi] = group.length.unwrap_or([8, 32]);
+            if lo < 1 || hi < lo || hi > 4096 {
+                return Err(err(
+                    &key("length"),
+                    "[min, max] with 1 <= min <= max <= 4096",
+                    format!("[{lo}, {hi}]"),
+                ));
+            }
+            positive(&key("distinct"), group.distinct.unwrap_or(100), 100_000_000)?;
+        }
+        Ok(())
+    }
+
+    /// Production sizes (scale 1).
+    pub fn production_sizes(&self) -> Sizes {
+        self.sizes(1.0)
+    }
+
+    /// Sizes at `scale`: samples always scale, pools only when `scaling.scale_pools`.
+    pub fn sizes(&self, scale: f64) -> Sizes {
+        let scaled = |n: i64| ((n as f64 * scale).round() as u64).max(1);
+        let pools = |n: i64| {
+            if self.scaling.scale_pools {
+                scaled(n)
+            } else {
+                n as u64
+            }
+        };
+        let groups = &self.dataset_profile.columns;
+        Sizes {
+            sample_rows: scaled(self.ranking_samples.rows),
+            datasets: pools(self.dataset_profile.rows),
+            users: pools(self.user_features.rows),
+            profile_columns: groups.iter().map(|g| g.count as u64).sum(),
+            profile_numeric_columns: groups
+                .iter()
+                .filter(|g| g.kind.is_numeric())
+                .map(|g| g.count as u64)
+                .sum(),
+            user_columns: self.user_features.columns as u64,
+        }
+    }
+}
+
+/// Checks a `--scale` value: a positive finite factor.
+pub fn validate_scale(scale: f64) -> Result<f64> {
+    if scale.is_finite() && scale > 0.0 && scale <= 100.0 {
+        Ok(scale)
+    } else {
+        Err(bad_input(format!(
+            "--scale {scale}: expected a factor in (0, 100], e.g. 0.01 for 1% of production rows"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+seed = 1
+[ranking_samples]
+rows = 1000
+[dataset_profile]
+rows = 50
+columns = [{ kind = "float", count = 3 }, { kind = "string", count = 2, length = [4, 20], distinct = 10 }]
+[user_features]
+rows = 20
+columns = 12
+"#;
+
+    #[test]
+    fn parses_and_scales() {
+        let s = Scenario::parse(GOOD, "t.toml").unwrap();
+        let sizes = s.sizes(0.5);
+        assert_eq!(sizes.sample_rows, 500);
+        assert_eq!(sizes.datasets, 50);
+        assert_eq!(sizes.profile_columns, 5);
+        assert_eq!(sizes.profile_numeric_columns, 3);
+    }
+
+    fn error_of(text: &str) -> String {
+        let e = Scenario::parse(text, "bad.toml").unwrap_err();
+        assert_eq!(crate::error::exit_code_of(&e), crate::error::Exit::BadInput);
+        e.to_string()
+    }
+
+    #[test]
+    fn names_file_and_key() {
+        let e = error_of(&GOOD.replace("rows = 1000", "rows = -5"));
+        assert!(
+            e.contains("bad.toml") && e.contains("ranking_samples.rows") && e.contains("-5"),
+            "{e}"
+        );
+        let e = error_of(&GOOD.replace("rows = 1000", "rowz = 1000"));
+        assert!(e.contains("bad.toml") && e.contains("rowz"), "{e}");
+        let e = error_of(&GOOD.replace("\"float\"", "\"blob\""));
+        assert!(e.contains("bad.toml") && e.contains("blob"), "{e}");
+        let e = error_of(&GOOD.replace("length = [4, 20]", "length = [20, 4]"));
+        assert!(e.contains("dataset_profile.columns[1].length"), "{e}");
+    }
+}

@@ -1,0 +1,143 @@
+//! DataFrame operations with pandas' memory semantics.
+//!
+//! The pipeline being replayed is pandas. polars shares buffers where pandas
+//! allocates: `clone()`, `rechunk()` and a 1:1 left join all reuse the input's
+//! memory. These helpers allocate exactly where pandas does, so the replayed RSS
+//! has pandas' shape; a strategy that wants polars' shortcuts must say so.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{bail, Context, Result};
+use polars::prelude::*;
+use rayon::prelude::*;
+
+/// `DataFrame.copy()` (deep): new buffers for every column.
+///
+/// Fixed-width data and string views are copied; the bytes of long strings stay
+/// shared, as a pandas object column's copy duplicates the pointers, not the
+/// Python string objects they point to.
+pub fn deep_copy(df: &DataFrame) -> Result<DataFrame> {
+    let identity = IdxCa::from_vec("".into(), (0..df.height() as IdxSize).collect());
+    df.take(&identity)
+        .map_err(anyhow::Error::from)
+        .context("copying the frame")
+}
+
+/// `left.merge(right, on=key, how="left")` with a many-to-one right side.
+///
+/// Like pandas, the result materializes every column, the left side's included
+/// (polars would reuse the left buffers of a 1:1 left join).
+pub fn merge_left(left: &DataFrame, right: &DataFrame, key: &str) -> Result<DataFrame> {
+    let right_keys = right.column(key)?.cast(&DataType::Int64)?;
+    let right_keys = right_keys.i64()?;
+    let mut positions: HashMap<i64, IdxSize> = HashMap::with_capacity(right.height());
+    for (i, k) in right_keys.iter().enumerate() {
+        if let Some(k) = k {
+            if positions.insert(k, i as IdxSize).is_some() {
+                bail!("merge on `{key}`: right side has duplicate key {k} (expected many-to-one)");
+            }
+        }
+    }
+    let left_keys = left.column(key)?.cast(&DataType::Int64)?;
+    let left_keys: Vec<Option<i64>> = left_keys.i64()?.iter().collect();
+    let gather: Vec<Option<IdxSize>> = left_keys
+        .par_iter()
+        .map(|k| k.and_then(|k| positions.get(&k).copied()))
+        .collect();
+    drop(left_keys);
+    let gather: IdxCa = gather.into_iter().collect();
+    let left_part = deep_copy(left)?;
+    let right_part = right.drop(key)?.take(&gather)?;
+    drop(gather);
+    left_part
+        .hstack(right_part.columns())
+        .map_err(anyhow::Error::from)
+        .context("joining merge halves")
+}
+
+/// The narrowest integer dtype that holds `[min, max]`.
+fn narrowest_int(min: i64, max: i64) -> DataType {
+    if min >= i8::MIN as i64 && max <= i8::MAX as i64 {
+        DataType::Int8
+    } else if min >= i16::MIN as i64 && max <= i16::MAX as i64 {
+        DataType::Int16
+    } else if min >= i32::MIN as i64 && max <= i32::MAX as i64 {
+        DataType::Int32
+    } else {
+        DataType::Int64
+    }
+}
+
+/// The pipeline's `optimize_dataframe_memory()`: integers to the narrowest type
+/// that holds their range, floats to float32, strings as they are.
+///
+/// Columns are replaced one at a time, as pandas assigns `df[col] = ...`, so the
+/// transient cost is one column, not a second frame.
+pub fn optimize_memory(df: &mut DataFrame) -> Result<()> {
+    let names: Vec<PlSmallStr> = df.get_column_names_owned();
+    for name in names {
+        let column = df.column(&name)?;
+        let target = match column.dtype() {
+            DataType::Float64 => DataType::Float32,
+            DataType::Int64 | DataType::Int32 | DataType::Int16 => {
+                let s = column.as_materialized_series().cast(&DataType::Int64)?;
+                let ca = s.i64()?;
+                match (ca.min(), ca.max()) {
+                    (Some(lo), Some(hi)) => narrowest_int(lo, hi),
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        if column.dtype() == &target {
+            continue;
+        }
+        let narrowed = column.cast(&target)?;
+        df.with_column(narrowed)?;
+    }
+    Ok(())
+}
+
+/// Bytes a frame really holds: every buffer counted once, shared string data
+/// included once (unlike `estimated_size()`, which counts a shared buffer per user).
+pub fn frame_bytes(df: &DataFrame) -> u64 {
+    let mut seen = HashSet::new();
+    df.columns()
+        .iter()
+        .map(|c| column_bytes(c, Some(&mut seen)))
+        .sum()
+}
+
+/// Bytes of a frame's fixed-width buffers (values, string views, validity):
+/// what a pandas-style copy or gather newly allocates.
+pub fn fixed_bytes(df: &DataFrame) -> u64 {
+    df.columns().iter().map(|c| column_bytes(c, None)).sum()
+}
+
+fn column_bytes(column: &Column, seen: Option<&mut HashSet<usize>>) -> u64 {
+    let s = column.as_materialized_series();
+    let Ok(ca) = s.str() else {
+        return s.estimated_size() as u64;
+    };
+    let mut total = 0u64;
+    let mut seen = seen;
+    if ca.null_count() > 0 {
+        total += ca.len().div_ceil(8) as u64;
+    }
+    for arr in ca.downcast_iter() {
+        total += (arr.views().len() * 16) as u64;
+        if let Some(seen) = seen.as_deref_mut() {
+            for buffer in arr.data_buffers().iter() {
+                if seen.insert(buffer.as_ptr() as usize) {
+                    total += buffer.len() as u64;
+                }
+            }
+        }
+    }
+    total
+}
+
+/// Features of a prepared frame: every column except the label.
+pub fn feature_count(df: &DataFrame) -> u64 {
+    df.width().saturating_sub(1) as u64
+}

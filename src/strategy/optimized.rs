@@ -1,0 +1,177 @@
+//! v2, as deployed after the second OOM (oom-fix-v2.md).
+//!
+//! ```python
+//! samples = optimize_dataframe_memory(load())        # downcast on load
+//! working = samples.dropna(...)                       # no copy
+//! if MAX_RANKING_SAMPLES: working = working.sample(n=MAX_RANKING_SAMPLES, random_state=42)
+//! slim = dataset_profile[["dataset_id"] + numeric_cols]
+//! enriched = working.merge(slim, ...)
+//! del working, slim; gc.collect()
+//! enriched = enriched.merge(user_features, ...)
+//! enriched = optimize_dataframe_memory(enriched)
+//! ```
+
+use anyhow::Result;
+use polars::prelude::*;
+use serde_json::json;
+
+use super::frame_ops::{
+    deep_copy, feature_count, fixed_bytes, frame_bytes, merge_left, optimize_memory,
+};
+use super::{Job, Strategy};
+use crate::data::columns::{DATASET_ID, LABEL, USER_ID};
+use crate::data::DataCache;
+use crate::probe::Probe;
+
+/// The seed v2 samples with (`random_state=42`).
+pub const SAMPLING_SEED: u64 = 42;
+
+/// v2: no copy, slim merge, free at once, downcast, optional sampling.
+pub struct Optimized;
+
+impl Strategy for Optimized {
+    fn name(&self) -> &'static str {
+        "optimized"
+    }
+
+    fn description(&self) -> &'static str {
+        "v2: downcast on load, dropna without copy, optional sampling, numeric-only profile merge, free intermediates, downcast"
+    }
+
+    fn stages(&self) -> &'static [&'static str] {
+        &[
+            "load",
+            "dropna",
+            "sample",
+            "slim_profile",
+            "merge_dataset_profile",
+            "free_intermediates",
+            "merge_user_features",
+            "downcast",
+        ]
+    }
+
+    fn run(&self, job: &Job, probe: &Probe) -> Result<()> {
+        let cache = DataCache {
+            dir: job.cache_dir.clone(),
+        };
+        let (samples, profile, users) = probe.stage("load", |d| {
+            let mut inputs = cache.load()?;
+            let rows = inputs.samples.height();
+            probe.info(format!("Ranking samples: {rows} rows before optimization"));
+            let before = frame_bytes(&inputs.samples);
+            optimize_memory(&mut inputs.samples)?;
+            d.insert("rows".into(), json!(rows));
+            d.insert("bytes_before".into(), json!(before));
+            d.insert("bytes".into(), json!(frame_bytes(&inputs.samples)));
+            Ok((inputs.samples, inputs.profile, inputs.users))
+        })?;
+        let working = probe.stage("dropna", |d| {
+            let kept = samples.drop_nulls(Some(&[LABEL]))?;
+            d.insert("rows_in".into(), json!(samples.height()));
+            d.insert("rows".into(), json!(kept.height()));
+            Ok(kept)
+        })?;
+        drop(samples);
+        let working = probe.stage("sample", |d| {
+            let cap = job.max_ranking_samples as usize;
+            let rows = working.height();
+            d.insert("rows_in".into(), json!(rows));
+            d.insert("max_ranking_samples".into(), json!(cap));
+            let kept = if cap > 0 && rows > cap {
+                probe.info(format!(
+                    "Sampling ranking data: {rows} -> {cap} rows (set MAX_RANKING_SAMPLES=0 to disable)"
+                ));
+                let sampled = working.sample_n_literal(cap, false, Some(false), Some(SAMPLING_SEED))?;
+                drop(working);
+                sampled
+            } else {
+                working
+            };
+            probe.info(format!("Ranking samples optimized: {} rows", kept.height()));
+            d.insert("rows".into(), json!(kept.height()));
+            Ok(kept)
+        })?;
+        let slim = probe.stage("slim_profile", |d| {
+            probe.info(format!(
+                "Preparing ranking data (samples: {} rows, datasets: {})",
+                working.height(),
+                profile.height()
+            ));
+            let keep: Vec<PlSmallStr> = profile
+                .columns()
+                .iter()
+                .filter(|c| c.name() == DATASET_ID || c.dtype().is_primitive_numeric())
+                .map(|c| c.name().clone())
+                .collect();
+            // `df[[cols]]` in pandas copies the selected columns.
+            let slim = deep_copy(&profile.select(keep)?)?;
+            d.insert("columns".into(), json!(slim.width() - 1));
+            d.insert("bytes".into(), json!(fixed_bytes(&slim)));
+            Ok(slim)
+        })?;
+        let enriched = probe.stage("merge_dataset_profile", |d| {
+            probe.info(format!(
+                "Merging with dataset features ({} columns)...",
+                slim.width() - 1
+            ));
+            let enriched = merge_left(&working, &slim, DATASET_ID)?;
+            d.insert("rows".into(), json!(enriched.height()));
+            d.insert("columns".into(), json!(enriched.width()));
+            d.insert("bytes".into(), json!(fixed_bytes(&enriched)));
+            Ok(enriched)
+        })?;
+        probe.stage("free_intermediates", |d| {
+            d.insert(
+                "freed_bytes".into(),
+                json!(fixed_bytes(&working) + fixed_bytes(&slim)),
+            );
+            drop(working);
+            drop(slim);
+            Ok(())
+        })?;
+        let mut enriched = probe.stage("merge_user_features", |d| {
+            probe.info(format!(
+                "Merging with user features ({} columns)...",
+                users.width() - 1
+            ));
+            let next = merge_left(&enriched, &users, USER_ID)?;
+            drop(enriched);
+            d.insert("rows".into(), json!(next.height()));
+            d.insert("columns".into(), json!(next.width()));
+            d.insert("bytes".into(), json!(fixed_bytes(&next)));
+            Ok(next)
+        })?;
+        probe.stage("downcast", |d| {
+            probe.info("Optimizing enriched DataFrame memory usage...");
+            let before = frame_bytes(&enriched);
+            optimize_memory(&mut enriched)?;
+            let after = frame_bytes(&enriched);
+            probe.info(format!(
+                "Memory optimization: {:.2} MB -> {:.2} MB ({:.1}% reduction)",
+                before as f64 / 1e6,
+                after as f64 / 1e6,
+                if before > 0 {
+                    (before - after.min(before)) as f64 / before as f64 * 100.0
+                } else {
+                    0.0
+                }
+            ));
+            d.insert("bytes_before".into(), json!(before));
+            d.insert("bytes".into(), json!(after));
+            Ok(())
+        })?;
+        let features = feature_count(&enriched);
+        probe.info(format!(
+            "Ranking data prepared: {} rows, {features} features",
+            enriched.height()
+        ));
+        probe.output(
+            enriched.height() as u64,
+            features,
+            enriched.width() as u64,
+            frame_bytes(&enriched),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+//! Byte sizes as people write and read them.
+//!
+//! Budgets arrive as `64GiB`, `150GB`, `1.5TiB` or plain bytes; figures leave as
+//! `3.42 GiB`. One parser and one formatter so every command agrees.
+
+use anyhow::Result;
+
+use crate::error::bad_input;
+
+const KIB: f64 = 1024.0;
+
+/// Parses a size such as `64GiB`, `64G`, `150GB`, `1.5TiB`, `512MiB`, `2048` (bytes).
+///
+/// Binary suffixes (`KiB`, `MiB`, `GiB`, `TiB`) and single letters (`K`, `M`, `G`, `T`)
+/// are powers of 1024; decimal suffixes (`kB`, `MB`, `GB`, `TB`) are powers of 1000,
+/// as `docker stats` and cloud consoles print them.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let unit = unit.trim();
+    let value: f64 = number.parse().map_err(|_| {
+        bad_input(format!(
+            "invalid size `{text}`: expected a number followed by a unit such as 64GiB, 150GB, 1.5TiB or plain bytes"
+        ))
+    })?;
+    let multiplier = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => KIB,
+        "m" | "mib" => KIB * KIB,
+        "g" | "gib" => KIB * KIB * KIB,
+        "t" | "tib" => KIB * KIB * KIB * KIB,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        _ => {
+            return Err(bad_input(format!(
+                "invalid size `{text}`: unknown unit `{unit}` (expected B, KiB, MiB, GiB, TiB, K, M, G, T, kB, MB, GB or TB)"
+            )))
+        }
+    };
+    let bytes = value * multiplier;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 / 2.0 {
+        return Err(bad_input(format!(
+            "invalid size `{text}`: expected a positive size of at least one byte"
+        )));
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// Formats bytes in binary units with two decimals (`3.42 GiB`).
+pub fn format_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= KIB * KIB * KIB * KIB {
+        format!("{:.2} TiB", b / (KIB * KIB * KIB * KIB))
+    } else if b >= KIB * KIB * KIB {
+        format!("{:.2} GiB", b / (KIB * KIB * KIB))
+    } else if b >= KIB * KIB {
+        format!("{:.1} MiB", b / (KIB * KIB))
+    } else if b >= KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+/// Megabytes (10^6) with two decimals, as the pipeline's own log lines print them.
+pub fn format_mb(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+/// Formats a row count with thousands separators (`8,532,146`).
+pub fn format_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_people_write() {
+        assert_eq!(parse_size("64GiB").unwrap(), 64 << 30);
+        assert_eq!(parse_size("64G").unwrap(), 64 << 30);
+        assert_eq!(parse_size("150GB").unwrap(), 150_000_000_000);
+        assert_eq!(parse_size("1.5TiB").unwrap(), 3 << 39);
+        assert_eq!(parse_size("2048").unwrap(), 2048);
+        assert_eq!(parse_size(" 512 MiB ").unwrap(), 512 << 20);
+        assert_eq!(parse_size("10kB").unwrap(), 10_000);
+    }
+
+    #[test]
+    fn rejects_wrong_units_and_values() {
+        for bad in ["", "GiB", "64XB", "-5GiB", "0", "1..5G", "64 gigs", "0.1"] {
+            let err = parse_size(bad).unwrap_err();
+            assert_eq!(
+                crate::error::exit_code_of(&err),
+                crate::error::Exit::BadInput,
+                "{bad}"
+            );
+            assert!(err.to_string().contains(bad.trim()), "{err}");
+        }
+    }
+
+    #[test]
+    fn formats_human_units() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(3 << 30), "3.00 GiB");
+        assert_eq!(format_count(8_532_146), "8,532,146");
+        assert_eq!(format_count(42), "42");
+        assert_eq!(format_mb(3_456_780_000), "3456.78 MB");
+    }
+}
