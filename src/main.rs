@@ -30,9 +30,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Child { job } => child::main(&job).map(|_| Exit::Ok),
-        Command::Compare(args) => commands::compare(args),
-        Command::Run(args) => commands::run(args),
-        Command::Data(args) => commands::data(args),
+        Command::Compare(args) => commands::compare::compare(args),
+        Command::Run(args) => commands::compare::run(args),
+        Command::Data(args) => commands::data::data(args),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

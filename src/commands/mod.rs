@@ -1,18 +1,24 @@
 //! The subcommands: thin glue from parsed flags to the modules that do the work.
+//!
+//! One file per subcommand; what several share (scenario flags, report
+//! directories, exit codes of a replay) lives here.
+
+pub mod compare;
+pub mod data;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{DataArgs, ReplayArgs, RunArgs, ScenarioArgs};
+use crate::cli::{ReplayArgs, ScenarioArgs};
 use crate::data::cache::default_cache_root;
 use crate::error::{bad_input, Exit};
 use crate::progress::Progress;
-use crate::replay::{parse_strategies, resolve_max_ranking_samples, ReplayPlan};
+use crate::replay::{resolve_max_ranking_samples, ReplayPlan};
 use crate::report::{self, Report, RunStatus};
 use crate::scenario::{validate_scale, LoadedScenario, Scenario};
-use crate::strategy::{self, Strategy};
+use crate::strategy::Strategy;
 use crate::table;
 
 /// Parses an interval such as `10ms`, `0.5s` or `250us`.
@@ -41,14 +47,14 @@ pub fn parse_interval(text: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn load_scenario(args: &ScenarioArgs) -> Result<(LoadedScenario, f64, PathBuf)> {
+pub fn load_scenario(args: &ScenarioArgs) -> Result<(LoadedScenario, f64, PathBuf)> {
     let scenario = Scenario::load(&args.scenario)?;
     let scale = validate_scale(args.scale)?;
     let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
     Ok((scenario, scale, cache_root))
 }
 
-fn plan(
+pub fn plan(
     command: &str,
     args: &ReplayArgs,
     strategies: Vec<&'static dyn Strategy>,
@@ -68,7 +74,7 @@ fn plan(
 }
 
 /// Default report directory: `reports/runs/<UTC time>-<scenario>/`.
-fn default_out_dir(scenario: &str) -> PathBuf {
+pub fn default_out_dir(scenario: &str) -> PathBuf {
     let stamp = report::utc_now_rfc3339()
         .replace([':', '-'], "")
         .replace('T', "-");
@@ -87,7 +93,7 @@ pub fn write_report_dir(report: &Report, dir: &Path) -> Result<()> {
 }
 
 /// The exit code a finished replay ends with.
-fn exit_for(report: &Report) -> Exit {
+pub fn exit_for(report: &Report) -> Exit {
     if report
         .runs
         .iter()
@@ -105,7 +111,7 @@ fn exit_for(report: &Report) -> Exit {
     }
 }
 
-fn replay_and_report(plan: ReplayPlan, args: &ReplayArgs) -> Result<Exit> {
+pub fn replay_and_report(plan: ReplayPlan, args: &ReplayArgs) -> Result<Exit> {
     let mut progress = Progress::new(args.quiet);
     let report = plan.run(&mut progress)?;
     let dir = args
@@ -116,36 +122,4 @@ fn replay_and_report(plan: ReplayPlan, args: &ReplayArgs) -> Result<Exit> {
     println!("\n{}", table::before_after(&report).to_text());
     println!("report: {}", dir.join("report.json").display());
     Ok(exit_for(&report))
-}
-
-/// `oomlab compare`: legacy against optimized.
-pub fn compare(args: ReplayArgs) -> Result<Exit> {
-    let strategies = ["legacy", "optimized"]
-        .iter()
-        .filter_map(|n| strategy::by_name(n))
-        .collect();
-    let plan = plan("compare", &args, strategies)?;
-    replay_and_report(plan, &args)
-}
-
-/// `oomlab run`: the named strategies.
-pub fn run(args: RunArgs) -> Result<Exit> {
-    let strategies = parse_strategies(&args.strategy)?;
-    let plan = plan("run", &args.replay, strategies)?;
-    replay_and_report(plan, &args.replay)
-}
-
-/// `oomlab data`: make sure the data exists and print its hash.
-pub fn data(args: DataArgs) -> Result<Exit> {
-    let replay = ReplayArgs {
-        scenario: args.scenario,
-        max_ranking_samples: Some(0),
-        interval: "10ms".into(),
-        out: None,
-        quiet: true,
-    };
-    let plan = plan("data", &replay, Vec::new())?;
-    let report = plan.run(&mut Progress::new(true))?;
-    println!("{}", report.scenario.data_hash);
-    Ok(Exit::Ok)
 }

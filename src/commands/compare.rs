@@ -1,0 +1,26 @@
+//! `oomlab compare` and `oomlab run`: replay strategies and report.
+
+use anyhow::Result;
+
+use super::{plan, replay_and_report};
+use crate::cli::{ReplayArgs, RunArgs};
+use crate::error::Exit;
+use crate::replay::parse_strategies;
+use crate::strategy;
+
+/// `oomlab compare`: legacy against optimized.
+pub fn compare(args: ReplayArgs) -> Result<Exit> {
+    let strategies = ["legacy", "optimized"]
+        .iter()
+        .filter_map(|n| strategy::by_name(n))
+        .collect();
+    let plan = plan("compare", &args, strategies)?;
+    replay_and_report(plan, &args)
+}
+
+/// `oomlab run`: the named strategies.
+pub fn run(args: RunArgs) -> Result<Exit> {
+    let strategies = parse_strategies(&args.strategy)?;
+    let plan = plan("run", &args.replay, strategies)?;
+    replay_and_report(plan, &args.replay)
+}

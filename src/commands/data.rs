@@ -1,0 +1,23 @@
+//! `oomlab data`: generate or find the scenario's data and print its hash.
+
+use anyhow::Result;
+
+use super::plan;
+use crate::cli::{DataArgs, ReplayArgs};
+use crate::error::Exit;
+use crate::progress::Progress;
+
+/// `oomlab data`: make sure the data exists and print its hash.
+pub fn data(args: DataArgs) -> Result<Exit> {
+    let replay = ReplayArgs {
+        scenario: args.scenario,
+        max_ranking_samples: Some(0),
+        interval: "10ms".into(),
+        out: None,
+        quiet: true,
+    };
+    let plan = plan("data", &replay, Vec::new())?;
+    let report = plan.run(&mut Progress::new(true))?;
+    println!("{}", report.scenario.data_hash);
+    Ok(Exit::Ok)
+}
