@@ -1,0 +1,74 @@
+//! Shared helpers for integration tests: run the real binary, read its report.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The oomlab binary cargo built for these tests.
+pub fn oomlab() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oomlab"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.env_remove("MAX_RANKING_SAMPLES");
+    cmd
+}
+
+/// A data cache shared by all tests of a run (generation happens once per scenario).
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("oomlab-test-cache")
+}
+
+/// Runs oomlab with `args`, returning its output.
+pub fn run(args: &[&str]) -> Output {
+    oomlab().args(args).output().expect("oomlab runs")
+}
+
+/// A fresh directory under the target's tmp dir.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Runs `command` (`compare`, `run`) on ci.toml into a fresh directory and
+/// returns the report JSON and the directory.
+pub fn replay(name: &str, command: &str, extra: &[&str]) -> (serde_json::Value, PathBuf) {
+    let out = scratch(name);
+    let cache = cache_dir();
+    let mut args = vec![
+        command,
+        "--scenario",
+        "scenarios/ci.toml",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let output = run(&args);
+    assert!(
+        output.status.success(),
+        "oomlab {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json written");
+    (serde_json::from_str(&text).expect("report is JSON"), out)
+}
+
+/// The run of `strategy` in a report.
+pub fn run_of<'a>(report: &'a serde_json::Value, strategy: &str) -> &'a serde_json::Value {
+    report["runs"]
+        .as_array()
+        .and_then(|runs| runs.iter().find(|r| r["strategy"] == strategy))
+        .unwrap_or_else(|| panic!("no run of {strategy}"))
+}
+
+/// The stage `name` of a run.
+pub fn stage<'a>(run: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    run["stages"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no stage {name}"))
+}
