@@ -104,14 +104,23 @@ impl DataCache {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         std::fs::write(tmp.join(META_FILE), serde_json::to_vec_pretty(meta)?)?;
-        let _ = std::fs::remove_dir_all(&self.dir);
-        std::fs::rename(&tmp, &self.dir).with_context(|| {
-            format!(
+        if self.meta().is_none() {
+            // A directory without metadata is debris of an interrupted older writer.
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+        match std::fs::rename(&tmp, &self.dir) {
+            Ok(()) => Ok(()),
+            // Another process finished the same data first: theirs is identical.
+            Err(_) if self.meta().is_some() => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                Ok(())
+            }
+            Err(e) => Err(anyhow::Error::from(e).context(format!(
                 "moving {} into place at {}",
                 tmp.display(),
                 self.dir.display()
-            )
-        })
+            ))),
+        }
     }
 
     /// Reads the three inputs back, as stored (pandas' default dtypes).

@@ -1,0 +1,233 @@
+//! Issue 2 acceptance: the ranking-prep replay on ci.toml, through the real binary.
+
+mod common;
+
+use common::{cache_dir, replay, run, run_of, scratch, stage};
+
+const LEGACY_STAGES: &[&str] = &[
+    "load",
+    "copy",
+    "dropna",
+    "merge_dataset_profile",
+    "merge_user_features",
+];
+const OPTIMIZED_STAGES: &[&str] = &[
+    "load",
+    "dropna",
+    "sample",
+    "slim_profile",
+    "merge_dataset_profile",
+    "free_intermediates",
+    "merge_user_features",
+    "downcast",
+];
+
+fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[test]
+fn compare_measures_every_stage_and_legacy_peaks_far_higher() {
+    let (report, dir) = replay("compare-basic", "compare", &[]);
+    assert_eq!(report["schema_version"], 1);
+    assert!(report["allocator"].as_str().unwrap().contains("glibc"));
+    assert!(u(&report["machine"]["total_memory_bytes"]) > 0);
+    assert_eq!(u(&report["scenario"]["production"]["sample_rows"]), 200_000);
+    for (strategy, stages) in [("legacy", LEGACY_STAGES), ("optimized", OPTIMIZED_STAGES)] {
+        let run = run_of(&report, strategy);
+        assert_eq!(run["status"]["kind"], "completed", "{strategy}");
+        let names: Vec<&str> = run["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, stages, "{strategy} stages");
+        for s in run["stages"].as_array().unwrap() {
+            assert!(
+                u(&s["exact_peak_bytes"]) > 0,
+                "{strategy}/{} has no exact peak",
+                s["name"]
+            );
+            assert!(s["end_s"].as_f64().unwrap() >= s["start_s"].as_f64().unwrap());
+        }
+        assert!(
+            run["timeline"]["t_s"].as_array().unwrap().len() >= 2,
+            "{strategy} timeline"
+        );
+    }
+    let legacy = u(&run_of(&report, "legacy")["peak_bytes"]);
+    let optimized = u(&run_of(&report, "optimized")["peak_bytes"]);
+    assert!(
+        legacy as f64 > 2.0 * optimized as f64,
+        "legacy peak {legacy} should be well above optimized {optimized}"
+    );
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("Reduction") && summary.contains("merge_dataset_profile"));
+    // The environment is never dumped into reports.
+    let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    assert!(!text.contains("CARGO_MANIFEST_DIR") && !text.contains("\"PATH\""));
+}
+
+#[test]
+fn legacy_copy_is_a_real_copy() {
+    let (report, _) = replay("compare-copy", "run", &["--strategy", "legacy"]);
+    let copy = stage(run_of(&report, "legacy"), "copy");
+    let copied = u(&copy["detail"]["copied_bytes"]);
+    let rose = u(&copy["exact_peak_bytes"]) - u(&copy["rss_start_bytes"]);
+    assert!(
+        copied > 10_000_000,
+        "copy should move the samples' buffers: {copied}"
+    );
+    assert!(
+        rose >= copied,
+        "RSS rose by {rose} bytes in the copy stage, less than the {copied} bytes copied: the copy shares buffers"
+    );
+}
+
+#[test]
+fn sampling_keeps_exactly_the_cap_and_logs_it() {
+    let (report, _) = replay(
+        "compare-sampling",
+        "run",
+        &["--strategy", "optimized", "--max-ranking-samples", "50000"],
+    );
+    let run = run_of(&report, "optimized");
+    assert_eq!(u(&run["output"]["rows"]), 50_000);
+    assert_eq!(u(&stage(run, "sample")["detail"]["rows"]), 50_000);
+    assert_eq!(u(&report["settings"]["max_ranking_samples"]), 50_000);
+    let logs: Vec<&str> = run["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        logs.iter().any(|l| l.starts_with("Sampling ranking data: ")
+            && l.ends_with("-> 50000 rows (set MAX_RANKING_SAMPLES=0 to disable)")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.contains(&"Ranking data prepared: 50000 rows, 105 features"),
+        "{logs:?}"
+    );
+    assert!(
+        logs.contains(&"Merging with dataset features (87 columns)..."),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn environment_sets_the_cap_and_the_flag_wins() {
+    let out = scratch("env-cap");
+    let cache = cache_dir();
+    let base = [
+        "run",
+        "--strategy",
+        "optimized",
+        "--scenario",
+        "scenarios/ci.toml",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+    };
+    let status = common::oomlab()
+        .args(base)
+        .env("MAX_RANKING_SAMPLES", "30000")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = read();
+    assert_eq!(u(&r["settings"]["max_ranking_samples"]), 30_000);
+    assert_eq!(r["settings"]["max_ranking_samples_source"], "env");
+    let status = common::oomlab()
+        .args(base)
+        .args(["--max-ranking-samples", "20000"])
+        .env("MAX_RANKING_SAMPLES", "30000")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = read();
+    assert_eq!(u(&run_of(&r, "optimized")["output"]["rows"]), 20_000);
+    assert_eq!(r["settings"]["max_ranking_samples_source"], "flag");
+    let bad = common::oomlab()
+        .args(base)
+        .env("MAX_RANKING_SAMPLES", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("MAX_RANKING_SAMPLES"));
+}
+
+fn data_hash(scenario: &str, cache: &str) -> String {
+    let out = run(&["data", "--scenario", scenario, "--cache-dir", cache]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn same_seed_same_data_other_seed_other_data() {
+    let a = scratch("hash-a");
+    let b = scratch("hash-b");
+    let first = data_hash("scenarios/ci.toml", a.to_str().unwrap());
+    let second = data_hash("scenarios/ci.toml", b.to_str().unwrap());
+    assert_eq!(first.len(), 16);
+    assert_eq!(first, second, "two independent generations must hash alike");
+    let other = scratch("hash-c");
+    let text = std::fs::read_to_string("scenarios/ci.toml")
+        .unwrap()
+        .replace("seed = 7", "seed = 8");
+    let path = other.join("ci-seed8.toml");
+    std::fs::write(&path, text).unwrap();
+    let third = data_hash(path.to_str().unwrap(), other.to_str().unwrap());
+    assert_ne!(first, third, "another seed must give other data");
+}
+
+#[test]
+fn malformed_scenarios_exit_2_naming_file_and_key() {
+    let dir = scratch("bad-scenarios");
+    let good = std::fs::read_to_string("scenarios/ci.toml").unwrap();
+    let cases = [
+        (
+            "bad-key.toml",
+            good.replace("rows = 200_000", "rowz = 200_000"),
+            "rowz",
+        ),
+        (
+            "negative.toml",
+            good.replace("rows = 200_000", "rows = -5"),
+            "ranking_samples.rows",
+        ),
+        (
+            "kind.toml",
+            good.replace("kind = \"float\"", "kind = \"blob\""),
+            "blob",
+        ),
+    ];
+    for (file, text, key) in cases {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        let out = run(&["compare", "--scenario", path.to_str().unwrap(), "--quiet"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+        assert!(
+            stderr.contains(file) && stderr.contains(key),
+            "{file}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let out = run(&["compare", "--scenario", "scenarios/nope.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scenarios/nope.toml"));
+    let out = run(&["compare", "--scale", "-1", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+}
