@@ -42,9 +42,14 @@ pub fn render(report: &Report) -> String {
             s.scaled.datasets,
         ),
         (
-            "dataset_profile feature columns (numeric)",
+            "dataset_profile feature columns",
             s.production.profile_columns,
             s.scaled.profile_columns,
+        ),
+        (
+            "of which numeric",
+            s.production.profile_numeric_columns,
+            s.scaled.profile_numeric_columns,
         ),
         ("user_features rows", s.production.users, s.scaled.users),
     ] {
@@ -57,9 +62,8 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(
         md,
-        "\nSeed {}, numeric profile columns {}, data hash `{}`. MAX_RANKING_SAMPLES={} ({}).\n",
+        "\nSeed {}, data hash `{}`. MAX_RANKING_SAMPLES={} ({}).\n",
         s.seed,
-        s.scaled.profile_numeric_columns,
         s.data_hash,
         report.settings.max_ranking_samples,
         report.settings.max_ranking_samples_source
