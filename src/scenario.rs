@@ -26,15 +26,55 @@ pub struct Scenario {
     pub description: String,
     /// Seed of every random draw in data generation.
     pub seed: u64,
+    /// Ranking-prep workload (the default): these three sections.
+    #[serde(default)]
     pub ranking_samples: RankingSamples,
+    #[serde(default)]
     pub dataset_profile: DatasetProfile,
+    #[serde(default)]
     pub user_features: UserFeatures,
+    /// Item-item similarity workload: present instead of the ranking sections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<SimilaritySpec>,
     #[serde(default)]
     pub scaling: Scaling,
 }
 
-/// The exposure log: one row per (request, user, dataset) impression.
+/// Which computation a scenario describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Workload {
+    /// `_prepare_request_ranking_data()`: samples, profile and user merges.
+    RankingPrep,
+    /// Item-item cosine similarity with top-K per item.
+    Similarity,
+}
+
+/// Item-item similarity: N items with dense feature vectors.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SimilaritySpec {
+    /// Items at production size (the write-up: 500,000).
+    pub items: i64,
+    /// Dimension of each item's feature vector.
+    pub dimension: i64,
+    /// `SIMILARITY_MICRO_BATCH_SIZE` default for this scenario.
+    #[serde(default = "default_micro_batch")]
+    pub micro_batch_size: i64,
+    /// `SIMILARITY_TOP_K` default for this scenario.
+    #[serde(default = "default_top_k")]
+    pub top_k: i64,
+}
+
+fn default_micro_batch() -> i64 {
+    50
+}
+fn default_top_k() -> i64 {
+    200
+}
+
+/// The exposure log: one row per (request, user, dataset) impression.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RankingSamples {
     /// Rows at production size (before `--scale`).
@@ -54,7 +94,7 @@ pub struct RankingSamples {
 }
 
 /// One row per dataset, several hundred feature columns.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetProfile {
     /// Datasets in the profile (and the pool samples draw from).
@@ -99,7 +139,7 @@ impl ColumnKind {
 }
 
 /// One row per user in the pool, a dozen numeric features.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct UserFeatures {
     /// Users in the pool (samples draw their user ids from it).
@@ -149,6 +189,12 @@ pub struct Sizes {
     pub profile_numeric_columns: u64,
     /// Numeric feature columns of user_features (besides user_id).
     pub user_columns: u64,
+    /// Similarity items (0 for ranking prep).
+    #[serde(default)]
+    pub items: u64,
+    /// Similarity feature dimension (0 for ranking prep).
+    #[serde(default)]
+    pub dimension: u64,
 }
 
 impl Scenario {
@@ -283,6 +329,15 @@ impl Scenario {
         Ok(())
     }
 
+    /// The workload this scenario describes.
+    pub fn workload(&self) -> Workload {
+        if self.similarity.is_some() {
+            Workload::Similarity
+        } else {
+            Workload::RankingPrep
+        }
+    }
+
     /// Production sizes (scale 1).
     pub fn production_sizes(&self) -> Sizes {
         self.sizes(1.0)
@@ -291,6 +346,7 @@ impl Scenario {
     /// Sizes at `scale`: samples always scale, pools only when `scaling.scale_pools`.
     pub fn sizes(&self, scale: f64) -> Sizes {
         let scaled = |n: i64| ((n as f64 * scale).round() as u64).max(1);
+        let ranking = self.similarity.is_none();
         let pools = |n: i64| {
             if self.scaling.scale_pools {
                 scaled(n)
@@ -299,6 +355,19 @@ impl Scenario {
             }
         };
         let groups = &self.dataset_profile.columns;
+        if !ranking {
+            let sim = self.similarity.as_ref();
+            return Sizes {
+                sample_rows: 0,
+                datasets: 0,
+                users: 0,
+                profile_columns: 0,
+                profile_numeric_columns: 0,
+                user_columns: 0,
+                items: sim.map_or(0, |s| scaled(s.items)),
+                dimension: sim.map_or(0, |s| s.dimension as u64),
+            };
+        }
         Sizes {
             sample_rows: scaled(self.ranking_samples.rows),
             datasets: pools(self.dataset_profile.rows),
@@ -310,6 +379,8 @@ impl Scenario {
                 .map(|g| g.count as u64)
                 .sum(),
             user_columns: self.user_features.columns as u64,
+            items: 0,
+            dimension: 0,
         }
     }
 }
@@ -359,6 +430,20 @@ columns = 12
     }
 
     #[test]
+    fn similarity_scenarios_stand_alone() {
+        let s = Scenario::parse(
+            "name = \"sim\"\nseed = 1\n[similarity]\nitems = 500000\ndimension = 64\n",
+            "sim.toml",
+        )
+        .unwrap();
+        assert_eq!(s.workload(), Workload::Similarity);
+        assert_eq!(s.sizes(0.01).items, 5000);
+        assert_eq!(s.sizes(0.01).sample_rows, 0);
+        let e = error_of("name = \"sim\"\nseed = 1\n[similarity]\nitems = -1\ndimension = 64\n");
+        assert!(e.contains("similarity.items"), "{e}");
+    }
+
+    #[test]
     fn names_file_and_key() {
         let e = error_of(&GOOD.replace("rows = 1000", "rows = -5"));
         assert!(
@@ -369,6 +454,11 @@ columns = 12
         assert!(e.contains("bad.toml") && e.contains("rowz"), "{e}");
         let e = error_of(&GOOD.replace("\"float\"", "\"blob\""));
         assert!(e.contains("bad.toml") && e.contains("blob"), "{e}");
+        let e = error_of(&GOOD.replace(
+            "[user_features]",
+            "[similarity]\nitems = 5\ndimension = 3\n[user_features]",
+        ));
+        assert!(e.contains("not both"), "{e}");
         let e = error_of(&GOOD.replace("length = [4, 20]", "length = [20, 4]"));
         assert!(e.contains("dataset_profile.columns[1].length"), "{e}");
     }
