@@ -257,6 +257,27 @@ impl Scenario {
                 Ok(())
             }
         };
+        if let Some(sim) = &self.similarity {
+            if self.ranking_samples != RankingSamples::default()
+                || self.dataset_profile != DatasetProfile::default()
+                || self.user_features != UserFeatures::default()
+            {
+                return Err(err(
+                    "similarity",
+                    "either a [similarity] section or the ranking sections, not both",
+                    "both".into(),
+                ));
+            }
+            positive("similarity.items", sim.items, 100_000_000)?;
+            positive("similarity.dimension", sim.dimension, 100_000)?;
+            positive(
+                "similarity.micro_batch_size",
+                sim.micro_batch_size,
+                1_000_000,
+            )?;
+            positive("similarity.top_k", sim.top_k, 1_000_000)?;
+            return Ok(());
+        }
         positive(
             "ranking_samples.rows",
             self.ranking_samples.rows,
