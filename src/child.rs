@@ -32,6 +32,8 @@ pub fn configure_allocator() {
 pub fn main(job_json: &str) -> Result<()> {
     configure_allocator();
     let job: Job = serde_json::from_str(job_json).context("parsing the child job")?;
+    // Only a job that asks for heap figures pays for dhat (see alloc.rs).
+    let _heap_profiler = job.heap_profile.then(crate::alloc::HeapProfiler::start);
     let probe = Probe::new();
     if job.strategy == GENERATE {
         return generate_data(&job, &probe);

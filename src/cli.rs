@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// Strategies to run, comma-separated, or `all`.
     #[arg(long, default_value = "all")]
     pub strategy: String,
+    /// Profile the heap with dhat in the children: exact heap figures per stage
+    /// (slower; RSS of such a run includes dhat's bookkeeping).
+    #[arg(long)]
+    pub heap_profile: bool,
     #[command(flatten)]
     pub replay: ReplayArgs,
 }

@@ -1,6 +1,7 @@
 //! oomlab: replays memory-hungry data preparation, measures it exactly, and
 //! tells you what fits. See README.md for the commands and exit codes.
 
+mod alloc;
 mod child;
 mod cli;
 mod commands;
@@ -25,6 +26,11 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::error::{exit_code_of, Exit};
+
+/// Every allocation goes through `alloc::OomlabAlloc`: the system allocator,
+/// or dhat in a child that was asked to heap-profile (see `alloc.rs`).
+#[global_allocator]
+static GLOBAL: alloc::OomlabAlloc = alloc::OomlabAlloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -29,6 +29,21 @@ pub fn peak_and_rss() -> Result<(u64, u64)> {
 /// Details a stage reports about itself (rows, bytes), merged into its marker.
 pub type Detail = BTreeMap<String, serde_json::Value>;
 
+/// Adds a stage's heap figures (heap profiling runs only) to its details.
+///
+/// Keys, all exact for a given build and input: `heap_peak_bytes` (most live
+/// heap bytes at any moment of the stage), `heap_total_bytes` (bytes allocated
+/// during it), `heap_allocs` (allocations during it), `heap_start_bytes` and
+/// `heap_end_bytes` (live heap bytes at its start and end).
+fn insert_heap_figures(detail: &mut Detail, f: crate::alloc::StageHeapFigures) {
+    use serde_json::json;
+    detail.insert("heap_peak_bytes".into(), json!(f.peak_bytes));
+    detail.insert("heap_total_bytes".into(), json!(f.total_bytes));
+    detail.insert("heap_allocs".into(), json!(f.allocs));
+    detail.insert("heap_start_bytes".into(), json!(f.start_bytes));
+    detail.insert("heap_end_bytes".into(), json!(f.end_bytes));
+}
+
 /// Emits stage markers and log lines to the parent.
 pub struct Probe {
     out: std::io::Stdout,
@@ -65,7 +80,11 @@ impl Probe {
             rss_bytes: rss_start,
         });
         let mut detail = Detail::new();
+        let heap = crate::alloc::stage_start();
         let value = body(&mut detail).with_context(|| format!("stage `{name}`"))?;
+        if let Some(heap) = heap {
+            insert_heap_figures(&mut detail, heap.finish());
+        }
         let (peak, rss) = peak_and_rss()?;
         self.emit(&Event::StageEnd {
             stage: name.to_string(),

@@ -32,6 +32,9 @@ pub struct ReplayPlan {
     pub max_ranking_samples_source: String,
     pub interval: Duration,
     pub cache_root: PathBuf,
+    /// Run the children with dhat heap profiling (exact heap figures per
+    /// stage; slower, and its bookkeeping adds to RSS).
+    pub heap_profile: bool,
 }
 
 /// Resolves `MAX_RANKING_SAMPLES`: the flag wins over the environment; 0 = no limit.
@@ -79,6 +82,7 @@ impl ReplayPlan {
             strategy: strategy.to_string(),
             max_ranking_samples: self.max_ranking_samples,
             cache_dir: cache.dir.clone(),
+            heap_profile: self.heap_profile && strategy != GENERATE,
         }
     }
 
@@ -143,7 +147,11 @@ impl ReplayPlan {
                 interval_ms: self.interval.as_secs_f64() * 1e3,
             },
             machine: MachineFacts::collect(),
-            allocator: ALLOCATOR.to_string(),
+            allocator: if self.heap_profile {
+                format!("{ALLOCATOR}, behind dhat heap profiling")
+            } else {
+                ALLOCATOR.to_string()
+            },
             data_generation,
             runs,
         })

@@ -21,6 +21,7 @@ pub fn compare(args: ReplayArgs) -> Result<Exit> {
 /// `oomlab run`: the named strategies.
 pub fn run(args: RunArgs) -> Result<Exit> {
     let strategies = parse_strategies(&args.strategy)?;
-    let plan = plan("run", &args.replay, strategies)?;
+    let mut plan = plan("run", &args.replay, strategies)?;
+    plan.heap_profile = args.heap_profile;
     replay_and_report(plan, &args.replay)
 }

@@ -70,6 +70,7 @@ pub fn plan(
         max_ranking_samples_source: source,
         interval: parse_interval(&args.interval)?,
         cache_root,
+        heap_profile: false,
     })
 }
 

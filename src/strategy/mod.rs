@@ -29,6 +29,10 @@ pub struct Job {
     pub max_ranking_samples: u64,
     /// The cache slot holding (or to hold) the generated inputs.
     pub cache_dir: PathBuf,
+    /// Route allocations through dhat and add exact heap figures to every
+    /// stage (`alloc.rs`); off unless asked, since it slows the child down.
+    #[serde(default)]
+    pub heap_profile: bool,
 }
 
 /// The pseudo-strategy that generates and caches the inputs.
