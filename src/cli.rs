@@ -20,6 +20,8 @@ pub enum Command {
     Run(RunArgs),
     /// Generate (or find cached) the scenario's data and print its content hash.
     Data(DataArgs),
+    /// Re-run what a committed baseline names; exit 1 on a memory regression.
+    Gate(GateArgs),
     /// Run one job in this process (internal: the parent starts it).
     #[command(name = "__child", hide = true)]
     Child {
@@ -71,6 +73,51 @@ pub struct RunArgs {
     pub heap_profile: bool,
     #[command(flatten)]
     pub replay: ReplayArgs,
+}
+
+/// `oomlab gate`: the CI memory-regression gate (docs/gate.md).
+#[derive(Debug, Args, Clone)]
+pub struct GateArgs {
+    /// The committed baseline to judge against (or to write with --update).
+    #[arg(long, default_value = "reports/baseline.json")]
+    pub baseline: PathBuf,
+    /// Bless the figures measured now into the baseline instead of judging them.
+    #[arg(long)]
+    pub update: bool,
+    /// Plain runs per scenario whose median RSS is compared (heap: one profiled run).
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+    /// Allowed rise of each heap figure (peak, bytes allocated, allocations).
+    #[arg(long, default_value = "2%")]
+    pub heap_tolerance: String,
+    /// Allowed rise of each stage's median peak RSS.
+    #[arg(long, default_value = "10%")]
+    pub rss_tolerance: String,
+    /// Also write the result as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Run strategy RUN and judge it against the baseline's BASELINE figures,
+    /// e.g. legacy=optimized to prove the gate catches a regression. Repeatable.
+    #[arg(long = "strategy-as", value_name = "RUN=BASELINE")]
+    pub strategy_as: Vec<String>,
+    /// With --update: the scenario to (re)bless; without it, what the baseline names.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// With --update --scenario: strategies to bless, comma-separated, or `all`.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// With --update --scenario: row-count factor.
+    #[arg(long)]
+    pub scale: Option<f64>,
+    /// With --update --scenario: MAX_RANKING_SAMPLES to bless (0 = no limit).
+    #[arg(long)]
+    pub max_ranking_samples: Option<u64>,
+    /// Where generated data is cached (default: $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Print only the table and the verdict.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args, Clone)]

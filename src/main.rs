@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod data;
 mod error;
+mod gate;
 mod machine;
 mod probe;
 mod progress;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => commands::compare::compare(args),
         Command::Run(args) => commands::compare::run(args),
         Command::Data(args) => commands::data::data(args),
+        Command::Gate(args) => commands::gate::gate(args),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -5,6 +5,7 @@
 
 pub mod compare;
 pub mod data;
+pub mod gate;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
