@@ -18,7 +18,7 @@ use crate::gate::baseline::{
     Floors, BASELINE_KIND, BASELINE_SCHEMA_VERSION,
 };
 use crate::gate::render::GateResult;
-use crate::gate::verdict::{judge_all, Tolerances};
+use crate::gate::verdict::{judge_all, StrategyResult, Tolerances};
 use crate::gate::{measured_from_reports, median, require_completed, MeasuredScenario};
 use crate::machine::MachineFacts;
 use crate::progress::Progress;
@@ -72,9 +72,11 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
                 )));
             }
         }
-    } else if !creating && (args.strategy.is_some() || args.scale.is_some()) {
+    } else if !creating
+        && (args.strategy.is_some() || args.scale.is_some() || args.max_ranking_samples.is_some())
+    {
         return Err(bad_input(
-            "--strategy and --scale with --update need --scenario (which scenario to re-bless)",
+            "--strategy, --scale and --max-ranking-samples with --update need --scenario (which scenario to re-bless)",
         ));
     }
 
@@ -83,10 +85,11 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
     } else {
         Some(Baseline::read(&args.baseline)?)
     };
-    let targets = match (&existing, args.update && creating) {
-        (_, true) => vec![creation_target(&args, existing.as_ref())?],
-        (Some(baseline), false) => baseline_targets(baseline, &mapping)?,
-        (None, false) => unreachable!("a baseline was read unless creating one"),
+    // `creating` implies --update (checked above); otherwise a baseline was read.
+    let targets = match &existing {
+        _ if creating => vec![creation_target(&args, existing.as_ref())?],
+        Some(baseline) => baseline_targets(baseline, &mapping)?,
+        None => Vec::new(),
     };
 
     // One line per run here; the stage-by-stage display of four runs would
@@ -107,20 +110,7 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
         Some(baseline) => judge_all(baseline, &measured, tolerances),
         None => Vec::new(),
     };
-    for st in &strategies {
-        for s in &st.stages {
-            if let Some(rss) = &s.rss {
-                let m = rss.check.now.max(1) as f64;
-                let pct = rss.spread_bytes as f64 / m * 100.0;
-                if pct > rss.check.tolerance_pct && rss.spread_bytes > floors.rss_bytes {
-                    notes.push(format!(
-                        "{} / {} / {}: RSS varied by {pct:.1}% across runs, more than its {}% tolerance; raise --runs or the stage's rss_tolerance_pct",
-                        st.scenario, st.label(), s.stage, rss.check.tolerance_pct
-                    ));
-                }
-            }
-        }
-    }
+    notes.extend(spread_notes(&strategies, floors));
     let mut result = GateResult::new(
         args.baseline.display().to_string(),
         args.runs,
@@ -374,6 +364,28 @@ fn comparability_notes(
                 notes.push(format!(
                     "{}: the generated data differs from the baseline's (hash {} now, {} blessed): the scenario or the generator changed",
                     m.path, m.data_hash, b.data_hash
+                ));
+            }
+        }
+    }
+    notes
+}
+
+/// Stages whose RSS runs disagreed by more than the stage's tolerance: a
+/// verdict on them is close to a coin toss, and the reader should know.
+fn spread_notes(strategies: &[StrategyResult], floors: Floors) -> Vec<String> {
+    let mut notes = Vec::new();
+    for st in strategies {
+        for s in &st.stages {
+            let Some(rss) = &s.rss else { continue };
+            let pct = rss.spread_bytes as f64 / rss.check.now.max(1) as f64 * 100.0;
+            if pct > rss.check.tolerance_pct && rss.spread_bytes > floors.rss_bytes {
+                notes.push(format!(
+                    "{} / {} / {}: RSS varied by {pct:.1}% across runs, more than its {}% tolerance; raise --runs or the stage's rss_tolerance_pct",
+                    st.scenario,
+                    st.label(),
+                    s.stage,
+                    rss.check.tolerance_pct
                 ));
             }
         }
