@@ -35,10 +35,14 @@ pub fn main(job_json: &str) -> Result<()> {
     // Only a job that asks for heap figures pays for dhat (see alloc.rs).
     let _heap_profiler = job.heap_profile.then(crate::alloc::HeapProfiler::start);
     let probe = Probe::new();
+    let workload = job.scenario.workload();
     if job.strategy == GENERATE {
+        if workload == crate::scenario::Workload::Similarity {
+            return strategy::similarity::generate_data(&job, &probe);
+        }
         return generate_data(&job, &probe);
     }
-    let strategy = strategy::by_name(&job.strategy)
+    let strategy = strategy::by_name_for(workload, &job.strategy)
         .with_context(|| format!("unknown strategy `{}`", job.strategy))?;
     strategy.run(&job, &probe)
 }

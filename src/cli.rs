@@ -20,8 +20,20 @@ pub enum Command {
     Run(RunArgs),
     /// Generate (or find cached) the scenario's data and print its content hash.
     Data(DataArgs),
+    /// Re-draw the pictures (timeline, peaks) of a saved report.json.
+    Plot(PlotArgs),
     /// Re-run what a committed baseline names; exit 1 on a memory regression.
     Gate(GateArgs),
+    /// Measure every strategy at several scales, fit the memory model, save model.json.
+    Sweep(SweepArgs),
+    /// The largest MAX_RANKING_SAMPLES whose predicted peak fits a memory budget.
+    Recommend(RecommendArgs),
+    /// Pre-deploy capacity check: exit 0 when the planned settings fit, 1 when not.
+    Check(CheckArgs),
+    /// Run any command, follow its process tree's memory, and write the same report as a replay.
+    Record(RecordArgs),
+    /// Read a killed pipeline's logs (and docker stats) and write postmortem.md/.json.
+    Postmortem(PostmortemArgs),
     /// Run one job in this process (internal: the parent starts it).
     #[command(name = "__child", hide = true)]
     Child {
@@ -60,6 +72,31 @@ pub struct ReplayArgs {
     /// Print only the table and the report location.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub limit: LimitArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Similarity scenarios: items per micro-batch; overrides $SIMILARITY_MICRO_BATCH_SIZE.
+    #[arg(long)]
+    pub similarity_micro_batch_size: Option<u64>,
+    /// Similarity scenarios: neighbours kept per item; overrides $SIMILARITY_TOP_K.
+    #[arg(long)]
+    pub similarity_top_k: Option<u64>,
+}
+
+/// What happens to the prepared data.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// Write the prepared data to this Parquet file (with several strategies,
+    /// the strategy's name is added before the extension).
+    #[arg(long = "output")]
+    pub path: Option<PathBuf>,
+    /// Hash the prepared frame (names, dtypes, values) into the report.
+    #[arg(long)]
+    pub hash_output: bool,
+    /// Rows per chunk for the `streaming` strategy.
+    #[arg(long, default_value_t = crate::strategy::streaming::DEFAULT_CHUNK_ROWS)]
+    pub chunk_rows: u64,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -124,4 +161,182 @@ pub struct GateArgs {
 pub struct DataArgs {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
+}
+
+/// `oomlab plot`: pictures of a saved report, without re-running anything.
+#[derive(Debug, Args, Clone)]
+pub struct PlotArgs {
+    /// The report to draw (report.json of any oomlab command, from any machine).
+    pub report: PathBuf,
+    /// Directory for the pictures (default: the report's directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A memory budget to draw as a line, e.g. 64GiB, 150GB.
+    #[arg(long)]
+    pub budget: Option<String>,
+}
+
+/// `oomlab sweep`: measure at several scales, fit, hold out, save the model.
+#[derive(Debug, Args, Clone)]
+pub struct SweepArgs {
+    /// Scenario file describing the shape of production data.
+    #[arg(long, default_value = "scenarios/production.toml")]
+    pub scenario: PathBuf,
+    /// Scales to measure, comma-separated (at least 3; the largest is held out).
+    #[arg(long, default_value = "0.001,0.002,0.004,0.008")]
+    pub scales: String,
+    /// MAX_RANKING_SAMPLES of the sampled runs, as fractions of the rows loaded
+    /// at each scale, comma-separated (`none`: no sampled runs).
+    #[arg(long, default_value = "0.25,0.6")]
+    pub max_ranking_samples_fraction: String,
+    /// Where generated data is cached (default: $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// RSS sampling interval, e.g. 10ms, 0.5s.
+    #[arg(long, default_value = "10ms")]
+    pub interval: String,
+    /// Output directory (default: reports/runs/<time>-sweep-<scenario>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also save the model here, for `recommend` and `check` (default: reports/model.json).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Print only the tables and the output location.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `oomlab recommend`: the MAX_RANKING_SAMPLES a budget allows.
+#[derive(Debug, Args, Clone)]
+pub struct RecommendArgs {
+    /// Memory budget, e.g. 64GiB, 150GB (default: the container's limit, else available memory).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Ranking samples loaded (default: the scenario's production rows).
+    #[arg(long)]
+    pub rows: Option<String>,
+    /// Model file (default: $OOMLAB_MODEL, else reports/model.json, written by `sweep`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Share of the budget kept free.
+    #[arg(long, default_value_t = crate::model::advice::DEFAULT_HEADROOM)]
+    pub headroom: f64,
+    /// How the cap picks rows: uniform (the pipeline's sample()) or capped per dataset.
+    #[arg(long, default_value = "uniform")]
+    pub sampling: String,
+    /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK (repeatable): rescales the model.
+    #[arg(long)]
+    pub observed: Vec<String>,
+    /// Scale of the scenario data the coverage figures are measured on (default: the sweep's largest).
+    #[arg(long)]
+    pub coverage_scale: Option<f64>,
+    /// Skip the coverage figures (they read, or generate, the scenario's data).
+    #[arg(long)]
+    pub no_coverage: bool,
+    /// Where generated data is cached (default: the cache the sweep used).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `oomlab check`: do the planned settings fit the budget?
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    /// Memory budget, e.g. 150GiB (default: the container's limit, else available memory).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Ranking samples loaded (default: the scenario's production rows).
+    #[arg(long)]
+    pub rows: Option<String>,
+    /// Planned MAX_RANKING_SAMPLES (default: $MAX_RANKING_SAMPLES, else 0).
+    #[arg(long)]
+    pub max_ranking_samples: Option<u64>,
+    /// Planned strategy.
+    #[arg(long, default_value = "optimized")]
+    pub strategy: String,
+    /// How the cap picks rows: uniform or capped.
+    #[arg(long, default_value = "uniform")]
+    pub sampling: String,
+    /// Model file (default: $OOMLAB_MODEL, else reports/model.json).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Share of the budget kept free.
+    #[arg(long, default_value_t = crate::model::advice::DEFAULT_HEADROOM)]
+    pub headroom: f64,
+    /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK (repeatable): rescales the model.
+    #[arg(long)]
+    pub observed: Vec<String>,
+    /// Print the verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--memory-limit`: kill a measured child at a limit, as a container would.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LimitArgs {
+    /// Kill a child whose memory crosses this limit (e.g. 2GiB, 800MiB, 150GB),
+    /// as a container's OOM killer does; the report says where it died.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// How to enforce --memory-limit: a kernel kill through a memory cgroup,
+    /// the parent's RSS watchdog, or auto (a cgroup when one can be made).
+    #[arg(long, value_enum, default_value_t = crate::runner::limit::LimitBy::Auto, value_name = "HOW")]
+    pub limit_by: crate::runner::limit::LimitBy,
+}
+
+/// `oomlab record -- CMD ARGS...`: measure any command like a replay (docs/record.md).
+#[derive(Debug, Args, Clone)]
+pub struct RecordArgs {
+    /// RSS sampling interval of the process tree, e.g. 10ms, 0.5s.
+    #[arg(long, default_value = "10ms")]
+    pub interval: String,
+    #[command(flatten)]
+    pub limit: LimitArgs,
+    /// Regular expression: output lines that match start a new stage (the first
+    /// capture group, else the match, is the stage's message).
+    #[arg(long, default_value = crate::record::DEFAULT_STAGE_PATTERN, value_name = "REGEX")]
+    pub stage_pattern: String,
+    /// Which of the command's streams carry stage markers.
+    #[arg(long, value_enum, default_value_t = crate::record::StageStream::Stdout)]
+    pub stage_stream: crate::record::StageStream,
+    /// Label of the run in the report (default: the command's file name).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Report directory (default: reports/runs/<time>-record-<command>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print only the summary and the report location (the command's output still passes through).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// The command and its arguments, after `--` (run directly, no shell).
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `oomlab postmortem --log FILE`: what a killed pipeline's logs say (docs/postmortem.md).
+#[derive(Debug, Args, Clone)]
+pub struct PostmortemArgs {
+    /// The pipeline's log (scheduler log, `docker-compose logs` output); read as a stream.
+    #[arg(long)]
+    pub log: PathBuf,
+    /// The container's memory limit (e.g. 150GB), when the log does not show it.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// `docker stats` output collected while it ran (rows with MEM USAGE / LIMIT).
+    #[arg(long)]
+    pub docker_stats: Option<PathBuf>,
+    /// Time between `docker stats` rows that carry no time of their own.
+    #[arg(long, default_value = "5s")]
+    pub stats_interval: String,
+    /// A memory model (model.json from `oomlab sweep`) to predict the peak and the settings that fit.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Lines of context kept before and after the kill.
+    #[arg(long, default_value_t = 50)]
+    pub context: usize,
+    /// Output directory (default: reports/runs/<time>-postmortem/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

@@ -9,13 +9,18 @@ mod data;
 mod error;
 mod gate;
 mod machine;
+mod model;
+mod plot;
+mod postmortem;
 mod probe;
 mod progress;
 mod protocol;
+mod record;
 mod replay;
 mod report;
 mod runner;
 mod sampler;
+mod sampling;
 mod scenario;
 mod strategy;
 mod table;
@@ -41,6 +46,12 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::compare::run(args),
         Command::Data(args) => commands::data::data(args),
         Command::Gate(args) => commands::gate::gate(args),
+        Command::Plot(args) => commands::plot::plot(args),
+        Command::Sweep(args) => commands::sweep::sweep(args),
+        Command::Recommend(args) => commands::recommend::recommend(args),
+        Command::Check(args) => commands::check::check(args),
+        Command::Record(args) => commands::record::record(args),
+        Command::Postmortem(args) => commands::postmortem::postmortem(args),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

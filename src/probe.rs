@@ -10,6 +10,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use crate::protocol::{monotonic_ns, Event};
+use crate::report::OutputSummary;
 
 /// Resets this process's VmHWM to its current RSS.
 pub fn reset_peak() -> Result<()> {
@@ -106,12 +107,7 @@ impl Probe {
     }
 
     /// Reports the prepared output.
-    pub fn output(&self, rows: u64, features: u64, columns: u64, bytes: u64) {
-        self.emit(&Event::Output {
-            rows,
-            features,
-            columns,
-            bytes,
-        });
+    pub fn output(&self, summary: OutputSummary) {
+        self.emit(&Event::Output(summary));
     }
 }

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::report::OutputSummary;
+
 /// Marks a protocol line on the child's stdout.
 pub const PREFIX: &str = "@oomlab ";
 
@@ -38,12 +40,7 @@ pub enum Event {
         message: String,
     },
     /// The prepared output: what the pipeline hands to training.
-    Output {
-        rows: u64,
-        features: u64,
-        columns: u64,
-        bytes: u64,
-    },
+    Output(OutputSummary),
 }
 
 impl Event {

@@ -16,7 +16,7 @@ use crate::machine::MachineFacts;
 use crate::progress::Progress;
 use crate::report::{utc_now_rfc3339, Report, RunStatus, ScenarioInfo, Settings, SCHEMA_VERSION};
 use crate::runner::{run_child, ChildSpec, RunOptions};
-use crate::scenario::LoadedScenario;
+use crate::scenario::{LoadedScenario, Workload};
 use crate::strategy::{self, Job, Strategy, GENERATE};
 
 /// Where `MAX_RANKING_SAMPLES` is read from when no flag is given.
@@ -35,6 +35,14 @@ pub struct ReplayPlan {
     /// Run the children with dhat heap profiling (exact heap figures per
     /// stage; slower, and its bookkeeping adds to RSS).
     pub heap_profile: bool,
+    /// How `MAX_RANKING_SAMPLES` picks rows in the `optimized` child (uniform
+    /// as the pipeline does, or capped per dataset); recorded in the sample stage.
+    pub sampling: crate::sampling::SamplingMode,
+    /// Output sink, hashing and chunking of the prepared data.
+    pub output: crate::cli::OutputArgs,
+    /// `SIMILARITY_MICRO_BATCH_SIZE` / `SIMILARITY_TOP_K` and their sources
+    /// (similarity scenarios; `None`: the scenario's defaults, or ranking prep).
+    pub similarity: Option<crate::strategy::similarity::ResolvedKnobs>,
 }
 
 /// Resolves `MAX_RANKING_SAMPLES`: the flag wins over the environment; 0 = no limit.
@@ -57,16 +65,24 @@ pub fn resolve_max_ranking_samples(flag: Option<u64>) -> Result<(u64, String)> {
 
 /// Parses a comma-separated strategy list (or `all`).
 pub fn parse_strategies(list: &str) -> Result<Vec<&'static dyn Strategy>> {
+    parse_strategies_for(Workload::RankingPrep, list)
+}
+
+/// Parses a comma-separated strategy list (or `all`) of a workload's strategies.
+pub fn parse_strategies_for(
+    workload: Workload,
+    list: &str,
+) -> Result<Vec<&'static dyn Strategy>> {
     if list.trim() == "all" {
-        return Ok(strategy::all().to_vec());
+        return Ok(strategy::all_for(workload).to_vec());
     }
     list.split(',')
         .map(|name| {
-            strategy::by_name(name.trim()).ok_or_else(|| {
+            strategy::by_name_for(workload, name.trim()).ok_or_else(|| {
                 bad_input(format!(
                     "unknown strategy `{}` (expected one of: {}, or all)",
                     name.trim(),
-                    strategy::names().join(", ")
+                    strategy::names_for(workload).join(", ")
                 ))
             })
         })
@@ -83,6 +99,18 @@ impl ReplayPlan {
             max_ranking_samples: self.max_ranking_samples,
             cache_dir: cache.dir.clone(),
             heap_profile: self.heap_profile && strategy != GENERATE,
+            sampling: self.sampling,
+            output: self.output.path.as_ref().map(|p| {
+                if self.strategies.len() > 1 {
+                    let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+                    p.with_file_name(format!("{}.{strategy}.parquet", stem.unwrap_or_default()))
+                } else {
+                    p.clone()
+                }
+            }),
+            hash_output: self.output.hash_output,
+            chunk_rows: self.output.chunk_rows,
+            similarity: self.similarity.as_ref().map(|r| r.knobs),
         }
     }
 
@@ -93,12 +121,36 @@ impl ReplayPlan {
 
     /// Runs the plan: generates data if the cache lacks it, then every strategy.
     pub fn run(&self, progress: &mut Progress) -> Result<Report> {
+        self.run_limited(progress, None)
+    }
+
+    /// Runs the plan with every strategy's child under `memory_limit`
+    /// (`--memory-limit`; data generation runs without it).
+    pub fn run_limited(
+        &self,
+        progress: &mut Progress,
+        memory_limit: Option<crate::runner::limit::MemoryLimit>,
+    ) -> Result<Report> {
         let scenario = &self.scenario.scenario;
         let sizes = scenario.sizes(self.scale);
         let cache = DataCache::locate(&self.cache_root, scenario, &sizes);
         let options = RunOptions {
             interval: self.interval,
+            memory_limit: None,
         };
+        let workload = scenario.workload();
+        if let Some(s) = self
+            .strategies
+            .iter()
+            .find(|s| strategy::by_name_for(workload, s.name()).is_none())
+        {
+            return Err(bad_input(format!(
+                "strategy `{}` does not apply to scenario `{}` (expected one of: {})",
+                s.name(),
+                scenario.name,
+                strategy::names_for(workload).join(", ")
+            )));
+        }
         let mut data_generation = None;
         if cache.meta().is_none() {
             let record = run_child(&self.spec(GENERATE, &cache)?, options, progress)?;
@@ -122,7 +174,10 @@ impl ReplayPlan {
         for strategy in &self.strategies {
             runs.push(run_child(
                 &self.spec(strategy.name(), &cache)?,
-                options,
+                RunOptions {
+                    memory_limit,
+                    ..options
+                },
                 progress,
             )?);
         }
@@ -145,6 +200,16 @@ impl ReplayPlan {
                 max_ranking_samples: self.max_ranking_samples,
                 max_ranking_samples_source: self.max_ranking_samples_source.clone(),
                 interval_ms: self.interval.as_secs_f64() * 1e3,
+                similarity_micro_batch_size: self
+                    .similarity
+                    .as_ref()
+                    .map(|r| r.knobs.micro_batch_size),
+                similarity_micro_batch_size_source: self
+                    .similarity
+                    .as_ref()
+                    .map(|r| r.micro_batch_size_source.clone()),
+                similarity_top_k: self.similarity.as_ref().map(|r| r.knobs.top_k),
+                similarity_top_k_source: self.similarity.as_ref().map(|r| r.top_k_source.clone()),
             },
             machine: MachineFacts::collect(),
             allocator: if self.heap_profile {
@@ -153,6 +218,7 @@ impl ReplayPlan {
                 ALLOCATOR.to_string()
             },
             data_generation,
+            floor_bytes: Report::floor_from_runs(&runs),
             runs,
         })
     }

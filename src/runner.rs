@@ -4,26 +4,59 @@
 //! sampler, the progress display, JSON) is ever counted in a figure. The parent
 //! samples the child's RSS, reads its stage markers and logs from a pipe, and
 //! keeps the last lines of its stderr in case it dies.
+//!
+//! Two kinds of child go through the same code:
+//! - a replay child (oomlab's own `__child`) speaks the `@oomlab` protocol and
+//!   measures its own exact stage peaks ([`StageSource::Protocol`]);
+//! - any command under `oomlab record` knows nothing of oomlab: its stages are
+//!   the lines of its output that match a pattern, the parent follows its whole
+//!   process tree and takes the exact peaks from the kernel itself, and its
+//!   output is passed through and saved ([`StageSource::Output`]).
+//!
+//! Either can run under a memory limit ([`limit`]) that kills it as a
+//! container's OOM killer would; the record then says who killed it, in which
+//! stage, when and at what RSS, and the timeline runs up to the kill.
+
+pub mod limit;
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use serde_json::json;
 
+use crate::error::bad_input;
 use crate::probe::Detail;
 use crate::progress::Progress;
 use crate::protocol::{monotonic_ns, Event};
-use crate::report::{LogLine, OutputSummary, RunRecord, RunStatus, StageRecord};
-use crate::sampler::Sampler;
+use crate::report::{
+    LimitRecord, LogLine, ProcessRecord, RecordedCommand, RunRecord, RunStatus, StageRecord,
+};
+use crate::sampler::{OnSample, ProcessTree, Sampler};
+use limit::{kill_all, ChildCgroup, LimitBy, MemoryLimit};
 
 /// How many stderr lines a failed run keeps.
 const STDERR_TAIL_LINES: usize = 40;
+
+/// Longest output line (bytes) kept for stage matching; the rest of a longer
+/// line is still passed through and saved, just not matched.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// After the root process exits, how long descendants may keep its output
+/// pipes open before the run is closed without them.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+/// Name of the stage from spawn to the first marker of a recorded command
+/// (`run` when no marker ever came).
+pub const FIRST_STAGE: &str = "start";
 
 /// The command to measure and how to label it.
 #[derive(Debug, Clone)]
@@ -34,6 +67,8 @@ pub struct ChildSpec {
     pub args: Vec<OsString>,
     /// Environment variables to set for the child (the pipeline's documented knobs).
     pub env: Vec<(String, String)>,
+    /// How the child's stages are known.
+    pub stages: StageSource,
 }
 
 impl ChildSpec {
@@ -45,7 +80,62 @@ impl ChildSpec {
             program,
             args: vec!["__child".into(), "--job".into(), job_json.into()],
             env: Vec::new(),
+            stages: StageSource::Protocol,
         })
+    }
+}
+
+/// How a run's stages are known.
+#[derive(Debug, Clone)]
+pub enum StageSource {
+    /// The `@oomlab` protocol: the child brackets each stage with its own
+    /// kernel peak (it resets and reads its own VmHWM).
+    Protocol,
+    /// Any command: lines of its output start stages; the parent follows the
+    /// whole process tree and reads the kernel's peaks itself.
+    Output(OutputStages),
+}
+
+/// Decides whether an output line starts a stage, and names it.
+pub type LineMarker = Arc<dyn Fn(&str) -> Option<Marker> + Send + Sync>;
+
+/// A stage boundary found in a command's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    /// Name of the stage the line starts.
+    pub stage: String,
+    /// Log level the line carried (`INFO`), or empty.
+    pub level: String,
+    /// The line's message, kept in the run's logs.
+    pub message: String,
+}
+
+/// Stage markers and output handling of a recorded command.
+#[derive(Clone)]
+pub struct OutputStages {
+    /// Decides which lines are stage boundaries.
+    pub marker: LineMarker,
+    /// Look for markers on stdout.
+    pub stdout_markers: bool,
+    /// Look for markers on stderr.
+    pub stderr_markers: bool,
+    /// Directory that gets `stdout.log` and `stderr.log`.
+    pub save_dir: Option<PathBuf>,
+    /// Copy the command's output to oomlab's own stdout/stderr as it comes.
+    pub passthrough: bool,
+    /// What the report says about the command (completed by the runner).
+    pub recorded: RecordedCommand,
+}
+
+impl std::fmt::Debug for OutputStages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputStages")
+            .field("stdout_markers", &self.stdout_markers)
+            .field("stderr_markers", &self.stderr_markers)
+            .field("save_dir", &self.save_dir)
+            .field("passthrough", &self.passthrough)
+            .field("recorded", &self.recorded)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,11 +143,14 @@ impl ChildSpec {
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
     pub interval: Duration,
+    /// Kill the child when its memory crosses this limit (`--memory-limit`).
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 enum Message {
     Event(Event),
     Output(String),
+    Marker(u64, Marker),
 }
 
 struct OpenStage {
@@ -66,13 +159,97 @@ struct OpenStage {
     rss_start: u64,
 }
 
-/// Spawns the child, samples it until it exits, and records everything it said.
-pub fn run_child(
-    spec: &ChildSpec,
-    options: RunOptions,
-    progress: &mut Progress,
-) -> Result<RunRecord> {
-    progress.begin(&spec.label);
+/// How a run's memory limit is being enforced.
+enum Enforcement {
+    None,
+    Watchdog {
+        bytes: u64,
+        fallback_reason: Option<String>,
+    },
+    Cgroup {
+        bytes: u64,
+        cgroup: ChildCgroup,
+    },
+}
+
+impl Enforcement {
+    fn prepare(limit: Option<MemoryLimit>) -> Result<Self> {
+        let Some(limit) = limit else {
+            return Ok(Self::None);
+        };
+        Ok(match limit.by {
+            LimitBy::Watchdog => Self::Watchdog {
+                bytes: limit.bytes,
+                fallback_reason: None,
+            },
+            LimitBy::Auto => match ChildCgroup::create(limit.bytes) {
+                Ok(cgroup) => Self::Cgroup {
+                    bytes: limit.bytes,
+                    cgroup,
+                },
+                Err(reason) => Self::Watchdog {
+                    bytes: limit.bytes,
+                    fallback_reason: Some(reason),
+                },
+            },
+            LimitBy::Cgroup => {
+                let cgroup = ChildCgroup::create(limit.bytes).map_err(|e| {
+                    bad_input(format!(
+                        "--limit-by cgroup: no memory cgroup can be used here: {e} (use --limit-by auto or watchdog)"
+                    ))
+                })?;
+                Self::Cgroup {
+                    bytes: limit.bytes,
+                    cgroup,
+                }
+            }
+        })
+    }
+
+    fn watchdog_bytes(&self) -> Option<u64> {
+        match self {
+            Self::Watchdog { bytes, .. } => Some(*bytes),
+            _ => None,
+        }
+    }
+
+    fn cgroup(&self) -> Option<&ChildCgroup> {
+        match self {
+            Self::Cgroup { cgroup, .. } => Some(cgroup),
+            _ => None,
+        }
+    }
+
+    fn record(&self) -> Option<LimitRecord> {
+        match self {
+            Self::None => None,
+            Self::Watchdog {
+                bytes,
+                fallback_reason,
+            } => Some(LimitRecord {
+                limit_bytes: *bytes,
+                enforced_by: "watchdog".into(),
+                fallback_reason: fallback_reason.clone(),
+                cgroup_path: None,
+                cgroup_peak_bytes: None,
+                oom_kills: None,
+            }),
+            Self::Cgroup { bytes, cgroup } => Some(LimitRecord {
+                limit_bytes: *bytes,
+                enforced_by: cgroup.label().into(),
+                fallback_reason: None,
+                cgroup_path: Some(cgroup.path()),
+                cgroup_peak_bytes: cgroup.peak_bytes(),
+                oom_kills: cgroup.oom_kills(),
+            }),
+        }
+    }
+}
+
+/// Where a watchdog kill happened: `(seconds since spawn, sampled RSS)`.
+type KillNote = Arc<Mutex<Option<(f64, u64)>>>;
+
+fn build_command(spec: &ChildSpec, cgroup: Option<&ChildCgroup>) -> Command {
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
@@ -82,49 +259,118 @@ pub fn run_child(
     for (k, v) in &spec.env {
         command.env(k, v);
     }
+    if let Some(cg) = cgroup {
+        // SAFETY: the hook only makes async-signal-safe syscalls on buffers
+        // prepared before the fork (see `ChildCgroup::join_hook`).
+        unsafe {
+            command.pre_exec(cg.join_hook());
+        }
+    }
+    command
+}
+
+/// Spawns the child, samples it until it exits, and records everything it said.
+pub fn run_child(
+    spec: &ChildSpec,
+    options: RunOptions,
+    progress: &mut Progress,
+) -> Result<RunRecord> {
+    progress.begin(&spec.label);
+    let mut enforcement = Enforcement::prepare(options.memory_limit)?;
+    let output_mode = match &spec.stages {
+        StageSource::Output(o) => Some(o.clone()),
+        StageSource::Protocol => None,
+    };
+    if output_mode.is_some() {
+        // The kernel hands a spawned child our high-water mark, which then
+        // floors the child's `ru_maxrss`: make it our current RSS (small).
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
     let origin_ns = monotonic_ns();
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("starting {}", spec.program.display()))?;
+    let spawned = build_command(spec, enforcement.cgroup()).spawn();
+    let spawned = match (spawned, &enforcement) {
+        (Err(e), Enforcement::Cgroup { bytes, .. })
+            if options.memory_limit.map(|l| l.by) == Some(LimitBy::Auto) =>
+        {
+            // Joining the cgroup failed in the child: fall back to the watchdog.
+            enforcement = Enforcement::Watchdog {
+                bytes: *bytes,
+                fallback_reason: Some(format!("joining the cgroup failed: {e}")),
+            };
+            build_command(spec, None).spawn()
+        }
+        (other, _) => other,
+    };
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) if output_mode.is_some() => {
+            return Err(bad_input(format!(
+                "cannot run `{}`: {e}",
+                spec.program.display()
+            )))
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("starting {}", spec.program.display()))
+        }
+    };
     let pid = child.id() as i32;
-    let sampler = Sampler::start(pid, options.interval, origin_ns, Box::new(|_, _| false));
+    let tree = output_mode
+        .as_ref()
+        .map(|_| Arc::new(Mutex::new(ProcessTree::new(pid))));
+    let kill_note: KillNote = Arc::new(Mutex::new(None));
+    let on_sample: OnSample = match enforcement.watchdog_bytes() {
+        Some(limit) => {
+            let (tree, note) = (tree.clone(), kill_note.clone());
+            Box::new(move |t, rss| {
+                if rss < limit {
+                    return false;
+                }
+                // Kill twice over: a process forked between look and kill is
+                // found by the second look.
+                for _ in 0..2 {
+                    let mut pids = tree
+                        .as_ref()
+                        .and_then(|tr| tr.lock().ok().map(|t| t.live_pids()))
+                        .unwrap_or_default();
+                    pids.push(pid);
+                    kill_all(&pids);
+                }
+                if let Ok(mut n) = note.lock() {
+                    *n = Some((t, rss));
+                }
+                true
+            })
+        }
+        None => Box::new(|_, _| false),
+    };
+    let sampler = match &tree {
+        Some(tr) => Sampler::start_tree(tr.clone(), options.interval, origin_ns, on_sample),
+        None => Sampler::start(pid, options.interval, origin_ns, on_sample),
+    };
 
     let (tx, rx) = mpsc::channel::<Message>();
-    let stdout = child.stdout.take().context("child stdout")?;
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let msg = match Event::parse_line(&line) {
-                Some(Ok(event)) => Message::Event(event),
-                _ => Message::Output(line),
-            };
-            if tx.send(msg).is_err() {
-                break;
-            }
-        }
-    });
     let stderr_tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
+    let stdout = child.stdout.take().context("child stdout")?;
     let stderr = child.stderr.take().context("child stderr")?;
-    let err_reader = {
-        let tail = stderr_tail.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(mut t) = tail.lock() {
-                    if t.len() == STDERR_TAIL_LINES {
-                        t.pop_front();
-                    }
-                    t.push_back(line);
-                }
-            }
-        })
+    let readers = match &output_mode {
+        None => protocol_readers(stdout, stderr, tx, stderr_tail.clone()),
+        Some(o) => output_readers(stdout, stderr, tx, stderr_tail.clone(), o)?,
     };
 
     let secs = |t_ns: u64| t_ns.saturating_sub(origin_ns) as f64 / 1e9;
     let mut stages = Vec::new();
     let mut logs = Vec::new();
     let mut output = None;
-    let mut open: Option<OpenStage> = None;
+    let mut markers_seen = 0u64;
+    let mut open: Option<OpenStage> = output_mode.as_ref().map(|_| OpenStage {
+        name: FIRST_STAGE.to_string(),
+        start_s: 0.0,
+        rss_start: 0,
+    });
+    if output_mode.is_some() {
+        progress.stage_start(FIRST_STAGE, 0.0);
+    }
+    let mut exited_at: Option<u64> = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Message::Event(event)) => match event {
@@ -174,31 +420,69 @@ pub fn run_child(
                         message,
                     });
                 }
-                Event::Output {
-                    rows,
-                    features,
-                    columns,
-                    bytes,
-                } => {
-                    output = Some(OutputSummary {
-                        rows,
-                        features,
-                        columns,
-                        bytes,
-                    })
-                }
+                Event::Output(summary) => output = Some(summary),
             },
             Ok(Message::Output(line)) => progress.log("OUT", &line),
+            Ok(Message::Marker(t_ns, marker)) => {
+                markers_seen += 1;
+                let t = secs(t_ns);
+                let peaks = tree
+                    .as_ref()
+                    .and_then(|tr| tr.lock().ok().map(|mut tr| tr.boundary(t)))
+                    .unwrap_or_default();
+                if let Some(o) = open.take() {
+                    progress.stage_end(&o.name, t - o.start_s, peaks.total_bytes);
+                    stages.push(stage_record(
+                        o.name,
+                        o.start_s,
+                        t,
+                        Some(peaks.total_bytes),
+                        o.rss_start,
+                        peaks.rss_bytes,
+                        tree_detail(&peaks),
+                    ));
+                }
+                progress.stage_start(&marker.stage, t);
+                open = Some(OpenStage {
+                    name: marker.stage,
+                    start_s: t,
+                    rss_start: peaks.rss_bytes,
+                });
+                logs.push(LogLine {
+                    t_s: t,
+                    level: marker.level,
+                    message: marker.message,
+                });
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                progress.tick(secs(monotonic_ns()), sampler.latest())
+                progress.tick(secs(monotonic_ns()), sampler.latest());
+                // Descendants may hold the output pipes after the root exited:
+                // give them a grace period, then close the run without them.
+                if exited_at.is_none() && has_exited(pid) {
+                    exited_at = Some(monotonic_ns());
+                }
+                if exited_at.is_some_and(|t| monotonic_ns() - t > PIPE_GRACE.as_nanos() as u64) {
+                    break;
+                }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    let status = child.wait().context("waiting for the child")?;
-    let end_s = secs(monotonic_ns());
-    let _ = reader.join();
-    let _ = err_reader.join();
+    let (status, root_max_rss) = wait_with_rusage(pid).context("waiting for the child")?;
+    drop(child);
+    let end_ns = monotonic_ns();
+    let end_s = secs(end_ns);
+    for reader in readers {
+        if reader.is_finished() {
+            let _ = reader.join();
+        }
+    }
+    let final_peaks = tree.as_ref().and_then(|tr| {
+        let command = spec.program.display().to_string();
+        tr.lock()
+            .ok()
+            .map(|mut tr| tr.finish(end_s, root_max_rss, &command))
+    });
     let mut timeline = sampler.finish();
     progress.finish();
     let stderr_tail: Vec<String> = stderr_tail
@@ -206,18 +490,51 @@ pub fn run_child(
         .map(|t| t.iter().cloned().collect())
         .unwrap_or_default();
 
-    // A stage still open when the child died ends where the child ended.
-    let died_in = open.as_ref().map(|o| o.name.clone());
-    if let Some(o) = open {
-        let last_rss = timeline.rss_bytes.last().copied().unwrap_or(o.rss_start);
+    // Who killed it, if anyone.
+    let watchdog_kill = kill_note.lock().ok().and_then(|n| *n);
+    let cgroup_kills = enforcement.cgroup().and_then(|c| c.oom_kills()).unwrap_or(0);
+    let signal = status.signal();
+    let killed_by = if watchdog_kill.is_some() {
+        Some("watchdog")
+    } else if cgroup_kills > 0 {
+        Some("cgroup")
+    } else if signal == Some(libc::SIGKILL) {
+        Some("unknown")
+    } else {
+        None
+    };
+    let last_rss = timeline
+        .rss_bytes
+        .iter()
+        .rev()
+        .copied()
+        .find(|r| *r > 0)
+        .unwrap_or(0);
+
+    // A stage still open when the child ended: for a replay child that means
+    // it died in it; a recorded command's last stage ends when it exits.
+    let mut died_in = None;
+    if let Some(mut o) = open {
+        if output_mode.is_some() && markers_seen == 0 {
+            o.name = "run".into();
+        }
+        let (exact, detail) = match (&final_peaks, killed_by) {
+            (Some(p), None) => (Some(p.total_bytes), tree_detail(p)),
+            _ => (None, Detail::new()),
+        };
+        if output_mode.is_none() || killed_by.is_some() {
+            died_in = Some(o.name.clone());
+        }
+        if let Some(peak) = exact {
+            progress.stage_end(&o.name, end_s - o.start_s, peak);
+        }
+        let rss_end = if output_mode.is_some() || killed_by.is_some() {
+            last_rss
+        } else {
+            timeline.rss_bytes.last().copied().unwrap_or(o.rss_start)
+        };
         stages.push(stage_record(
-            o.name,
-            o.start_s,
-            end_s,
-            None,
-            o.rss_start,
-            last_rss,
-            Detail::new(),
+            o.name, o.start_s, end_s, exact, o.rss_start, rss_end, detail,
         ));
     }
     for stage in &mut stages {
@@ -228,17 +545,19 @@ pub fn run_child(
         timeline.rss_bytes.push(0);
     }
 
-    use std::os::unix::process::ExitStatusExt;
-    let run_status = match (status.code(), status.signal()) {
-        (Some(0), _) if died_in.is_none() => RunStatus::Completed,
-        (_, Some(signal)) if signal == libc::SIGKILL => RunStatus::Killed {
-            signal,
-            stage: died_in,
-            t_s: end_s,
-            rss_bytes: timeline.rss_bytes.last().copied().unwrap_or(0),
-            by: "unknown".into(),
-        },
-        (code, signal) => RunStatus::Failed {
+    let run_status = match (status.code(), killed_by) {
+        (_, Some(by)) => {
+            let (t_s, rss_bytes) = watchdog_kill.unwrap_or((end_s, last_rss));
+            RunStatus::Killed {
+                signal: libc::SIGKILL,
+                stage: died_in,
+                t_s,
+                rss_bytes,
+                by: by.into(),
+            }
+        }
+        (Some(0), None) if died_in.is_none() => RunStatus::Completed,
+        (code, None) => RunStatus::Failed {
             exit_code: code,
             signal,
             stage: died_in,
@@ -253,9 +572,42 @@ pub fn run_child(
     if run_status != RunStatus::Completed {
         progress.warn(&format!("{} did not complete: {run_status:?}", spec.label));
     }
+    let mut peak_bytes = stages.iter().filter_map(|s| s.exact_peak_bytes).max();
+    let mut processes = Vec::new();
+    let mut recorded = None;
+    if let (Some(o), Some(tree)) = (&output_mode, &tree) {
+        if killed_by.is_none() {
+            // The biggest single process's kernel peak bounds the tree's from below.
+            peak_bytes = peak_bytes.max(root_max_rss);
+        }
+        if let Ok(tree) = tree.lock() {
+            processes = tree
+                .processes()
+                .into_iter()
+                .map(|p| ProcessRecord {
+                    root: p.pid == pid,
+                    pid: p.pid,
+                    ppid: p.ppid,
+                    command: p.command,
+                    first_seen_s: p.first_seen_s,
+                    last_seen_s: p.last_seen_s,
+                    peak_bytes: p.peak_bytes,
+                    sampled_peak_bytes: p.sampled_peak_bytes,
+                })
+                .collect();
+        }
+        let mut r = o.recorded.clone();
+        r.exit_code = status.code();
+        r.signal = signal;
+        r.root_max_rss_bytes = root_max_rss;
+        r.markers = markers_seen;
+        recorded = Some(r);
+    }
+    let memory_limit = enforcement.record();
+    drop(enforcement);
     Ok(RunRecord {
         strategy: spec.label.clone(),
-        peak_bytes: stages.iter().filter_map(|s| s.exact_peak_bytes).max(),
+        peak_bytes,
         sampled_peak_bytes: timeline.peak(),
         wall_s: end_s,
         status: run_status,
@@ -264,7 +616,208 @@ pub fn run_child(
         output,
         stderr_tail,
         timeline,
+        memory_limit,
+        processes,
+        recorded,
     })
+}
+
+/// Per-process figures of a tree stage, kept in the stage's details.
+fn tree_detail(peaks: &crate::sampler::StagePeaks) -> Detail {
+    let mut detail = Detail::new();
+    let per: serde_json::Map<String, serde_json::Value> = peaks
+        .per_process
+        .iter()
+        .map(|(pid, _, bytes)| (pid.to_string(), json!(bytes)))
+        .collect();
+    detail.insert("process_peaks".into(), serde_json::Value::Object(per));
+    detail.insert("processes".into(), json!(peaks.per_process.len()));
+    if !peaks.reset_ok {
+        detail.insert("peak_reset_failed".into(), json!(true));
+    }
+    detail
+}
+
+/// Readers of a replay child: protocol lines from stdout, a tail of stderr.
+fn protocol_readers(
+    stdout: impl Read + Send + 'static,
+    stderr: impl Read + Send + 'static,
+    tx: mpsc::Sender<Message>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let msg = match Event::parse_line(&line) {
+                Some(Ok(event)) => Message::Event(event),
+                _ => Message::Output(line),
+            };
+            if tx.send(msg).is_err() {
+                break;
+            }
+        }
+    });
+    let err_reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            push_tail(&stderr_tail, line);
+        }
+    });
+    vec![reader, err_reader]
+}
+
+fn push_tail(tail: &Mutex<VecDeque<String>>, line: String) {
+    if let Ok(mut t) = tail.lock() {
+        if t.len() == STDERR_TAIL_LINES {
+            t.pop_front();
+        }
+        t.push_back(line);
+    }
+}
+
+/// Readers of a recorded command: each stream is passed through, saved, and
+/// searched line by line for stage markers.
+fn output_readers(
+    stdout: impl Read + Send + 'static,
+    stderr: impl Read + Send + 'static,
+    tx: mpsc::Sender<Message>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    o: &OutputStages,
+) -> Result<Vec<std::thread::JoinHandle<()>>> {
+    let file = |name: &str| -> Result<Option<File>> {
+        o.save_dir
+            .as_ref()
+            .map(|d| {
+                std::fs::create_dir_all(d)
+                    .and_then(|_| File::create(d.join(name)))
+                    .with_context(|| format!("creating {}", d.join(name).display()))
+            })
+            .transpose()
+    };
+    let (out_file, err_file) = (file("stdout.log")?, file("stderr.log")?);
+    let mut handles = Vec::new();
+    for (is_stdout, source, save, markers) in [
+        (
+            true,
+            Box::new(stdout) as Box<dyn Read + Send>,
+            out_file,
+            o.stdout_markers,
+        ),
+        (false, Box::new(stderr), err_file, o.stderr_markers),
+    ] {
+        let (tx, marker, tail) = (tx.clone(), o.marker.clone(), stderr_tail.clone());
+        let passthrough = o.passthrough;
+        handles.push(std::thread::spawn(move || {
+            let mut save = save;
+            pump(
+                source,
+                |chunk| {
+                    if passthrough {
+                        if is_stdout {
+                            let mut out = std::io::stdout().lock();
+                            let _ = out.write_all(chunk).and_then(|_| out.flush());
+                        } else {
+                            let mut err = std::io::stderr().lock();
+                            let _ = err.write_all(chunk).and_then(|_| err.flush());
+                        }
+                    }
+                    if let Some(f) = save.as_mut() {
+                        let _ = f.write_all(chunk);
+                    }
+                },
+                |line| {
+                    let t_ns = monotonic_ns();
+                    if !is_stdout {
+                        push_tail(&tail, line.to_string());
+                    }
+                    if markers {
+                        if let Some(m) = marker(line) {
+                            let _ = tx.send(Message::Marker(t_ns, m));
+                        }
+                    }
+                },
+            );
+            if let Some(f) = save.as_mut() {
+                let _ = f.flush();
+            }
+        }));
+    }
+    Ok(handles)
+}
+
+/// Copies `source` chunk by chunk to `on_chunk` as it arrives, and calls
+/// `on_line` for each complete line (lossily decoded, at most
+/// [`MAX_LINE_BYTES`] of it, without the line ending).
+fn pump(mut source: impl Read, mut on_chunk: impl FnMut(&[u8]), mut on_line: impl FnMut(&str)) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut line: Vec<u8> = Vec::new();
+    let mut emit = |line: &mut Vec<u8>| {
+        let text = String::from_utf8_lossy(line);
+        on_line(text.trim_end_matches('\r'));
+        line.clear();
+    };
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let chunk = &buf[..n];
+        on_chunk(chunk);
+        for piece in chunk.split_inclusive(|b| *b == b'\n') {
+            let (body, ends) = match piece.split_last() {
+                Some((b'\n', body)) => (body, true),
+                _ => (piece, false),
+            };
+            let room = MAX_LINE_BYTES.saturating_sub(line.len());
+            line.extend_from_slice(&body[..body.len().min(room)]);
+            if ends {
+                emit(&mut line);
+            }
+        }
+    }
+    if !line.is_empty() {
+        emit(&mut line);
+    }
+}
+
+/// True once `pid` (our child) has exited, without reaping it.
+fn has_exited(pid: i32) -> bool {
+    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes only into `info`; WNOWAIT leaves the child to reap.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is valid to read for a waitid result.
+    r == 0 && unsafe { info.si_pid() } == pid
+}
+
+/// Reaps `pid` with `wait4`, returning its exit status and `ru_maxrss` in bytes:
+/// the kernel's peak RSS of the process (since its last VmHWM reset) and of any
+/// descendant it reaped, whichever is larger.
+fn wait_with_rusage(pid: i32) -> std::io::Result<(ExitStatus, Option<u64>)> {
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 writes only into `status` and `usage`.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            let max_rss = (usage.ru_maxrss > 0).then(|| usage.ru_maxrss as u64 * 1024);
+            return Ok((ExitStatus::from_raw(status), max_rss));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
 }
 
 fn stage_record(
@@ -285,5 +838,28 @@ fn stage_record(
         rss_end_bytes,
         sampled_peak_bytes: None,
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pump_splits_lines_and_passes_everything_through() {
+        let input: &[u8] = b"one\r\ntwo\n\xffthree";
+        let mut chunks = Vec::new();
+        let mut lines = Vec::new();
+        pump(input, |c| chunks.extend_from_slice(c), |l| lines.push(l.to_string()));
+        assert_eq!(chunks, input);
+        assert_eq!(lines, vec!["one", "two", "\u{fffd}three"]);
+    }
+
+    #[test]
+    fn pump_caps_long_lines() {
+        let input = vec![b'x'; MAX_LINE_BYTES * 3];
+        let mut lines = Vec::new();
+        pump(&input[..], |_| {}, |l| lines.push(l.len()));
+        assert_eq!(lines, vec![MAX_LINE_BYTES]);
     }
 }

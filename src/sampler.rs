@@ -4,7 +4,13 @@
 //! at a fixed interval: cheap (one small read), and it never allocates in the child.
 //! Samples give the shape of memory over time; exact peaks come from the child's
 //! kernel high-water marks (see `probe`), so the sampler can afford to be coarse.
+//!
+//! `record` measures a command that knows nothing of oomlab, so there the
+//! sampler follows the whole process tree ([`ProcessTree`]): each tick it finds
+//! the root's descendants, sums their RSS, and keeps each process's kernel
+//! high-water mark (`VmHWM`), which the runner resets at stage boundaries.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -65,6 +71,7 @@ pub struct Sampler {
     latest: Arc<AtomicU64>,
     timeline: Arc<Mutex<Timeline>>,
     handle: Option<JoinHandle<()>>,
+    tree: Option<Arc<Mutex<ProcessTree>>>,
 }
 
 /// Called on each sample with the RSS; returning `true` asks the sampler to stop.
@@ -72,7 +79,31 @@ pub type OnSample = Box<dyn FnMut(f64, u64) -> bool + Send>;
 
 impl Sampler {
     /// Starts sampling `pid` every `interval`, with times relative to `origin_ns`.
-    pub fn start(pid: i32, interval: Duration, origin_ns: u64, mut on_sample: OnSample) -> Self {
+    pub fn start(pid: i32, interval: Duration, origin_ns: u64, on_sample: OnSample) -> Self {
+        Self::spawn(interval, origin_ns, on_sample, None, move |_| rss_of(pid))
+    }
+
+    /// Starts sampling `root` and all its descendants (RSS summed), keeping each
+    /// process's kernel high-water mark for stage boundaries ([`ProcessTree`]).
+    pub fn start_tree(
+        tree: Arc<Mutex<ProcessTree>>,
+        interval: Duration,
+        origin_ns: u64,
+        on_sample: OnSample,
+    ) -> Self {
+        let shared = tree.clone();
+        Self::spawn(interval, origin_ns, on_sample, Some(tree), move |t| {
+            shared.lock().ok()?.sample(t)
+        })
+    }
+
+    fn spawn(
+        interval: Duration,
+        origin_ns: u64,
+        mut on_sample: OnSample,
+        tree: Option<Arc<Mutex<ProcessTree>>>,
+        mut measure: impl FnMut(f64) -> Option<u64> + Send + 'static,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let latest = Arc::new(AtomicU64::new(0));
         let timeline = Arc::new(Mutex::new(Timeline {
@@ -86,9 +117,8 @@ impl Sampler {
                 .spawn(move || {
                     let mut next = monotonic_ns();
                     while !stop.load(Ordering::Relaxed) {
-                        let Some(rss) = rss_of(pid) else { break };
-                        let now = monotonic_ns();
-                        let t = now.saturating_sub(origin_ns) as f64 / 1e9;
+                        let t = monotonic_ns().saturating_sub(origin_ns) as f64 / 1e9;
+                        let Some(rss) = measure(t) else { break };
                         latest.store(rss, Ordering::Relaxed);
                         if let Ok(mut tl) = timeline.lock() {
                             tl.t_s.push(t);
@@ -113,12 +143,19 @@ impl Sampler {
             latest,
             timeline,
             handle,
+            tree,
         }
     }
 
     /// The most recent sample, for live displays.
     pub fn latest(&self) -> u64 {
         self.latest.load(Ordering::Relaxed)
+    }
+
+    /// The process tree being followed (tree samplers only), shared with the
+    /// runner so stage boundaries and the sampler never interleave.
+    pub fn tree(&self) -> Option<Arc<Mutex<ProcessTree>>> {
+        self.tree.clone()
     }
 
     /// Stops sampling and returns what was seen.
@@ -131,5 +168,300 @@ impl Sampler {
             .lock()
             .map(|tl| tl.clone())
             .unwrap_or_default()
+    }
+}
+
+/// `(VmRSS, VmHWM)` of a live process in bytes; `None` once it exited (a
+/// zombie has no memory left to report) or when it cannot be read.
+pub fn rss_and_hwm_of(pid: i32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line[name.len()..].split_whitespace().next()?.parse().ok()?;
+        Some(kib * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Resets a process's `VmHWM` to its current RSS (`echo 5 > /proc/<pid>/clear_refs`).
+///
+/// Returns false when the kernel refused (process gone, or not ours to reset).
+pub fn reset_hwm_of(pid: i32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// Identity and parent of a process, from `/proc/<pid>/stat`.
+#[derive(Debug, Clone)]
+struct StatLine {
+    ppid: i32,
+    /// Start time in clock ticks since boot: tells a reused pid from the old one.
+    start_ticks: u64,
+    zombie: bool,
+}
+
+fn stat_of(pid: i32) -> Option<StatLine> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(StatLine {
+        zombie: matches!(fields.first(), Some(&"Z") | Some(&"X")),
+        ppid: fields.get(1)?.parse().ok()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// The command line of a process, as one readable string (at most 200 chars).
+fn command_of(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let text: String = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = if text.is_empty() {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| format!("[{}]", c.trim()))
+            .unwrap_or_default()
+    } else {
+        text
+    };
+    text.chars().take(200).collect()
+}
+
+/// One process of a followed tree and what was learnt about its memory.
+#[derive(Debug, Clone)]
+pub struct TrackedProcess {
+    pub pid: i32,
+    pub ppid: i32,
+    pub command: String,
+    pub first_seen_s: f64,
+    pub last_seen_s: f64,
+    /// Still running at the last look.
+    pub alive: bool,
+    /// Largest `VmHWM` read over its life: its exact peak, unless it reached a
+    /// new peak after the last reading and exited before the next.
+    pub peak_bytes: u64,
+    /// Largest sampled `VmRSS`.
+    pub sampled_peak_bytes: u64,
+    /// `VmHWM` readings since the last stage boundary (max).
+    stage_hwm: u64,
+    /// Exited during the current stage: counted in it once more, then done.
+    pending: bool,
+    start_ticks: u64,
+}
+
+/// What a process tree held over one stage.
+#[derive(Debug, Clone, Default)]
+pub struct StagePeaks {
+    /// Sum of each process's exact peak over the stage (see [`ProcessTree`]).
+    pub total_bytes: u64,
+    /// Sum of the RSS at the boundary.
+    pub rss_bytes: u64,
+    /// Per process: `(pid, command, peak over the stage)`.
+    pub per_process: Vec<(i32, String, u64)>,
+    /// False when a high-water mark could not be reset (the figure then spans
+    /// more than the stage).
+    pub reset_ok: bool,
+}
+
+/// A process and its descendants, followed through `/proc`.
+///
+/// What is exact for a tree: each process's own peak is the kernel's `VmHWM`
+/// (reset at every stage boundary through `/proc/<pid>/clear_refs`), read at
+/// each sample and at each boundary, so a live process's stage peak is exact.
+/// The tree's stage figure is the *sum* of its processes' stage peaks: exact
+/// for one process, and an upper bound on the tree's simultaneous peak when
+/// several processes peak at different moments (the sampled sum is the lower
+/// bound). A descendant that exits before the next reading after its peak is
+/// under-read; the root's last stage is completed from `wait4`'s `ru_maxrss`.
+#[derive(Debug)]
+pub struct ProcessTree {
+    root: i32,
+    procs: BTreeMap<(i32, u64), TrackedProcess>,
+}
+
+impl ProcessTree {
+    /// A tree rooted at `root` (found on the first look).
+    pub fn new(root: i32) -> Self {
+        Self {
+            root,
+            procs: BTreeMap::new(),
+        }
+    }
+
+    /// Pid of the root process.
+    pub fn root(&self) -> i32 {
+        self.root
+    }
+
+    /// The current members: the root (while it exists) and its live descendants.
+    fn discover(&self) -> Vec<(i32, StatLine)> {
+        let Some(root_stat) = stat_of(self.root) else {
+            return Vec::new();
+        };
+        let mut children: HashMap<i32, Vec<(i32, StatLine)>> = HashMap::new();
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for entry in dir.flatten() {
+                let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                if pid == self.root {
+                    continue;
+                }
+                if let Some(st) = stat_of(pid) {
+                    children.entry(st.ppid).or_default().push((pid, st));
+                }
+            }
+        }
+        let mut members = vec![(self.root, root_stat)];
+        let mut i = 0;
+        while i < members.len() {
+            if let Some(kids) = children.remove(&members[i].0) {
+                members.extend(kids);
+            }
+            i += 1;
+        }
+        members
+    }
+
+    /// Takes one look: updates every member and returns the summed RSS, or
+    /// `None` once the root is gone (reaped).
+    pub fn sample(&mut self, t_s: f64) -> Option<u64> {
+        let members = self.discover();
+        if members.is_empty() {
+            self.mark_exited(&[]);
+            return None;
+        }
+        let mut total = 0;
+        let mut seen = Vec::with_capacity(members.len());
+        for (pid, st) in members {
+            let key = (pid, st.start_ticks);
+            let reading = if st.zombie { None } else { rss_and_hwm_of(pid) };
+            let Some((rss, hwm)) = reading else { continue };
+            seen.push(key);
+            total += rss;
+            let p = self.procs.entry(key).or_insert_with(|| TrackedProcess {
+                pid,
+                ppid: st.ppid,
+                command: command_of(pid),
+                first_seen_s: t_s,
+                last_seen_s: t_s,
+                alive: true,
+                peak_bytes: 0,
+                sampled_peak_bytes: 0,
+                stage_hwm: 0,
+                pending: false,
+                start_ticks: st.start_ticks,
+            });
+            if t_s - p.first_seen_s < 1.0 {
+                // Early in its life a process may still exec: keep its name current.
+                p.command = command_of(pid);
+            }
+            p.last_seen_s = t_s;
+            p.alive = true;
+            p.stage_hwm = p.stage_hwm.max(hwm);
+            p.peak_bytes = p.peak_bytes.max(hwm);
+            p.sampled_peak_bytes = p.sampled_peak_bytes.max(rss);
+        }
+        self.mark_exited(&seen);
+        Some(total)
+    }
+
+    fn mark_exited(&mut self, seen: &[(i32, u64)]) {
+        for (key, p) in self.procs.iter_mut() {
+            if p.alive && !seen.contains(key) {
+                p.alive = false;
+                p.pending = true;
+            }
+        }
+    }
+
+    /// Ends a stage at `t_s`: reads every process's peak over the stage, then
+    /// resets the live ones' high-water marks so the next stage starts afresh.
+    pub fn boundary(&mut self, t_s: f64) -> StagePeaks {
+        let _ = self.sample(t_s);
+        let mut out = StagePeaks {
+            reset_ok: true,
+            ..StagePeaks::default()
+        };
+        for p in self.procs.values_mut() {
+            if p.alive {
+                // Read once more right at the boundary, then reset.
+                if let Some((rss, hwm)) = rss_and_hwm_of(p.pid) {
+                    p.stage_hwm = p.stage_hwm.max(hwm);
+                    p.peak_bytes = p.peak_bytes.max(hwm);
+                    out.rss_bytes += rss;
+                }
+                out.total_bytes += p.stage_hwm;
+                out.per_process.push((p.pid, p.command.clone(), p.stage_hwm));
+                if reset_hwm_of(p.pid) {
+                    p.stage_hwm = rss_and_hwm_of(p.pid).map_or(0, |(rss, _)| rss);
+                } else {
+                    out.reset_ok = false;
+                }
+            } else if p.pending {
+                out.total_bytes += p.stage_hwm;
+                out.per_process.push((p.pid, p.command.clone(), p.stage_hwm));
+                p.pending = false;
+                p.stage_hwm = 0;
+            }
+        }
+        out
+    }
+
+    /// Ends the last stage after the root was reaped. `root_max_rss` is
+    /// `ru_maxrss` from `wait4`: the root's peak since its last reset, or that
+    /// of a descendant it reaped if larger, so it completes the root's figure
+    /// only when the root was the tree's only process.
+    pub fn finish(&mut self, t_s: f64, root_max_rss: Option<u64>, command: &str) -> StagePeaks {
+        let root = self.root;
+        let alone = self.procs.values().all(|p| p.pid == root);
+        if let (true, Some(max_rss)) = (alone, root_max_rss) {
+            if self.procs.is_empty() {
+                // It ended before the first look: the kernel's figure is all there is.
+                self.procs.insert(
+                    (root, 0),
+                    TrackedProcess {
+                        pid: root,
+                        ppid: 0,
+                        command: command.chars().take(200).collect(),
+                        first_seen_s: 0.0,
+                        last_seen_s: t_s,
+                        alive: false,
+                        peak_bytes: 0,
+                        sampled_peak_bytes: 0,
+                        stage_hwm: 0,
+                        pending: true,
+                        start_ticks: 0,
+                    },
+                );
+            }
+            for p in self.procs.values_mut() {
+                p.stage_hwm = p.stage_hwm.max(max_rss);
+                p.peak_bytes = p.peak_bytes.max(max_rss);
+            }
+        }
+        let mut out = self.boundary(t_s);
+        out.rss_bytes = 0;
+        out
+    }
+
+    /// Every process seen, in order of first sight.
+    pub fn processes(&self) -> Vec<TrackedProcess> {
+        let mut all: Vec<TrackedProcess> = self.procs.values().cloned().collect();
+        all.sort_by(|a, b| {
+            a.first_seen_s
+                .total_cmp(&b.first_seen_s)
+                .then(a.start_ticks.cmp(&b.start_ticks))
+        });
+        all
+    }
+
+    /// Pids of the members alive now (for the watchdog to kill).
+    pub fn live_pids(&self) -> Vec<i32> {
+        self.discover().into_iter().map(|(pid, _)| pid).collect()
     }
 }

@@ -98,6 +98,9 @@ pub fn before_after(report: &Report) -> Table {
     };
     let mut headers = vec!["Scenario".to_string(), "Data size".to_string()];
     headers.extend(report.runs.iter().map(|r| format!("{} peak", r.strategy)));
+    if report.floor_bytes.is_some() {
+        headers.push("Floor".to_string());
+    }
     for r in report.runs.iter().skip(1) {
         headers.push(if report.runs.len() == 2 {
             "Reduction".to_string()
@@ -131,8 +134,20 @@ pub fn before_after(report: &Report) -> Table {
             format_count(s.production.sample_rows)
         );
     }
+    let (case, size) = match similarity_case(report) {
+        Some(cells) => cells,
+        None => (case, size),
+    };
     let mut row = vec![case, size];
-    row.extend(report.runs.iter().map(peak_cell));
+    row.extend(report.runs.iter().map(|r| match report.floor_ratio(r) {
+        Some(ratio) if r.status == RunStatus::Completed => {
+            format!("{} ({ratio:.2}x floor)", peak_cell(r))
+        }
+        _ => peak_cell(r),
+    }));
+    if let Some(floor) = report.floor_bytes {
+        row.push(format_bytes(floor));
+    }
     for r in report.runs.iter().skip(1) {
         row.push(
             reduction(first, r)
@@ -144,6 +159,24 @@ pub fn before_after(report: &Report) -> Table {
         headers,
         rows: vec![row],
     }
+}
+
+/// Scenario and data-size cells of a similarity report (the write-up's
+/// "相似度计算 | 50万 item" row): items, dimension and the knobs in force.
+fn similarity_case(report: &Report) -> Option<(String, String)> {
+    let s = &report.scenario;
+    let b = report.settings.similarity_micro_batch_size?;
+    let k = report.settings.similarity_top_k?;
+    let case = format!("{}: similarity (batch {b}, top {k})", s.name);
+    let mut size = format!(
+        "{} items x {} dims",
+        format_count(s.scaled.items),
+        s.scaled.dimension
+    );
+    if (s.scale - 1.0).abs() > f64::EPSILON {
+        size += &format!(" (scale {} of {})", s.scale, format_count(s.production.items));
+    }
+    Some((case, size))
 }
 
 /// Per-stage figures of one run.

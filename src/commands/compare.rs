@@ -5,14 +5,16 @@ use anyhow::Result;
 use super::{plan, replay_and_report};
 use crate::cli::{ReplayArgs, RunArgs};
 use crate::error::Exit;
-use crate::replay::parse_strategies;
+use crate::replay::parse_strategies_for;
+use crate::scenario::Scenario;
 use crate::strategy;
 
-/// `oomlab compare`: legacy against optimized.
+/// `oomlab compare`: legacy against optimized (of the scenario's workload).
 pub fn compare(args: ReplayArgs) -> Result<Exit> {
+    let workload = Scenario::load(&args.scenario.scenario)?.scenario.workload();
     let strategies = ["legacy", "optimized"]
         .iter()
-        .filter_map(|n| strategy::by_name(n))
+        .filter_map(|n| strategy::by_name_for(workload, n))
         .collect();
     let plan = plan("compare", &args, strategies)?;
     replay_and_report(plan, &args)
@@ -20,7 +22,10 @@ pub fn compare(args: ReplayArgs) -> Result<Exit> {
 
 /// `oomlab run`: the named strategies.
 pub fn run(args: RunArgs) -> Result<Exit> {
-    let strategies = parse_strategies(&args.strategy)?;
+    let workload = Scenario::load(&args.replay.scenario.scenario)?
+        .scenario
+        .workload();
+    let strategies = parse_strategies_for(workload, &args.strategy)?;
     let mut plan = plan("run", &args.replay, strategies)?;
     plan.heap_profile = args.heap_profile;
     replay_and_report(plan, &args.replay)

@@ -15,6 +15,10 @@ pub fn data(args: DataArgs) -> Result<Exit> {
         interval: "10ms".into(),
         out: None,
         quiet: true,
+        limit: Default::default(),
+        output: Default::default(),
+        similarity_micro_batch_size: None,
+        similarity_top_k: None,
     };
     let plan = plan("data", &replay, Vec::new())?;
     let report = plan.run(&mut Progress::new(true))?;

@@ -5,7 +5,13 @@
 
 pub mod compare;
 pub mod data;
+pub mod postmortem;
+pub mod record;
 pub mod gate;
+pub mod plot;
+pub mod recommend;
+pub mod check;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -62,6 +68,11 @@ pub fn plan(
 ) -> Result<ReplayPlan> {
     let (scenario, scale, cache_root) = load_scenario(&args.scenario)?;
     let (max_ranking_samples, source) = resolve_max_ranking_samples(args.max_ranking_samples)?;
+    let similarity = crate::strategy::similarity::resolve_knobs(
+        scenario.scenario.similarity.as_ref(),
+        args.similarity_micro_batch_size,
+        args.similarity_top_k,
+    )?;
     Ok(ReplayPlan {
         command: command.to_string(),
         scenario,
@@ -72,7 +83,25 @@ pub fn plan(
         interval: parse_interval(&args.interval)?,
         cache_root,
         heap_profile: false,
+        sampling: Default::default(),
+        output: args.output.clone(),
+        similarity,
     })
+}
+
+/// The `--memory-limit` a command was given, parsed (exit 2 on a bad size).
+pub fn memory_limit(args: &crate::cli::LimitArgs) -> Result<Option<crate::runner::limit::MemoryLimit>> {
+    args.memory_limit
+        .as_deref()
+        .map(|text| {
+            crate::units::parse_size(text)
+                .map_err(|e| bad_input(format!("--memory-limit {text}: {e}")))
+                .map(|bytes| crate::runner::limit::MemoryLimit {
+                    bytes,
+                    by: args.limit_by,
+                })
+        })
+        .transpose()
 }
 
 /// Default report directory: `reports/runs/<UTC time>-<scenario>/`.
@@ -83,10 +112,15 @@ pub fn default_out_dir(scenario: &str) -> PathBuf {
     PathBuf::from("reports/runs").join(format!("{}-{scenario}", stamp.trim_end_matches('Z')))
 }
 
-/// Writes the report directory: `report.json`, `summary.md`.
+/// Writes the report directory: `report.json`, the pictures, `summary.md`.
 pub fn write_report_dir(report: &Report, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     report.write_json(&dir.join("report.json"))?;
+    // A picture that cannot be drawn must not cost the run its report or exit code.
+    let opts = crate::plot::PlotOptions::for_report(report);
+    if let Err(err) = crate::plot::draw_report(report, dir, &opts) {
+        eprintln!("warning: pictures not drawn: {err:#}");
+    }
     report::write_atomically(
         &dir.join("summary.md"),
         report::summary::render(report).as_bytes(),
@@ -114,14 +148,18 @@ pub fn exit_for(report: &Report) -> Exit {
 }
 
 pub fn replay_and_report(plan: ReplayPlan, args: &ReplayArgs) -> Result<Exit> {
+    let limit = memory_limit(&args.limit)?;
     let mut progress = Progress::new(args.quiet);
-    let report = plan.run(&mut progress)?;
+    let report = plan.run_limited(&mut progress, limit)?;
     let dir = args
         .out
         .clone()
         .unwrap_or_else(|| default_out_dir(&report.scenario.name));
     write_report_dir(&report, &dir)?;
     println!("\n{}", table::before_after(&report).to_text());
+    for line in report.runs.iter().filter_map(crate::record::kill_sentence) {
+        println!("{line}");
+    }
     println!("report: {}", dir.join("report.json").display());
     Ok(exit_for(&report))
 }

@@ -16,7 +16,11 @@ use super::Inputs;
 use crate::scenario::{Scenario, Sizes};
 
 /// Bump when the generator changes what it produces for the same scenario.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
+
+/// Parquet row-group size: small enough that a chunked reader decodes little
+/// beyond the slice it asks for.
+const ROW_GROUP_ROWS: usize = 65_536;
 
 const SAMPLES_FILE: &str = "ranking_samples.parquet";
 const PROFILE_FILE: &str = "dataset_profile.parquet";
@@ -99,6 +103,7 @@ impl DataCache {
             ParquetWriter::new(f)
                 .with_compression(ParquetCompression::Lz4Raw)
                 .with_statistics(StatisticsOptions::empty())
+                .with_row_group_size(Some(ROW_GROUP_ROWS))
                 .finish(df)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("writing {}", path.display()))?;
@@ -140,8 +145,18 @@ impl DataCache {
         })
     }
 
-    /// Path of the ranking samples file (for external readers such as pandas).
+    /// Path of the ranking samples file (chunked readers, pandas).
     pub fn samples_path(&self) -> PathBuf {
         self.dir.join(SAMPLES_FILE)
+    }
+
+    /// Path of the dataset profile file.
+    pub fn profile_path(&self) -> PathBuf {
+        self.dir.join(PROFILE_FILE)
+    }
+
+    /// Path of the user features file.
+    pub fn users_path(&self) -> PathBuf {
+        self.dir.join(USERS_FILE)
     }
 }

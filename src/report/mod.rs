@@ -38,6 +38,10 @@ pub struct Report {
     #[serde(default)]
     pub data_generation: Option<RunRecord>,
     pub runs: Vec<RunRecord>,
+    /// Bytes of the v2 prepared frame plus its slim lookup tables: the least a
+    /// strategy holding its output can peak at (from any run that produced it).
+    #[serde(default)]
+    pub floor_bytes: Option<u64>,
 }
 
 /// Which scenario, at which size, with which data.
@@ -66,6 +70,18 @@ pub struct Settings {
     pub max_ranking_samples_source: String,
     /// Sampling interval of the RSS timeline.
     pub interval_ms: f64,
+    /// `SIMILARITY_MICRO_BATCH_SIZE` in force (similarity scenarios only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity_micro_batch_size: Option<u64>,
+    /// Where it came from: `flag`, `env` or `scenario`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity_micro_batch_size_source: Option<String>,
+    /// `SIMILARITY_TOP_K` in force (similarity scenarios only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity_top_k: Option<u64>,
+    /// Where it came from: `flag`, `env` or `scenario`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity_top_k_source: Option<String>,
 }
 
 /// One strategy in one child process.
@@ -87,6 +103,89 @@ pub struct RunRecord {
     #[serde(default)]
     pub stderr_tail: Vec<String>,
     pub timeline: Timeline,
+    /// The memory limit the run was under (`--memory-limit`) and how it was enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<LimitRecord>,
+    /// Every process of a recorded command's tree (`record`); empty for a
+    /// replay, whose child is one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessRecord>,
+    /// The command `record` ran, and how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<RecordedCommand>,
+}
+
+/// A memory limit a run was under: a reader needs the figure and who enforced
+/// it to tell a kernel kill from the watchdog's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LimitRecord {
+    pub limit_bytes: u64,
+    /// `cgroup-v2` (memory.max), `cgroup-v1` (memory.limit_in_bytes) or `watchdog`.
+    pub enforced_by: String,
+    /// Why no cgroup was used when `auto` fell back to the watchdog.
+    #[serde(default)]
+    pub fallback_reason: Option<String>,
+    /// The cgroup made for the run.
+    #[serde(default)]
+    pub cgroup_path: Option<String>,
+    /// The cgroup's peak charge (RSS + page cache + kernel memory): the figure
+    /// the kernel compared with the limit.
+    #[serde(default)]
+    pub cgroup_peak_bytes: Option<u64>,
+    /// Kills by the kernel's OOM killer inside the cgroup.
+    #[serde(default)]
+    pub oom_kills: Option<u64>,
+}
+
+/// One process of a recorded command's tree, so a child's memory is visible
+/// apart from its parent's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProcessRecord {
+    pub pid: i32,
+    pub ppid: i32,
+    /// The command that was run (true for exactly one process).
+    pub root: bool,
+    /// Its command line (at most 200 characters).
+    pub command: String,
+    pub first_seen_s: f64,
+    pub last_seen_s: f64,
+    /// The kernel's high-water mark (`VmHWM`, largest reading; for a lone
+    /// root completed by `ru_maxrss`).
+    pub peak_bytes: u64,
+    /// Largest sampled RSS.
+    pub sampled_peak_bytes: u64,
+}
+
+/// What `oomlab record` ran and how it ended, so a report can be re-read
+/// without the shell history.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RecordedCommand {
+    /// The command and its arguments, as run (no shell).
+    pub argv: Vec<String>,
+    /// Working directory it ran in.
+    pub cwd: String,
+    /// The pattern whose matching lines started stages.
+    pub stage_pattern: String,
+    /// Which streams were searched for markers (`stdout`, `stderr`, `both`).
+    pub stage_stream: String,
+    /// How many marker lines were seen.
+    #[serde(default)]
+    pub markers: u64,
+    /// The command's exit code (none when a signal ended it).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// The signal that ended it.
+    #[serde(default)]
+    pub signal: Option<i32>,
+    /// `ru_maxrss` of the reaped command: the largest single-process peak the
+    /// kernel saw among it (since its last stage boundary) and the children it reaped.
+    #[serde(default)]
+    pub root_max_rss_bytes: Option<u64>,
+    /// Files holding the command's output (relative to the report directory).
+    #[serde(default)]
+    pub stdout_log: Option<String>,
+    #[serde(default)]
+    pub stderr_log: Option<String>,
 }
 
 /// How a child ended.
@@ -148,12 +247,25 @@ pub struct LogLine {
 }
 
 /// The prepared frame handed to training.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct OutputSummary {
     pub rows: u64,
     pub features: u64,
     pub columns: u64,
+    /// Bytes the prepared frame holds (every buffer once).
     pub bytes: u64,
+    /// The floor of v2-style ranking prep: bytes of the prepared frame plus
+    /// the slim lookup tables it is joined against (id + numeric profile
+    /// columns, user features, narrowed). No strategy that holds its output
+    /// can go below it. Only strategies that produce the v2 output report it.
+    #[serde(default)]
+    pub floor_bytes: Option<u64>,
+    /// Content hash of the prepared frame (names, dtypes, values), when asked.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// Parquet file the output was written to, when a sink was given.
+    #[serde(default)]
+    pub sink: Option<String>,
 }
 
 impl RunRecord {
@@ -200,6 +312,21 @@ impl Report {
                 path.display()
             ))
         })
+    }
+
+    /// The floor as reported by the runs that produce the v2 output.
+    pub fn floor_from_runs(runs: &[RunRecord]) -> Option<u64> {
+        runs.iter()
+            .filter(|r| r.status == RunStatus::Completed)
+            .filter_map(|r| r.output.as_ref()?.floor_bytes)
+            .min()
+    }
+
+    /// A run's exact peak as a multiple of the floor.
+    pub fn floor_ratio(&self, run: &RunRecord) -> Option<f64> {
+        let floor = self.floor_bytes? as f64;
+        let peak = run.peak_bytes? as f64;
+        (floor > 0.0).then(|| peak / floor)
     }
 
     /// The run of a strategy, if the report has one.

@@ -19,10 +19,9 @@ pub fn render(report: &Report) -> String {
         "## Before / after\n\n{}",
         table::before_after(report).to_markdown()
     );
-    for pic in ["timeline", "peaks"] {
-        if report_has_picture(pic) {
-            let _ = writeln!(md, "![{pic}]({pic}.svg)\n");
-        }
+    // The PNG shows as drawn on any host; a click opens the SVG.
+    for pic in crate::plot::report_charts(report) {
+        let _ = writeln!(md, "[![{pic}]({pic}.png)]({pic}.svg)\n");
     }
     let _ = writeln!(md, "## Data\n");
     let _ = writeln!(
@@ -138,9 +137,4 @@ pub fn render(report: &Report) -> String {
         report.allocator
     );
     md
-}
-
-/// Pictures are drawn by the plot module; the summary links them when enabled.
-fn report_has_picture(_name: &str) -> bool {
-    false
 }

@@ -56,7 +56,7 @@ pub fn merge_left(left: &DataFrame, right: &DataFrame, key: &str) -> Result<Data
 }
 
 /// The narrowest integer dtype that holds `[min, max]`.
-fn narrowest_int(min: i64, max: i64) -> DataType {
+pub fn narrowest_int(min: i64, max: i64) -> DataType {
     if min >= i8::MIN as i64 && max <= i8::MAX as i64 {
         DataType::Int8
     } else if min >= i16::MIN as i64 && max <= i16::MAX as i64 {
@@ -114,7 +114,7 @@ pub fn fixed_bytes(df: &DataFrame) -> u64 {
     df.columns().iter().map(|c| column_bytes(c, None)).sum()
 }
 
-fn column_bytes(column: &Column, seen: Option<&mut HashSet<usize>>) -> u64 {
+pub fn column_bytes(column: &Column, seen: Option<&mut HashSet<usize>>) -> u64 {
     let s = column.as_materialized_series();
     let Ok(ca) = s.str() else {
         return s.estimated_size() as u64;
@@ -135,6 +135,38 @@ fn column_bytes(column: &Column, seen: Option<&mut HashSet<usize>>) -> u64 {
         }
     }
     total
+}
+
+/// Bytes a frame would hold after [`optimize_memory`], computed from column
+/// ranges without allocating (so it can run inside a measured stage).
+pub fn narrowed_bytes(df: &DataFrame) -> Result<u64> {
+    let mut total = 0u64;
+    for column in df.columns() {
+        let n = column.len() as u64;
+        let validity = if column.null_count() > 0 { n.div_ceil(8) } else { 0 };
+        let width = match column.dtype() {
+            DataType::Float64 | DataType::Float32 => 4,
+            dt if dt.is_integer() => {
+                let s = column.as_materialized_series();
+                let (lo, hi) = match (s.min::<i64>()?, s.max::<i64>()?) {
+                    (Some(lo), Some(hi)) => (lo, hi),
+                    _ => (0, 0),
+                };
+                match narrowest_int(lo, hi) {
+                    DataType::Int8 => 1,
+                    DataType::Int16 => 2,
+                    DataType::Int32 => 4,
+                    _ => 8,
+                }
+            }
+            _ => {
+                total += column_bytes(column, None);
+                continue;
+            }
+        };
+        total += width * n + validity;
+    }
+    Ok(total)
 }
 
 /// Features of a prepared frame: every column except the label.

@@ -12,7 +12,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::frame_ops::{deep_copy, feature_count, fixed_bytes, frame_bytes, merge_left};
+use super::frame_ops::{deep_copy, fixed_bytes, frame_bytes, merge_left};
 use super::{Job, Strategy};
 use crate::data::columns::{DATASET_ID, LABEL, USER_ID};
 use crate::data::DataCache;
@@ -93,17 +93,8 @@ impl Strategy for Legacy {
             d.insert("bytes".into(), json!(fixed_bytes(&next)));
             Ok(next)
         })?;
-        let features = feature_count(&enriched);
-        probe.info(format!(
-            "Ranking data prepared: {} rows, {features} features",
-            enriched.height()
-        ));
-        probe.output(
-            enriched.height() as u64,
-            features,
-            enriched.width() as u64,
-            frame_bytes(&enriched),
-        );
+        let mut enriched = enriched;
+        super::output::finish(probe, job, &mut enriched, None)?;
         // `working` and `samples` were alive until here, as in the original function.
         drop(working);
         Ok(())

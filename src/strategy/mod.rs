@@ -8,6 +8,9 @@
 pub mod frame_ops;
 pub mod legacy;
 pub mod optimized;
+pub mod output;
+pub mod similarity;
+pub mod streaming;
 
 use std::path::PathBuf;
 
@@ -15,7 +18,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::probe::Probe;
-use crate::scenario::{Scenario, Sizes};
+use crate::scenario::{Scenario, Sizes, Workload};
 
 /// Everything a child needs to run one strategy (sent as JSON on its command line).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +36,24 @@ pub struct Job {
     /// stage (`alloc.rs`); off unless asked, since it slows the child down.
     #[serde(default)]
     pub heap_profile: bool,
+    /// How `MAX_RANKING_SAMPLES` picks its rows (`uniform`, the write-up's
+    /// `sample(random_state=42)`, or `capped` per dataset); jobs without it are uniform.
+    #[serde(default)]
+    pub sampling: crate::sampling::SamplingMode,
+    /// Parquet file to write the prepared data to (`--output`).
+    #[serde(default)]
+    pub output: Option<PathBuf>,
+    /// Hash the prepared frame (names, dtypes, values) into the report.
+    #[serde(default)]
+    pub hash_output: bool,
+    /// Rows per chunk for chunked strategies (`streaming`); 0 = their default.
+    #[serde(default)]
+    pub chunk_rows: u64,
+    /// `SIMILARITY_MICRO_BATCH_SIZE` / `SIMILARITY_TOP_K` of a similarity job
+    /// (kept out of the scenario so they never change the data cache's key);
+    /// `None`: the scenario's defaults.
+    #[serde(default)]
+    pub similarity: Option<similarity::Knobs>,
 }
 
 /// The pseudo-strategy that generates and caches the inputs.
@@ -52,7 +73,7 @@ pub trait Strategy: Sync {
 
 /// Every strategy oomlab knows, in table order (before, then after).
 pub fn all() -> &'static [&'static dyn Strategy] {
-    &[&legacy::Legacy, &optimized::Optimized]
+    &[&legacy::Legacy, &optimized::Optimized, &streaming::Streaming]
 }
 
 /// Looks a strategy up by name.
@@ -63,4 +84,27 @@ pub fn by_name(name: &str) -> Option<&'static dyn Strategy> {
 /// Names of all strategies, for error messages.
 pub fn names() -> Vec<&'static str> {
     all().iter().map(|s| s.name()).collect()
+}
+
+/// The strategies of a workload, in table order (before, then after): the
+/// ranking-prep ones, or the similarity replays under the same names, so
+/// `compare` and `run --strategy legacy` mean the same on either kind of scenario.
+pub fn all_for(workload: Workload) -> &'static [&'static dyn Strategy] {
+    match workload {
+        Workload::RankingPrep => all(),
+        Workload::Similarity => &[
+            &similarity::legacy::SimilarityLegacy,
+            &similarity::optimized::SimilarityOptimized,
+        ],
+    }
+}
+
+/// Looks a strategy of a workload up by name.
+pub fn by_name_for(workload: Workload, name: &str) -> Option<&'static dyn Strategy> {
+    all_for(workload).iter().copied().find(|s| s.name() == name)
+}
+
+/// Names of a workload's strategies, for error messages.
+pub fn names_for(workload: Workload) -> Vec<&'static str> {
+    all_for(workload).iter().map(|s| s.name()).collect()
 }

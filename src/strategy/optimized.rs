@@ -16,12 +16,13 @@ use polars::prelude::*;
 use serde_json::json;
 
 use super::frame_ops::{
-    deep_copy, feature_count, fixed_bytes, frame_bytes, merge_left, optimize_memory,
+    deep_copy, fixed_bytes, frame_bytes, merge_left, narrowed_bytes, optimize_memory,
 };
 use super::{Job, Strategy};
 use crate::data::columns::{DATASET_ID, LABEL, USER_ID};
 use crate::data::DataCache;
 use crate::probe::Probe;
+use crate::sampling;
 
 /// The seed v2 samples with (`random_state=42`).
 pub const SAMPLING_SEED: u64 = 42;
@@ -78,11 +79,21 @@ impl Strategy for Optimized {
             let rows = working.height();
             d.insert("rows_in".into(), json!(rows));
             d.insert("max_ranking_samples".into(), json!(cap));
+            d.insert("sampling".into(), json!(job.sampling.name()));
             let kept = if cap > 0 && rows > cap {
-                probe.info(format!(
-                    "Sampling ranking data: {rows} -> {cap} rows (set MAX_RANKING_SAMPLES=0 to disable)"
-                ));
-                let sampled = working.sample_n_literal(cap, false, Some(false), Some(SAMPLING_SEED))?;
+                let (sampled, per_dataset) =
+                    sampling::sample(&working, cap, job.sampling, DATASET_ID)?;
+                match per_dataset {
+                    None => probe.info(format!(
+                        "Sampling ranking data: {rows} -> {cap} rows (set MAX_RANKING_SAMPLES=0 to disable)"
+                    )),
+                    Some(m) => {
+                        d.insert("per_dataset_cap".into(), json!(m));
+                        probe.info(format!(
+                            "Sampling ranking data: {rows} -> {cap} rows, at most {m} per dataset (capped sampling; set MAX_RANKING_SAMPLES=0 to disable)"
+                        ))
+                    }
+                }
                 drop(working);
                 sampled
             } else {
@@ -92,7 +103,7 @@ impl Strategy for Optimized {
             d.insert("rows".into(), json!(kept.height()));
             Ok(kept)
         })?;
-        let slim = probe.stage("slim_profile", |d| {
+        let (slim, lookup_bytes) = probe.stage("slim_profile", |d| {
             probe.info(format!(
                 "Preparing ranking data (samples: {} rows, datasets: {})",
                 working.height(),
@@ -108,7 +119,8 @@ impl Strategy for Optimized {
             let slim = deep_copy(&profile.select(keep)?)?;
             d.insert("columns".into(), json!(slim.width() - 1));
             d.insert("bytes".into(), json!(fixed_bytes(&slim)));
-            Ok(slim)
+            let lookups = narrowed_bytes(&slim)? + narrowed_bytes(&users)?;
+            Ok((slim, lookups))
         })?;
         let enriched = probe.stage("merge_dataset_profile", |d| {
             probe.info(format!(
@@ -161,17 +173,7 @@ impl Strategy for Optimized {
             d.insert("bytes".into(), json!(after));
             Ok(())
         })?;
-        let features = feature_count(&enriched);
-        probe.info(format!(
-            "Ranking data prepared: {} rows, {features} features",
-            enriched.height()
-        ));
-        probe.output(
-            enriched.height() as u64,
-            features,
-            enriched.width() as u64,
-            frame_bytes(&enriched),
-        );
+        super::output::finish(probe, job, &mut enriched, Some(lookup_bytes))?;
         Ok(())
     }
 }

@@ -1,0 +1,148 @@
+//! `oomlab check`: the pre-deploy capacity check.
+//!
+//! A deploy pipeline runs it with the budget of the target machine and the
+//! settings it is about to ship; exit 0 means the model predicts the peak fits
+//! with headroom, exit 1 means it does not, and the output names the setting
+//! that would fit, so the pipeline stops before the OOM instead of after it.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::recommend::{calibration_table, load_model, needs_at_least, parse_rows};
+use crate::cli::CheckArgs;
+use crate::error::{bad_input, Exit};
+use crate::model::advice::{self, budget, describe_limit, validate_headroom, Answer, Budget};
+use crate::model::Prediction;
+use crate::replay::resolve_max_ranking_samples;
+use crate::sampling::SamplingMode;
+use crate::strategy;
+use crate::units::{format_bytes, format_count};
+
+/// Everything `check --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutput {
+    pub model: String,
+    pub fits: bool,
+    pub budget: Budget,
+    pub headroom: f64,
+    pub limit_bytes: f64,
+    pub rows_in: u64,
+    pub strategy: String,
+    pub sampling: SamplingMode,
+    pub max_ranking_samples: u64,
+    /// Where the planned value came from: `flag`, `env` or `default`.
+    pub max_ranking_samples_source: String,
+    pub prediction: Prediction,
+    /// Limit minus predicted peak (negative when over).
+    pub margin_bytes: f64,
+    /// What would fit on `optimized` with the same sampling, when the plan does not.
+    pub would_fit: Option<Answer>,
+    /// The smallest budget that would fit anything, when nothing does.
+    pub needs_at_least_bytes: Option<u64>,
+}
+
+/// `oomlab check`.
+pub fn check(args: CheckArgs) -> Result<Exit> {
+    let headroom = validate_headroom(args.headroom)?;
+    let sampling = SamplingMode::parse(&args.sampling)?;
+    if strategy::by_name(&args.strategy).is_none() {
+        return Err(bad_input(format!(
+            "--strategy {}: unknown strategy (expected one of: {})",
+            args.strategy,
+            strategy::names().join(", ")
+        )));
+    }
+    let (loaded, variant_name) =
+        load_model(args.model.as_deref(), &args.observed, &args.strategy, sampling)?;
+    let model = &loaded.model;
+    let variant = model.variant(&variant_name)?;
+    let (cap, source) = resolve_max_ranking_samples(args.max_ranking_samples)?;
+    let rows_in = parse_rows(args.rows.as_deref(), model)?;
+    let budget = budget(args.memory.as_deref())?;
+    let limit = budget.bytes as f64 * (1.0 - headroom);
+    let prediction = model.predict(variant, rows_in, cap);
+    let fits = prediction.peak_bytes <= limit;
+    let (would_fit, needs) = if fits {
+        (None, None)
+    } else {
+        let target = model.variant_for("optimized", sampling)?;
+        if target.sampling_identified() {
+            let answer = advice::recommend(model, target, rows_in, limit)?;
+            let needs = match &answer {
+                Answer::NoFit { floor } => Some(needs_at_least(floor.peak_bytes, headroom)),
+                _ => None,
+            };
+            (Some(answer), needs)
+        } else {
+            (None, None)
+        }
+    };
+    let output = CheckOutput {
+        model: loaded.path.display().to_string(),
+        fits,
+        budget: budget.clone(),
+        headroom,
+        limit_bytes: limit,
+        rows_in,
+        strategy: args.strategy.clone(),
+        sampling,
+        max_ranking_samples: cap,
+        max_ranking_samples_source: source.clone(),
+        prediction: prediction.clone(),
+        margin_bytes: limit - prediction.peak_bytes,
+        would_fit: would_fit.clone(),
+        needs_at_least_bytes: needs,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&output)?);
+    } else {
+        let applies = if variant.sampling.is_some() {
+            format!("MAX_RANKING_SAMPLES={cap} ({source})")
+        } else {
+            format!("MAX_RANKING_SAMPLES={cap} ({source}; {} ignores it)", args.strategy)
+        };
+        println!(
+            "{}: {} with {} rows loaded, {applies}",
+            if fits { "FITS" } else { "DOES NOT FIT" },
+            variant.name,
+            format_count(rows_in)
+        );
+        println!(
+            "  predicted peak {} (stage {}) against {} ({})",
+            format_bytes(prediction.peak_bytes as u64),
+            prediction.peak_stage,
+            describe_limit(budget.bytes, headroom),
+            budget.source
+        );
+        let margin = limit - prediction.peak_bytes;
+        println!(
+            "  margin: {}{}",
+            if margin >= 0.0 { "" } else { "-" },
+            format_bytes(margin.abs() as u64)
+        );
+        if let Some(t) = calibration_table(&loaded.before, model, variant, rows_in, cap) {
+            println!("Calibration: factor {:.3}\n{}", model.factor(), t.to_text());
+        }
+        match &would_fit {
+            Some(Answer::NoSampling { prediction }) => println!(
+                "  would fit: strategy optimized, MAX_RANKING_SAMPLES=0 (peak {})",
+                format_bytes(prediction.peak_bytes as u64)
+            ),
+            Some(Answer::Cap { cap, prediction }) => println!(
+                "  would fit: strategy optimized, MAX_RANKING_SAMPLES={cap} (peak {}, stage {})",
+                format_bytes(prediction.peak_bytes as u64),
+                prediction.peak_stage
+            ),
+            Some(Answer::NoFit { floor }) => println!(
+                "  no setting fits: needs at least {} (even sampling to one row peaks at {})",
+                format_bytes(needs.unwrap_or(0)),
+                format_bytes(floor.peak_bytes as u64)
+            ),
+            None if !fits => println!(
+                "  (the model has no sampled runs, so it cannot say which MAX_RANKING_SAMPLES would fit)"
+            ),
+            None => {}
+        }
+    }
+    Ok(if fits { Exit::Ok } else { Exit::Failed })
+}

@@ -1,0 +1,37 @@
+//! `oomlab plot`: re-draw the pictures of a saved report without re-running it.
+
+use anyhow::Result;
+
+use crate::cli::PlotArgs;
+use crate::error::Exit;
+use crate::plot::{self, PlotOptions};
+use crate::report::Report;
+use crate::units::parse_size;
+
+/// `oomlab plot <report.json>`: draws every picture of the report into `--out`
+/// (default: the report's own directory) and prints the files written.
+pub fn plot(args: PlotArgs) -> Result<Exit> {
+    let budget_bytes = args.budget.as_deref().map(parse_size).transpose()?;
+    let report = Report::read_json(&args.report)?;
+    let dir = match &args.out {
+        Some(dir) => dir.clone(),
+        None => args
+            .report
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| ".".into()),
+    };
+    let opts = PlotOptions {
+        budget_bytes,
+        ..PlotOptions::for_report(&report)
+    };
+    let files = plot::draw_report(&report, &dir, &opts)?;
+    if files.is_empty() {
+        println!("nothing to draw: the report has no runs with a timeline or stages");
+    }
+    for f in files {
+        println!("{}", f.display());
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,592 @@
+//! `oomlab recommend`: the largest `MAX_RANKING_SAMPLES` a memory budget allows,
+//! with the write-up's rule of thumb beside it and what the cap costs the tail.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::cli::RecommendArgs;
+use crate::data::columns::{DATASET_ID, LABEL};
+use crate::data::DataCache;
+use crate::error::{bad_input, exit_with, Exit};
+use crate::model::advice::{
+    self, budget, describe_limit, env_snippet, readable_floor, rule_of_thumb, validate_headroom,
+    Answer, Budget, TABLE_BUDGETS_GIB,
+};
+use crate::model::{model_path, Calibration, Model, ObservedPeak, VariantModel};
+use crate::progress::Progress;
+use super::sweep::base_plan;
+use crate::sampling::{self, CoverageRow, SamplingMode};
+use crate::scenario::{validate_scale, LoadedScenario};
+use crate::table::Table;
+use crate::units::{format_bytes, format_count};
+
+/// The write-up's two recommended caps, always shown in the coverage table.
+const WRITE_UP_CAPS: [u64; 2] = [5_000_000, 2_000_000];
+
+/// A model as read, and as calibrated by `--observed` (when given).
+pub struct LoadedModel {
+    pub path: PathBuf,
+    /// The model as saved.
+    pub before: Model,
+    /// The model answers come from (calibrated when observations were given).
+    pub model: Model,
+}
+
+/// Reads the model, picks the variant of `strategy` sampled the `sampling`
+/// way, and applies `--observed` calibrations to it.
+pub fn load_model(
+    flag: Option<&Path>,
+    observed: &[String],
+    strategy: &str,
+    sampling: SamplingMode,
+) -> Result<(LoadedModel, String)> {
+    let path = model_path(flag);
+    let before = Model::read(&path)?;
+    let variant = before.variant_for(strategy, sampling)?.name.clone();
+    let mut model = before.clone();
+    let observations = observed
+        .iter()
+        .map(|o| ObservedPeak::parse(o))
+        .collect::<Result<Vec<_>>>()?;
+    model.calibrate(&variant, &observations)?;
+    Ok((
+        LoadedModel {
+            path,
+            before,
+            model,
+        },
+        variant,
+    ))
+}
+
+/// Parses `--rows` (`8532146`, `8_532_146`, `8,532,146`), defaulting to the
+/// scenario's production rows.
+pub fn parse_rows(text: Option<&str>, model: &Model) -> Result<u64> {
+    let Some(text) = text else {
+        return Ok(model.scenario.production.sample_rows);
+    };
+    let rows = text
+        .trim()
+        .replace(['_', ','], "")
+        .parse::<u64>()
+        .map_err(|_| bad_input(format!("--rows {text}: expected a whole number of rows, e.g. 8532146")))?;
+    if rows == 0 {
+        return Err(bad_input("--rows 0: expected at least one row"));
+    }
+    Ok(rows)
+}
+
+/// The before/after view of a calibration: each observation, and the question asked.
+pub fn calibration_table(
+    before: &Model,
+    after: &Model,
+    variant: &VariantModel,
+    rows_in: u64,
+    cap: u64,
+) -> Option<Table> {
+    let cal: &Calibration = after.calibration.as_ref()?;
+    let headers = ["", "Rows in", "MAX_RANKING_SAMPLES", "Observed", "Model before", "Model after"]
+        .map(String::from)
+        .to_vec();
+    let mut rows: Vec<Vec<String>> = cal
+        .observations
+        .iter()
+        .map(|o| {
+            vec![
+                "observed".into(),
+                format_count(o.rows_in),
+                cap_label(o.max_ranking_samples),
+                format_bytes(o.peak_bytes),
+                format_bytes(before.predict(variant, o.rows_in, o.max_ranking_samples).peak_bytes as u64),
+                format_bytes(after.predict(variant, o.rows_in, o.max_ranking_samples).peak_bytes as u64),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "asked".into(),
+        format_count(rows_in),
+        cap_label(cap),
+        "-".into(),
+        format_bytes(before.predict(variant, rows_in, cap).peak_bytes as u64),
+        format_bytes(after.predict(variant, rows_in, cap).peak_bytes as u64),
+    ]);
+    Some(Table { headers, rows })
+}
+
+fn cap_label(cap: u64) -> String {
+    if cap == 0 {
+        "0 (no limit)".into()
+    } else {
+        format_count(cap)
+    }
+}
+
+/// One row of the budget table.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetRow {
+    pub budget_gib: u64,
+    pub limit_bytes: f64,
+    /// oomlab's answer (`None`: nothing fits).
+    pub max_ranking_samples: Option<u64>,
+    pub predicted_bytes: f64,
+    pub peak_stage: String,
+    pub rule_of_thumb: u64,
+    pub rule_predicted_bytes: f64,
+    pub rule_fits: bool,
+}
+
+/// Coverage of one candidate cap.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageCandidate {
+    pub max_ranking_samples: u64,
+    pub uniform_peak_bytes: Option<f64>,
+    pub capped_peak_bytes: Option<f64>,
+    /// Expected at the asked row count, from the scenario's Zipf law.
+    pub expected: CoverageRow,
+    /// Measured on the scenario's generated data at `data_scale`, cap scaled alike.
+    pub measured: CoverageRow,
+}
+
+/// What sampling costs the long tail, for each candidate cap.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageReport {
+    pub data_scale: f64,
+    pub data_rows_after_dropna: u64,
+    pub datasets: u64,
+    pub candidates: Vec<CoverageCandidate>,
+    /// One sentence per candidate where capped sampling keeps more of the tail.
+    pub verdicts: Vec<String>,
+}
+
+/// Everything `recommend --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecommendOutput {
+    pub model: String,
+    pub budget: Budget,
+    pub headroom: f64,
+    pub limit_bytes: f64,
+    pub rows_in: u64,
+    pub rows_after_dropna: u64,
+    pub sampling: SamplingMode,
+    pub answer: Answer,
+    /// The setting (`None` when nothing fits).
+    pub max_ranking_samples: Option<u64>,
+    /// Limit minus predicted peak.
+    pub margin_bytes: f64,
+    /// The smallest budget that would fit (when nothing does).
+    pub needs_at_least_bytes: Option<u64>,
+    pub table: Vec<BudgetRow>,
+    pub coverage: Option<CoverageReport>,
+    pub calibration: Option<Calibration>,
+    pub warnings: Vec<String>,
+}
+
+/// The smallest budget whose limit after headroom holds `floor`.
+pub fn needs_at_least(floor: f64, headroom: f64) -> u64 {
+    (floor / (1.0 - headroom)).ceil() as u64
+}
+
+/// Reads the ranking samples of the scenario at `scale` (generating them first,
+/// through the measuring path, when the cache lacks them) and keeps what dropna keeps.
+fn working_frame(model: &Model, scale: f64, cache_root: &Path) -> Result<DataFrame> {
+    let scenario = &model.scenario.scenario;
+    let sizes = scenario.sizes(scale);
+    let cache = DataCache::locate(cache_root, scenario, &sizes);
+    if cache.meta().is_none() {
+        // Generate it through the measuring path, as `oomlab data` does.
+        let mut plan = base_plan(
+            "recommend",
+            Path::new(&model.scenario.path),
+            cache_root,
+            "50ms",
+            Vec::new(),
+        )
+        .map_err(|e| {
+            bad_input(format!(
+                "the coverage figures need the scenario's data at scale {scale}, which is not in {} and cannot be generated: {e} (pass --cache-dir, or --no-coverage)",
+                cache_root.display()
+            ))
+        })?;
+        plan.scenario = LoadedScenario {
+            path: PathBuf::from(&model.scenario.path),
+            scenario: scenario.clone(),
+        };
+        plan.scale = scale;
+        plan.run(&mut Progress::new(true))?;
+    }
+    let path = cache.samples_path();
+    let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let samples = ParquetReader::new(file)
+        .with_columns(Some(vec![DATASET_ID.to_string(), LABEL.to_string()]))
+        .finish()
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(samples.drop_nulls(Some(&[LABEL]))?)
+}
+
+/// Coverage of each candidate cap: expected at `rows_in`, measured at `scale`.
+pub fn coverage(
+    model: &Model,
+    rows_in: u64,
+    caps: &[u64],
+    scale: f64,
+    cache_root: &Path,
+) -> Result<CoverageReport> {
+    let working = working_frame(model, scale, cache_root)?;
+    let here = working.height() as u64;
+    let kept_full = model.rows_after_dropna(rows_in).max(1);
+    let datasets = model.scenario.production.datasets;
+    let uniform = model.variant_for("optimized", SamplingMode::Uniform).ok();
+    let capped = model.variant_for("optimized", SamplingMode::Capped).ok();
+    let mut candidates = Vec::new();
+    let mut verdicts = Vec::new();
+    for &cap in caps {
+        let cap_here = ((cap as f64 * here as f64 / kept_full as f64).round() as u64).max(1);
+        let measured = sampling::measure(&working, DATASET_ID, cap_here, datasets)?;
+        let expected = sampling::expected(&model.scenario.scenario, datasets, kept_full, cap);
+        let peak = |v: Option<&VariantModel>| {
+            v.filter(|v| v.sampling.is_some())
+                .map(|v| model.predict(v, rows_in, cap).peak_bytes)
+        };
+        let (u, c) = (peak(uniform), peak(capped));
+        let gain = expected.capped.share_at_least_10 - expected.uniform.share_at_least_10;
+        let gain1 = expected.capped.share_at_least_1 - expected.uniform.share_at_least_1;
+        if gain > 0.001 || gain1 > 0.001 {
+            let memory = match (u, c) {
+                (Some(u), Some(c)) if (c - u).abs() <= 0.02 * u => {
+                    format!("at the same memory ({} vs {})", format_bytes(c as u64), format_bytes(u as u64))
+                }
+                (Some(u), Some(c)) => format!(
+                    "for {} {} memory ({} vs {})",
+                    format_bytes((c - u).abs() as u64),
+                    if c > u { "more" } else { "less" },
+                    format_bytes(c as u64),
+                    format_bytes(u as u64)
+                ),
+                _ => "(no capped model to compare memory; rerun sweep)".into(),
+            };
+            verdicts.push(format!(
+                "MAX_RANKING_SAMPLES={}: capped sampling keeps {:.1} more points of datasets with >=10 samples and {:.1} more with >=1 than uniform sampling, {memory}",
+                format_count(cap),
+                gain * 100.0,
+                gain1 * 100.0
+            ));
+        }
+        candidates.push(CoverageCandidate {
+            max_ranking_samples: cap,
+            uniform_peak_bytes: u,
+            capped_peak_bytes: c,
+            expected,
+            measured,
+        });
+    }
+    Ok(CoverageReport {
+        data_scale: scale,
+        data_rows_after_dropna: here,
+        datasets,
+        candidates,
+        verdicts,
+    })
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// The coverage table: per candidate, shares of datasets keeping >= 1 / >= 10.
+pub fn coverage_table(report: &CoverageReport) -> Table {
+    let headers = [
+        "MAX_RANKING_SAMPLES",
+        "none: >=1 / >=10",
+        "uniform: >=1 / >=10",
+        "capped: >=1 / >=10 (per-dataset cap)",
+        "measured at scale: uniform / capped (>=1, >=10)",
+        "peak uniform",
+        "peak capped",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = report
+        .candidates
+        .iter()
+        .map(|c| {
+            let e = &c.expected;
+            let m = &c.measured;
+            vec![
+                format_count(c.max_ranking_samples),
+                format!("{} / {}", pct(e.none.share_at_least_1), pct(e.none.share_at_least_10)),
+                format!("{} / {}", pct(e.uniform.share_at_least_1), pct(e.uniform.share_at_least_10)),
+                format!(
+                    "{} / {} (m={})",
+                    pct(e.capped.share_at_least_1),
+                    pct(e.capped.share_at_least_10),
+                    format_count(e.per_dataset)
+                ),
+                format!(
+                    "{}, {} / {}, {}",
+                    pct(m.uniform.share_at_least_1),
+                    pct(m.uniform.share_at_least_10),
+                    pct(m.capped.share_at_least_1),
+                    pct(m.capped.share_at_least_10)
+                ),
+                c.uniform_peak_bytes.map_or("-".into(), |b| format_bytes(b as u64)),
+                c.capped_peak_bytes.map_or("-".into(), |b| format_bytes(b as u64)),
+            ]
+        })
+        .collect();
+    Table { headers, rows }
+}
+
+/// The answer for each of [`TABLE_BUDGETS_GIB`], beside the rule of thumb.
+pub fn budget_rows(model: &Model, variant: &VariantModel, rows_in: u64, headroom: f64) -> Result<Vec<BudgetRow>> {
+    TABLE_BUDGETS_GIB
+        .iter()
+        .map(|&gib| {
+            let bytes = gib << 30;
+            let limit = bytes as f64 * (1.0 - headroom);
+            let answer = advice::recommend(model, variant, rows_in, limit)?;
+            let rule = rule_of_thumb(bytes);
+            let rule_pred = model.predict(variant, rows_in, rule).peak_bytes;
+            Ok(BudgetRow {
+                budget_gib: gib,
+                limit_bytes: limit,
+                max_ranking_samples: answer.setting(),
+                predicted_bytes: answer.prediction().peak_bytes,
+                peak_stage: answer.prediction().peak_stage.clone(),
+                rule_of_thumb: rule,
+                rule_predicted_bytes: rule_pred,
+                rule_fits: rule_pred <= limit,
+            })
+        })
+        .collect()
+}
+
+fn budget_table(rows: &[BudgetRow], headroom: f64) -> Table {
+    let headers = vec![
+        "Budget".to_string(),
+        format!("Limit ({:.0}% headroom)", headroom * 100.0),
+        "oomlab: MAX_RANKING_SAMPLES".into(),
+        "Predicted peak".into(),
+        "Sets the peak".into(),
+        "Rule of thumb (Q2)".into(),
+        "Rule's predicted peak".into(),
+    ];
+    let rows = rows
+        .iter()
+        .map(|r| {
+            vec![
+                format!("{} GiB", r.budget_gib),
+                format_bytes(r.limit_bytes as u64),
+                r.max_ranking_samples
+                    .map_or("no setting fits".into(), |c| c.to_string()),
+                format_bytes(r.predicted_bytes as u64),
+                r.peak_stage.clone(),
+                r.rule_of_thumb.to_string(),
+                format!(
+                    "{} ({})",
+                    format_bytes(r.rule_predicted_bytes as u64),
+                    if r.rule_fits { "fits" } else { "over the limit" }
+                ),
+            ]
+        })
+        .collect();
+    Table { headers, rows }
+}
+
+/// `oomlab recommend`.
+pub fn recommend(args: RecommendArgs) -> Result<Exit> {
+    let headroom = validate_headroom(args.headroom)?;
+    let sampling = SamplingMode::parse(&args.sampling)?;
+    let (loaded, variant_name) =
+        load_model(args.model.as_deref(), &args.observed, "optimized", sampling)?;
+    let model = &loaded.model;
+    let variant = model.variant(&variant_name)?;
+    if !variant.sampling_identified() {
+        return Err(bad_input(format!(
+            "{}: the model of `{}` has no sampled runs, so it cannot tell what MAX_RANKING_SAMPLES saves (rerun `oomlab sweep` with --max-ranking-samples-fraction)",
+            loaded.path.display(),
+            variant.name
+        )));
+    }
+    let rows_in = parse_rows(args.rows.as_deref(), model)?;
+    let budget = budget(args.memory.as_deref())?;
+    let limit = budget.bytes as f64 * (1.0 - headroom);
+    let answer = advice::recommend(model, variant, rows_in, limit)?;
+    let prediction = answer.prediction().clone();
+    let needs = match &answer {
+        Answer::NoFit { floor } => Some(needs_at_least(floor.peak_bytes, headroom)),
+        _ => None,
+    };
+    let table = budget_rows(model, variant, rows_in, headroom)?;
+    let mut warnings = Vec::new();
+    let largest = model.scenario.scenario.sizes(*model.scales.last().unwrap_or(&1.0)).sample_rows;
+    if rows_in > largest.saturating_mul(4) {
+        warnings.push(format!(
+            "{} rows is {:.0}x the largest measured run ({} rows): the figures are extrapolated, and an error in the per-row cost grows with the distance",
+            format_count(rows_in),
+            rows_in as f64 / largest.max(1) as f64,
+            format_count(largest)
+        ));
+    }
+    if model.calibration.is_none() {
+        warnings.push(
+            "the model is of the replay (polars); pandas in production pays more per row: pass --observed ROWS=PEAK from a production run to calibrate"
+                .into(),
+        );
+    }
+    let coverage = if args.no_coverage {
+        None
+    } else {
+        let scale = validate_scale(args.coverage_scale.unwrap_or(*model.scales.last().unwrap_or(&1.0)))?;
+        let root = args.cache_dir.clone().unwrap_or_else(|| model.cache_root.clone());
+        let kept = model.rows_after_dropna(rows_in);
+        let mut caps: Vec<u64> = answer
+            .setting()
+            .filter(|c| *c > 0)
+            .into_iter()
+            .chain(WRITE_UP_CAPS)
+            .filter(|c| *c < kept)
+            .collect();
+        if caps.is_empty() {
+            caps.push(readable_floor(kept / 2));
+        }
+        caps.sort_unstable_by(|a, b| b.cmp(a));
+        caps.dedup();
+        Some(coverage(model, rows_in, &caps, scale, &root)?)
+    };
+    let output = RecommendOutput {
+        model: loaded.path.display().to_string(),
+        budget: budget.clone(),
+        headroom,
+        limit_bytes: limit,
+        rows_in,
+        rows_after_dropna: model.rows_after_dropna(rows_in),
+        sampling,
+        answer: answer.clone(),
+        max_ranking_samples: answer.setting(),
+        margin_bytes: limit - prediction.peak_bytes,
+        needs_at_least_bytes: needs,
+        table: table.clone(),
+        coverage: coverage.clone(),
+        calibration: model.calibration.clone(),
+        warnings: warnings.clone(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&output)?);
+    } else {
+        print_text(&loaded, variant, &output, &table, coverage.as_ref());
+    }
+    match needs {
+        Some(n) => Err(exit_with(
+            Exit::NoFit,
+            format!(
+                "no setting fits: needs at least {} ({} with {:.0}% headroom; even sampling to one row peaks at {} in {})",
+                format_bytes(n),
+                format_bytes(prediction.peak_bytes as u64),
+                headroom * 100.0,
+                format_bytes(prediction.peak_bytes as u64),
+                prediction.peak_stage
+            ),
+        )),
+        None => Ok(Exit::Ok),
+    }
+}
+
+fn print_text(
+    loaded: &LoadedModel,
+    variant: &VariantModel,
+    out: &RecommendOutput,
+    table: &[BudgetRow],
+    coverage: Option<&CoverageReport>,
+) {
+    let model = &loaded.model;
+    let errors = model
+        .validation
+        .max_abs_error_pct
+        .iter()
+        .map(|(v, e)| format!("{v} {e:.1}%"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "Model: {} ({} scenario, fitted {} on scales {:?}; held-out error {})",
+        loaded.path.display(),
+        model.scenario.name,
+        model.created_at,
+        model.scales,
+        errors
+    );
+    println!("Budget: {} ({})", format_bytes(out.budget.bytes), out.budget.source);
+    println!("        {}", describe_limit(out.budget.bytes, out.headroom));
+    println!(
+        "Rows: {} loaded, {} after dropna; {} sampling ({})",
+        format_count(out.rows_in),
+        format_count(out.rows_after_dropna),
+        out.sampling.name(),
+        variant.name
+    );
+    let p = out.answer.prediction();
+    match &out.answer {
+        Answer::NoSampling { .. } | Answer::Cap { .. } => {
+            let setting = out.max_ranking_samples.unwrap_or(0);
+            println!(
+                "\nMAX_RANKING_SAMPLES={setting}{}",
+                if setting == 0 { "  (everything fits: no sampling)" } else { "" }
+            );
+            println!(
+                "  predicted peak {} (set by stage {}); margin {} under the limit, {} under the budget",
+                format_bytes(p.peak_bytes as u64),
+                p.peak_stage,
+                format_bytes(out.margin_bytes.max(0.0) as u64),
+                format_bytes((out.budget.bytes as f64 - p.peak_bytes).max(0.0) as u64)
+            );
+            let note = format!(
+                "oomlab recommend: {} budget, {:.0}% headroom, {} rows, predicted peak {}",
+                format_bytes(out.budget.bytes),
+                out.headroom * 100.0,
+                format_count(out.rows_in),
+                format_bytes(p.peak_bytes as u64)
+            );
+            println!("\n{}", env_snippet(setting, &note));
+        }
+        Answer::NoFit { .. } => {
+            println!(
+                "\nno setting fits: even sampling to one row peaks at {} (stage {}); needs at least {}",
+                format_bytes(p.peak_bytes as u64),
+                p.peak_stage,
+                format_bytes(out.needs_at_least_bytes.unwrap_or(0))
+            );
+        }
+    }
+    if let Some(t) = calibration_table(&loaded.before, model, variant, out.rows_in, out.max_ranking_samples.unwrap_or(0)) {
+        println!(
+            "Calibration: factor {:.3} on every prediction",
+            model.factor()
+        );
+        println!("{}", t.to_text());
+    }
+    println!(
+        "By budget ({} rows), beside the write-up's rule of thumb (<50 GB -> 2,000,000; 50-100 GB -> 5,000,000; >100 GB -> 0):",
+        format_count(out.rows_in)
+    );
+    println!("{}", budget_table(table, out.headroom).to_text());
+    if let Some(c) = coverage {
+        println!(
+            "What sampling costs the long tail ({} datasets; shares expected at {} rows from the scenario's Zipf law; measured on its generated data at scale {}, {} rows after dropna, caps scaled alike):",
+            format_count(c.datasets),
+            format_count(out.rows_in),
+            c.data_scale,
+            format_count(c.data_rows_after_dropna)
+        );
+        println!("{}", coverage_table(c).to_text());
+        for v in &c.verdicts {
+            println!("  {v}");
+        }
+    }
+    for w in &out.warnings {
+        println!("note: {w}");
+    }
+}

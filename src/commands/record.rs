@@ -1,0 +1,68 @@
+//! `oomlab record -- CMD ARGS...`: run any command and report it like a replay.
+
+use anyhow::Result;
+
+use super::{default_out_dir, exit_for, memory_limit, parse_interval, write_report_dir};
+use crate::cli::RecordArgs;
+use crate::error::{bad_input, Exit};
+use crate::progress::Progress;
+use crate::record::pattern::Pattern;
+use crate::record::{kill_sentence, record as record_command, RecordPlan};
+use crate::table;
+use crate::units::format_bytes;
+
+/// `oomlab record`: exit 0 when the command completed, 5 when the memory limit
+/// killed it, 6 when it failed on its own (its exit code is in the report).
+pub fn record(args: RecordArgs) -> Result<Exit> {
+    let pattern = Pattern::new(&args.stage_pattern)
+        .map_err(|e| bad_input(format!("--stage-pattern {:?}: {e}", args.stage_pattern)))?;
+    let label = args.label.clone().unwrap_or_else(|| {
+        args.command
+            .first()
+            .map(|c| {
+                std::path::Path::new(c)
+                    .file_name()
+                    .unwrap_or(c)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .unwrap_or_else(|| "command".into())
+    });
+    let safe: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .collect();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&format!("record-{safe}")));
+    let plan = RecordPlan {
+        command: args.command.clone(),
+        interval: parse_interval(&args.interval)?,
+        memory_limit: memory_limit(&args.limit)?,
+        pattern,
+        stream: args.stage_stream,
+        label,
+        out: out.clone(),
+    };
+    let mut progress = Progress::new(args.quiet);
+    let report = record_command(&plan, &mut progress)?;
+    write_report_dir(&report, &out)?;
+    if let Some(run) = report.runs.first() {
+        eprintln!("\n{}", table::stages(run).to_text());
+        let peak = run.peak_bytes.map(format_bytes).unwrap_or_else(|| "-".into());
+        eprintln!(
+            "{}: peak {} (kernel), sampled peak {}, {} process(es), {:.2} s",
+            run.strategy,
+            peak,
+            format_bytes(run.sampled_peak_bytes),
+            run.processes.len(),
+            run.wall_s
+        );
+        if let Some(line) = kill_sentence(run) {
+            eprintln!("{line}");
+        }
+    }
+    eprintln!("report: {}", out.join("report.json").display());
+    Ok(exit_for(&report))
+}

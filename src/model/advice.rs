@@ -1,0 +1,324 @@
+//! From a model and a budget to a `MAX_RANKING_SAMPLES` a person can deploy.
+//!
+//! The write-up answers "which MAX_RANKING_SAMPLES?" by rule of thumb (its Q2).
+//! Here the answer is the largest cap whose predicted peak stays under the
+//! budget minus headroom, rounded *down* to two significant digits so it reads
+//! like a setting (4,800,000, not 4,837,291) and never predicts more than the
+//! exact solution did.
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::{Model, Prediction, VariantModel};
+use crate::error::bad_input;
+use crate::machine::cgroup_memory_limit;
+use crate::units::{format_bytes, parse_size};
+
+/// Default share of the budget kept free (other processes, allocator slack,
+/// the model's own error).
+pub const DEFAULT_HEADROOM: f64 = 0.2;
+
+/// The budgets `recommend` tabulates beside the write-up's rule of thumb, GiB.
+pub const TABLE_BUDGETS_GIB: [u64; 6] = [16, 32, 50, 64, 100, 150];
+
+/// A memory budget and where it came from (the answer says which).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Budget {
+    pub bytes: u64,
+    /// `--memory`, `cgroup memory limit` or `available memory (sysinfo)`.
+    pub source: String,
+}
+
+/// The budget: `--memory` when given, else what this machine really offers the
+/// pipeline: the container's limit when it runs under one, else the memory
+/// available now.
+pub fn budget(flag: Option<&str>) -> Result<Budget> {
+    if let Some(text) = flag {
+        return Ok(Budget {
+            bytes: parse_size(text)?,
+            source: "--memory".into(),
+        });
+    }
+    if let Some(limit) = cgroup_memory_limit() {
+        return Ok(Budget {
+            bytes: limit,
+            source: "cgroup memory limit of this container".into(),
+        });
+    }
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    Ok(Budget {
+        bytes: sys.available_memory(),
+        source: "available memory of this machine (sysinfo; no container limit found)".into(),
+    })
+}
+
+/// Checks `--headroom`: a share in [0, 0.9].
+pub fn validate_headroom(headroom: f64) -> Result<f64> {
+    if headroom.is_finite() && (0.0..=0.9).contains(&headroom) {
+        Ok(headroom)
+    } else {
+        Err(bad_input(format!(
+            "--headroom {headroom}: expected a share of the budget in [0, 0.9], e.g. 0.2 for 20%"
+        )))
+    }
+}
+
+/// Rounds down to two significant digits: 4,837,291 -> 4,800,000; 987 -> 980.
+pub fn readable_floor(n: u64) -> u64 {
+    if n < 100 {
+        return n;
+    }
+    let mut unit = 1u64;
+    while n / unit >= 100 {
+        unit *= 10;
+    }
+    n / unit * unit
+}
+
+/// The write-up's Q2 rule of thumb, read with the budget in GiB:
+/// < 50 -> 2,000,000; 50-100 -> 5,000,000; > 100 -> 0 (no limit).
+pub fn rule_of_thumb(budget_bytes: u64) -> u64 {
+    let gib = budget_bytes as f64 / (1u64 << 30) as f64;
+    if gib < 50.0 {
+        2_000_000
+    } else if gib <= 100.0 {
+        5_000_000
+    } else {
+        0
+    }
+}
+
+/// What to set for a budget.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Answer {
+    /// Everything fits: `MAX_RANKING_SAMPLES=0`.
+    NoSampling { prediction: Prediction },
+    /// Sample down to `cap`.
+    Cap { cap: u64, prediction: Prediction },
+    /// Even sampling to a single row does not fit; `floor` is that peak.
+    NoFit { floor: Prediction },
+}
+
+impl Answer {
+    /// The `MAX_RANKING_SAMPLES` to set, if any fits.
+    pub fn setting(&self) -> Option<u64> {
+        match self {
+            Answer::NoSampling { .. } => Some(0),
+            Answer::Cap { cap, .. } => Some(*cap),
+            Answer::NoFit { .. } => None,
+        }
+    }
+
+    /// The prediction behind the answer (the floor when nothing fits).
+    pub fn prediction(&self) -> &Prediction {
+        match self {
+            Answer::NoSampling { prediction } | Answer::Cap { prediction, .. } => prediction,
+            Answer::NoFit { floor } => floor,
+        }
+    }
+}
+
+/// The largest `MAX_RANKING_SAMPLES` whose predicted peak is at most `limit`
+/// bytes (budget after headroom) at `rows_in` rows loaded.
+///
+/// Each stage's prediction is affine in the cap, `base_s + slope_s x cap`, so
+/// the caps that fit form an interval; its upper end, rounded down to a
+/// readable value, is the answer. Rounding down keeps it inside the interval
+/// whenever the interval's lower end is 1 (every stage grows with the cap).
+pub fn recommend(model: &Model, variant: &VariantModel, rows_in: u64, limit: f64) -> Result<Answer> {
+    if variant.sampling.is_none() {
+        return Err(bad_input(format!(
+            "strategy `{}` ignores MAX_RANKING_SAMPLES; recommend for `optimized`",
+            variant.strategy
+        )));
+    }
+    let full = model.predict(variant, rows_in, 0);
+    if full.peak_bytes <= limit {
+        return Ok(Answer::NoSampling { prediction: full });
+    }
+    let kept_full = model.rows_after_dropna(rows_in);
+    let factor = model.factor();
+    let (mut lo, mut hi) = (1.0f64, kept_full.saturating_sub(1) as f64);
+    for stage in &variant.stages {
+        let base = (stage.fit.fixed_bytes + stage.fit.bytes_per_row_in * rows_in as f64) * factor;
+        let slope = stage.fit.bytes_per_row_kept * factor;
+        if slope > 0.0 {
+            hi = hi.min(((limit - base) / slope).floor());
+        } else if slope < 0.0 {
+            lo = lo.max(((limit - base) / slope).ceil());
+        } else if base > limit {
+            hi = -1.0;
+        }
+    }
+    let floor = || model.predict(variant, rows_in, 1);
+    if hi < lo || hi < 1.0 {
+        return Ok(Answer::NoFit { floor: floor() });
+    }
+    let exact = hi as u64;
+    let mut cap = readable_floor(exact);
+    if (cap as f64) < lo {
+        cap = exact;
+    }
+    let prediction = model.predict(variant, rows_in, cap);
+    if prediction.peak_bytes > limit {
+        return Ok(Answer::NoFit { floor: floor() });
+    }
+    Ok(Answer::Cap { cap, prediction })
+}
+
+/// `N万` as the write-up writes row counts (500万, 200万, 12.5万).
+pub fn wan(n: u64) -> String {
+    let w = n as f64 / 10_000.0;
+    if (w - w.round()).abs() < 1e-9 {
+        format!("{}万", w.round() as u64)
+    } else {
+        format!("{w:.1}万")
+    }
+}
+
+/// The `.env` lines to paste, in the write-up's format (its 方案 B).
+pub fn env_snippet(setting: u64, note: &str) -> String {
+    let value = format!("MAX_RANKING_SAMPLES={setting}");
+    let comment = if setting == 0 {
+        "不限制".to_string()
+    } else {
+        format!("限制为 {}", wan(setting))
+    };
+    format!(
+        "cat >> .env << EOF\n# 排序数据准备优化（{note}）\n{value:<30} # {comment}\nEOF\n"
+    )
+}
+
+/// One line for a budget: limit after headroom and the figures behind it.
+pub fn describe_limit(budget: u64, headroom: f64) -> String {
+    format!(
+        "{} budget - {:.0}% headroom = {} limit",
+        format_bytes(budget),
+        headroom * 100.0,
+        format_bytes((budget as f64 * (1.0 - headroom)) as u64)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readable_values() {
+        assert_eq!(readable_floor(4_837_291), 4_800_000);
+        assert_eq!(readable_floor(5_000_000), 5_000_000);
+        assert_eq!(readable_floor(987), 980);
+        assert_eq!(readable_floor(99), 99);
+        assert_eq!(readable_floor(100), 100);
+        assert_eq!(readable_floor(1_999_999), 1_900_000);
+        for n in [1u64, 57, 1234, 99_999, 123_456_789] {
+            assert!(readable_floor(n) <= n);
+        }
+    }
+
+    #[test]
+    fn rule_of_thumb_matches_the_write_up() {
+        let gib = |g: u64| g << 30;
+        assert_eq!(rule_of_thumb(gib(16)), 2_000_000);
+        assert_eq!(rule_of_thumb(gib(49)), 2_000_000);
+        assert_eq!(rule_of_thumb(gib(50)), 5_000_000);
+        assert_eq!(rule_of_thumb(gib(100)), 5_000_000);
+        assert_eq!(rule_of_thumb(gib(150)), 0);
+    }
+
+    #[test]
+    fn env_snippet_in_the_write_ups_form() {
+        let s = env_snippet(5_000_000, "64 GiB");
+        assert!(s.contains("MAX_RANKING_SAMPLES=5000000"), "{s}");
+        assert!(s.contains("限制为 500万"), "{s}");
+        assert!(env_snippet(0, "x").contains("不限制"));
+        assert_eq!(wan(125_000), "12.5万");
+    }
+
+    #[test]
+    fn headroom_bounds() {
+        assert!(validate_headroom(0.2).is_ok());
+        assert!(validate_headroom(0.0).is_ok());
+        assert!(validate_headroom(1.0).is_err());
+        assert!(validate_headroom(-0.1).is_err());
+        assert!(validate_headroom(f64::NAN).is_err());
+    }
+}
+
+#[cfg(test)]
+mod recommendation_tests {
+    use super::*;
+    use crate::model::synthetic;
+
+    const ROWS: u64 = 8_532_146;
+
+    /// Rows the answer keeps (no sampling keeps everything; `None` nothing).
+    fn kept(model: &Model, answer: &Answer) -> Option<u64> {
+        match answer {
+            Answer::NoSampling { .. } => Some(model.rows_after_dropna(ROWS)),
+            Answer::Cap { cap, .. } => Some(*cap),
+            Answer::NoFit { .. } => None,
+        }
+    }
+
+    #[test]
+    fn monotone_in_the_budget_and_never_over_it() {
+        let m = synthetic::model();
+        let v = m.variant("optimized").unwrap();
+        let mut last: Option<u64> = None;
+        let mut seen_cap = false;
+        for mib in (512..=80 * 1024).step_by(97) {
+            let limit = (mib as u64 * (1 << 20)) as f64;
+            let answer = recommend(&m, v, ROWS, limit).unwrap();
+            let now = kept(&m, &answer);
+            assert!(now >= last, "budget {mib} MiB: {now:?} after {last:?}");
+            last = now;
+            if let Some(setting) = answer.setting() {
+                let p = m.predict(v, ROWS, setting);
+                assert!(p.peak_bytes <= limit, "{mib} MiB: {} > {limit}", p.peak_bytes);
+                assert_eq!(readable_floor(setting), setting, "readable: {setting}");
+                seen_cap |= setting > 0;
+            }
+        }
+        assert!(seen_cap, "the sweep of budgets should include capped answers");
+        assert!(matches!(
+            recommend(&m, v, ROWS, 80.0 * (1u64 << 30) as f64).unwrap(),
+            Answer::NoSampling { .. }
+        ));
+    }
+
+    #[test]
+    fn the_exact_cap_is_tight() {
+        // At the answer, one more readable step would not fit.
+        let m = synthetic::model();
+        let v = m.variant("optimized").unwrap();
+        let limit = 20.0 * (1u64 << 30) as f64;
+        let Answer::Cap { cap, prediction } = recommend(&m, v, ROWS, limit).unwrap() else {
+            panic!("expected a cap at 20 GiB");
+        };
+        assert_eq!(prediction.peak_stage, "merge_dataset_profile");
+        let exact = (limit - (1u64 << 30) as f64 - 300.0 * ROWS as f64) / 4000.0;
+        assert!(cap as f64 <= exact && cap as f64 > exact * 0.9, "{cap} vs {exact}");
+    }
+
+    #[test]
+    fn no_fit_below_the_fixed_cost() {
+        let m = synthetic::model();
+        let v = m.variant("optimized").unwrap();
+        // load alone needs 2 GiB + 200 B x 8.5M rows ~ 3.6 GiB.
+        let answer = recommend(&m, v, ROWS, 3.0 * (1u64 << 30) as f64).unwrap();
+        let Answer::NoFit { floor } = &answer else {
+            panic!("expected no fit, got {answer:?}");
+        };
+        assert_eq!(floor.peak_stage, "load");
+        assert_eq!(answer.setting(), None);
+        // The floor is enough: a limit at it finds a setting.
+        let fits = recommend(&m, v, ROWS, floor.peak_bytes + 1e6).unwrap();
+        assert!(fits.setting().is_some(), "{fits:?}");
+        // Legacy cannot be sampled.
+        let e = recommend(&m, m.variant("legacy").unwrap(), ROWS, 1e12).unwrap_err();
+        assert_eq!(crate::error::exit_code_of(&e), crate::error::Exit::BadInput);
+    }
+}

@@ -1,0 +1,252 @@
+//! Least squares for `peak = fixed + a x rows_in + b x rows_kept`.
+//!
+//! The fit is small (a dozen points, three unknowns) but must be honest about
+//! one case: without sampling, `rows_kept` is just `rows_in` times the dropna
+//! keep ratio, so the two columns are (nearly) collinear and `a` and `b` cannot
+//! be told apart. Solving the normal equations anyway would return huge,
+//! opposite-signed coefficients that cancel on the measured points and explode
+//! at production size. Instead the fit orthogonalizes the columns in order
+//! (1, rows_in, rows_kept) and drops any column whose part not explained by the
+//! earlier ones is below [`COLLINEAR_TOLERANCE`] of its size: the reduced model
+//! `peak = fixed + a' x rows_in` (with `a' = a + b x ratio`) is what the data
+//! supports, and the fit says so.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// A column is dropped when less than this share of its norm is not explained
+/// by the columns before it. Without sampling, `rows_kept` differs from a
+/// multiple of `rows_in` only by dropna's binomial noise (about 1e-4 of its
+/// norm); with sampling at any fraction it differs by tens of percent.
+pub const COLLINEAR_TOLERANCE: f64 = 1e-2;
+
+/// One measured point: the sizes that drive memory and the peak seen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observation {
+    pub rows_in: f64,
+    pub rows_kept: f64,
+    pub peak: f64,
+}
+
+/// A fitted affine model of one peak, with how well it fits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fit {
+    /// Bytes that do not depend on the sample rows (the 123,456-row profile,
+    /// user features, the binary, parquet decoding buffers).
+    pub fixed_bytes: f64,
+    /// Bytes per row loaded.
+    pub bytes_per_row_in: f64,
+    /// Bytes per row kept after sampling (0 when not identified).
+    pub bytes_per_row_kept: f64,
+    /// False when `rows_kept` was collinear with `rows_in` (no sampling runs)
+    /// and the reduced model was fitted: `bytes_per_row_in` then carries both.
+    pub rows_kept_identified: bool,
+    /// False when every point had the same `rows_in` (only a constant fitted).
+    pub rows_in_identified: bool,
+    /// Coefficient of determination (1 = every point on the model).
+    pub r2: f64,
+    /// Root mean square residual, bytes.
+    pub rmse_bytes: f64,
+    /// Measured minus predicted, bytes, in the order of the points.
+    pub residuals: Vec<f64>,
+}
+
+impl Fit {
+    /// The model's value at the given sizes (not clamped).
+    pub fn eval(&self, rows_in: f64, rows_kept: f64) -> f64 {
+        self.fixed_bytes + self.bytes_per_row_in * rows_in + self.bytes_per_row_kept * rows_kept
+    }
+
+    /// The largest absolute residual, bytes.
+    pub fn max_abs_residual(&self) -> f64 {
+        self.residuals.iter().fold(0.0, |m, r| m.max(r.abs()))
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn norm(a: &[f64]) -> f64 {
+    dot(a, a).sqrt()
+}
+
+/// Fits `peak = fixed + a x rows_in + b x rows_kept` by least squares, dropping
+/// columns the points cannot identify (see the module doc).
+pub fn fit(points: &[Observation]) -> Result<Fit> {
+    if points.is_empty() {
+        bail!("cannot fit a model to no points");
+    }
+    if points
+        .iter()
+        .any(|p| !(p.rows_in.is_finite() && p.rows_kept.is_finite() && p.peak.is_finite()))
+    {
+        bail!("cannot fit a model to non-finite points");
+    }
+    let n = points.len();
+    // Scale the columns so the tolerance and the arithmetic see numbers near 1.
+    let col_scale = |f: fn(&Observation) -> f64| {
+        points.iter().map(|p| f(p).abs()).fold(0.0, f64::max).max(1.0)
+    };
+    let scales = [
+        1.0,
+        col_scale(|p| p.rows_in),
+        col_scale(|p| p.rows_kept),
+    ];
+    let columns: [Vec<f64>; 3] = [
+        vec![1.0; n],
+        points.iter().map(|p| p.rows_in / scales[1]).collect(),
+        points.iter().map(|p| p.rows_kept / scales[2]).collect(),
+    ];
+    let y: Vec<f64> = points.iter().map(|p| p.peak).collect();
+
+    // Modified Gram-Schmidt with column dropping: q holds orthonormal columns,
+    // r the upper-triangular factor over the kept columns.
+    let mut kept: Vec<usize> = Vec::new();
+    let mut q: Vec<Vec<f64>> = Vec::new();
+    let mut r = [[0.0f64; 3]; 3];
+    for (j, column) in columns.iter().enumerate() {
+        if kept.len() >= n {
+            break; // no more independent directions than points
+        }
+        let mut v = column.clone();
+        let mut coeffs = [0.0; 3];
+        for (i, qi) in q.iter().enumerate() {
+            let c = dot(qi, &v);
+            coeffs[i] = c;
+            v.iter_mut().zip(qi).for_each(|(x, qx)| *x -= c * qx);
+        }
+        let size = norm(column);
+        let rest = norm(&v);
+        if size == 0.0 || rest <= COLLINEAR_TOLERANCE * size {
+            continue;
+        }
+        let k = kept.len();
+        for (i, c) in coeffs.iter().enumerate().take(k) {
+            r[i][k] = *c;
+        }
+        r[k][k] = rest;
+        v.iter_mut().for_each(|x| *x /= rest);
+        q.push(v);
+        kept.push(j);
+    }
+    // Solve R c = Q^T y by back substitution.
+    let qty: Vec<f64> = q.iter().map(|qi| dot(qi, &y)).collect();
+    let k = kept.len();
+    let mut c = vec![0.0; k];
+    for i in (0..k).rev() {
+        let mut s = qty[i];
+        for (jj, cj) in c.iter().enumerate().skip(i + 1) {
+            s -= r[i][jj] * cj;
+        }
+        c[i] = s / r[i][i];
+    }
+    let mut coef = [0.0f64; 3];
+    for (slot, &col) in kept.iter().enumerate() {
+        coef[col] = c[slot] / scales[col];
+    }
+    let mut fit = Fit {
+        fixed_bytes: coef[0],
+        bytes_per_row_in: coef[1],
+        bytes_per_row_kept: coef[2],
+        rows_kept_identified: kept.contains(&2),
+        rows_in_identified: kept.contains(&1),
+        r2: 0.0,
+        rmse_bytes: 0.0,
+        residuals: Vec::new(),
+    };
+    fit.residuals = points
+        .iter()
+        .map(|p| p.peak - fit.eval(p.rows_in, p.rows_kept))
+        .collect();
+    let ss_res: f64 = fit.residuals.iter().map(|e| e * e).sum();
+    let mean = y.iter().sum::<f64>() / n as f64;
+    let ss_tot: f64 = y.iter().map(|v| (v - mean) * (v - mean)).sum();
+    fit.r2 = if ss_tot > 0.0 {
+        1.0 - ss_res / ss_tot
+    } else if ss_res <= 1e-9 * mean.abs().max(1.0) {
+        1.0
+    } else {
+        0.0
+    };
+    fit.rmse_bytes = (ss_res / n as f64).sqrt();
+    Ok(fit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(rows_in: f64, rows_kept: f64, peak: f64) -> Observation {
+        Observation {
+            rows_in,
+            rows_kept,
+            peak,
+        }
+    }
+
+    #[test]
+    fn recovers_exact_coefficients() {
+        let truth = |i: f64, k: f64| 1e9 + 300.0 * i + 4000.0 * k;
+        let pts: Vec<_> = [(1e4, 9.8e3), (2e4, 1.96e4), (4e4, 3.92e4), (2e4, 5e3), (4e4, 1e4)]
+            .iter()
+            .map(|&(i, k)| obs(i, k, truth(i, k)))
+            .collect();
+        let f = fit(&pts).unwrap();
+        assert!(f.rows_kept_identified && f.rows_in_identified);
+        assert!((f.fixed_bytes - 1e9).abs() < 1e-3 * 1e9, "{f:?}");
+        assert!((f.bytes_per_row_in - 300.0).abs() < 1e-3, "{f:?}");
+        assert!((f.bytes_per_row_kept - 4000.0).abs() < 1e-3, "{f:?}");
+        assert!((f.r2 - 1.0).abs() < 1e-12);
+        assert!(f.max_abs_residual() < 1e-3);
+    }
+
+    #[test]
+    fn collinear_inputs_fit_the_reduced_model() {
+        // rows_kept = 0.98 rows_in, with dropna's noise of a few rows.
+        let pts: Vec<_> = [(1e4, 9801.0), (2e4, 19_598.0), (4e4, 39_203.0), (8e4, 78_399.0)]
+            .iter()
+            .map(|&(i, k)| obs(i, k, 5e8 + 100.0 * i + 1000.0 * k))
+            .collect();
+        let f = fit(&pts).unwrap();
+        assert!(!f.rows_kept_identified);
+        assert_eq!(f.bytes_per_row_kept, 0.0);
+        // a' = a + b x 0.98
+        assert!((f.bytes_per_row_in - 1080.0).abs() < 1.0, "{f:?}");
+        assert!((f.fixed_bytes - 5e8).abs() < 1e5, "{f:?}");
+        assert!(f.r2 > 0.999_999);
+        // Extrapolates sanely (a naive 3-column solve would not).
+        let at_production = f.eval(8.5e6, 8.33e6);
+        let truth = 5e8 + 100.0 * 8.5e6 + 1000.0 * 8.33e6;
+        assert!((at_production - truth).abs() / truth < 1e-3);
+    }
+
+    #[test]
+    fn one_size_fits_a_constant() {
+        let pts = vec![obs(1e4, 1e4, 10.0), obs(1e4, 1e4, 12.0)];
+        let f = fit(&pts).unwrap();
+        assert!(!f.rows_in_identified && !f.rows_kept_identified);
+        assert!((f.fixed_bytes - 11.0).abs() < 1e-9);
+        assert!((f.rmse_bytes - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn noisy_points_report_residuals_and_r2() {
+        let pts = vec![
+            obs(1.0e4, 0.98e4, 1010.0),
+            obs(2.0e4, 1.96e4, 1990.0),
+            obs(3.0e4, 2.94e4, 3020.0),
+            obs(4.0e4, 3.92e4, 3980.0),
+        ];
+        let f = fit(&pts).unwrap();
+        assert!(f.r2 > 0.99 && f.r2 < 1.0);
+        assert_eq!(f.residuals.len(), 4);
+        assert!(f.residuals.iter().sum::<f64>().abs() < 1e-6, "residuals of an intercept fit sum to 0");
+    }
+
+    #[test]
+    fn rejects_empty_and_nan() {
+        assert!(fit(&[]).is_err());
+        assert!(fit(&[obs(f64::NAN, 1.0, 1.0)]).is_err());
+    }
+}

@@ -1,0 +1,620 @@
+//! The memory model: per strategy and per stage, exact peak as an affine
+//! function of the sizes that drive it, fitted on small measured runs.
+//!
+//! `oomlab sweep` measures every strategy at several scales (through the same
+//! `ReplayPlan` as `compare`), fits each stage's exact kernel peak as
+//! `fixed + a x rows_in + b x rows_kept` (see [`fit`]), checks the fit on a
+//! held-out larger scale and writes `model.json`. `recommend` and `check` read
+//! it: a strategy's predicted peak is the largest of its stages' predictions,
+//! because the process peak *is* the largest stage peak, and the stage that
+//! sets it can change with size (parquet decoding of the fixed-size profile at
+//! small scales, the merges at production size).
+//!
+//! The model is of the replay (polars, glibc malloc with pinned thresholds), not
+//! of pandas: production holds Python objects and pays more per row. A peak seen
+//! in production (`--observed ROWS=PEAK`) rescales the model to it
+//! ([`Model::calibrate`]).
+
+pub mod advice;
+pub mod fit;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::bad_input;
+use crate::machine::MachineFacts;
+use crate::report::write_atomically;
+use crate::sampling::SamplingMode;
+use crate::scenario::{Scenario, Sizes};
+use fit::{Fit, Observation};
+
+/// Bumped whenever a reader of an older model would misread a newer one.
+pub const MODEL_SCHEMA_VERSION: u32 = 1;
+
+/// Where `sweep` saves the latest model and where `recommend`/`check` look for
+/// it unless `--model` (or `$OOMLAB_MODEL`) says otherwise.
+pub const DEFAULT_MODEL_PATH: &str = "reports/model.json";
+
+/// Environment variable naming the model file when `--model` is not given.
+pub const MODEL_PATH_ENV: &str = "OOMLAB_MODEL";
+
+/// The model file `recommend`/`check` read: the flag, else `$OOMLAB_MODEL`,
+/// else [`DEFAULT_MODEL_PATH`].
+pub fn model_path(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(MODEL_PATH_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_PATH))
+}
+
+/// Everything `recommend` and `check` need, as `sweep` measured it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Model {
+    pub schema_version: u32,
+    pub oomlab_version: String,
+    /// UTC time the model was fitted, RFC 3339.
+    pub created_at: String,
+    pub scenario: ModelScenario,
+    /// Scales the sweep ran, ascending.
+    pub scales: Vec<f64>,
+    /// The data cache the sweep used (coverage figures read the data from it).
+    pub cache_root: PathBuf,
+    /// Allocator of the measured children; the coefficients depend on it.
+    pub allocator: String,
+    /// The machine the sweep ran on.
+    pub machine: MachineFacts,
+    /// Rows surviving `dropna` per row loaded, as measured (rows_kept without sampling).
+    pub dropna_keep_ratio: f64,
+    /// One model per strategy and way of sampling.
+    pub variants: Vec<VariantModel>,
+    /// How the model fitted on all but the largest scale did on the largest.
+    pub validation: Validation,
+    /// Set when the model was rescaled to peaks observed elsewhere.
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+}
+
+/// The scenario a model was measured on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelScenario {
+    pub name: String,
+    pub path: String,
+    /// The whole scenario, so coverage figures can regenerate its data.
+    pub scenario: Scenario,
+    /// Sizes at production (scale 1).
+    pub production: Sizes,
+}
+
+/// The model of one strategy run one way (`optimized` sampled uniformly, ...).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VariantModel {
+    /// `legacy`, `optimized` (uniform sampling) or `optimized-capped`.
+    pub name: String,
+    /// The strategy the child ran.
+    pub strategy: String,
+    /// How `MAX_RANKING_SAMPLES` picks rows; `None` when the strategy ignores it.
+    pub sampling: Option<SamplingMode>,
+    /// One fit per stage, in stage order.
+    pub stages: Vec<StageModel>,
+    /// The fit of the whole run's peak (for reference; predictions take the
+    /// largest stage).
+    pub overall: Fit,
+    /// The measured points the fits were made from.
+    pub points: Vec<Point>,
+}
+
+/// One stage's fitted peak.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageModel {
+    pub name: String,
+    pub fit: Fit,
+}
+
+/// One measured run of a variant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Point {
+    pub scale: f64,
+    /// Rows loaded.
+    pub rows_in: u64,
+    /// Rows kept after dropna and sampling (the prepared frame's rows).
+    pub rows_kept: u64,
+    /// `MAX_RANKING_SAMPLES` of the run.
+    pub max_ranking_samples: u64,
+    /// Exact peak of the run (largest stage peak).
+    pub peak_bytes: u64,
+    /// The stage that set it.
+    pub peak_stage: String,
+    /// Exact peak of every stage.
+    pub stage_peaks: BTreeMap<String, u64>,
+    /// The report the point came from.
+    pub report: String,
+}
+
+/// The held-out check of a sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Validation {
+    /// The scale held out (the largest).
+    pub holdout_scale: f64,
+    /// The scales the checked model was fitted on.
+    pub fitted_scales: Vec<f64>,
+    /// Every held-out run, predicted by the model fitted without it.
+    pub points: Vec<HeldOut>,
+    /// Largest absolute error of each variant, percent of the measured peak.
+    pub max_abs_error_pct: BTreeMap<String, f64>,
+}
+
+/// One held-out run against its prediction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldOut {
+    pub variant: String,
+    pub rows_in: u64,
+    pub rows_kept: u64,
+    pub max_ranking_samples: u64,
+    pub measured_bytes: u64,
+    pub predicted_bytes: f64,
+    /// (predicted - measured) / measured, percent.
+    pub error_pct: f64,
+    pub measured_stage: String,
+    pub predicted_stage: String,
+    /// Error on the row-driven part only: (predicted - measured) over
+    /// (measured - predicted fixed cost); a stricter view, since fixed costs
+    /// dominate small scales.
+    pub row_part_error_pct: Option<f64>,
+}
+
+/// A rescaling of the model to peaks seen outside the replay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Every prediction is multiplied by this.
+    pub factor: f64,
+    pub observations: Vec<ObservedPeak>,
+}
+
+/// A peak observed in production (or a postmortem) at a known size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ObservedPeak {
+    /// Rows loaded ("Ranking samples: N rows before optimization").
+    pub rows_in: u64,
+    /// `MAX_RANKING_SAMPLES` of that run (0 = none).
+    pub max_ranking_samples: u64,
+    /// The peak it reached, bytes.
+    pub peak_bytes: u64,
+    /// What the uncalibrated model predicted for it (filled in by `calibrate`).
+    #[serde(default)]
+    pub predicted_bytes: f64,
+}
+
+impl ObservedPeak {
+    /// Parses `ROWS=PEAK` or `ROWS:MAX_RANKING_SAMPLES=PEAK`, e.g.
+    /// `8532146=48GiB`, `8532146:5000000=31GB`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            bad_input(format!(
+                "--observed {text}: {why} (expected ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK, e.g. 8532146=48GiB)"
+            ))
+        };
+        let (sizes, peak) = text.split_once('=').ok_or_else(|| bad("no `=`"))?;
+        let (rows, cap) = match sizes.split_once(':') {
+            Some((r, c)) => (r, Some(c)),
+            None => (sizes, None),
+        };
+        let count = |s: &str, what: &str| -> Result<u64> {
+            s.trim()
+                .replace(['_', ','], "")
+                .parse::<u64>()
+                .map_err(|_| bad(&format!("{what} `{}` is not a whole number", s.trim())))
+        };
+        let rows_in = count(rows, "ROWS")?;
+        if rows_in == 0 {
+            return Err(bad("ROWS must be positive"));
+        }
+        let max_ranking_samples = cap.map(|c| count(c, "MAX_RANKING_SAMPLES")).transpose()?.unwrap_or(0);
+        let peak_bytes = crate::units::parse_size(peak)
+            .map_err(|e| bad(&format!("PEAK: {e}")))?;
+        Ok(Self {
+            rows_in,
+            max_ranking_samples,
+            peak_bytes,
+            predicted_bytes: 0.0,
+        })
+    }
+}
+
+/// One stage's predicted peak.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StagePrediction {
+    pub stage: String,
+    pub bytes: f64,
+}
+
+/// What a variant needs at given sizes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Prediction {
+    pub rows_in: u64,
+    pub rows_kept: u64,
+    pub stages: Vec<StagePrediction>,
+    /// The largest stage prediction: the process peak.
+    pub peak_bytes: f64,
+    /// The stage that sets it.
+    pub peak_stage: String,
+}
+
+impl VariantModel {
+    /// Fits every stage and the overall peak of a variant from its points.
+    pub fn fit(
+        name: &str,
+        strategy: &str,
+        sampling: Option<SamplingMode>,
+        stage_names: &[&str],
+        points: Vec<Point>,
+    ) -> Result<Self> {
+        let observations = |peak: &dyn Fn(&Point) -> Option<u64>| -> Result<Vec<Observation>> {
+            points
+                .iter()
+                .map(|p| {
+                    Ok(Observation {
+                        rows_in: p.rows_in as f64,
+                        rows_kept: p.rows_kept as f64,
+                        peak: peak(p).with_context(|| {
+                            format!("variant {name}: a run at scale {} lacks a stage peak", p.scale)
+                        })? as f64,
+                    })
+                })
+                .collect()
+        };
+        let stages = stage_names
+            .iter()
+            .map(|stage| {
+                let obs = observations(&|p: &Point| p.stage_peaks.get(*stage).copied())?;
+                Ok(StageModel {
+                    name: stage.to_string(),
+                    fit: fit::fit(&obs).with_context(|| format!("fitting {name}/{stage}"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let overall = fit::fit(&observations(&|p: &Point| Some(p.peak_bytes))?)?;
+        Ok(Self {
+            name: name.to_string(),
+            strategy: strategy.to_string(),
+            sampling,
+            stages,
+            overall,
+            points,
+        })
+    }
+
+    /// Predicts every stage and the peak at `rows_in` rows loaded and
+    /// `rows_kept` rows kept, scaled by `factor` (1 unless calibrated).
+    pub fn predict(&self, rows_in: u64, rows_kept: u64, factor: f64) -> Prediction {
+        let stages: Vec<StagePrediction> = self
+            .stages
+            .iter()
+            .map(|s| StagePrediction {
+                stage: s.name.clone(),
+                bytes: s.fit.eval(rows_in as f64, rows_kept as f64).max(0.0) * factor,
+            })
+            .collect();
+        let top = stages
+            .iter()
+            .max_by(|a, b| a.bytes.total_cmp(&b.bytes))
+            .cloned()
+            .unwrap_or(StagePrediction {
+                stage: "-".into(),
+                bytes: 0.0,
+            });
+        Prediction {
+            rows_in,
+            rows_kept,
+            stages,
+            peak_bytes: top.bytes,
+            peak_stage: top.stage,
+        }
+    }
+
+    /// True when this variant's runs varied `rows_kept` independently of
+    /// `rows_in` in every stage that depends on it, so sampling's effect is known.
+    pub fn sampling_identified(&self) -> bool {
+        self.sampling.is_some() && self.overall.rows_kept_identified
+    }
+}
+
+impl Model {
+    /// The variant called `name`.
+    pub fn variant(&self, name: &str) -> Result<&VariantModel> {
+        self.variants.iter().find(|v| v.name == name).ok_or_else(|| {
+            bad_input(format!(
+                "the model has no variant `{name}` (it has: {})",
+                self.variants
+                    .iter()
+                    .map(|v| v.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    /// The variant for a strategy and a way of sampling (`legacy` ignores it).
+    pub fn variant_for(&self, strategy: &str, sampling: SamplingMode) -> Result<&VariantModel> {
+        match self
+            .variants
+            .iter()
+            .find(|v| v.strategy == strategy && v.sampling.is_none_or(|s| s == sampling))
+        {
+            Some(v) => Ok(v),
+            None => self.variant(&format!("{strategy}/{}", sampling.name())),
+        }
+    }
+
+    /// Rows kept after dropna: what `rows_in` loaded rows leave before sampling.
+    pub fn rows_after_dropna(&self, rows_in: u64) -> u64 {
+        (rows_in as f64 * self.dropna_keep_ratio).round() as u64
+    }
+
+    /// Rows a variant keeps at `rows_in` loaded with `MAX_RANKING_SAMPLES = cap`.
+    pub fn rows_kept(&self, variant: &VariantModel, rows_in: u64, cap: u64) -> u64 {
+        let full = self.rows_after_dropna(rows_in);
+        if variant.sampling.is_some() && cap > 0 && cap < full {
+            cap
+        } else {
+            full
+        }
+    }
+
+    /// The calibration factor (1 when uncalibrated).
+    pub fn factor(&self) -> f64 {
+        self.calibration.as_ref().map_or(1.0, |c| c.factor)
+    }
+
+    /// Predicts a variant at `rows_in` loaded and `MAX_RANKING_SAMPLES = cap`.
+    pub fn predict(&self, variant: &VariantModel, rows_in: u64, cap: u64) -> Prediction {
+        variant.predict(rows_in, self.rows_kept(variant, rows_in, cap), self.factor())
+    }
+
+    /// Rescales the model so it reproduces peaks seen elsewhere: one factor `k`
+    /// on every prediction, chosen to minimise the relative error
+    /// `sum((k p_i - o_i) / o_i)^2`, so a single observation is matched exactly.
+    ///
+    /// One factor, not refitted coefficients: a production peak or two cannot
+    /// tell fixed from per-row costs, and the replay's shape (which stage peaks
+    /// when) is what the sweep measured; what differs in production is mostly
+    /// the cost per byte (Python objects, another allocator). The same factor
+    /// applies to every variant.
+    pub fn calibrate(&mut self, variant: &str, observed: &[ObservedPeak]) -> Result<()> {
+        if observed.is_empty() {
+            return Ok(());
+        }
+        let v = self.variant(variant)?.clone();
+        let mut points = Vec::new();
+        let (mut num, mut den) = (0.0, 0.0);
+        for o in observed {
+            let p = v
+                .predict(o.rows_in, self.rows_kept(&v, o.rows_in, o.max_ranking_samples), 1.0)
+                .peak_bytes;
+            if p <= 0.0 {
+                return Err(bad_input(format!(
+                    "--observed {}=...: the model predicts no memory there; cannot calibrate",
+                    o.rows_in
+                )));
+            }
+            let ratio = p / o.peak_bytes as f64;
+            num += ratio;
+            den += ratio * ratio;
+            points.push(ObservedPeak {
+                predicted_bytes: p,
+                ..*o
+            });
+        }
+        self.calibration = Some(Calibration {
+            factor: num / den,
+            observations: points,
+        });
+        Ok(())
+    }
+
+    /// Reads a model, refusing other schema versions with a clear message (exit 2).
+    pub fn read(path: &Path) -> Result<Model> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            bad_input(format!(
+                "{}: cannot read the model: {e} (run `oomlab sweep` first, or pass --model)",
+                path.display()
+            ))
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            bad_input(format!("{}: not a valid oomlab model (JSON error: {e})", path.display()))
+        })?;
+        let version = value.get("schema_version").and_then(|v| v.as_u64());
+        if version != Some(MODEL_SCHEMA_VERSION as u64) {
+            return Err(bad_input(format!(
+                "{}: model schema_version is {}, this oomlab reads version {MODEL_SCHEMA_VERSION} (rerun `oomlab sweep`)",
+                path.display(),
+                version.map_or("missing".to_string(), |v| v.to_string())
+            )));
+        }
+        serde_json::from_value(value)
+            .map_err(|e| bad_input(format!("{}: not a valid oomlab model: {e}", path.display())))
+    }
+
+    /// Writes the model atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).context("serializing the model")?;
+        write_atomically(path, &json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observed_forms() {
+        let o = ObservedPeak::parse("8532146=48GiB").unwrap();
+        assert_eq!((o.rows_in, o.max_ranking_samples, o.peak_bytes), (8_532_146, 0, 48 << 30));
+        let o = ObservedPeak::parse("8_532_146:5,000,000=31GB").unwrap();
+        assert_eq!((o.rows_in, o.max_ranking_samples, o.peak_bytes), (8_532_146, 5_000_000, 31_000_000_000));
+        for bad in ["8532146", "abc=1G", "100=12XB", "0=1G", "1:x=1G"] {
+            let e = ObservedPeak::parse(bad).unwrap_err();
+            assert_eq!(crate::error::exit_code_of(&e), crate::error::Exit::BadInput, "{bad}");
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+    }
+}
+
+/// A hand-made model with known coefficients, for tests of everything that
+/// reads models (no sweep needed).
+#[cfg(test)]
+pub mod synthetic {
+    use super::*;
+
+    const SCENARIO: &str = r#"
+name = "synthetic"
+seed = 1
+[ranking_samples]
+rows = 8_532_146
+[dataset_profile]
+rows = 123_456
+columns = [{ kind = "float", count = 87 }, { kind = "string", count = 213 }]
+[user_features]
+rows = 1_200_000
+columns = 12
+"#;
+
+    fn fit(fixed: f64, per_in: f64, per_kept: f64) -> Fit {
+        Fit {
+            fixed_bytes: fixed,
+            bytes_per_row_in: per_in,
+            bytes_per_row_kept: per_kept,
+            rows_kept_identified: per_kept != 0.0,
+            rows_in_identified: true,
+            r2: 1.0,
+            rmse_bytes: 0.0,
+            residuals: Vec::new(),
+        }
+    }
+
+    /// `optimized`: load = 2 GiB + 200 B/row in; merge = 1 GiB + 300 B/row in
+    /// + 4,000 B/row kept. `legacy`: merge = 3 GiB + 12,000 B/row in.
+    pub fn model() -> Model {
+        let scenario = Scenario::parse(SCENARIO, "synthetic.toml").expect("scenario parses");
+        let gib = (1u64 << 30) as f64;
+        let optimized = VariantModel {
+            name: "optimized".into(),
+            strategy: "optimized".into(),
+            sampling: Some(SamplingMode::Uniform),
+            stages: vec![
+                StageModel {
+                    name: "load".into(),
+                    fit: fit(2.0 * gib, 200.0, 0.0),
+                },
+                StageModel {
+                    name: "merge_dataset_profile".into(),
+                    fit: fit(gib, 300.0, 4000.0),
+                },
+            ],
+            overall: fit(gib, 300.0, 4000.0),
+            points: Vec::new(),
+        };
+        let legacy = VariantModel {
+            name: "legacy".into(),
+            strategy: "legacy".into(),
+            sampling: None,
+            stages: vec![StageModel {
+                name: "merge_dataset_profile".into(),
+                fit: fit(3.0 * gib, 12_000.0, 0.0),
+            }],
+            overall: fit(3.0 * gib, 12_000.0, 0.0),
+            points: Vec::new(),
+        };
+        Model {
+            schema_version: MODEL_SCHEMA_VERSION,
+            oomlab_version: "test".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            scenario: ModelScenario {
+                name: scenario.name.clone(),
+                path: "synthetic.toml".into(),
+                production: scenario.production_sizes(),
+                scenario,
+            },
+            scales: vec![0.001, 0.002, 0.004],
+            cache_root: PathBuf::from("/nonexistent"),
+            allocator: "test".into(),
+            machine: MachineFacts::default(),
+            dropna_keep_ratio: 0.98,
+            variants: vec![legacy, optimized],
+            validation: Validation {
+                holdout_scale: 0.004,
+                fitted_scales: vec![0.001, 0.002],
+                points: Vec::new(),
+                max_abs_error_pct: BTreeMap::new(),
+            },
+            calibration: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+
+    #[test]
+    fn predicts_the_largest_stage() {
+        let m = synthetic::model();
+        let v = m.variant("optimized").unwrap();
+        // Tiny: load (2 GiB + ...) sets the peak; production: the merge.
+        let small = m.predict(v, 1000, 0);
+        assert_eq!(small.peak_stage, "load");
+        let big = m.predict(v, 8_532_146, 0);
+        assert_eq!(big.peak_stage, "merge_dataset_profile");
+        let kept = m.rows_after_dropna(8_532_146) as f64;
+        let want = (1u64 << 30) as f64 + 300.0 * 8_532_146.0 + 4000.0 * kept;
+        assert!((big.peak_bytes - want).abs() < 1.0);
+        // Sampling lowers it; legacy ignores the cap.
+        assert!(m.predict(v, 8_532_146, 2_000_000).peak_bytes < big.peak_bytes);
+        let l = m.variant("legacy").unwrap();
+        assert_eq!(
+            m.predict(l, 8_532_146, 2_000_000).peak_bytes,
+            m.predict(l, 8_532_146, 0).peak_bytes
+        );
+        assert_eq!(m.variant_for("legacy", SamplingMode::Capped).unwrap().name, "legacy");
+        assert!(m.variant_for("optimized", SamplingMode::Capped).is_err());
+    }
+
+    #[test]
+    fn calibration_matches_one_observation_exactly() {
+        let mut m = synthetic::model();
+        let before = m.predict(m.variant("optimized").unwrap(), 8_532_146, 0).peak_bytes;
+        let seen = ObservedPeak::parse("8532146=50GB").unwrap();
+        m.calibrate("optimized", &[seen]).unwrap();
+        let v = m.variant("optimized").unwrap().clone();
+        let after = m.predict(&v, 8_532_146, 0).peak_bytes;
+        assert!((after - 50e9).abs() < 1.0, "{after}");
+        let cal = m.calibration.as_ref().unwrap();
+        assert!((cal.factor - 50e9 / before).abs() < 1e-9);
+        assert!((cal.observations[0].predicted_bytes - before).abs() < 1.0);
+        // Two observations: relative least squares between them.
+        let mut m2 = synthetic::model();
+        let a = ObservedPeak::parse("8532146=50GB").unwrap();
+        let b = ObservedPeak::parse("8532146=60GB").unwrap();
+        m2.calibrate("optimized", &[a, b]).unwrap();
+        let p = m2.predict(&v, 8_532_146, 0).peak_bytes;
+        assert!(p > 50e9 && p < 60e9);
+    }
+
+    #[test]
+    fn model_round_trips_and_refuses_other_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        let m = synthetic::model();
+        m.write(&path).unwrap();
+        let back = Model::read(&path).unwrap();
+        assert_eq!(back.variants.len(), 2);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"schema_version\": 1", "\"schema_version\": 99");
+        std::fs::write(&path, text).unwrap();
+        let e = Model::read(&path).unwrap_err();
+        assert_eq!(crate::error::exit_code_of(&e), crate::error::Exit::BadInput);
+        assert!(e.to_string().contains("schema_version is 99"), "{e}");
+    }
+}

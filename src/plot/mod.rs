@@ -1,0 +1,198 @@
+//! Pictures of a report, drawn with plotters to PNG and SVG.
+//!
+//! People read memory behaviour from a picture before a table. Every report
+//! directory gets its pictures from [`draw_report`], and `oomlab plot` re-draws
+//! them from a saved `report.json` alone, so a report from another machine
+//! draws the same.
+//!
+//! # Adding a chart
+//! One file per chart kind under `src/plot/`. A chart is a value implementing
+//! [`Chart`]: it borrows what it draws (a [`Report`], or anything else, such as a
+//! sweep or a postmortem), lays itself out once, says its size, and draws onto
+//! any plotters backend. [`render`] writes it as `<name>.png` and `<name>.svg`
+//! atomically. Charts drawn for every report are listed in `REPORT_CHARTS`;
+//! commands with their own inputs (a sweep, a postmortem) call [`render`]
+//! directly with their own chart value.
+
+pub mod glyphs;
+pub mod peaks;
+pub mod postmortem;
+pub mod style;
+pub mod sweep;
+pub mod timeline;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::report::{self, Report};
+
+/// The bundled font: pictures must not depend on the fonts a machine has.
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+
+/// Registers the bundled font with plotters once per process.
+///
+/// plotters' `ab_glyph` text backend only knows fonts registered by name; every
+/// chart uses [`style::FONT`], so this must run before any text is measured.
+pub fn ensure_font() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(style::FONT, FontStyle::Normal, FONT_BYTES).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("the bundled font assets/DejaVuSans.ttf could not be loaded"))
+    }
+}
+
+/// What the reader asks a picture to show beyond the report itself.
+#[derive(Debug, Clone, Default)]
+pub struct PlotOptions {
+    /// A memory budget to draw as a horizontal line (`oomlab plot --budget`).
+    pub budget_bytes: Option<u64>,
+    /// A memory limit the children ran under, drawn as its own line.
+    ///
+    /// Filled in by whoever knows it (a command with `--memory-limit`, or a
+    /// report that records one), so the limit a run was killed at is visible.
+    pub limit_bytes: Option<u64>,
+}
+
+impl PlotOptions {
+    /// What the report itself says should be drawn (the memory limit its
+    /// children ran under, the lowest when they differ); flags are layered on
+    /// top of it.
+    pub fn for_report(report: &Report) -> Self {
+        Self {
+            budget_bytes: None,
+            limit_bytes: report
+                .runs
+                .iter()
+                .filter_map(|r| r.memory_limit.as_ref().map(|l| l.limit_bytes))
+                .min(),
+        }
+    }
+
+    /// The horizontal reference lines to draw, labelled, largest first.
+    pub fn reference_lines(&self) -> Vec<(String, u64)> {
+        let mut lines = Vec::new();
+        if let Some(limit) = self.limit_bytes {
+            lines.push(("memory limit".to_string(), limit));
+        }
+        if let Some(budget) = self.budget_bytes {
+            lines.push(("budget".to_string(), budget));
+        }
+        lines.sort_by(|a, b| b.1.cmp(&a.1));
+        lines
+    }
+}
+
+/// A picture that can be drawn on any plotters backend.
+///
+/// Implementations lay themselves out when built (text is measured from the
+/// bundled font, not from a backend), so the PNG and the SVG of a chart are
+/// the same picture.
+pub trait Chart {
+    /// File stem of the picture: `timeline` gives `timeline.png` and `timeline.svg`.
+    fn name(&self) -> &'static str;
+
+    /// Picture size in pixels (width, height).
+    fn size(&self) -> (u32, u32);
+
+    /// Draws the whole picture onto `root`, which is `size()` large.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Writes `chart` as `<dir>/<name>.png` and `<dir>/<name>.svg`, each atomically
+/// (a temporary name, then a rename), and returns both paths.
+pub fn render(chart: &impl Chart, dir: &Path) -> Result<Vec<PathBuf>> {
+    ensure_font()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = chart.name();
+    let size = chart.size();
+
+    let png = dir.join(format!("{name}.png"));
+    // The image encoder picks the format from the extension: keep `.png` last.
+    let tmp_png = dir.join(format!(".{name}.tmp-{}.png", std::process::id()));
+    {
+        let _even_spacing = glyphs::BitmapText::on();
+        let root = BitMapBackend::new(&tmp_png, size).into_drawing_area();
+        chart
+            .draw(&root)
+            .with_context(|| format!("drawing {}", png.display()))?;
+        root.present()
+            .with_context(|| format!("writing {}", tmp_png.display()))?;
+    }
+    std::fs::rename(&tmp_png, &png)
+        .with_context(|| format!("renaming {} to {}", tmp_png.display(), png.display()))?;
+
+    let svg = dir.join(format!("{name}.svg"));
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        chart
+            .draw(&root)
+            .with_context(|| format!("drawing {}", svg.display()))?;
+        root.present()
+            .with_context(|| format!("rendering {}", svg.display()))?;
+    }
+    report::write_atomically(&svg, text.as_bytes())?;
+    Ok(vec![png, svg])
+}
+
+/// A picture drawn for every report: how to tell it applies and how to draw it.
+struct ReportChart {
+    name: &'static str,
+    applies: fn(&Report) -> bool,
+    draw: fn(&Report, &PlotOptions, &Path) -> Result<Vec<PathBuf>>,
+}
+
+fn draw_timeline(report: &Report, opts: &PlotOptions, dir: &Path) -> Result<Vec<PathBuf>> {
+    render(&timeline::TimelineChart::new(report, opts), dir)
+}
+
+fn draw_peaks(report: &Report, opts: &PlotOptions, dir: &Path) -> Result<Vec<PathBuf>> {
+    render(&peaks::PeaksChart::new(report, opts), dir)
+}
+
+/// Every picture drawn for a report, in the order `summary.md` shows them.
+/// A new per-report chart is one more entry here.
+const REPORT_CHARTS: &[ReportChart] = &[
+    ReportChart {
+        name: timeline::NAME,
+        applies: timeline::TimelineChart::applies,
+        draw: draw_timeline,
+    },
+    ReportChart {
+        name: peaks::NAME,
+        applies: peaks::PeaksChart::applies,
+        draw: draw_peaks,
+    },
+];
+
+/// The pictures [`draw_report`] draws for `report`, by name.
+///
+/// A chart with nothing to show (no runs, no stages) is left out, so a
+/// summary never links a picture that was not drawn.
+pub fn report_charts(report: &Report) -> Vec<&'static str> {
+    REPORT_CHARTS
+        .iter()
+        .filter(|c| (c.applies)(report))
+        .map(|c| c.name)
+        .collect()
+}
+
+/// Draws every picture of `report` into `dir`; returns the files written.
+pub fn draw_report(report: &Report, dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>> {
+    ensure_font()?;
+    let mut files = Vec::new();
+    for chart in REPORT_CHARTS.iter().filter(|c| (c.applies)(report)) {
+        files.extend((chart.draw)(report, opts, dir)?);
+    }
+    Ok(files)
+}

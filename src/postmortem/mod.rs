@@ -1,0 +1,784 @@
+//! `oomlab postmortem`: what a killed pipeline's logs say, written up.
+//!
+//! The write-up asks whoever meets the next OOM for four facts: the rows of
+//! `ranking_samples`, the columns and rows of `dataset_profile`, the
+//! `MAX_RANKING_SAMPLES` in force, and the 50 log lines before and after the
+//! kill. This module reads the scheduler log (and `docker stats` output, when
+//! collected) as a stream, recognizes the pipeline's own lines and the kill
+//! ([`parse`], [`scan`]), and writes `postmortem.md`, `postmortem.json` and,
+//! when stats rows give a timeline, a picture: which stage was running, how
+//! big the data was, how close memory came to the limit, and (with a model
+//! from `oomlab sweep`) what peak those sizes need and what would have fitted.
+
+pub mod model;
+pub mod parse;
+pub mod scan;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::error::bad_input;
+use crate::report::{utc_now_rfc3339, write_atomically};
+use crate::units::{format_bytes, format_count};
+use model::{FittingSetting, PeakModel, PredictedPeak, HEADROOM};
+use parse::LogEvent;
+use scan::{Analyzer, ContextLine, KillFinding, LogAnalysis, RunFacts, SourceStats, StatsPoint, TimelineEvent};
+
+/// Bumped whenever a reader of an older postmortem.json would misread a newer one.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What to analyze.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub log: PathBuf,
+    /// `--memory-limit`: wins over the limit `docker stats` shows.
+    pub memory_limit: Option<u64>,
+    pub docker_stats: Option<PathBuf>,
+    /// Seconds between stats rows that carry no time.
+    pub stats_interval_s: f64,
+    pub model: Option<PathBuf>,
+    /// Lines kept before and after the kill.
+    pub context: usize,
+}
+
+/// The write-up's four facts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Facts {
+    /// 1. `ranking_samples` rows (before sampling).
+    pub ranking_samples_rows: Option<u64>,
+    /// 2. `dataset_profile` rows (datasets) ...
+    pub dataset_profile_rows: Option<u64>,
+    /// ... and the feature columns merged from it.
+    pub dataset_profile_columns: Option<u64>,
+    /// 3. `MAX_RANKING_SAMPLES` in force (0 = no limit), when the log tells.
+    pub max_ranking_samples: Option<u64>,
+    /// How 3. was read, or why it could not be.
+    pub max_ranking_samples_source: String,
+    /// 4. The lines before and after the kill.
+    pub log_lines_before_kill: Vec<ContextLine>,
+    pub log_lines_after_kill: Vec<ContextLine>,
+}
+
+/// Memory as `docker stats` and the limit show it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemoryFindings {
+    pub limit_bytes: Option<u64>,
+    /// `flag`, `docker stats`, or `unknown`.
+    pub limit_source: String,
+    /// The container the figures are of (the one that used the most memory).
+    pub container: Option<String>,
+    /// Stats rows read (all containers).
+    pub stats_rows: u64,
+    pub peak_usage_bytes: Option<u64>,
+    pub peak_t_unix: Option<f64>,
+    /// Peak as a share of the limit, percent.
+    pub peak_pct_of_limit: Option<f64>,
+    /// Last reading at or before the kill (when both carry times).
+    pub last_usage_before_kill_bytes: Option<u64>,
+}
+
+/// What the model says about the killed run's sizes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModelFindings {
+    pub model: String,
+    pub rows_in: u64,
+    pub max_ranking_samples_in_force: u64,
+    /// Predicted peak per strategy at those sizes.
+    pub predicted: BTreeMap<String, PredictedPeak>,
+    pub limit_bytes: Option<u64>,
+    pub headroom: f64,
+    /// The setting that would have fitted the limit (v2 pipeline).
+    pub fitting: Option<FittingSetting>,
+    /// `.env` lines to paste for it.
+    pub env_snippet: Option<String>,
+    /// Why a part could not be answered.
+    pub notes: Vec<String>,
+}
+
+/// Everything a postmortem found, as `postmortem.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Postmortem {
+    pub schema_version: u32,
+    pub oomlab_version: String,
+    pub created_at: String,
+    /// The finding in one paragraph.
+    pub verdict: String,
+    pub log: SourceStats,
+    pub docker_stats_source: Option<SourceStats>,
+    pub kill: Option<KillFinding>,
+    /// Lines that said the process was killed (the first one is `kill`).
+    pub kill_lines: u64,
+    /// The last pipeline stage reached before the kill (or in the log).
+    pub last_stage: Option<TimelineEvent>,
+    /// v2 (`sampling`/memory-optimization lines seen), or unknown.
+    pub pipeline_version_hint: String,
+    pub runs_seen: u64,
+    /// Sizes the killed run (or the last run) logged.
+    pub sizes: RunFacts,
+    pub facts: Facts,
+    pub memory: MemoryFindings,
+    pub model: Option<ModelFindings>,
+    /// Recognized events in log order (at most 10,000; the rest counted).
+    pub timeline: Vec<TimelineEvent>,
+    pub timeline_dropped: u64,
+    /// `docker stats` readings of `memory.container` (thinned past 20,000).
+    pub stats: Vec<StatsPoint>,
+    /// Pictures written next to the report.
+    #[serde(default)]
+    pub pictures: Vec<String>,
+}
+
+fn scan_file(path: &Path, context: usize, what: &str) -> Result<LogAnalysis> {
+    let file = File::open(path)
+        .map_err(|e| bad_input(format!("{}: cannot read the {what}: {e}", path.display())))?;
+    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(bad_input(format!(
+            "{}: is a directory, expected the {what} file",
+            path.display()
+        )));
+    }
+    let mut analyzer = Analyzer::new(&path.display().to_string(), context);
+    analyzer
+        .read_all(BufReader::with_capacity(256 * 1024, file))
+        .map_err(|e| bad_input(format!("{}: reading the {what} failed: {e}", path.display())))?;
+    Ok(analyzer.finish())
+}
+
+/// Reads a log (streamed) and returns the sizes it logged: what `record`
+/// reports as its data sizes. `None` when the file cannot be read.
+pub fn sizes_in_log(path: &Path) -> Option<RunFacts> {
+    scan_file(path, 0, "log").ok().map(|a| a.run)
+}
+
+/// Runs the whole analysis.
+pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
+    let log = scan_file(&inputs.log, inputs.context, "log")?;
+    let stats_scan = inputs
+        .docker_stats
+        .as_deref()
+        .map(|p| scan_file(p, 0, "docker stats file"))
+        .transpose()?;
+    let model = inputs.model.as_deref().map(model::load).transpose()?;
+
+    // Stats rows from both files; the container that used the most memory.
+    let mut all_stats: Vec<StatsPoint> = log.stats.clone();
+    if let Some(s) = &stats_scan {
+        all_stats.extend(s.stats.iter().cloned());
+    }
+    let stats_rows = all_stats.len() as u64;
+    let container = all_stats
+        .iter()
+        .max_by_key(|p| p.usage_bytes)
+        .map(|p| p.name.clone());
+    let mut stats: Vec<StatsPoint> = all_stats
+        .into_iter()
+        .filter(|p| Some(&p.name) == container.as_ref())
+        .collect();
+    for (i, p) in stats.iter_mut().enumerate() {
+        p.index = i as u64;
+    }
+
+    let memory = memory_findings(inputs, &log, &stats, container, stats_rows);
+    let facts = facts(&log);
+    let hint = version_hint(&log.run);
+    let model = model.map(|m| model_findings(m.as_ref(), &log.run, &facts, memory.limit_bytes));
+    let mut pm = Postmortem {
+        schema_version: SCHEMA_VERSION,
+        oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: utc_now_rfc3339(),
+        verdict: String::new(),
+        log: log.source.clone(),
+        docker_stats_source: stats_scan.map(|s| s.source),
+        kill: log.kill.clone(),
+        kill_lines: log.kill_lines,
+        last_stage: log.run.last_stage.clone(),
+        pipeline_version_hint: hint,
+        runs_seen: log.runs_seen,
+        sizes: log.run.clone(),
+        facts,
+        memory,
+        model,
+        timeline: log.events,
+        timeline_dropped: log.events_dropped,
+        stats,
+        pictures: Vec::new(),
+    };
+    pm.verdict = verdict(&pm);
+    Ok(pm)
+}
+
+fn memory_findings(
+    inputs: &Inputs,
+    log: &LogAnalysis,
+    stats: &[StatsPoint],
+    container: Option<String>,
+    stats_rows: u64,
+) -> MemoryFindings {
+    let stats_limit = stats.iter().map(|p| p.limit_bytes).max().filter(|l| *l > 0);
+    let (limit_bytes, limit_source) = match (inputs.memory_limit, stats_limit) {
+        (Some(l), _) => (Some(l), "flag"),
+        (None, Some(l)) => (Some(l), "docker stats"),
+        (None, None) => (None, "unknown"),
+    };
+    let peak = stats.iter().max_by_key(|p| p.usage_bytes);
+    let kill_t = log.kill.as_ref().and_then(|k| k.t_unix);
+    let last_before_kill = kill_t.and_then(|k| {
+        stats
+            .iter()
+            .filter(|p| p.t_unix.is_some_and(|t| t <= k))
+            .max_by(|a, b| a.t_unix.unwrap_or(0.0).total_cmp(&b.t_unix.unwrap_or(0.0)))
+            .map(|p| p.usage_bytes)
+    });
+    MemoryFindings {
+        limit_bytes,
+        limit_source: limit_source.into(),
+        container: container.filter(|c| !c.is_empty()),
+        stats_rows,
+        peak_usage_bytes: peak.map(|p| p.usage_bytes),
+        peak_t_unix: peak.and_then(|p| p.t_unix),
+        peak_pct_of_limit: match (peak, limit_bytes) {
+            (Some(p), Some(l)) if l > 0 => Some(p.usage_bytes as f64 / l as f64 * 100.0),
+            _ => None,
+        },
+        last_usage_before_kill_bytes: last_before_kill,
+    }
+}
+
+fn facts(log: &LogAnalysis) -> Facts {
+    let run = &log.run;
+    let rows = run.ranking_samples_rows.or(run.preparing_samples);
+    let (max_ranking_samples, source) = if let Some((from, to)) = run.sampling {
+        (
+            Some(to),
+            format!("from the sampling line: {from} -> {to} rows"),
+        )
+    } else if let Some(s) = &log.setting {
+        (
+            Some(s.value),
+            format!(
+                "from `MAX_RANKING_SAMPLES={}` on line {}{}",
+                s.value,
+                s.line,
+                if s.value > 0 && run.ranking_samples_rows.is_some_and(|r| r > s.value) {
+                    " (but no sampling line followed: the running code may predate v2 sampling)"
+                } else {
+                    ""
+                }
+            ),
+        )
+    } else if run.ranking_samples_rows.is_some() && run.last_stage.as_ref().is_some_and(|e| {
+        e.stage.as_deref().map(|s| s != "optimize_samples").unwrap_or(false)
+    }) {
+        (
+            None,
+            "no sampling line: MAX_RANKING_SAMPLES was 0 (no limit), at least the row count, or the code predates v2".into(),
+        )
+    } else {
+        (None, "not in the log".into())
+    };
+    Facts {
+        ranking_samples_rows: rows,
+        dataset_profile_rows: run.datasets,
+        dataset_profile_columns: run.dataset_feature_columns,
+        max_ranking_samples,
+        max_ranking_samples_source: source,
+        log_lines_before_kill: log.context_before.clone(),
+        log_lines_after_kill: log.context_after.clone(),
+    }
+}
+
+fn version_hint(run: &RunFacts) -> String {
+    if run.sampling.is_some()
+        || run.samples_optimized_rows.is_some()
+        || run.memory_before_mb.is_some()
+    {
+        "v2 (sampling / memory-optimization lines seen)".into()
+    } else if run.last_stage.is_some() {
+        "unknown: no v2-only line (sampling, samples optimized, memory optimization) before the end; pre-v2 code, or v2 killed before those lines".into()
+    } else {
+        "unknown".into()
+    }
+}
+
+fn model_findings(
+    model: &dyn PeakModel,
+    run: &RunFacts,
+    facts: &Facts,
+    limit: Option<u64>,
+) -> ModelFindings {
+    let mut out = ModelFindings {
+        model: model.describe(),
+        headroom: HEADROOM,
+        limit_bytes: limit,
+        ..ModelFindings::default()
+    };
+    let Some(rows_in) = facts.ranking_samples_rows else {
+        out.notes
+            .push("the log gives no ranking_samples row count: nothing to predict".into());
+        return out;
+    };
+    out.rows_in = rows_in;
+    out.max_ranking_samples_in_force = run.sampling.map(|(_, to)| to).unwrap_or(0);
+    for strategy in ["legacy", "optimized"] {
+        match model.predict(strategy, rows_in, out.max_ranking_samples_in_force) {
+            Ok(p) => {
+                out.predicted.insert(strategy.to_string(), p);
+            }
+            Err(e) => out.notes.push(format!("{strategy}: {e}")),
+        }
+    }
+    match limit {
+        Some(limit) => match model.fitting_setting(rows_in, limit, HEADROOM) {
+            Ok(setting) => {
+                out.env_snippet = match &setting {
+                    FittingSetting::NoSampling { .. } => Some(crate::model::advice::env_snippet(
+                        0,
+                        &format!("postmortem: fits {}", format_bytes(limit)),
+                    )),
+                    FittingSetting::Cap { cap, .. } => Some(crate::model::advice::env_snippet(
+                        *cap,
+                        &format!("postmortem: fits {}", format_bytes(limit)),
+                    )),
+                    FittingSetting::NoFit { .. } => None,
+                };
+                out.fitting = Some(setting);
+            }
+            Err(e) => out.notes.push(format!("no setting computed: {e}")),
+        },
+        None => out.notes.push(
+            "no memory limit known (give --memory-limit or --docker-stats): no setting computed"
+                .into(),
+        ),
+    }
+    out
+}
+
+/// `2025-12-25 08:19:29 UTC` from seconds since the epoch.
+pub fn format_unix(t: f64) -> String {
+    if !t.is_finite() || t < 0.0 {
+        return "?".into();
+    }
+    let secs = t as i64;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn at_time(t: Option<f64>) -> String {
+    t.map(|t| format!(" at {}", format_unix(t))).unwrap_or_default()
+}
+
+fn verdict(pm: &Postmortem) -> String {
+    let mut v = String::new();
+    if pm.log.recognized == 0 && pm.memory.stats_rows == 0 {
+        return format!(
+            "Nothing in {} was recognized ({} lines, {} skipped{}): not the pipeline's log, or its INFO lines were not captured. No kill, stage or size can be named from it.",
+            pm.log.path,
+            pm.log.lines,
+            pm.log.unknown,
+            if pm.log.binary > 0 {
+                format!(", {} binary", pm.log.binary)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let stage = pm.last_stage.as_ref();
+    match &pm.kill {
+        Some(k) => {
+            let _ = write!(
+                v,
+                "The pipeline was killed ({}) on line {}{}: `{}`. ",
+                kill_label(k.kind),
+                k.line,
+                at_time(k.t_unix),
+                k.text.trim()
+            );
+            match stage {
+                Some(s) if s.stage.as_deref() == Some("prepared") => {
+                    let _ = write!(
+                        v,
+                        "Ranking data had already been prepared (line {}), so the kill came after ranking prep. ",
+                        s.line
+                    );
+                }
+                Some(s) => {
+                    let _ = write!(
+                        v,
+                        "The last stage reached was `{}` (line {}: \"{}\"). ",
+                        s.stage.as_deref().unwrap_or("?"),
+                        s.line,
+                        s.event.describe()
+                    );
+                }
+                None => v.push_str("No pipeline stage line came before it. "),
+            }
+        }
+        None => {
+            v.push_str("No kill (exit code -9, Killed, OOM) was found in the log. ");
+            if let Some(s) = stage {
+                let _ = write!(
+                    v,
+                    "The last stage reached was `{}` (line {}). ",
+                    s.stage.as_deref().unwrap_or("?"),
+                    s.line
+                );
+            }
+        }
+    }
+    let f = &pm.facts;
+    if let Some(rows) = f.ranking_samples_rows {
+        let _ = write!(v, "It was preparing {} ranking samples", format_count(rows));
+        if let (Some(d), Some(c)) = (f.dataset_profile_rows, f.dataset_profile_columns) {
+            let _ = write!(v, " against {} datasets x {} feature columns", format_count(d), c);
+        } else if let Some(c) = f.dataset_profile_columns {
+            let _ = write!(v, " with {c} dataset feature columns");
+        }
+        match f.max_ranking_samples {
+            Some(0) => v.push_str(", MAX_RANKING_SAMPLES=0 (no limit). "),
+            Some(m) => {
+                let _ = write!(v, ", MAX_RANKING_SAMPLES={}. ", format_count(m));
+            }
+            None => v.push_str(", with no sampling line (no MAX_RANKING_SAMPLES in force). "),
+        }
+    }
+    let m = &pm.memory;
+    if let Some(peak) = m.peak_usage_bytes {
+        let _ = write!(
+            v,
+            "docker stats peaked at {}{}",
+            format_bytes(peak),
+            at_time(m.peak_t_unix)
+        );
+        if let (Some(l), Some(p)) = (m.limit_bytes, m.peak_pct_of_limit) {
+            let _ = write!(v, " ({p:.1}% of the {} limit)", format_bytes(l));
+        }
+        v.push_str(". ");
+    }
+    if let Some(model) = &pm.model {
+        if let (Some(limit), Some(p)) = (model.limit_bytes, model.predicted.get("optimized")) {
+            let _ = write!(
+                v,
+                "The model predicts {} for v2 at these sizes against the {} limit",
+                format_bytes(p.peak_bytes),
+                format_bytes(limit)
+            );
+            match &model.fitting {
+                Some(FittingSetting::NoSampling { .. }) => v.push_str("; it fits without sampling."),
+                Some(FittingSetting::Cap { cap, .. }) => {
+                    let _ = write!(v, "; MAX_RANKING_SAMPLES={cap} would have fitted.");
+                }
+                Some(FittingSetting::NoFit { floor }) => {
+                    let _ = write!(
+                        v,
+                        "; no setting fits (v2 needs at least {}).",
+                        format_bytes(floor.peak_bytes)
+                    );
+                }
+                None => v.push('.'),
+            }
+        }
+    }
+    v.trim_end().to_string()
+}
+
+fn kill_label(kind: parse::KillKind) -> &'static str {
+    match kind {
+        parse::KillKind::Sigkill => "exit code -9 / SIGKILL",
+        parse::KillKind::OomKiller => "the kernel's OOM killer",
+        parse::KillKind::Killed => "`Killed`",
+        parse::KillKind::MemoryError => "Python MemoryError",
+    }
+}
+
+fn opt_count(v: Option<u64>) -> String {
+    v.map(format_count).unwrap_or_else(|| "not in the log".into())
+}
+
+/// Renders `postmortem.md`.
+pub fn render_markdown(pm: &Postmortem) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Postmortem: {}\n", pm.log.path);
+    let _ = writeln!(md, "{}\n", pm.verdict);
+    for pic in &pm.pictures {
+        if pic.ends_with(".svg") {
+            let _ = writeln!(md, "![memory]({pic})\n");
+        }
+    }
+    let f = &pm.facts;
+    let _ = writeln!(md, "## The four facts (write-up: 如果再次出现 OOM)\n");
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| 1. `ranking_samples` rows | {} |", opt_count(f.ranking_samples_rows));
+    let _ = writeln!(
+        md,
+        "| 2. `dataset_profile` columns x rows | {} feature columns x {} rows |",
+        opt_count(f.dataset_profile_columns),
+        opt_count(f.dataset_profile_rows)
+    );
+    let _ = writeln!(
+        md,
+        "| 3. `MAX_RANKING_SAMPLES` in force | {} ({}) |",
+        f.max_ranking_samples
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        f.max_ranking_samples_source
+    );
+    let _ = writeln!(
+        md,
+        "| 4. log lines around the kill | {} before, {} after (below) |\n",
+        f.log_lines_before_kill.len(),
+        f.log_lines_after_kill.len()
+    );
+
+    let s = &pm.sizes;
+    let _ = writeln!(md, "## Data sizes from the log\n");
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let rows: [(&str, String); 10] = [
+        ("ranking samples before optimization", opt_count(s.ranking_samples_rows)),
+        (
+            "sampling",
+            s.sampling
+                .map(|(a, b)| format!("{} -> {}", format_count(a), format_count(b)))
+                .unwrap_or_else(|| "no sampling line".into()),
+        ),
+        ("samples optimized", opt_count(s.samples_optimized_rows)),
+        ("samples prepared (merge input)", opt_count(s.preparing_samples)),
+        ("datasets", opt_count(s.datasets)),
+        ("dataset feature columns merged", opt_count(s.dataset_feature_columns)),
+        ("user feature columns merged", opt_count(s.user_feature_columns)),
+        (
+            "memory optimization",
+            match (s.memory_before_mb, s.memory_after_mb) {
+                (Some(a), Some(b)) => format!("{a:.2} MB -> {b:.2} MB"),
+                _ => "not reached".into(),
+            },
+        ),
+        ("prepared rows", opt_count(s.prepared_rows)),
+        ("prepared features", opt_count(s.prepared_features)),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(md, "| {k} | {v} |");
+    }
+    let _ = writeln!(
+        md,
+        "\nPipeline version: {}. Pipeline runs in the log: {}.\n",
+        pm.pipeline_version_hint, pm.runs_seen
+    );
+
+    let m = &pm.memory;
+    let _ = writeln!(md, "## Memory\n");
+    match m.limit_bytes {
+        Some(l) => {
+            let _ = writeln!(md, "- Limit: {} (from {}).", format_bytes(l), m.limit_source);
+        }
+        None => {
+            let _ = writeln!(md, "- Limit: unknown (give `--memory-limit` or `--docker-stats`).");
+        }
+    }
+    if m.stats_rows == 0 {
+        let _ = writeln!(md, "- No `docker stats` rows were found.");
+    } else {
+        let _ = writeln!(
+            md,
+            "- `docker stats`: {} rows; container `{}` peaked at {}{}{}.",
+            m.stats_rows,
+            m.container.as_deref().unwrap_or("?"),
+            m.peak_usage_bytes.map(format_bytes).unwrap_or_default(),
+            at_time(m.peak_t_unix),
+            m.peak_pct_of_limit
+                .map(|p| format!(" ({p:.1}% of the limit)"))
+                .unwrap_or_default()
+        );
+        if let Some(b) = m.last_usage_before_kill_bytes {
+            let _ = writeln!(md, "- Last reading before the kill: {}.", format_bytes(b));
+        }
+    }
+    let _ = writeln!(md);
+
+    let _ = writeln!(md, "## Model\n");
+    match &pm.model {
+        None => {
+            let _ = writeln!(
+                md,
+                "No model given (`--model model.json` from `oomlab sweep` adds the predicted peak and the settings that fit).\n"
+            );
+        }
+        Some(mf) => {
+            let _ = writeln!(md, "{}.\n", mf.model);
+            if !mf.predicted.is_empty() {
+                let _ = writeln!(
+                    md,
+                    "Predicted peaks at {} rows loaded, MAX_RANKING_SAMPLES={}:\n",
+                    format_count(mf.rows_in),
+                    mf.max_ranking_samples_in_force
+                );
+                let _ = writeln!(md, "| strategy | predicted peak | stage | vs limit |\n|---|---|---|---|");
+                for (name, p) in &mf.predicted {
+                    let vs = mf
+                        .limit_bytes
+                        .map(|l| {
+                            if p.peak_bytes > l {
+                                format!("over by {}", format_bytes(p.peak_bytes - l))
+                            } else {
+                                format!("fits ({:.0}% of it)", p.peak_bytes as f64 / l as f64 * 100.0)
+                            }
+                        })
+                        .unwrap_or_else(|| "-".into());
+                    let _ = writeln!(
+                        md,
+                        "| {name} | {} | {} | {vs} |",
+                        format_bytes(p.peak_bytes),
+                        p.stage
+                    );
+                }
+                let _ = writeln!(md);
+            }
+            match &mf.fitting {
+                Some(FittingSetting::NoSampling { peak }) => {
+                    let _ = writeln!(
+                        md,
+                        "With {:.0}% headroom, v2 fits without sampling (predicted {}).\n",
+                        mf.headroom * 100.0,
+                        format_bytes(peak.peak_bytes)
+                    );
+                }
+                Some(FittingSetting::Cap { cap, peak }) => {
+                    let _ = writeln!(
+                        md,
+                        "With {:.0}% headroom, the setting that fits: MAX_RANKING_SAMPLES={} (predicted {}, stage {}).\n",
+                        mf.headroom * 100.0,
+                        format_count(*cap),
+                        format_bytes(peak.peak_bytes),
+                        peak.stage
+                    );
+                }
+                Some(FittingSetting::NoFit { floor }) => {
+                    let _ = writeln!(
+                        md,
+                        "No setting fits: v2 needs at least {} (stage {}).\n",
+                        format_bytes(floor.peak_bytes),
+                        floor.stage
+                    );
+                }
+                None => {}
+            }
+            if let Some(env) = &mf.env_snippet {
+                let _ = writeln!(md, "```bash\n{}```\n", env);
+            }
+            for n in &mf.notes {
+                let _ = writeln!(md, "- {n}");
+            }
+            if !mf.notes.is_empty() {
+                let _ = writeln!(md);
+            }
+        }
+    }
+
+    let _ = writeln!(md, "## Timeline of recognized lines\n");
+    if pm.timeline.is_empty() {
+        let _ = writeln!(md, "Nothing recognized.\n");
+    } else {
+        let _ = writeln!(md, "| line | time | stage | event |\n|---|---|---|---|");
+        let shown = 200;
+        for e in pm.timeline.iter().filter(|e| !matches!(e.event, LogEvent::Stats(_))).take(shown) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                e.line,
+                e.t_unix.map(format_unix).unwrap_or_default(),
+                e.stage.as_deref().unwrap_or(""),
+                e.event.describe().replace('|', "\\|")
+            );
+        }
+        let total = pm.timeline.len() as u64 + pm.timeline_dropped;
+        if total > shown as u64 {
+            let _ = writeln!(md, "\n({} events in all; postmortem.json has the first 10,000.)", total);
+        }
+        let _ = writeln!(md);
+    }
+
+    if let Some(k) = &pm.kill {
+        let _ = writeln!(
+            md,
+            "## {} lines before and after the kill (line {})\n",
+            f.log_lines_before_kill.len().max(f.log_lines_after_kill.len()),
+            k.line
+        );
+        let _ = writeln!(md, "```");
+        for l in &f.log_lines_before_kill {
+            let _ = writeln!(md, "{:>8}  {}", l.line, l.text.replace("```", "'''"));
+        }
+        let _ = writeln!(md, "{:>8}> {}", k.line, k.text.replace("```", "'''"));
+        for l in &f.log_lines_after_kill {
+            let _ = writeln!(md, "{:>8}  {}", l.line, l.text.replace("```", "'''"));
+        }
+        let _ = writeln!(md, "```\n");
+    }
+
+    let l = &pm.log;
+    let _ = writeln!(md, "## What was read\n");
+    let _ = writeln!(
+        md,
+        "`{}`: {} bytes, {} lines: {} recognized, {} unknown (skipped), {} empty, {} not UTF-8, {} binary, {} longer than 64 KiB (cut).",
+        l.path, l.bytes, l.lines, l.recognized, l.unknown, l.empty, l.non_utf8, l.binary, l.truncated
+    );
+    if let Some(s) = &pm.docker_stats_source {
+        let _ = writeln!(
+            md,
+            "\n`{}`: {} lines, {} recognized, {} unknown.",
+            s.path, s.lines, s.recognized, s.unknown
+        );
+    }
+    md
+}
+
+/// Writes `postmortem.json`, `postmortem.md` and the picture into `dir`.
+pub fn write(pm: &mut Postmortem, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    if pm.stats.len() >= 2 {
+        match crate::plot::render(&crate::plot::postmortem::PostmortemChart::new(pm), dir) {
+            Ok(files) => {
+                pm.pictures = files
+                    .iter()
+                    .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect()
+            }
+            Err(e) => eprintln!("warning: picture not drawn: {e:#}"),
+        }
+    }
+    let json = serde_json::to_vec_pretty(pm)?;
+    write_atomically(&dir.join("postmortem.json"), &json)?;
+    write_atomically(&dir.join("postmortem.md"), render_markdown(pm).as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times() {
+        assert_eq!(format_unix(20_447.0 * 86_400.0 + 30_569.0), "2025-12-25 08:29:29 UTC");
+        assert_eq!(format_unix(f64::NAN), "?");
+    }
+}

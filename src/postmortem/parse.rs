@@ -1,0 +1,570 @@
+//! Recognizing the pipeline's log lines, one line at a time.
+//!
+//! The lines are those of the write-up (`oom-fix-v2.md`) and of what kills a
+//! process in a container, found anywhere in a line so that any prefix works
+//! (`docker-compose` service names, Airflow's `[time] {file.py:12} INFO - `,
+//! Python logging's `time - name - INFO - `). Matching is by phrase, case-
+//! insensitive, with numbers parsed leniently (`8532146`, `8,532,146`). Nothing
+//! here can panic on any input: every index is checked, every number parsed
+//! with a fallback.
+//!
+//! The same classifier names the stages `record` cuts from a command's log, so
+//! a recorded pandas run and a replay speak of the same stages.
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::parse_size;
+
+/// One recognized line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LogEvent {
+    /// `Ranking samples: N rows before optimization`
+    RankingSamples { rows: u64 },
+    /// `Sampling ranking data: A -> B rows (set MAX_RANKING_SAMPLES=0 to disable)`
+    Sampling { from: u64, to: u64 },
+    /// `Ranking samples optimized: N rows`
+    SamplesOptimized { rows: u64 },
+    /// `Preparing ranking data (samples: N rows, datasets: M)`
+    Preparing { samples: u64, datasets: Option<u64> },
+    /// `Merging with dataset features (K columns)...`
+    MergeDatasetFeatures { columns: u64 },
+    /// `Merging with user features (K columns)...`
+    MergeUserFeatures { columns: u64 },
+    /// `Optimizing enriched DataFrame memory usage...`
+    OptimizingMemory,
+    /// `Memory optimization: X MB -> Y MB (Z% reduction)`
+    MemoryOptimization {
+        before_mb: f64,
+        after_mb: f64,
+        reduction_pct: Option<f64>,
+    },
+    /// `Ranking data prepared: N rows, F features`
+    Prepared { rows: u64, features: Option<u64> },
+    /// `MAX_RANKING_SAMPLES=N` printed somewhere (an `.env` dump, a settings line).
+    MaxRankingSamples { value: u64 },
+    /// A kill: exit code -9, `Killed`, the kernel's OOM killer, exit 137.
+    Kill { kind: KillKind, text: String },
+    /// The header of `docker stats` (`CONTAINER ID  NAME  CPU %  MEM USAGE / LIMIT ...`).
+    StatsHeader,
+    /// One `docker stats` row.
+    Stats(StatsRow),
+}
+
+/// How a line says the process was killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KillKind {
+    /// An exit code or status of -9 / SIGKILL / 137 (128 + 9).
+    Sigkill,
+    /// The kernel's OOM killer (`Out of memory: Killed process`, `oom-kill`, `OOMKilled`).
+    OomKiller,
+    /// A bare `Killed` (what a shell prints for a SIGKILLed job).
+    Killed,
+    /// Python's `MemoryError` (the process failed to allocate; not a kill).
+    MemoryError,
+}
+
+/// A `docker stats` row: memory use against the container's limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsRow {
+    pub name: String,
+    pub usage_bytes: u64,
+    pub limit_bytes: u64,
+    pub mem_pct: Option<f64>,
+}
+
+impl LogEvent {
+    /// The pipeline stage a line opens (the step the pipeline is in after it),
+    /// in the replay's stage vocabulary where the two overlap.
+    pub fn stage(&self) -> Option<&'static str> {
+        Some(match self {
+            LogEvent::RankingSamples { .. } => "optimize_samples",
+            LogEvent::Sampling { .. } => "sample",
+            LogEvent::SamplesOptimized { .. } => "samples_ready",
+            LogEvent::Preparing { .. } => "prepare",
+            LogEvent::MergeDatasetFeatures { .. } => "merge_dataset_profile",
+            LogEvent::MergeUserFeatures { .. } => "merge_user_features",
+            LogEvent::OptimizingMemory => "downcast",
+            LogEvent::MemoryOptimization { .. } => "downcast_done",
+            LogEvent::Prepared { .. } => "prepared",
+            _ => return None,
+        })
+    }
+
+    /// A short human label for timelines.
+    pub fn describe(&self) -> String {
+        match self {
+            LogEvent::RankingSamples { rows } => format!("ranking samples loaded: {rows} rows"),
+            LogEvent::Sampling { from, to } => format!("sampling {from} -> {to} rows"),
+            LogEvent::SamplesOptimized { rows } => format!("samples optimized: {rows} rows"),
+            LogEvent::Preparing { samples, datasets } => match datasets {
+                Some(d) => format!("preparing: {samples} samples, {d} datasets"),
+                None => format!("preparing: {samples} samples"),
+            },
+            LogEvent::MergeDatasetFeatures { columns } => {
+                format!("merging dataset features ({columns} columns)")
+            }
+            LogEvent::MergeUserFeatures { columns } => {
+                format!("merging user features ({columns} columns)")
+            }
+            LogEvent::OptimizingMemory => "optimizing memory".into(),
+            LogEvent::MemoryOptimization {
+                before_mb, after_mb, ..
+            } => format!("memory optimization {before_mb:.2} MB -> {after_mb:.2} MB"),
+            LogEvent::Prepared { rows, features } => match features {
+                Some(f) => format!("prepared: {rows} rows, {f} features"),
+                None => format!("prepared: {rows} rows"),
+            },
+            LogEvent::MaxRankingSamples { value } => format!("MAX_RANKING_SAMPLES={value}"),
+            LogEvent::Kill { kind, .. } => format!("killed ({kind:?})"),
+            LogEvent::StatsHeader => "docker stats header".into(),
+            LogEvent::Stats(r) => format!("docker stats {} / {} bytes", r.usage_bytes, r.limit_bytes),
+        }
+    }
+}
+
+/// Classifies one line; `None` when it is none of the known lines.
+pub fn classify(line: &str) -> Option<LogEvent> {
+    let lower = line.to_ascii_lowercase();
+    // ASCII lowercasing keeps byte offsets, so positions found in `lower` are
+    // valid in `line` too.
+    pipeline_event(&lower)
+        .or_else(|| kill_event(line, &lower))
+        .or_else(|| stats_event(line, &lower))
+}
+
+/// The text after `phrase` in `lower`, if the phrase occurs.
+fn after<'a>(lower: &'a str, phrase: &str) -> Option<&'a str> {
+    let at = lower.find(phrase)?;
+    lower.get(at + phrase.len()..)
+}
+
+/// The first whole number in `text` (digits with `,` or `_` separators).
+fn first_number(text: &str) -> Option<(u64, &str)> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == ',' || c == '_'))
+        .unwrap_or(rest.len());
+    let digits: String = rest[..end].chars().filter(|c| c.is_ascii_digit()).collect();
+    let value = digits.parse().ok()?;
+    Some((value, &rest[end..]))
+}
+
+/// The first decimal number in `text` (`3456.78`).
+fn first_decimal(text: &str) -> Option<(f64, &str)> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+        .unwrap_or(rest.len());
+    let value = rest[..end].replace(',', "").parse().ok()?;
+    Some((value, &rest[end..]))
+}
+
+fn pipeline_event(lower: &str) -> Option<LogEvent> {
+    if let Some(rest) = after(lower, "ranking samples optimized:") {
+        return Some(LogEvent::SamplesOptimized {
+            rows: first_number(rest)?.0,
+        });
+    }
+    if let Some(rest) = after(lower, "ranking samples:") {
+        let (rows, tail) = first_number(rest)?;
+        if tail.trim_start().starts_with("row") {
+            return Some(LogEvent::RankingSamples { rows });
+        }
+    }
+    if let Some(rest) = after(lower, "sampling ranking data:") {
+        let (from, tail) = first_number(rest)?;
+        let tail = tail.trim_start().strip_prefix("->")?;
+        let (to, _) = first_number(tail)?;
+        return Some(LogEvent::Sampling { from, to });
+    }
+    if let Some(rest) = after(lower, "preparing ranking data") {
+        let (samples, _) = first_number(after(rest, "samples:")?)?;
+        let datasets = after(rest, "datasets:").and_then(first_number).map(|(d, _)| d);
+        return Some(LogEvent::Preparing { samples, datasets });
+    }
+    if let Some(rest) = after(lower, "merging with dataset features") {
+        return Some(LogEvent::MergeDatasetFeatures {
+            columns: first_number(rest)?.0,
+        });
+    }
+    if let Some(rest) = after(lower, "merging with user features") {
+        return Some(LogEvent::MergeUserFeatures {
+            columns: first_number(rest)?.0,
+        });
+    }
+    if lower.contains("optimizing enriched dataframe memory") {
+        return Some(LogEvent::OptimizingMemory);
+    }
+    if let Some(rest) = after(lower, "memory optimization:") {
+        let (before_mb, tail) = first_decimal(rest)?;
+        let tail = after(tail, "->")?;
+        let (after_mb, tail) = first_decimal(tail)?;
+        let reduction_pct = tail
+            .find('(')
+            .and_then(|i| first_decimal(&tail[i..]))
+            .map(|(v, _)| v);
+        return Some(LogEvent::MemoryOptimization {
+            before_mb,
+            after_mb,
+            reduction_pct,
+        });
+    }
+    if let Some(rest) = after(lower, "ranking data prepared:") {
+        let (rows, tail) = first_number(rest)?;
+        let features = after(tail, ",")
+            .and_then(first_number)
+            .filter(|(_, t)| t.trim_start().starts_with("feature"))
+            .map(|(f, _)| f);
+        return Some(LogEvent::Prepared { rows, features });
+    }
+    if let Some(rest) = after(lower, "max_ranking_samples") {
+        let rest = rest.trim_start();
+        let rest = rest
+            .strip_prefix('=')
+            .or_else(|| rest.strip_prefix(':'))?
+            .trim_start()
+            .trim_start_matches(['"', '\'']);
+        if rest.starts_with(|c: char| c.is_ascii_digit()) {
+            return Some(LogEvent::MaxRankingSamples {
+                value: first_number(rest)?.0,
+            });
+        }
+    }
+    None
+}
+
+/// True when `word` occurs in `lower` as a whole word.
+fn has_word(lower: &str, word: &str) -> bool {
+    let bytes = lower.as_bytes();
+    let mut from = 0;
+    while let Some(i) = lower.get(from..).and_then(|s| s.find(word)) {
+        let at = from + i;
+        let end = at + word.len();
+        let before = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+        let after = end >= bytes.len() || !bytes[end].is_ascii_alphanumeric();
+        if before && after {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
+}
+
+fn kill_event(line: &str, lower: &str) -> Option<LogEvent> {
+    const OOM_KILLER: &[&str] = &[
+        "out of memory: kill",
+        "memory cgroup out of memory",
+        "oom-kill",
+        "oom_kill",
+        "oomkilled",
+        "oom killer",
+        "invoked oom-killer",
+    ];
+    const SIGKILL: &[&str] = &[
+        "exit code -9",
+        "exit code: -9",
+        "exit code=-9",
+        "exitcode=-9",
+        "exit_code=-9",
+        "return code -9",
+        "returncode=-9",
+        "returncode: -9",
+        "exit status -9",
+        "status -9",
+        "negsignal.sigkill",
+        "signal 9",
+        "sigkill",
+        "exited with code 137",
+        "exit code 137",
+        "exit code: 137",
+        "exit status 137",
+        "exitcode=137",
+    ];
+    let text = line.trim().chars().take(500).collect::<String>();
+    let kind = if OOM_KILLER.iter().any(|p| lower.contains(p)) {
+        KillKind::OomKiller
+    } else if SIGKILL.iter().any(|p| lower.contains(p)) {
+        KillKind::Sigkill
+    } else if has_word(lower, "killed") {
+        KillKind::Killed
+    } else if lower.contains("memoryerror") || has_word(lower, "oom") {
+        if lower.contains("memoryerror") {
+            KillKind::MemoryError
+        } else {
+            KillKind::OomKiller
+        }
+    } else {
+        return None;
+    };
+    Some(LogEvent::Kill { kind, text })
+}
+
+fn stats_event(line: &str, lower: &str) -> Option<LogEvent> {
+    if lower.contains("mem usage") && lower.contains("limit") {
+        return Some(LogEvent::StatsHeader);
+    }
+    parse_stats_row(line).map(LogEvent::Stats)
+}
+
+/// Parses a `docker stats` row: the first `USAGE / LIMIT` pair of sizes, with
+/// the container's name before it and `MEM %` after it when present.
+pub fn parse_stats_row(line: &str) -> Option<StatsRow> {
+    // Rows use runs of spaces; `--format` tables may use tabs.
+    let tokens: Vec<&str> = line.split_whitespace().take(64).collect();
+    for i in 0..tokens.len() {
+        // `142.3GiB / 150GiB` (three tokens) or `142.3GiB/150GiB` (one).
+        let (usage, limit, next) = if tokens.get(i + 1) == Some(&"/") {
+            (tokens[i], *tokens.get(i + 2)?, i + 3)
+        } else if let Some((a, b)) = tokens[i].split_once('/') {
+            (a, b, i + 1)
+        } else {
+            continue;
+        };
+        let (Some(usage), Some(limit)) = (stats_size(usage), stats_size(limit)) else {
+            continue;
+        };
+        let mem_pct = tokens
+            .get(next)
+            .and_then(|t| t.strip_suffix('%'))
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|p| p.is_finite());
+        // The name: the token before `CPU %` (which ends in `%`), or the one before the sizes.
+        let before: Vec<&str> = tokens[..i].to_vec();
+        let name = match before.last() {
+            Some(t) if t.ends_with('%') => before.get(before.len().wrapping_sub(2)).copied(),
+            other => other.copied(),
+        }
+        .unwrap_or("")
+        .trim_end_matches(['|', ':'])
+        .to_string();
+        return Some(StatsRow {
+            name,
+            usage_bytes: usage,
+            limit_bytes: limit,
+            mem_pct,
+        });
+    }
+    None
+}
+
+/// A size as `docker stats` prints it: a number with a unit (`1.5GiB`, `800MB`, `0B`).
+fn stats_size(token: &str) -> Option<u64> {
+    let t = token.trim();
+    let first = t.chars().next()?;
+    let last = t.chars().last()?;
+    if !first.is_ascii_digit() || !last.is_ascii_alphabetic() || !last.eq_ignore_ascii_case(&'b') {
+        return None;
+    }
+    if t.eq_ignore_ascii_case("0b") {
+        return Some(0);
+    }
+    parse_size(t).ok()
+}
+
+/// Seconds since the Unix epoch of the first timestamp in a line, if any:
+/// `2025-12-25 08:19:29`, `2025-12-25T08:19:29.123Z`, Airflow's
+/// `[2025-12-25, 08:19:29 UTC]`, or `date`'s `Thu Dec 25 08:19:29 UTC 2025`.
+/// Times are taken as UTC (time zones other than UTC/Z are not applied).
+pub fn find_timestamp(line: &str) -> Option<f64> {
+    let b = line.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(|c| c.is_ascii_digit());
+    let num = |from: usize, len: usize| -> Option<i64> { line.get(from..from + len)?.parse().ok() };
+    let limit = b.len().min(400);
+    for i in 0..limit {
+        // YYYY-MM-DD
+        if !(digit(i) && digit(i + 1) && digit(i + 2) && digit(i + 3) && b.get(i + 4) == Some(&b'-'))
+        {
+            continue;
+        }
+        if !(digit(i + 5) && digit(i + 6) && b.get(i + 7) == Some(&b'-') && digit(i + 8) && digit(i + 9)) {
+            continue;
+        }
+        let (y, mo, d) = (num(i, 4)?, num(i + 5, 2)?, num(i + 8, 2)?);
+        // Separator: `T`, ` `, or `, ` (Airflow).
+        let mut j = i + 10;
+        match b.get(j) {
+            Some(b'T') | Some(b' ') | Some(b'_') => j += 1,
+            Some(b',') if b.get(j + 1) == Some(&b' ') => j += 2,
+            _ => continue,
+        }
+        let Some(secs) = clock(line, j) else { continue };
+        return civil(y, mo, d).map(|days| days as f64 * 86_400.0 + secs);
+    }
+    date_output(line)
+}
+
+/// `HH:MM:SS[.fff|,fff]` at byte `j`, as seconds into the day.
+fn clock(line: &str, j: usize) -> Option<f64> {
+    let b = line.as_bytes();
+    let two = |k: usize| -> Option<f64> {
+        let s = line.get(k..k + 2)?;
+        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+    };
+    let (h, m, s) = (two(j)?, two(j + 3)?, two(j + 6)?);
+    if b.get(j + 2) != Some(&b':') || b.get(j + 5) != Some(&b':') || h > 23.0 || m > 59.0 || s > 60.0 {
+        return None;
+    }
+    let mut frac = 0.0;
+    if matches!(b.get(j + 8), Some(b'.') | Some(b',')) {
+        let digits: String = line
+            .get(j + 9..)
+            .unwrap_or("")
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .take(9)
+            .collect();
+        if !digits.is_empty() {
+            frac = format!("0.{digits}").parse().unwrap_or(0.0);
+        }
+    }
+    Some(h * 3600.0 + m * 60.0 + s + frac)
+}
+
+/// `date` output: `Thu Dec 25 08:19:29 UTC 2025`.
+fn date_output(line: &str) -> Option<f64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let tokens: Vec<&str> = line.split_whitespace().take(12).collect();
+    for k in 0..tokens.len().saturating_sub(3) {
+        let (month, day, time) = (tokens[k], tokens[k + 1], tokens[k + 2]);
+        let Some(mo) = MONTHS.iter().position(|m| {
+            month.len() >= 3 && month.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(m))
+        }) else {
+            continue;
+        };
+        let Ok(d) = day.parse::<i64>() else { continue };
+        let Some(secs) = (time.len() >= 8).then(|| clock(time, 0)).flatten() else {
+            continue;
+        };
+        // The year follows, after an optional zone.
+        let year = tokens[k + 3..]
+            .iter()
+            .take(2)
+            .find_map(|t| t.parse::<i64>().ok().filter(|y| (1970..=9999).contains(y)));
+        if let Some(y) = year {
+            return civil(y, mo as i64 + 1, d).map(|days| days as f64 * 86_400.0 + secs);
+        }
+    }
+    None
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn civil(y: i64, m: i64, d: i64) -> Option<i64> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn recognizes_the_write_ups_lines() {
+        let cases = [
+            ("INFO Ranking samples: 8532146 rows before optimization", LogEvent::RankingSamples { rows: 8_532_146 }),
+            ("INFO Sampling ranking data: 8532146 -> 5000000 rows (set MAX_RANKING_SAMPLES=0 to disable)", LogEvent::Sampling { from: 8_532_146, to: 5_000_000 }),
+            ("INFO Ranking samples optimized: 5000000 rows", LogEvent::SamplesOptimized { rows: 5_000_000 }),
+            ("INFO Preparing ranking data (samples: 5000000 rows, datasets: 123456)", LogEvent::Preparing { samples: 5_000_000, datasets: Some(123_456) }),
+            ("INFO Merging with dataset features (87 columns)...", LogEvent::MergeDatasetFeatures { columns: 87 }),
+            ("INFO Merging with user features (12 columns)...", LogEvent::MergeUserFeatures { columns: 12 }),
+            ("INFO Optimizing enriched DataFrame memory usage...", LogEvent::OptimizingMemory),
+            ("INFO Memory optimization: 3456.78 MB -> 1234.56 MB (64.3% reduction)", LogEvent::MemoryOptimization { before_mb: 3456.78, after_mb: 1234.56, reduction_pct: Some(64.3) }),
+            ("INFO Ranking data prepared: 5000000 rows, 105 features", LogEvent::Prepared { rows: 5_000_000, features: Some(105) }),
+            ("MAX_RANKING_SAMPLES=2000000  # 200万", LogEvent::MaxRankingSamples { value: 2_000_000 }),
+        ];
+        for (line, want) in cases {
+            assert_eq!(classify(line), Some(want.clone()), "{line}");
+            let prefixed = format!("airflow-scheduler-1  | [2025-12-25, 08:15:02 UTC] {{train_models.py:1401}} {line}");
+            assert_eq!(classify(&prefixed), Some(want), "{prefixed}");
+        }
+        assert_eq!(
+            classify("Ranking samples: 8,532,146 rows before optimization"),
+            Some(LogEvent::RankingSamples { rows: 8_532_146 })
+        );
+    }
+
+    #[test]
+    fn recognizes_kills() {
+        for (line, kind) in [
+            ("Task exited with return code -9", KillKind::Sigkill),
+            ("ERROR - Process exited with exit code -9", KillKind::Sigkill),
+            ("Task exited with return code Negsignal.SIGKILL", KillKind::Sigkill),
+            ("airflow-scheduler exited with code 137", KillKind::Sigkill),
+            ("Out of memory: Killed process 4242 (python3) total-vm:160000000kB", KillKind::OomKiller),
+            ("\"OOMKilled\": true,", KillKind::OomKiller),
+            ("Killed", KillKind::Killed),
+            ("MemoryError: Unable to allocate 12.3 GiB", KillKind::MemoryError),
+            ("OOM at 08:19:29", KillKind::OomKiller),
+        ] {
+            match classify(line) {
+                Some(LogEvent::Kill { kind: k, .. }) => assert_eq!(k, kind, "{line}"),
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+        assert_eq!(classify("a skilled worker in the room"), None);
+    }
+
+    #[test]
+    fn parses_docker_stats_rows() {
+        let row = "3f2a9c1b7d4e   airflow-scheduler   98.50%    142.3GiB / 150GiB     94.87%    1.2GB / 800MB     50GB / 2GB        87";
+        let Some(LogEvent::Stats(r)) = classify(row) else { panic!() };
+        assert_eq!(r.name, "airflow-scheduler");
+        assert_eq!(r.limit_bytes, 150 << 30);
+        assert_eq!(r.usage_bytes, (142.3 * (1u64 << 30) as f64).round() as u64);
+        assert_eq!(r.mem_pct, Some(94.87));
+        assert_eq!(
+            classify("CONTAINER ID   NAME   CPU %   MEM USAGE / LIMIT   MEM %   NET I/O   BLOCK I/O   PIDS"),
+            Some(LogEvent::StatsHeader)
+        );
+        let r = parse_stats_row("airflow-scheduler\t1.5GiB / 2GiB").unwrap();
+        assert_eq!((r.name.as_str(), r.limit_bytes), ("airflow-scheduler", 2 << 30));
+    }
+
+    #[test]
+    fn finds_timestamps() {
+        let t = find_timestamp("2025-12-25 08:19:29,123 INFO x").unwrap();
+        assert!((t - (20_447.0 * 86_400.0 + 8.0 * 3600.0 + 19.0 * 60.0 + 29.123)).abs() < 1e-6);
+        assert_eq!(find_timestamp("[2025-12-25, 08:19:29 UTC] x").map(|t| t as i64), Some(t as i64));
+        assert_eq!(find_timestamp("2025-12-25T08:19:29Z").map(|t| t as i64), Some(t as i64));
+        assert_eq!(find_timestamp("Thu Dec 25 08:19:29 UTC 2025").map(|t| t as i64), Some(t as i64));
+        assert_eq!(find_timestamp("no time here 12:00"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn classify_never_panics(line in ".{0,300}") {
+            let _ = classify(&line);
+            let _ = find_timestamp(&line);
+            let _ = parse_stats_row(&line);
+        }
+
+        #[test]
+        fn classify_never_panics_on_near_misses(
+            prefix in "[ -~]{0,20}",
+            phrase in prop::sample::select(vec![
+                "Ranking samples:", "Sampling ranking data:", "Preparing ranking data (samples:",
+                "Merging with dataset features (", "Memory optimization:", "Ranking data prepared:",
+                "MAX_RANKING_SAMPLES=", " / ", "2025-12-25 ", "exit code -9",
+            ]),
+            tail in "[0-9a-zA-Z ,.:>()/%-]{0,40}",
+        ) {
+            let line = format!("{prefix}{phrase}{tail}");
+            let _ = classify(&line);
+            let _ = find_timestamp(&line);
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Memory limits that kill, as a container's OOM killer does.
+//!
+//! The pipeline died with exit code -9 because the kernel killed it at its
+//! container's limit. To reproduce that on demand, a measured child runs under
+//! `--memory-limit`, enforced in one of two ways:
+//!
+//! - a memory cgroup made for the child (cgroup v2 `memory.max`, else v1
+//!   `memory.limit_in_bytes`), so the kernel itself kills it at the limit, exactly
+//!   as in a container (the charge counts page cache too, as a container's does);
+//! - a watchdog in the parent that sends SIGKILL as soon as a sample of the
+//!   child's RSS crosses the limit: portable, but it sees the limit only at
+//!   sample times, so the child can overshoot by what it allocates in one interval.
+//!
+//! `auto` takes a cgroup when this machine lets oomlab make one, the watchdog
+//! otherwise, and the report says which was used and why.
+
+use std::ffi::CString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use clap::ValueEnum;
+
+/// How `--memory-limit` is enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LimitBy {
+    /// A cgroup when one can be made here, else the watchdog.
+    #[default]
+    Auto,
+    /// A kernel kill through a memory cgroup; refuse to run without one.
+    Cgroup,
+    /// The parent's RSS watchdog (SIGKILL when a sample crosses the limit).
+    Watchdog,
+}
+
+/// A limit to enforce on one measured child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimit {
+    /// The limit in bytes.
+    pub bytes: u64,
+    /// How to enforce it.
+    pub by: LimitBy,
+}
+
+/// Which cgroup interface a [`ChildCgroup`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+/// A memory cgroup made for one child under oomlab's own cgroup; removed on drop.
+#[derive(Debug)]
+pub struct ChildCgroup {
+    dir: PathBuf,
+    version: CgroupVersion,
+    procs: CString,
+}
+
+static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+impl ChildCgroup {
+    /// Makes a cgroup limited to `limit` bytes, v2 first, then v1; the error
+    /// says why neither could be used (it goes into the report).
+    pub fn create(limit: u64) -> Result<Self, String> {
+        let own = std::fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+        let v2 = match own_path(&own, None) {
+            Some(path) => Self::create_v2(&path, limit),
+            None => Err("cgroup v2: this process is in no unified cgroup".to_string()),
+        };
+        let v2_err = match v2 {
+            Ok(cg) => return Ok(cg),
+            Err(e) => e,
+        };
+        let v1 = match own_path(&own, Some("memory")) {
+            Some(path) => Self::create_v1(&path, limit),
+            None => Err("cgroup v1: no memory controller in /proc/self/cgroup".to_string()),
+        };
+        v1.map_err(|v1_err| format!("{v2_err}; {v1_err}"))
+    }
+
+    fn create_v2(path: &str, limit: u64) -> Result<Self, String> {
+        let root = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            "/sys/fs/cgroup"
+        } else {
+            "/sys/fs/cgroup/unified"
+        };
+        let parent = PathBuf::from(format!("{root}{path}"));
+        let controllers = std::fs::read_to_string(parent.join("cgroup.controllers"))
+            .map_err(|e| format!("cgroup v2: {}: {e}", parent.display()))?;
+        if !controllers.split_whitespace().any(|c| c == "memory") {
+            return Err(format!(
+                "cgroup v2: the memory controller is not available in {}",
+                parent.display()
+            ));
+        }
+        let subtree = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
+            .unwrap_or_default();
+        if !subtree.split_whitespace().any(|c| c == "memory") {
+            std::fs::write(parent.join("cgroup.subtree_control"), "+memory").map_err(|e| {
+                format!(
+                    "cgroup v2: cannot enable the memory controller for children of {}: {e}",
+                    parent.display()
+                )
+            })?;
+        }
+        let cg = Self::make_dir(&parent, CgroupVersion::V2)?;
+        cg.write("memory.max", &limit.to_string())?;
+        // Without swap the kernel must kill at the limit instead of swapping.
+        let _ = cg.write("memory.swap.max", "0");
+        Ok(cg)
+    }
+
+    fn create_v1(path: &str, limit: u64) -> Result<Self, String> {
+        let parent = PathBuf::from(format!("/sys/fs/cgroup/memory{path}"));
+        let cg = Self::make_dir(&parent, CgroupVersion::V1)?;
+        cg.write("memory.limit_in_bytes", &limit.to_string())?;
+        // With swap accounting, memory+swap gets the same limit (no escape to swap).
+        let _ = cg.write("memory.memsw.limit_in_bytes", &limit.to_string());
+        let set = cg.read("memory.limit_in_bytes").and_then(|t| t.trim().parse::<u64>().ok());
+        match set {
+            // The kernel rounds down to whole pages.
+            Some(v) if v <= limit && v + 65_536 >= limit => Ok(cg),
+            other => Err(format!(
+                "cgroup v1: {} holds {other:?} after writing {limit}",
+                cg.dir.join("memory.limit_in_bytes").display()
+            )),
+        }
+    }
+
+    fn make_dir(parent: &Path, version: CgroupVersion) -> Result<Self, String> {
+        let name = format!(
+            "oomlab-{}-{}",
+            std::process::id(),
+            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = parent.join(name);
+        let tag = match version {
+            CgroupVersion::V1 => "cgroup v1",
+            CgroupVersion::V2 => "cgroup v2",
+        };
+        std::fs::create_dir(&dir).map_err(|e| format!("{tag}: cannot create {}: {e}", dir.display()))?;
+        let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_encoded_bytes())
+            .map_err(|_| format!("{tag}: path with a NUL byte"))?;
+        Ok(Self {
+            dir,
+            version,
+            procs,
+        })
+    }
+
+    fn write(&self, file: &str, value: &str) -> Result<(), String> {
+        std::fs::write(self.dir.join(file), value)
+            .map_err(|e| format!("{}: writing {value}: {e}", self.dir.join(file).display()))
+    }
+
+    fn read(&self, file: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.join(file)).ok()
+    }
+
+    /// `cgroup-v1` or `cgroup-v2`, for reports.
+    pub fn label(&self) -> &'static str {
+        match self.version {
+            CgroupVersion::V1 => "cgroup-v1",
+            CgroupVersion::V2 => "cgroup-v2",
+        }
+    }
+
+    /// Where the cgroup is, for reports.
+    pub fn path(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    /// How many times the kernel's OOM killer fired in this cgroup (kernel >= 4.13).
+    pub fn oom_kills(&self) -> Option<u64> {
+        let (file, key) = match self.version {
+            CgroupVersion::V1 => ("memory.oom_control", "oom_kill"),
+            CgroupVersion::V2 => ("memory.events", "oom_kill"),
+        };
+        let text = self.read(file)?;
+        text.lines().find_map(|l| {
+            let mut parts = l.split_whitespace();
+            (parts.next() == Some(key)).then(|| parts.next()?.parse().ok())?
+        })
+    }
+
+    /// The cgroup's peak charge (RSS plus page cache and kernel memory), the
+    /// figure the kernel compares with the limit.
+    pub fn peak_bytes(&self) -> Option<u64> {
+        let file = match self.version {
+            CgroupVersion::V1 => "memory.max_usage_in_bytes",
+            CgroupVersion::V2 => "memory.peak",
+        };
+        self.read(file)?.trim().parse().ok()
+    }
+
+    /// A `pre_exec` hook that moves the forked child into this cgroup before it
+    /// runs the command, so every page it touches is charged here.
+    ///
+    /// Only async-signal-safe calls (`open`, `getpid`, `write`, `close`) on
+    /// buffers prepared before the fork: safe to run between fork and exec.
+    pub fn join_hook(&self) -> impl FnMut() -> io::Result<()> + Send + Sync + 'static {
+        let path = self.procs.clone();
+        move || {
+            // SAFETY: a NUL-terminated path we own; plain syscalls.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut buf = [0u8; 16];
+            // SAFETY: getpid has no preconditions.
+            let len = format_pid(unsafe { libc::getpid() }, &mut buf);
+            // SAFETY: writes `len` initialised bytes of our buffer to our fd.
+            let written = unsafe { libc::write(fd, buf.as_ptr().cast(), len) };
+            let err = io::Error::last_os_error();
+            // SAFETY: closes the fd opened above.
+            unsafe { libc::close(fd) };
+            if written < 0 {
+                Err(err)
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for ChildCgroup {
+    fn drop(&mut self) {
+        // The child was reaped before this runs; the kernel may still be tearing
+        // its memory down for a moment.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// The path of this process's cgroup: the unified one (`controller` = None) or
+/// the v1 hierarchy holding `controller`.
+fn own_path(proc_self_cgroup: &str, controller: Option<&str>) -> Option<String> {
+    proc_self_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let hit = match controller {
+            None => id == "0" && controllers.is_empty(),
+            Some(c) => controllers.split(',').any(|x| x == c),
+        };
+        hit.then(|| path.trim_end_matches('/').to_string())
+    })
+}
+
+/// Writes `pid` in decimal into `buf` without allocating; returns the length.
+fn format_pid(pid: i32, buf: &mut [u8; 16]) -> usize {
+    let mut digits = [0u8; 16];
+    let mut n = pid.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 || len == digits.len() {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[i] = digits[len - 1 - i];
+    }
+    len
+}
+
+/// Sends SIGKILL to each pid (the watchdog's kill; errors mean already gone).
+pub fn kill_all(pids: &[i32]) {
+    for &pid in pids {
+        if pid > 0 {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_own_cgroup_paths() {
+        let text = "4:memory:/a/b\n0::/user.slice/x\n";
+        assert_eq!(own_path(text, Some("memory")).as_deref(), Some("/a/b"));
+        assert_eq!(own_path(text, None).as_deref(), Some("/user.slice/x"));
+        assert_eq!(own_path("0::/\n", None).as_deref(), Some(""));
+        assert_eq!(own_path("", None), None);
+    }
+
+    #[test]
+    fn formats_pids() {
+        let mut buf = [0u8; 16];
+        let n = format_pid(4_194_304, &mut buf);
+        assert_eq!(&buf[..n], b"4194304");
+        let n = format_pid(7, &mut buf);
+        assert_eq!(&buf[..n], b"7");
+    }
+}

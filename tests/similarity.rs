@@ -1,0 +1,178 @@
+//! Issue 5 acceptance: the similarity replay on similarity-ci.toml, through the real binary.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{cache_dir, oomlab, run_of, scratch, stage};
+
+const SCENARIO: &str = "scenarios/similarity-ci.toml";
+const LEGACY_STAGES: &[&str] = &["load", "normalize", "similarity_matrix", "top_k"];
+const OPTIMIZED_STAGES: &[&str] = &["load", "normalize", "micro_batches"];
+
+fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Runs oomlab on the similarity CI scenario with `env` set (and no other
+/// similarity knob in the environment), into a fresh directory.
+fn sim(name: &str, args: &[&str], env: &[(&str, &str)]) -> (Output, PathBuf) {
+    let out = scratch(name);
+    let cache = cache_dir();
+    let mut cmd = oomlab();
+    cmd.env_remove("SIMILARITY_MICRO_BATCH_SIZE")
+        .env_remove("SIMILARITY_TOP_K");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args).args([
+        "--scenario",
+        SCENARIO,
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    (cmd.output().expect("oomlab runs"), out)
+}
+
+fn report_of(name: &str, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let (output, out) = sim(name, args, env);
+    assert!(
+        output.status.success(),
+        "oomlab {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+#[test]
+fn compare_measures_every_stage_and_the_full_matrix_peaks_higher() {
+    let report = report_of("sim-compare", &["compare", "--hash-output"], &[]);
+    assert_eq!(u(&report["scenario"]["production"]["items"]), 6_000);
+    assert_eq!(u(&report["scenario"]["scaled"]["dimension"]), 128);
+    assert_eq!(u(&report["settings"]["similarity_micro_batch_size"]), 50);
+    assert_eq!(
+        report["settings"]["similarity_micro_batch_size_source"],
+        "scenario"
+    );
+    assert_eq!(u(&report["settings"]["similarity_top_k"]), 200);
+    for (strategy, stages) in [("legacy", LEGACY_STAGES), ("optimized", OPTIMIZED_STAGES)] {
+        let run = run_of(&report, strategy);
+        assert_eq!(run["status"]["kind"], "completed", "{strategy}");
+        let names: Vec<&str> = run["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, stages, "{strategy} stages");
+        for s in run["stages"].as_array().unwrap() {
+            assert!(
+                u(&s["exact_peak_bytes"]) > 0,
+                "{strategy}/{} has no exact peak",
+                s["name"]
+            );
+        }
+        assert_eq!(u(&run["output"]["rows"]), 6_000, "{strategy}");
+        assert_eq!(u(&run["output"]["features"]), 200, "{strategy}");
+        let logs: Vec<&str> = run["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["message"].as_str().unwrap())
+            .collect();
+        assert!(
+            logs.iter()
+                .any(|l| l.starts_with("Similarity computed: 6000 items, top 200 neighbours")),
+            "{strategy}: {logs:?}"
+        );
+    }
+    let legacy = run_of(&report, "legacy");
+    let optimized = run_of(&report, "optimized");
+    // The matrix stage really holds N x N f32.
+    let matrix = stage(legacy, "similarity_matrix");
+    let rose = u(&matrix["exact_peak_bytes"]) - u(&matrix["rss_start_bytes"]);
+    assert!(
+        rose >= 6_000 * 6_000 * 4,
+        "RSS rose by only {rose} bytes while computing a 6000 x 6000 f32 matrix"
+    );
+    let (lp, op) = (u(&legacy["peak_bytes"]), u(&optimized["peak_bytes"]));
+    assert!(
+        lp as f64 > 1.5 * op as f64,
+        "legacy peak {lp} should be well above optimized {op}"
+    );
+    // Same neighbours, in the same order (scores are continuous: no ties).
+    let (lh, oh) = (&legacy["output"]["hash"], &optimized["output"]["hash"]);
+    assert!(lh.is_string(), "no output hash: {lh}");
+    assert_eq!(lh, oh, "legacy and optimized found different top-K lists");
+    let block = u(&stage(optimized, "micro_batches")["detail"]["block_bytes"]);
+    assert_eq!(block, 50 * 6_000 * 4);
+}
+
+#[test]
+fn knobs_come_from_flag_then_env_then_scenario() {
+    let report = report_of(
+        "sim-knobs-env",
+        &["run", "--strategy", "optimized"],
+        &[
+            ("SIMILARITY_MICRO_BATCH_SIZE", "20"),
+            ("SIMILARITY_TOP_K", "30"),
+        ],
+    );
+    assert_eq!(u(&report["settings"]["similarity_micro_batch_size"]), 20);
+    assert_eq!(
+        report["settings"]["similarity_micro_batch_size_source"],
+        "env"
+    );
+    assert_eq!(u(&report["settings"]["similarity_top_k"]), 30);
+    let run = run_of(&report, "optimized");
+    assert_eq!(
+        u(&stage(run, "micro_batches")["detail"]["micro_batch_size"]),
+        20
+    );
+    assert_eq!(u(&run["output"]["features"]), 30);
+
+    let report = report_of(
+        "sim-knobs-flag",
+        &[
+            "run",
+            "--strategy",
+            "optimized",
+            "--similarity-micro-batch-size",
+            "100",
+        ],
+        &[("SIMILARITY_MICRO_BATCH_SIZE", "20")],
+    );
+    assert_eq!(u(&report["settings"]["similarity_micro_batch_size"]), 100);
+    assert_eq!(
+        report["settings"]["similarity_micro_batch_size_source"],
+        "flag"
+    );
+    assert_eq!(report["settings"]["similarity_top_k_source"], "scenario");
+    // The environment is never dumped into reports.
+    assert!(!report
+        .to_string()
+        .contains("SIMILARITY_MICRO_BATCH_SIZE\":"));
+}
+
+#[test]
+fn bad_knobs_and_foreign_strategies_exit_2() {
+    let (output, _) = sim(
+        "sim-bad-env",
+        &["run", "--strategy", "optimized"],
+        &[("SIMILARITY_TOP_K", "many")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("SIMILARITY_TOP_K"), "{err}");
+
+    let (output, _) = sim("sim-bad-strategy", &["run", "--strategy", "streaming"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("legacy, optimized"), "{err}");
+}
