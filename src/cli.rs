@@ -76,6 +76,15 @@ pub struct ReplayArgs {
     pub limit: LimitArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Start children even when preflight predicts they will not fit in this
+    /// machine's available memory (exit 3 otherwise).
+    #[arg(long)]
+    pub force: bool,
+    /// How MAX_RANKING_SAMPLES picks rows: `uniform` (the pipeline's
+    /// `sample(n, random_state=42)`) or `capped` (at most the same number per
+    /// dataset, which keeps the long tail).
+    #[arg(long, default_value = "uniform")]
+    pub sampling: String,
     /// Similarity scenarios: items per micro-batch; overrides $SIMILARITY_MICRO_BATCH_SIZE.
     #[arg(long)]
     pub similarity_micro_batch_size: Option<u64>,
@@ -161,6 +170,9 @@ pub struct GateArgs {
 pub struct DataArgs {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
+    /// Generate even when preflight predicts it will not fit (exit 3 otherwise).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `oomlab plot`: pictures of a saved report, without re-running anything.
@@ -201,6 +213,10 @@ pub struct SweepArgs {
     /// Also save the model here, for `recommend` and `check` (default: reports/model.json).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Run every scale even when preflight predicts it will not fit in this
+    /// machine's available memory (exit 3 otherwise).
+    #[arg(long)]
+    pub force: bool,
     /// Print only the tables and the output location.
     #[arg(long, short)]
     pub quiet: bool,

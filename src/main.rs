@@ -12,6 +12,7 @@ mod machine;
 mod model;
 mod plot;
 mod postmortem;
+mod preflight;
 mod probe;
 mod progress;
 mod protocol;

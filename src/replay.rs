@@ -38,6 +38,8 @@ pub struct ReplayPlan {
     /// How `MAX_RANKING_SAMPLES` picks rows in the `optimized` child (uniform
     /// as the pipeline does, or capped per dataset); recorded in the sample stage.
     pub sampling: crate::sampling::SamplingMode,
+    /// Start children even when preflight predicts they will not fit (`--force`).
+    pub force: bool,
     /// Output sink, hashing and chunking of the prepared data.
     pub output: crate::cli::OutputArgs,
     /// `SIMILARITY_MICRO_BATCH_SIZE` / `SIMILARITY_TOP_K` and their sources
@@ -69,10 +71,7 @@ pub fn parse_strategies(list: &str) -> Result<Vec<&'static dyn Strategy>> {
 }
 
 /// Parses a comma-separated strategy list (or `all`) of a workload's strategies.
-pub fn parse_strategies_for(
-    workload: Workload,
-    list: &str,
-) -> Result<Vec<&'static dyn Strategy>> {
+pub fn parse_strategies_for(workload: Workload, list: &str) -> Result<Vec<&'static dyn Strategy>> {
     if list.trim() == "all" {
         return Ok(strategy::all_for(workload).to_vec());
     }
@@ -114,6 +113,35 @@ impl ReplayPlan {
         }
     }
 
+    /// Refuses (exit 3) to start `strategy` when its predicted peak exceeds what
+    /// the machine offers, unless `--force`, or a memory limit low enough to
+    /// kill it first, was given.
+    fn preflight(&self, strategy: &str, limit: Option<u64>) -> Result<()> {
+        let usable = crate::preflight::usable_memory();
+        if self.force || limit.is_some_and(|l| l < usable.0) {
+            return Ok(());
+        }
+        let scenario = &self.scenario.scenario;
+        let sizes = scenario.sizes(self.scale);
+        let estimate = crate::preflight::from_model(
+            scenario,
+            &sizes,
+            strategy,
+            self.max_ranking_samples,
+            self.sampling,
+        )
+        .unwrap_or_else(|| {
+            crate::preflight::conservative(
+                scenario,
+                &sizes,
+                strategy,
+                self.max_ranking_samples,
+                self.similarity.as_ref().map(|r| r.knobs),
+            )
+        });
+        crate::preflight::check(strategy, &estimate, usable, false)
+    }
+
     fn spec(&self, name: &str, cache: &DataCache) -> Result<ChildSpec> {
         let job = serde_json::to_string(&self.job(name, cache))?;
         ChildSpec::oomlab_child(name, job)
@@ -151,8 +179,13 @@ impl ReplayPlan {
                 strategy::names_for(workload).join(", ")
             )));
         }
+        // Every strategy is checked before anything runs, generation included.
+        for strategy in &self.strategies {
+            self.preflight(strategy.name(), memory_limit.map(|l| l.bytes))?;
+        }
         let mut data_generation = None;
         if cache.meta().is_none() {
+            self.preflight(GENERATE, None)?;
             let record = run_child(&self.spec(GENERATE, &cache)?, options, progress)?;
             if record.status != RunStatus::Completed {
                 return Err(exit_with(

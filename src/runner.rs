@@ -93,7 +93,7 @@ pub enum StageSource {
     Protocol,
     /// Any command: lines of its output start stages; the parent follows the
     /// whole process tree and reads the kernel's peaks itself.
-    Output(OutputStages),
+    Output(Box<OutputStages>),
 }
 
 /// Decides whether an output line starts a stage, and names it.
@@ -278,7 +278,7 @@ pub fn run_child(
     progress.begin(&spec.label);
     let mut enforcement = Enforcement::prepare(options.memory_limit)?;
     let output_mode = match &spec.stages {
-        StageSource::Output(o) => Some(o.clone()),
+        StageSource::Output(o) => Some(o.as_ref().clone()),
         StageSource::Protocol => None,
     };
     if output_mode.is_some() {
@@ -309,9 +309,7 @@ pub fn run_child(
                 spec.program.display()
             )))
         }
-        Err(e) => {
-            return Err(e).with_context(|| format!("starting {}", spec.program.display()))
-        }
+        Err(e) => return Err(e).with_context(|| format!("starting {}", spec.program.display())),
     };
     let pid = child.id() as i32;
     let tree = output_mode
@@ -492,7 +490,10 @@ pub fn run_child(
 
     // Who killed it, if anyone.
     let watchdog_kill = kill_note.lock().ok().and_then(|n| *n);
-    let cgroup_kills = enforcement.cgroup().and_then(|c| c.oom_kills()).unwrap_or(0);
+    let cgroup_kills = enforcement
+        .cgroup()
+        .and_then(|c| c.oom_kills())
+        .unwrap_or(0);
     let signal = status.signal();
     let killed_by = if watchdog_kill.is_some() {
         Some("watchdog")
@@ -534,7 +535,13 @@ pub fn run_child(
             timeline.rss_bytes.last().copied().unwrap_or(o.rss_start)
         };
         stages.push(stage_record(
-            o.name, o.start_s, end_s, exact, o.rss_start, rss_end, detail,
+            o.name,
+            o.start_s,
+            end_s,
+            exact,
+            o.rss_start,
+            rss_end,
+            detail,
         ));
     }
     for stage in &mut stages {
@@ -850,7 +857,11 @@ mod tests {
         let input: &[u8] = b"one\r\ntwo\n\xffthree";
         let mut chunks = Vec::new();
         let mut lines = Vec::new();
-        pump(input, |c| chunks.extend_from_slice(c), |l| lines.push(l.to_string()));
+        pump(
+            input,
+            |c| chunks.extend_from_slice(c),
+            |l| lines.push(l.to_string()),
+        );
         assert_eq!(chunks, input);
         assert_eq!(lines, vec!["one", "two", "\u{fffd}three"]);
     }

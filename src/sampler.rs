@@ -71,7 +71,6 @@ pub struct Sampler {
     latest: Arc<AtomicU64>,
     timeline: Arc<Mutex<Timeline>>,
     handle: Option<JoinHandle<()>>,
-    tree: Option<Arc<Mutex<ProcessTree>>>,
 }
 
 /// Called on each sample with the RSS; returning `true` asks the sampler to stop.
@@ -80,7 +79,7 @@ pub type OnSample = Box<dyn FnMut(f64, u64) -> bool + Send>;
 impl Sampler {
     /// Starts sampling `pid` every `interval`, with times relative to `origin_ns`.
     pub fn start(pid: i32, interval: Duration, origin_ns: u64, on_sample: OnSample) -> Self {
-        Self::spawn(interval, origin_ns, on_sample, None, move |_| rss_of(pid))
+        Self::spawn(interval, origin_ns, on_sample, move |_| rss_of(pid))
     }
 
     /// Starts sampling `root` and all its descendants (RSS summed), keeping each
@@ -91,9 +90,8 @@ impl Sampler {
         origin_ns: u64,
         on_sample: OnSample,
     ) -> Self {
-        let shared = tree.clone();
-        Self::spawn(interval, origin_ns, on_sample, Some(tree), move |t| {
-            shared.lock().ok()?.sample(t)
+        Self::spawn(interval, origin_ns, on_sample, move |t| {
+            tree.lock().ok()?.sample(t)
         })
     }
 
@@ -101,7 +99,6 @@ impl Sampler {
         interval: Duration,
         origin_ns: u64,
         mut on_sample: OnSample,
-        tree: Option<Arc<Mutex<ProcessTree>>>,
         mut measure: impl FnMut(f64) -> Option<u64> + Send + 'static,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
@@ -143,19 +140,12 @@ impl Sampler {
             latest,
             timeline,
             handle,
-            tree,
         }
     }
 
     /// The most recent sample, for live displays.
     pub fn latest(&self) -> u64 {
         self.latest.load(Ordering::Relaxed)
-    }
-
-    /// The process tree being followed (tree samplers only), shared with the
-    /// runner so stage boundaries and the sampler never interleave.
-    pub fn tree(&self) -> Option<Arc<Mutex<ProcessTree>>> {
-        self.tree.clone()
     }
 
     /// Stops sampling and returns what was seen.
@@ -291,11 +281,6 @@ impl ProcessTree {
         }
     }
 
-    /// Pid of the root process.
-    pub fn root(&self) -> i32 {
-        self.root
-    }
-
     /// The current members: the root (while it exists) and its live descendants.
     fn discover(&self) -> Vec<(i32, StatLine)> {
         let Some(root_stat) = stat_of(self.root) else {
@@ -304,7 +289,10 @@ impl ProcessTree {
         let mut children: HashMap<i32, Vec<(i32, StatLine)>> = HashMap::new();
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for entry in dir.flatten() {
-                let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok())
+                let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<i32>().ok())
                 else {
                     continue;
                 };
@@ -396,7 +384,8 @@ impl ProcessTree {
                     out.rss_bytes += rss;
                 }
                 out.total_bytes += p.stage_hwm;
-                out.per_process.push((p.pid, p.command.clone(), p.stage_hwm));
+                out.per_process
+                    .push((p.pid, p.command.clone(), p.stage_hwm));
                 if reset_hwm_of(p.pid) {
                     p.stage_hwm = rss_and_hwm_of(p.pid).map_or(0, |(rss, _)| rss);
                 } else {
@@ -404,7 +393,8 @@ impl ProcessTree {
                 }
             } else if p.pending {
                 out.total_bytes += p.stage_hwm;
-                out.per_process.push((p.pid, p.command.clone(), p.stage_hwm));
+                out.per_process
+                    .push((p.pid, p.command.clone(), p.stage_hwm));
                 p.pending = false;
                 p.stage_hwm = 0;
             }

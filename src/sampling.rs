@@ -25,7 +25,6 @@ use crate::error::bad_input;
 use crate::scenario::Scenario;
 use crate::strategy::optimized::SAMPLING_SEED;
 
-
 /// Tail thresholds the coverage figures count: datasets keeping at least 1 and
 /// at least 10 samples (one sample lets a dataset be seen at all; ten let a
 /// ranker learn something about it).
@@ -156,7 +155,12 @@ pub fn capped(dataset_ids: &Column, cap: usize) -> Result<CappedSelection> {
 }
 
 /// Keeps `cap` rows of `df` the way `mode` says (`cap` must be below the height).
-pub fn sample(df: &DataFrame, cap: usize, mode: SamplingMode, key: &str) -> Result<(DataFrame, Option<u64>)> {
+pub fn sample(
+    df: &DataFrame,
+    cap: usize,
+    mode: SamplingMode,
+    key: &str,
+) -> Result<(DataFrame, Option<u64>)> {
     match mode {
         SamplingMode::Uniform => Ok((uniform(df, cap)?, None)),
         SamplingMode::Capped => {
@@ -182,14 +186,15 @@ pub struct Coverage {
 
 /// Counts the coverage of a column of dataset ids.
 pub fn coverage_of(dataset_ids: &Column, datasets: u64) -> Result<Coverage> {
-    let ids = dataset_ids.as_materialized_series().cast(&DataType::Int64)?;
+    let ids = dataset_ids
+        .as_materialized_series()
+        .cast(&DataType::Int64)?;
     let mut counts: HashMap<i64, u64> = HashMap::new();
     for id in ids.i64()?.iter().flatten() {
         *counts.entry(id).or_insert(0) += 1;
     }
-    let share = |t: u64| {
-        counts.values().filter(|&&c| c >= t).count() as f64 / datasets.max(1) as f64
-    };
+    let share =
+        |t: u64| counts.values().filter(|&&c| c >= t).count() as f64 / datasets.max(1) as f64;
     Ok(Coverage {
         datasets,
         rows: ids.len() as u64,
@@ -272,7 +277,10 @@ fn zipf_weights(datasets: u64, exponent: f64) -> Vec<f64> {
 pub fn expected(scenario: &Scenario, datasets: u64, rows: u64, cap: u64) -> CoverageRow {
     let p = zipf_weights(datasets, scenario.ranking_samples.dataset_zipf_exponent);
     let share = |lambda_of: &dyn Fn(f64) -> f64, t: u64| {
-        p.iter().map(|&pk| poisson_at_least(lambda_of(pk), t)).sum::<f64>() / datasets.max(1) as f64
+        p.iter()
+            .map(|&pk| poisson_at_least(lambda_of(pk), t))
+            .sum::<f64>()
+            / datasets.max(1) as f64
     };
     let at = |lambda_of: &dyn Fn(f64) -> f64, kept: u64| Coverage {
         datasets,
@@ -294,13 +302,24 @@ pub fn expected(scenario: &Scenario, datasets: u64, rows: u64, cap: u64) -> Cove
     let thinned = |pk: f64| cap as f64 * pk;
     let uniform = at(&thinned, cap);
     // Water level on expected counts (rounded), as `capped` computes it on real ones.
-    let counts: Vec<u64> = p.iter().map(|&pk| (rows as f64 * pk).round() as u64).collect();
+    let counts: Vec<u64> = p
+        .iter()
+        .map(|&pk| (rows as f64 * pk).round() as u64)
+        .collect();
     let m = water_level(&counts, cap);
     let capped = Coverage {
         datasets,
         rows: cap,
-        share_at_least_1: if m >= TAIL_THRESHOLDS[0] { none.share_at_least_1 } else { 0.0 },
-        share_at_least_10: if m >= TAIL_THRESHOLDS[1] { none.share_at_least_10 } else { 0.0 },
+        share_at_least_1: if m >= TAIL_THRESHOLDS[0] {
+            none.share_at_least_1
+        } else {
+            0.0
+        },
+        share_at_least_10: if m >= TAIL_THRESHOLDS[1] {
+            none.share_at_least_10
+        } else {
+            0.0
+        },
     };
     CoverageRow {
         cap,
@@ -338,7 +357,10 @@ mod tests {
         let keep: Vec<bool> = (0..selection.mask.len())
             .map(|i| selection.mask.get(i).unwrap_or(false))
             .collect();
-        assert!(keep[1000..].iter().all(|&k| k), "every one-row dataset is kept");
+        assert!(
+            keep[1000..].iter().all(|&k| k),
+            "every one-row dataset is kept"
+        );
         // Seeded: the same rows every time.
         let again = capped(&column, 100).unwrap();
         let again: Vec<bool> = (0..again.mask.len())
@@ -358,7 +380,10 @@ mod tests {
     #[test]
     fn modes_parse() {
         assert_eq!(SamplingMode::parse("capped").unwrap(), SamplingMode::Capped);
-        assert_eq!(SamplingMode::parse("uniform").unwrap(), SamplingMode::Uniform);
+        assert_eq!(
+            SamplingMode::parse("uniform").unwrap(),
+            SamplingMode::Uniform
+        );
         assert!(SamplingMode::parse("stratified").is_err());
         assert_eq!(SamplingMode::default().name(), "uniform");
     }

@@ -174,7 +174,11 @@ fn similarity_case(report: &Report) -> Option<(String, String)> {
         s.scaled.dimension
     );
     if (s.scale - 1.0).abs() > f64::EPSILON {
-        size += &format!(" (scale {} of {})", s.scale, format_count(s.production.items));
+        size += &format!(
+            " (scale {} of {})",
+            s.scale,
+            format_count(s.production.items)
+        );
     }
     Some((case, size))
 }

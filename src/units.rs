@@ -72,12 +72,27 @@ pub fn format_mb(bytes: u64) -> String {
     format!("{:.2} MB", bytes as f64 / 1e6)
 }
 
+/// The pipeline's `Memory optimization: X MB -> Y MB (Z% reduction)` line,
+/// word for word, so postmortems parse a replay's logs like production's.
+pub fn memory_optimization_line(before: u64, after: u64) -> String {
+    let reduction = if before > 0 {
+        (before - after.min(before)) as f64 / before as f64 * 100.0
+    } else {
+        0.0
+    };
+    format!(
+        "Memory optimization: {} -> {} ({reduction:.1}% reduction)",
+        format_mb(before),
+        format_mb(after)
+    )
+}
+
 /// Formats a row count with thousands separators (`8,532,146`).
 pub fn format_count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

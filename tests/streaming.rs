@@ -37,13 +37,26 @@ fn streaming_output_equals_optimized_without_and_with_sampling() {
         assert_eq!(opt["rows"], st["rows"]);
         assert_eq!(u(&opt["features"]), 105);
         assert_eq!(opt["columns"], st["columns"]);
-        assert_eq!(opt["bytes"], st["bytes"], "{name}: same data, same bytes");
+        // Same values, but not the same buffers: optimized's string columns
+        // still point into the whole loaded frame's string bytes, streaming's
+        // into each chunk's, so the in-memory size differs by a little.
+        let (ob, sb) = (u(&opt["bytes"]) as f64, u(&st["bytes"]) as f64);
+        assert!(
+            (ob - sb).abs() <= 0.01 * ob,
+            "{name}: same data, about the same bytes: {ob} vs {sb}"
+        );
     }
 }
 
 #[test]
 fn streaming_peaks_below_optimized_and_near_the_floor() {
-    let (report, _) = replay("stream-floor", "run", &["--strategy", "all"]);
+    // Chunks of 10% of ci.toml's rows, as production's default chunk is a
+    // small part of its input.
+    let (report, _) = replay(
+        "stream-floor",
+        "run",
+        &["--strategy", "all", "--chunk-rows", "20000"],
+    );
     let floor = u(&report["floor_bytes"]);
     let peak = |s: &str| u(&run_of(&report, s)["peak_bytes"]);
     assert!(peak("streaming") < peak("optimized"));
@@ -65,7 +78,12 @@ fn parquet_sink_writes_the_output_and_lowers_the_peak() {
     let (sunk, _) = replay(
         "stream-sink-run",
         "run",
-        &["--strategy", "streaming", "--output", sink.to_str().unwrap()],
+        &[
+            "--strategy",
+            "streaming",
+            "--output",
+            sink.to_str().unwrap(),
+        ],
     );
     let meta = std::fs::metadata(&sink).expect("sink written");
     assert!(meta.len() > 1_000_000);
@@ -73,5 +91,10 @@ fn parquet_sink_writes_the_output_and_lowers_the_peak() {
     assert_eq!(out["sink"], sink.to_str().unwrap());
     assert_eq!(out["rows"], output(&in_memory, "streaming")["rows"]);
     let peak = |r: &serde_json::Value| u(&run_of(r, "streaming")["peak_bytes"]);
-    assert!(peak(&sunk) < peak(&in_memory), "{} vs {}", peak(&sunk), peak(&in_memory));
+    assert!(
+        peak(&sunk) < peak(&in_memory),
+        "{} vs {}",
+        peak(&sunk),
+        peak(&in_memory)
+    );
 }

@@ -52,8 +52,12 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             strategy::names().join(", ")
         )));
     }
-    let (loaded, variant_name) =
-        load_model(args.model.as_deref(), &args.observed, &args.strategy, sampling)?;
+    let (loaded, variant_name) = load_model(
+        args.model.as_deref(),
+        &args.observed,
+        &args.strategy,
+        sampling,
+    )?;
     let model = &loaded.model;
     let variant = model.variant(&variant_name)?;
     let (cap, source) = resolve_max_ranking_samples(args.max_ranking_samples)?;
@@ -99,7 +103,10 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         let applies = if variant.sampling.is_some() {
             format!("MAX_RANKING_SAMPLES={cap} ({source})")
         } else {
-            format!("MAX_RANKING_SAMPLES={cap} ({source}; {} ignores it)", args.strategy)
+            format!(
+                "MAX_RANKING_SAMPLES={cap} ({source}; {} ignores it)",
+                args.strategy
+            )
         };
         println!(
             "{}: {} with {} rows loaded, {applies}",

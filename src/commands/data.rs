@@ -19,9 +19,14 @@ pub fn data(args: DataArgs) -> Result<Exit> {
         output: Default::default(),
         similarity_micro_batch_size: None,
         similarity_top_k: None,
+        force: args.force,
+        sampling: "uniform".into(),
     };
     let plan = plan("data", &replay, Vec::new())?;
     let report = plan.run(&mut Progress::new(true))?;
     println!("{}", report.scenario.data_hash);
+    let sizes = plan.scenario.scenario.sizes(plan.scale);
+    let cache = crate::data::DataCache::locate(&plan.cache_root, &plan.scenario.scenario, &sizes);
+    eprintln!("data: {}", cache.dir.display());
     Ok(Exit::Ok)
 }

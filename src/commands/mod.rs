@@ -3,14 +3,14 @@
 //! One file per subcommand; what several share (scenario flags, report
 //! directories, exit codes of a replay) lives here.
 
+pub mod check;
 pub mod compare;
 pub mod data;
-pub mod postmortem;
-pub mod record;
 pub mod gate;
 pub mod plot;
+pub mod postmortem;
 pub mod recommend;
-pub mod check;
+pub mod record;
 pub mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -83,14 +83,17 @@ pub fn plan(
         interval: parse_interval(&args.interval)?,
         cache_root,
         heap_profile: false,
-        sampling: Default::default(),
+        force: args.force,
+        sampling: crate::sampling::SamplingMode::parse(&args.sampling)?,
         output: args.output.clone(),
         similarity,
     })
 }
 
 /// The `--memory-limit` a command was given, parsed (exit 2 on a bad size).
-pub fn memory_limit(args: &crate::cli::LimitArgs) -> Result<Option<crate::runner::limit::MemoryLimit>> {
+pub fn memory_limit(
+    args: &crate::cli::LimitArgs,
+) -> Result<Option<crate::runner::limit::MemoryLimit>> {
     args.memory_limit
         .as_deref()
         .map(|text| {

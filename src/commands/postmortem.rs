@@ -25,7 +25,10 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
         context: args.context.min(10_000),
     };
     let mut pm = analyze(&inputs)?;
-    let out = args.out.clone().unwrap_or_else(|| default_out_dir("postmortem"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir("postmortem"));
     write(&mut pm, &out)?;
     println!("{}", pm.verdict);
     println!("postmortem: {}", out.join("postmortem.md").display());

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use polars::prelude::*;
 use serde::Serialize;
 
+use super::sweep::base_plan;
 use crate::cli::RecommendArgs;
 use crate::data::columns::{DATASET_ID, LABEL};
 use crate::data::DataCache;
@@ -18,7 +19,6 @@ use crate::model::advice::{
 };
 use crate::model::{model_path, Calibration, Model, ObservedPeak, VariantModel};
 use crate::progress::Progress;
-use super::sweep::base_plan;
 use crate::sampling::{self, CoverageRow, SamplingMode};
 use crate::scenario::{validate_scale, LoadedScenario};
 use crate::table::Table;
@@ -73,7 +73,11 @@ pub fn parse_rows(text: Option<&str>, model: &Model) -> Result<u64> {
         .trim()
         .replace(['_', ','], "")
         .parse::<u64>()
-        .map_err(|_| bad_input(format!("--rows {text}: expected a whole number of rows, e.g. 8532146")))?;
+        .map_err(|_| {
+            bad_input(format!(
+                "--rows {text}: expected a whole number of rows, e.g. 8532146"
+            ))
+        })?;
     if rows == 0 {
         return Err(bad_input("--rows 0: expected at least one row"));
     }
@@ -89,9 +93,16 @@ pub fn calibration_table(
     cap: u64,
 ) -> Option<Table> {
     let cal: &Calibration = after.calibration.as_ref()?;
-    let headers = ["", "Rows in", "MAX_RANKING_SAMPLES", "Observed", "Model before", "Model after"]
-        .map(String::from)
-        .to_vec();
+    let headers = [
+        "",
+        "Rows in",
+        "MAX_RANKING_SAMPLES",
+        "Observed",
+        "Model before",
+        "Model after",
+    ]
+    .map(String::from)
+    .to_vec();
     let mut rows: Vec<Vec<String>> = cal
         .observations
         .iter()
@@ -101,8 +112,16 @@ pub fn calibration_table(
                 format_count(o.rows_in),
                 cap_label(o.max_ranking_samples),
                 format_bytes(o.peak_bytes),
-                format_bytes(before.predict(variant, o.rows_in, o.max_ranking_samples).peak_bytes as u64),
-                format_bytes(after.predict(variant, o.rows_in, o.max_ranking_samples).peak_bytes as u64),
+                format_bytes(
+                    before
+                        .predict(variant, o.rows_in, o.max_ranking_samples)
+                        .peak_bytes as u64,
+                ),
+                format_bytes(
+                    after
+                        .predict(variant, o.rows_in, o.max_ranking_samples)
+                        .peak_bytes as u64,
+                ),
             ]
         })
         .collect();
@@ -258,7 +277,11 @@ pub fn coverage(
         if gain > 0.001 || gain1 > 0.001 {
             let memory = match (u, c) {
                 (Some(u), Some(c)) if (c - u).abs() <= 0.02 * u => {
-                    format!("at the same memory ({} vs {})", format_bytes(c as u64), format_bytes(u as u64))
+                    format!(
+                        "at the same memory ({} vs {})",
+                        format_bytes(c as u64),
+                        format_bytes(u as u64)
+                    )
                 }
                 (Some(u), Some(c)) => format!(
                     "for {} {} memory ({} vs {})",
@@ -318,8 +341,16 @@ pub fn coverage_table(report: &CoverageReport) -> Table {
             let m = &c.measured;
             vec![
                 format_count(c.max_ranking_samples),
-                format!("{} / {}", pct(e.none.share_at_least_1), pct(e.none.share_at_least_10)),
-                format!("{} / {}", pct(e.uniform.share_at_least_1), pct(e.uniform.share_at_least_10)),
+                format!(
+                    "{} / {}",
+                    pct(e.none.share_at_least_1),
+                    pct(e.none.share_at_least_10)
+                ),
+                format!(
+                    "{} / {}",
+                    pct(e.uniform.share_at_least_1),
+                    pct(e.uniform.share_at_least_10)
+                ),
                 format!(
                     "{} / {} (m={})",
                     pct(e.capped.share_at_least_1),
@@ -333,8 +364,10 @@ pub fn coverage_table(report: &CoverageReport) -> Table {
                     pct(m.capped.share_at_least_1),
                     pct(m.capped.share_at_least_10)
                 ),
-                c.uniform_peak_bytes.map_or("-".into(), |b| format_bytes(b as u64)),
-                c.capped_peak_bytes.map_or("-".into(), |b| format_bytes(b as u64)),
+                c.uniform_peak_bytes
+                    .map_or("-".into(), |b| format_bytes(b as u64)),
+                c.capped_peak_bytes
+                    .map_or("-".into(), |b| format_bytes(b as u64)),
             ]
         })
         .collect();
@@ -342,7 +375,12 @@ pub fn coverage_table(report: &CoverageReport) -> Table {
 }
 
 /// The answer for each of [`TABLE_BUDGETS_GIB`], beside the rule of thumb.
-pub fn budget_rows(model: &Model, variant: &VariantModel, rows_in: u64, headroom: f64) -> Result<Vec<BudgetRow>> {
+pub fn budget_rows(
+    model: &Model,
+    variant: &VariantModel,
+    rows_in: u64,
+    headroom: f64,
+) -> Result<Vec<BudgetRow>> {
     TABLE_BUDGETS_GIB
         .iter()
         .map(|&gib| {
@@ -389,7 +427,11 @@ fn budget_table(rows: &[BudgetRow], headroom: f64) -> Table {
                 format!(
                     "{} ({})",
                     format_bytes(r.rule_predicted_bytes as u64),
-                    if r.rule_fits { "fits" } else { "over the limit" }
+                    if r.rule_fits {
+                        "fits"
+                    } else {
+                        "over the limit"
+                    }
                 ),
             ]
         })
@@ -423,7 +465,11 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
     };
     let table = budget_rows(model, variant, rows_in, headroom)?;
     let mut warnings = Vec::new();
-    let largest = model.scenario.scenario.sizes(*model.scales.last().unwrap_or(&1.0)).sample_rows;
+    let largest = model
+        .scenario
+        .scenario
+        .sizes(*model.scales.last().unwrap_or(&1.0))
+        .sample_rows;
     if rows_in > largest.saturating_mul(4) {
         warnings.push(format!(
             "{} rows is {:.0}x the largest measured run ({} rows): the figures are extrapolated, and an error in the per-row cost grows with the distance",
@@ -441,8 +487,14 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
     let coverage = if args.no_coverage {
         None
     } else {
-        let scale = validate_scale(args.coverage_scale.unwrap_or(*model.scales.last().unwrap_or(&1.0)))?;
-        let root = args.cache_dir.clone().unwrap_or_else(|| model.cache_root.clone());
+        let scale = validate_scale(
+            args.coverage_scale
+                .unwrap_or(*model.scales.last().unwrap_or(&1.0)),
+        )?;
+        let root = args
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| model.cache_root.clone());
         let kept = model.rows_after_dropna(rows_in);
         let mut caps: Vec<u64> = answer
             .setting()
@@ -519,7 +571,11 @@ fn print_text(
         model.scales,
         errors
     );
-    println!("Budget: {} ({})", format_bytes(out.budget.bytes), out.budget.source);
+    println!(
+        "Budget: {} ({})",
+        format_bytes(out.budget.bytes),
+        out.budget.source
+    );
     println!("        {}", describe_limit(out.budget.bytes, out.headroom));
     println!(
         "Rows: {} loaded, {} after dropna; {} sampling ({})",
@@ -534,7 +590,11 @@ fn print_text(
             let setting = out.max_ranking_samples.unwrap_or(0);
             println!(
                 "\nMAX_RANKING_SAMPLES={setting}{}",
-                if setting == 0 { "  (everything fits: no sampling)" } else { "" }
+                if setting == 0 {
+                    "  (everything fits: no sampling)"
+                } else {
+                    ""
+                }
             );
             println!(
                 "  predicted peak {} (set by stage {}); margin {} under the limit, {} under the budget",
@@ -561,7 +621,13 @@ fn print_text(
             );
         }
     }
-    if let Some(t) = calibration_table(&loaded.before, model, variant, out.rows_in, out.max_ranking_samples.unwrap_or(0)) {
+    if let Some(t) = calibration_table(
+        &loaded.before,
+        model,
+        variant,
+        out.rows_in,
+        out.max_ranking_samples.unwrap_or(0),
+    ) {
         println!(
             "Calibration: factor {:.3} on every prediction",
             model.factor()

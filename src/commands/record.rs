@@ -30,7 +30,13 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
     });
     let safe: String = label
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let out = args
         .out
@@ -50,7 +56,10 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
     write_report_dir(&report, &out)?;
     if let Some(run) = report.runs.first() {
         eprintln!("\n{}", table::stages(run).to_text());
-        let peak = run.peak_bytes.map(format_bytes).unwrap_or_else(|| "-".into());
+        let peak = run
+            .peak_bytes
+            .map(format_bytes)
+            .unwrap_or_else(|| "-".into());
         eprintln!(
             "{}: peak {} (kernel), sampled peak {}, {} process(es), {:.2} s",
             run.strategy,

@@ -92,10 +92,13 @@ fn strategy_by_name(name: &str) -> Result<&'static dyn Strategy> {
 
 /// A measured run turned into a model point.
 fn point(report: &Report, run: &RunRecord, report_path: &Path) -> Result<Point> {
-    let output = run
-        .output
-        .as_ref()
-        .with_context(|| format!("{}: run {} has no output rows", report_path.display(), run.strategy))?;
+    let output = run.output.as_ref().with_context(|| {
+        format!(
+            "{}: run {} has no output rows",
+            report_path.display(),
+            run.strategy
+        )
+    })?;
     let stage_peaks: BTreeMap<String, u64> = run
         .stages
         .iter()
@@ -140,7 +143,8 @@ pub fn base_plan(
         "--max-ranking-samples".into(),
         "0".into(),
     ];
-    let flags = <Flags as clap::Parser>::try_parse_from(argv).map_err(|e| bad_input(e.to_string()))?;
+    let flags =
+        <Flags as clap::Parser>::try_parse_from(argv).map_err(|e| bad_input(e.to_string()))?;
     let mut plan = super::plan(command, &flags.replay, strategies)?;
     plan.max_ranking_samples_source = command.to_string();
     Ok(plan)
@@ -200,14 +204,20 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
     for &scale in &scales {
         let sizes = scenario.scenario.sizes(scale);
         let plan = |strategies: Vec<&'static dyn Strategy>, cap: u64, sampling: SamplingMode| {
-            base_plan("sweep", &args.scenario, &cache_root, &args.interval, strategies).map(
-                |mut plan| {
-                    plan.scale = scale;
-                    plan.max_ranking_samples = cap;
-                    plan.sampling = sampling;
-                    plan
-                },
+            base_plan(
+                "sweep",
+                &args.scenario,
+                &cache_root,
+                &args.interval,
+                strategies,
             )
+            .map(|mut plan| {
+                plan.scale = scale;
+                plan.max_ranking_samples = cap;
+                plan.sampling = sampling;
+                plan.force = args.force;
+                plan
+            })
         };
         let scale_dir = out.join(format!("scale-{scale}"));
         let dir = scale_dir.join("no-sampling");
@@ -239,14 +249,24 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
                 let report = run_plan(&plan(vec![optimized], cap, mode)?, &dir, &mut progress)?;
                 let path = dir.join("report.json");
                 for run in &report.runs {
-                    points.entry(variant).or_default().push(point(&report, run, &path)?);
+                    points
+                        .entry(variant)
+                        .or_default()
+                        .push(point(&report, run, &path)?);
                 }
                 reports.push(path.display().to_string());
             }
         }
     }
 
-    let model = build_model(&scenario, &scales, &cache_root, points, machine.unwrap_or_default(), allocator)?;
+    let model = build_model(
+        &scenario,
+        &scales,
+        &cache_root,
+        points,
+        machine.unwrap_or_default(),
+        allocator,
+    )?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     model.write(&out.join("model.json"))?;
     let saved = model_path(args.model.as_deref());
@@ -259,7 +279,11 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let summary = render_summary(&model, &held_out, &fits, &production, &reports);
     report::write_atomically(&out.join("sweep.md"), summary.as_bytes())?;
 
-    println!("\nHeld-out check: fitted on scales {}, predicting scale {}", join_scales(&model.validation.fitted_scales), model.validation.holdout_scale);
+    println!(
+        "\nHeld-out check: fitted on scales {}, predicting scale {}",
+        join_scales(&model.validation.fitted_scales),
+        model.validation.holdout_scale
+    );
     println!("{}", held_out.to_text());
     for (variant, err) in &model.validation.max_abs_error_pct {
         println!("  {variant}: largest held-out error {err:.1}%");
@@ -270,7 +294,11 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         model.scales.len()
     );
     println!("{}", production.to_text());
-    println!("model: {} (also saved as {})", out.join("model.json").display(), saved.display());
+    println!(
+        "model: {} (also saved as {})",
+        out.join("model.json").display(),
+        saved.display()
+    );
     for p in &pictures {
         println!("picture: {}", p.display());
     }
@@ -301,9 +329,19 @@ pub fn build_model(
         .get("legacy")
         .into_iter()
         .flatten()
-        .chain(points.get("optimized").into_iter().flatten().filter(|p| p.max_ranking_samples == 0))
+        .chain(
+            points
+                .get("optimized")
+                .into_iter()
+                .flatten()
+                .filter(|p| p.max_ranking_samples == 0),
+        )
         .fold((0u64, 0u64), |(k, l), p| (k + p.rows_kept, l + p.rows_in));
-    let dropna_keep_ratio = if loaded > 0 { kept as f64 / loaded as f64 } else { 1.0 };
+    let dropna_keep_ratio = if loaded > 0 {
+        kept as f64 / loaded as f64
+    } else {
+        1.0
+    };
 
     let mut variants = Vec::new();
     let mut held = Vec::new();
@@ -341,7 +379,13 @@ pub fn build_model(
             });
         }
         max_err.insert(name.to_string(), worst);
-        variants.push(VariantModel::fit(name, strategy_name, sampling, stages, pts)?);
+        variants.push(VariantModel::fit(
+            name,
+            strategy_name,
+            sampling,
+            stages,
+            pts,
+        )?);
     }
     Ok(Model {
         schema_version: MODEL_SCHEMA_VERSION,
@@ -464,7 +508,10 @@ fn production_cell(model: &Model, variant: &str, cap: u64) -> (Option<f64>, Stri
         .iter()
         .find(|p| p.rows_in == rows && p.max_ranking_samples == cap)
     {
-        return (Some(p.peak_bytes as f64), format!("{} (measured)", format_bytes(p.peak_bytes)));
+        return (
+            Some(p.peak_bytes as f64),
+            format!("{} (measured)", format_bytes(p.peak_bytes)),
+        );
     }
     let pred = model.predict(v, rows, cap);
     (
@@ -490,7 +537,11 @@ pub fn production_table(model: &Model) -> Table {
     let mut rows = Vec::new();
     let mut cases = vec![(0u64, "optimized", "ranking prep (no sampling)".to_string())];
     for cap in WRITE_UP_CAPS.iter().copied().filter(|c| *c < kept) {
-        cases.push((cap, "optimized", format!("ranking prep (sampling to {})", format_count(cap))));
+        cases.push((
+            cap,
+            "optimized",
+            format!("ranking prep (sampling to {})", format_count(cap)),
+        ));
         cases.push((
             cap,
             "optimized-capped",
@@ -528,7 +579,13 @@ pub fn production_table(model: &Model) -> Table {
     Table { headers, rows }
 }
 
-fn render_summary(model: &Model, held: &Table, fits: &Table, production: &Table, reports: &[String]) -> String {
+fn render_summary(
+    model: &Model,
+    held: &Table,
+    fits: &Table,
+    production: &Table,
+    reports: &[String],
+) -> String {
     let mut s = format!(
         "# Sweep: {} scenario\n\nScales {} ({} rows loaded at the largest); the model is `peak = fixed + a x rows_in + b x rows_kept` per stage, a strategy's peak the largest stage. Rows surviving dropna: {:.4} per row loaded. Allocator: {}.\n\n",
         model.scenario.name,
@@ -564,7 +621,10 @@ mod tests {
 
     #[test]
     fn scales_and_fractions() {
-        assert_eq!(parse_scales("0.004, 0.001,0.002").unwrap(), vec![0.001, 0.002, 0.004]);
+        assert_eq!(
+            parse_scales("0.004, 0.001,0.002").unwrap(),
+            vec![0.001, 0.002, 0.004]
+        );
         assert!(parse_scales("0.001,0.002").is_err());
         assert!(parse_scales("0.001,abc,0.002").is_err());
         assert!(parse_scales("0.001,0.002,-1").is_err());

@@ -127,7 +127,12 @@ impl Answer {
 /// the caps that fit form an interval; its upper end, rounded down to a
 /// readable value, is the answer. Rounding down keeps it inside the interval
 /// whenever the interval's lower end is 1 (every stage grows with the cap).
-pub fn recommend(model: &Model, variant: &VariantModel, rows_in: u64, limit: f64) -> Result<Answer> {
+pub fn recommend(
+    model: &Model,
+    variant: &VariantModel,
+    rows_in: u64,
+    limit: f64,
+) -> Result<Answer> {
     if variant.sampling.is_none() {
         return Err(bad_input(format!(
             "strategy `{}` ignores MAX_RANKING_SAMPLES; recommend for `optimized`",
@@ -186,9 +191,7 @@ pub fn env_snippet(setting: u64, note: &str) -> String {
     } else {
         format!("限制为 {}", wan(setting))
     };
-    format!(
-        "cat >> .env << EOF\n# 排序数据准备优化（{note}）\n{value:<30} # {comment}\nEOF\n"
-    )
+    format!("cat >> .env << EOF\n# 排序数据准备优化（{note}）\n{value:<30} # {comment}\nEOF\n")
 }
 
 /// One line for a budget: limit after headroom and the figures behind it.
@@ -277,12 +280,19 @@ mod recommendation_tests {
             last = now;
             if let Some(setting) = answer.setting() {
                 let p = m.predict(v, ROWS, setting);
-                assert!(p.peak_bytes <= limit, "{mib} MiB: {} > {limit}", p.peak_bytes);
+                assert!(
+                    p.peak_bytes <= limit,
+                    "{mib} MiB: {} > {limit}",
+                    p.peak_bytes
+                );
                 assert_eq!(readable_floor(setting), setting, "readable: {setting}");
                 seen_cap |= setting > 0;
             }
         }
-        assert!(seen_cap, "the sweep of budgets should include capped answers");
+        assert!(
+            seen_cap,
+            "the sweep of budgets should include capped answers"
+        );
         assert!(matches!(
             recommend(&m, v, ROWS, 80.0 * (1u64 << 30) as f64).unwrap(),
             Answer::NoSampling { .. }
@@ -300,7 +310,10 @@ mod recommendation_tests {
         };
         assert_eq!(prediction.peak_stage, "merge_dataset_profile");
         let exact = (limit - (1u64 << 30) as f64 - 300.0 * ROWS as f64) / 4000.0;
-        assert!(cap as f64 <= exact && cap as f64 > exact * 0.9, "{cap} vs {exact}");
+        assert!(
+            cap as f64 <= exact && cap as f64 > exact * 0.9,
+            "{cap} vs {exact}"
+        );
     }
 
     #[test]

@@ -86,13 +86,13 @@ pub fn fit(points: &[Observation]) -> Result<Fit> {
     let n = points.len();
     // Scale the columns so the tolerance and the arithmetic see numbers near 1.
     let col_scale = |f: fn(&Observation) -> f64| {
-        points.iter().map(|p| f(p).abs()).fold(0.0, f64::max).max(1.0)
+        points
+            .iter()
+            .map(|p| f(p).abs())
+            .fold(0.0, f64::max)
+            .max(1.0)
     };
-    let scales = [
-        1.0,
-        col_scale(|p| p.rows_in),
-        col_scale(|p| p.rows_kept),
-    ];
+    let scales = [1.0, col_scale(|p| p.rows_in), col_scale(|p| p.rows_kept)];
     let columns: [Vec<f64>; 3] = [
         vec![1.0; n],
         points.iter().map(|p| p.rows_in / scales[1]).collect(),
@@ -188,10 +188,16 @@ mod tests {
     #[test]
     fn recovers_exact_coefficients() {
         let truth = |i: f64, k: f64| 1e9 + 300.0 * i + 4000.0 * k;
-        let pts: Vec<_> = [(1e4, 9.8e3), (2e4, 1.96e4), (4e4, 3.92e4), (2e4, 5e3), (4e4, 1e4)]
-            .iter()
-            .map(|&(i, k)| obs(i, k, truth(i, k)))
-            .collect();
+        let pts: Vec<_> = [
+            (1e4, 9.8e3),
+            (2e4, 1.96e4),
+            (4e4, 3.92e4),
+            (2e4, 5e3),
+            (4e4, 1e4),
+        ]
+        .iter()
+        .map(|&(i, k)| obs(i, k, truth(i, k)))
+        .collect();
         let f = fit(&pts).unwrap();
         assert!(f.rows_kept_identified && f.rows_in_identified);
         assert!((f.fixed_bytes - 1e9).abs() < 1e-3 * 1e9, "{f:?}");
@@ -204,10 +210,15 @@ mod tests {
     #[test]
     fn collinear_inputs_fit_the_reduced_model() {
         // rows_kept = 0.98 rows_in, with dropna's noise of a few rows.
-        let pts: Vec<_> = [(1e4, 9801.0), (2e4, 19_598.0), (4e4, 39_203.0), (8e4, 78_399.0)]
-            .iter()
-            .map(|&(i, k)| obs(i, k, 5e8 + 100.0 * i + 1000.0 * k))
-            .collect();
+        let pts: Vec<_> = [
+            (1e4, 9801.0),
+            (2e4, 19_598.0),
+            (4e4, 39_203.0),
+            (8e4, 78_399.0),
+        ]
+        .iter()
+        .map(|&(i, k)| obs(i, k, 5e8 + 100.0 * i + 1000.0 * k))
+        .collect();
         let f = fit(&pts).unwrap();
         assert!(!f.rows_kept_identified);
         assert_eq!(f.bytes_per_row_kept, 0.0);
@@ -241,7 +252,10 @@ mod tests {
         let f = fit(&pts).unwrap();
         assert!(f.r2 > 0.99 && f.r2 < 1.0);
         assert_eq!(f.residuals.len(), 4);
-        assert!(f.residuals.iter().sum::<f64>().abs() < 1e-6, "residuals of an intercept fit sum to 0");
+        assert!(
+            f.residuals.iter().sum::<f64>().abs() < 1e-6,
+            "residuals of an intercept fit sum to 0"
+        );
     }
 
     #[test]

@@ -210,9 +210,11 @@ impl ObservedPeak {
         if rows_in == 0 {
             return Err(bad("ROWS must be positive"));
         }
-        let max_ranking_samples = cap.map(|c| count(c, "MAX_RANKING_SAMPLES")).transpose()?.unwrap_or(0);
-        let peak_bytes = crate::units::parse_size(peak)
-            .map_err(|e| bad(&format!("PEAK: {e}")))?;
+        let max_ranking_samples = cap
+            .map(|c| count(c, "MAX_RANKING_SAMPLES"))
+            .transpose()?
+            .unwrap_or(0);
+        let peak_bytes = crate::units::parse_size(peak).map_err(|e| bad(&format!("PEAK: {e}")))?;
         Ok(Self {
             rows_in,
             max_ranking_samples,
@@ -258,7 +260,10 @@ impl VariantModel {
                         rows_in: p.rows_in as f64,
                         rows_kept: p.rows_kept as f64,
                         peak: peak(p).with_context(|| {
-                            format!("variant {name}: a run at scale {} lacks a stage peak", p.scale)
+                            format!(
+                                "variant {name}: a run at scale {} lacks a stage peak",
+                                p.scale
+                            )
                         })? as f64,
                     })
                 })
@@ -323,16 +328,19 @@ impl VariantModel {
 impl Model {
     /// The variant called `name`.
     pub fn variant(&self, name: &str) -> Result<&VariantModel> {
-        self.variants.iter().find(|v| v.name == name).ok_or_else(|| {
-            bad_input(format!(
-                "the model has no variant `{name}` (it has: {})",
-                self.variants
-                    .iter()
-                    .map(|v| v.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })
+        self.variants
+            .iter()
+            .find(|v| v.name == name)
+            .ok_or_else(|| {
+                bad_input(format!(
+                    "the model has no variant `{name}` (it has: {})",
+                    self.variants
+                        .iter()
+                        .map(|v| v.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
     }
 
     /// The variant for a strategy and a way of sampling (`legacy` ignores it).
@@ -369,7 +377,11 @@ impl Model {
 
     /// Predicts a variant at `rows_in` loaded and `MAX_RANKING_SAMPLES = cap`.
     pub fn predict(&self, variant: &VariantModel, rows_in: u64, cap: u64) -> Prediction {
-        variant.predict(rows_in, self.rows_kept(variant, rows_in, cap), self.factor())
+        variant.predict(
+            rows_in,
+            self.rows_kept(variant, rows_in, cap),
+            self.factor(),
+        )
     }
 
     /// Rescales the model so it reproduces peaks seen elsewhere: one factor `k`
@@ -390,7 +402,11 @@ impl Model {
         let (mut num, mut den) = (0.0, 0.0);
         for o in observed {
             let p = v
-                .predict(o.rows_in, self.rows_kept(&v, o.rows_in, o.max_ranking_samples), 1.0)
+                .predict(
+                    o.rows_in,
+                    self.rows_kept(&v, o.rows_in, o.max_ranking_samples),
+                    1.0,
+                )
                 .peak_bytes;
             if p <= 0.0 {
                 return Err(bad_input(format!(
@@ -422,7 +438,10 @@ impl Model {
             ))
         })?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            bad_input(format!("{}: not a valid oomlab model (JSON error: {e})", path.display()))
+            bad_input(format!(
+                "{}: not a valid oomlab model (JSON error: {e})",
+                path.display()
+            ))
         })?;
         let version = value.get("schema_version").and_then(|v| v.as_u64());
         if version != Some(MODEL_SCHEMA_VERSION as u64) {
@@ -450,12 +469,22 @@ mod tests {
     #[test]
     fn observed_forms() {
         let o = ObservedPeak::parse("8532146=48GiB").unwrap();
-        assert_eq!((o.rows_in, o.max_ranking_samples, o.peak_bytes), (8_532_146, 0, 48 << 30));
+        assert_eq!(
+            (o.rows_in, o.max_ranking_samples, o.peak_bytes),
+            (8_532_146, 0, 48 << 30)
+        );
         let o = ObservedPeak::parse("8_532_146:5,000,000=31GB").unwrap();
-        assert_eq!((o.rows_in, o.max_ranking_samples, o.peak_bytes), (8_532_146, 5_000_000, 31_000_000_000));
+        assert_eq!(
+            (o.rows_in, o.max_ranking_samples, o.peak_bytes),
+            (8_532_146, 5_000_000, 31_000_000_000)
+        );
         for bad in ["8532146", "abc=1G", "100=12XB", "0=1G", "1:x=1G"] {
             let e = ObservedPeak::parse(bad).unwrap_err();
-            assert_eq!(crate::error::exit_code_of(&e), crate::error::Exit::BadInput, "{bad}");
+            assert_eq!(
+                crate::error::exit_code_of(&e),
+                crate::error::Exit::BadInput,
+                "{bad}"
+            );
             assert!(e.to_string().contains(bad), "{e}");
         }
     }
@@ -576,14 +605,19 @@ mod model_tests {
             m.predict(l, 8_532_146, 2_000_000).peak_bytes,
             m.predict(l, 8_532_146, 0).peak_bytes
         );
-        assert_eq!(m.variant_for("legacy", SamplingMode::Capped).unwrap().name, "legacy");
+        assert_eq!(
+            m.variant_for("legacy", SamplingMode::Capped).unwrap().name,
+            "legacy"
+        );
         assert!(m.variant_for("optimized", SamplingMode::Capped).is_err());
     }
 
     #[test]
     fn calibration_matches_one_observation_exactly() {
         let mut m = synthetic::model();
-        let before = m.predict(m.variant("optimized").unwrap(), 8_532_146, 0).peak_bytes;
+        let before = m
+            .predict(m.variant("optimized").unwrap(), 8_532_146, 0)
+            .peak_bytes;
         let seen = ObservedPeak::parse("8532146=50GB").unwrap();
         m.calibrate("optimized", &[seen]).unwrap();
         let v = m.variant("optimized").unwrap().clone();

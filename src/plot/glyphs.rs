@@ -74,7 +74,8 @@ impl Bearings {
         let table = |tag: &[u8; 4]| {
             (0..tables).find_map(|i| {
                 let rec = 12 + 16 * i;
-                (font.get(rec..rec + 4)? == tag).then(|| u32_at(font, rec + 8).map(|o| o as usize))?
+                (font.get(rec..rec + 4)? == tag)
+                    .then(|| u32_at(font, rec + 8).map(|o| o as usize))?
             })
         };
         let cmap = table(b"cmap")?;
@@ -99,9 +100,13 @@ impl Bearings {
         // font's height, not its em size): ten em-wide glyphs at size 1000.
         let m = me.glyph('M')?;
         let advance = u16_at(font, hmtx + 4 * m.min(metrics.saturating_sub(1)))? as f64;
-        let (w, _) = FontDesc::new(FontFamily::Name(super::style::FONT), 1000.0, FontStyle::Normal)
-            .box_size("MMMMMMMMMM")
-            .ok()?;
+        let (w, _) = FontDesc::new(
+            FontFamily::Name(super::style::FONT),
+            1000.0,
+            FontStyle::Normal,
+        )
+        .box_size("MMMMMMMMMM")
+        .ok()?;
         me.px_per_unit_per_size = w as f64 / (10.0 * advance * 1000.0);
         (advance > 0.0 && w > 0).then_some(me)
     }
@@ -142,14 +147,18 @@ impl Bearings {
         if gid < self.metrics {
             i16_at(self.font, self.hmtx + 4 * gid + 2)
         } else {
-            i16_at(self.font, self.hmtx + 4 * self.metrics + 2 * (gid - self.metrics))
+            i16_at(
+                self.font,
+                self.hmtx + 4 * self.metrics + 2 * (gid - self.metrics),
+            )
         }
     }
 }
 
 fn bearings() -> Option<&'static Bearings> {
     static B: OnceLock<Option<Bearings>> = OnceLock::new();
-    B.get_or_init(|| Bearings::parse(super::FONT_BYTES)).as_ref()
+    B.get_or_init(|| Bearings::parse(super::FONT_BYTES))
+        .as_ref()
 }
 
 /// Draws `text` in `style` at `pos`: as one text element normally, glyph by

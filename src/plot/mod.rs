@@ -45,7 +45,9 @@ pub fn ensure_font() -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(anyhow!("the bundled font assets/DejaVuSans.ttf could not be loaded"))
+        Err(anyhow!(
+            "the bundled font assets/DejaVuSans.ttf could not be loaded"
+        ))
     }
 }
 
@@ -85,7 +87,7 @@ impl PlotOptions {
         if let Some(budget) = self.budget_bytes {
             lines.push(("budget".to_string(), budget));
         }
-        lines.sort_by(|a, b| b.1.cmp(&a.1));
+        lines.sort_by_key(|l| std::cmp::Reverse(l.1));
         lines
     }
 }

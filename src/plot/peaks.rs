@@ -11,12 +11,12 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::glyphs::draw_text;
 use super::style::{
-    self, font_at, series_style, text_extent, text_size, ByteUnit, SeriesStyle, BETTER, INK,
-    LIMIT, MUTED, WORSE,
+    self, font_at, series_style, text_extent, text_size, ByteUnit, SeriesStyle, BETTER, INK, LIMIT,
+    MUTED, WORSE,
 };
 use super::timeline::nice_ticks;
-use super::glyphs::draw_text;
 use super::{Chart, PlotOptions};
 use crate::report::{Report, RunRecord, RunStatus, StageRecord};
 use crate::table;
@@ -98,7 +98,10 @@ impl<'a> PeaksChart<'a> {
             .into_iter()
             .filter(|(_, b)| (*b as f64) <= data_max * 2.0)
             .collect();
-        let top = budget.iter().map(|(_, b)| *b as f64).fold(data_max, f64::max);
+        let top = budget
+            .iter()
+            .map(|(_, b)| *b as f64)
+            .fold(data_max, f64::max);
         let x_max_bytes = top * 1.28;
         let unit = ByteUnit::for_max(x_max_bytes);
         let name_w = stages
@@ -168,12 +171,14 @@ impl<'a> PeaksChart<'a> {
             "Exact peak RSS per stage: {} scenario",
             self.report.scenario.name
         );
-        draw_text(root, 
+        draw_text(
+            root,
             &title,
             &font_at(text_size::TITLE, &INK, HPos::Left, VPos::Top),
             (MARGIN, MARGIN),
         )?;
-        draw_text(root, 
+        draw_text(
+            root,
             &self.headline(),
             &font_at(text_size::LEGEND, &INK, HPos::Left, VPos::Top),
             (MARGIN, MARGIN + 38),
@@ -183,21 +188,24 @@ impl<'a> PeaksChart<'a> {
         let y = MARGIN + 34 + 26 + 20;
         for (r, st) in &self.runs {
             draw_swatch(root, (x, y - 8), (x + 28, y + 8), st)?;
-            draw_text(root, 
+            draw_text(
+                root,
                 &r.strategy,
                 &font_at(text_size::LEGEND, &INK, HPos::Left, VPos::Center),
                 (x + 36, y),
             )?;
             x += 36 + text_extent(&r.strategy, text_size::LEGEND).0 + 30;
         }
-        draw_text(root, 
+        draw_text(
+            root,
             "kernel high-water mark (VmHWM) of each stage",
             &font_at(text_size::SMALL, &MUTED, HPos::Left, VPos::Center),
             (x + 10, y),
         )?;
         if self.runs.len() > 1 {
             if let Some((first, _)) = self.runs.first() {
-                draw_text(root, 
+                draw_text(
+                    root,
                     &format!("vs {}", first.strategy),
                     &font_at(text_size::LABEL, &MUTED, HPos::Left, VPos::Bottom),
                     (self.right() + 24, self.header - 4),
@@ -221,14 +229,19 @@ impl<'a> PeaksChart<'a> {
                 vec![(x, bottom), (x, bottom + 5)],
                 INK.stroke_width(1),
             ))?;
-            draw_text(root, 
+            draw_text(
+                root,
                 &self.unit.tick(v),
                 &font_at(text_size::LABEL, &INK, HPos::Center, VPos::Top),
                 (x, bottom + 8),
             )?;
         }
         root.draw(&PathElement::new(
-            vec![(self.left, top), (self.left, bottom), (self.right(), bottom)],
+            vec![
+                (self.left, top),
+                (self.left, bottom),
+                (self.right(), bottom),
+            ],
             INK.stroke_width(1),
         ))?;
         Ok(())
@@ -242,7 +255,8 @@ impl<'a> PeaksChart<'a> {
         for (row, name) in self.stages.iter().enumerate() {
             let y0 = self.header + ROW_GAP / 2 + row as i32 * self.group_h();
             let group_mid = y0 + (self.group_h() - ROW_GAP) / 2;
-            draw_text(root, 
+            draw_text(
+                root,
                 name,
                 &font_at(text_size::LABEL, &INK, HPos::Right, VPos::Center),
                 (self.left - 10, group_mid),
@@ -251,7 +265,8 @@ impl<'a> PeaksChart<'a> {
                 let by = y0 + k as i32 * (BAR_H + BAR_GAP);
                 let mid = by + BAR_H / 2;
                 let Some(stage) = stage_of(run, name) else {
-                    draw_text(root, 
+                    draw_text(
+                        root,
                         &format!("no {name} stage in {}", run.strategy),
                         &font_at(text_size::SMALL, &MUTED, HPos::Left, VPos::Center),
                         (self.left + 8, mid),
@@ -263,9 +278,7 @@ impl<'a> PeaksChart<'a> {
                 let label = match stage.exact_peak_bytes {
                     Some(p) => {
                         draw_swatch(root, (self.left, by), (x1, by + BAR_H), st)?;
-                        let is_run_peak = run
-                            .peak_stage()
-                            .is_some_and(|s| s.name == stage.name)
+                        let is_run_peak = run.peak_stage().is_some_and(|s| s.name == stage.name)
                             && run.status == RunStatus::Completed;
                         if is_run_peak && self.runs.len() > 1 {
                             format!("{}  ({} peak)", format_bytes(p), run.strategy)
@@ -290,7 +303,8 @@ impl<'a> PeaksChart<'a> {
                         format!("≥ {} sampled ({verb} here)", format_bytes(bytes))
                     }
                 };
-                draw_text(root, 
+                draw_text(
+                    root,
                     &label,
                     &font_at(text_size::SMALL, &INK, HPos::Left, VPos::Center),
                     (x1 + 6, mid),
@@ -310,7 +324,8 @@ impl<'a> PeaksChart<'a> {
                         } else {
                             ("±0%".to_string(), MUTED)
                         };
-                        draw_text(root, 
+                        draw_text(
+                            root,
                             &text,
                             &font_at(text_size::LABEL, &color, HPos::Left, VPos::Center),
                             (self.right() + 24, mid),
@@ -329,7 +344,8 @@ impl<'a> PeaksChart<'a> {
                 width: 2,
             };
             style::draw_line(root, &[(x, self.header), (x, self.plot_bottom())], &dash, 2)?;
-            draw_text(root, 
+            draw_text(
+                root,
                 &format!("{label} {}", format_bytes(*bytes)),
                 &font_at(text_size::SMALL, &LIMIT, HPos::Right, VPos::Bottom),
                 (x - 4, self.header - 2),
@@ -376,7 +392,10 @@ where
             c += 8;
         }
     }
-    root.draw(&Rectangle::new([(x0, y0), (x1, y1)], st.color.stroke_width(1)))?;
+    root.draw(&Rectangle::new(
+        [(x0, y0), (x1, y1)],
+        st.color.stroke_width(1),
+    ))?;
     Ok(())
 }
 
@@ -425,7 +444,13 @@ mod tests {
 
     #[test]
     fn stage_order_interleaves_in_pipeline_order() {
-        let legacy = run(&["load", "copy", "dropna", "merge_dataset_profile", "merge_user_features"]);
+        let legacy = run(&[
+            "load",
+            "copy",
+            "dropna",
+            "merge_dataset_profile",
+            "merge_user_features",
+        ]);
         let optimized = run(&[
             "load",
             "dropna",

@@ -12,7 +12,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::glyphs::draw_text;
-use super::style::{self, font_at, text_extent, text_size, ByteUnit, Dash, SeriesStyle, INK, LIMIT, MUTED};
+use super::style::{
+    self, font_at, text_extent, text_size, ByteUnit, Dash, SeriesStyle, INK, LIMIT, MUTED,
+};
 use super::Chart;
 use crate::postmortem::{format_unix, Postmortem};
 use crate::units::format_bytes;
@@ -51,7 +53,7 @@ impl PostmortemChart {
             .iter()
             .filter_map(|p| p.t_unix)
             .fold(f64::INFINITY, f64::min);
-        let interval = if pm.stats.len() >= 2 { 5.0 } else { 1.0 };
+        let interval = pm.stats_interval_s;
         let points: Vec<(f64, u64)> = pm
             .stats
             .iter()
@@ -93,7 +95,11 @@ impl PostmortemChart {
         let peak = points.iter().map(|p| p.1).max().unwrap_or(0);
         let limit = pm.memory.limit_bytes;
         let y_max = (peak.max(limit.unwrap_or(0)) as f64 * 1.1).max(1.0);
-        let container = pm.memory.container.clone().unwrap_or_else(|| "container".into());
+        let container = pm
+            .memory
+            .container
+            .clone()
+            .unwrap_or_else(|| "container".into());
         let title = format!("Memory of {container} up to the kill (docker stats)");
         let mut subtitle = format!("peak {}", format_bytes(peak));
         if let Some(l) = limit {
@@ -137,7 +143,7 @@ impl PostmortemChart {
 
 /// About `target` round tick values from 0 to `max`.
 fn ticks(max: f64, target: usize) -> Vec<f64> {
-    if !(max > 0.0) || !max.is_finite() {
+    if max.is_nan() || max <= 0.0 || !max.is_finite() {
         return vec![0.0];
     }
     let raw = max / target.max(1) as f64;
@@ -167,22 +173,56 @@ impl Chart for PostmortemChart {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE)?;
-        draw_text(root, &self.title, &font_at(text_size::TITLE, &INK, HPos::Left, VPos::Top), (LEFT, 20))?;
-        draw_text(root, &self.subtitle, &font_at(text_size::SMALL, &MUTED, HPos::Left, VPos::Top), (LEFT, 58))?;
+        draw_text(
+            root,
+            &self.title,
+            &font_at(text_size::TITLE, &INK, HPos::Left, VPos::Top),
+            (LEFT, 20),
+        )?;
+        draw_text(
+            root,
+            &self.subtitle,
+            &font_at(text_size::SMALL, &MUTED, HPos::Left, VPos::Top),
+            (LEFT, 58),
+        )?;
         // Axes and grid.
         let unit = ByteUnit::for_max(self.y_max);
         for v in ticks(self.y_max / unit.bytes, 6) {
             let y = self.y_px(v * unit.bytes);
-            root.draw(&PathElement::new(vec![(LEFT, y), (RIGHT, y)], style::GRID.stroke_width(1)))?;
-            draw_text(root, &unit.tick(v), &font_at(text_size::LABEL, &INK, HPos::Right, VPos::Center), (LEFT - 8, y))?;
+            root.draw(&PathElement::new(
+                vec![(LEFT, y), (RIGHT, y)],
+                style::GRID.stroke_width(1),
+            ))?;
+            draw_text(
+                root,
+                &unit.tick(v),
+                &font_at(text_size::LABEL, &INK, HPos::Right, VPos::Center),
+                (LEFT - 8, y),
+            )?;
         }
         for t in ticks(self.t_max, 10) {
             let x = self.x_px(t);
-            root.draw(&PathElement::new(vec![(x, TOP), (x, BOTTOM)], style::GRID.stroke_width(1)))?;
-            draw_text(root, &style::seconds_tick(t), &font_at(text_size::LABEL, &INK, HPos::Center, VPos::Top), (x, BOTTOM + 8))?;
+            root.draw(&PathElement::new(
+                vec![(x, TOP), (x, BOTTOM)],
+                style::GRID.stroke_width(1),
+            ))?;
+            draw_text(
+                root,
+                &style::seconds_tick(t),
+                &font_at(text_size::LABEL, &INK, HPos::Center, VPos::Top),
+                (x, BOTTOM + 8),
+            )?;
         }
-        root.draw(&Rectangle::new([(LEFT, TOP), (RIGHT, BOTTOM)], INK.stroke_width(1)))?;
-        draw_text(root, &self.axis_note, &font_at(text_size::SMALL, &MUTED, HPos::Right, VPos::Top), (RIGHT, BOTTOM + 32))?;
+        root.draw(&Rectangle::new(
+            [(LEFT, TOP), (RIGHT, BOTTOM)],
+            INK.stroke_width(1),
+        ))?;
+        draw_text(
+            root,
+            &self.axis_note,
+            &font_at(text_size::SMALL, &MUTED, HPos::Right, VPos::Top),
+            (RIGHT, BOTTOM + 32),
+        )?;
 
         // Stage starts: dotted lines, labels staggered on three rows above the plot.
         let dotted = SeriesStyle {
@@ -201,7 +241,12 @@ impl Chart for PostmortemChart {
             };
             row_ends[row] = x + w;
             let y = TOP - 10 - row as i32 * 18;
-            draw_text(root, label, &font_at(text_size::SMALL, &INK, HPos::Left, VPos::Bottom), (x, y))?;
+            draw_text(
+                root,
+                label,
+                &font_at(text_size::SMALL, &INK, HPos::Left, VPos::Bottom),
+                (x, y),
+            )?;
         }
 
         // The limit.
@@ -214,7 +259,12 @@ impl Chart for PostmortemChart {
                 width: 2,
             };
             style::draw_line(root, &[(LEFT, y), (RIGHT, y)], &dash, 2)?;
-            draw_text(root, &format!("limit {}", format_bytes(l)), &font_at(text_size::SMALL, &LIMIT, HPos::Right, VPos::Bottom), (RIGHT - 6, y - 4))?;
+            draw_text(
+                root,
+                &format!("limit {}", format_bytes(l)),
+                &font_at(text_size::SMALL, &LIMIT, HPos::Right, VPos::Bottom),
+                (RIGHT - 6, y - 4),
+            )?;
         }
 
         // Memory use.
@@ -239,8 +289,16 @@ impl Chart for PostmortemChart {
         // The kill.
         if let Some((t, label)) = &self.kill {
             let x = self.x_px(*t);
-            root.draw(&PathElement::new(vec![(x, TOP), (x, BOTTOM)], LIMIT.stroke_width(2)))?;
-            draw_text(root, label, &font_at(text_size::LABEL, &LIMIT, HPos::Right, VPos::Top), (x - 4, TOP + 6))?;
+            root.draw(&PathElement::new(
+                vec![(x, TOP), (x, BOTTOM)],
+                LIMIT.stroke_width(2),
+            ))?;
+            draw_text(
+                root,
+                label,
+                &font_at(text_size::LABEL, &LIMIT, HPos::Right, VPos::Top),
+                (x - 4, TOP + 6),
+            )?;
         }
         Ok(())
     }

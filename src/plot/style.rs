@@ -49,7 +49,7 @@ pub enum Dash {
     /// Dots.
     Dotted,
     /// Long dashes.
-    LongDash,
+    Long,
 }
 
 /// Marker shape for a strategy's stage peaks and legend entry.
@@ -100,7 +100,7 @@ const PALETTE: [SeriesStyle; 6] = [
     },
     SeriesStyle {
         color: RGBColor(230, 159, 0), // orange, grey ~162
-        dash: Dash::LongDash,
+        dash: Dash::Long,
         marker: MarkerShape::Diamond,
         width: 3,
     },
@@ -155,7 +155,10 @@ pub fn text_extent(text: &str, size: f64) -> (i32, i32) {
         .box_size(text)
         .map(|(w, h)| (w as i32, h as i32))
         // Rough fallback; only reached when the font is missing, which the seam prevents.
-        .unwrap_or(((text.chars().count() as f64 * size * 0.6) as i32, size as i32))
+        .unwrap_or((
+            (text.chars().count() as f64 * size * 0.6) as i32,
+            size as i32,
+        ))
 }
 
 /// A unit to print bytes in along an axis: picked once per axis so every tick agrees.
@@ -226,7 +229,7 @@ where
         Dash::Solid => area.draw(&PathElement::new(pts.collect::<Vec<_>>(), stroke))?,
         Dash::Dashed => area.draw(&DashedPathElement::new(pts, 10, 6, stroke))?,
         Dash::Dotted => area.draw(&DashedPathElement::new(pts, 3, 5, stroke))?,
-        Dash::LongDash => area.draw(&DashedPathElement::new(pts, 20, 6, stroke))?,
+        Dash::Long => area.draw(&DashedPathElement::new(pts, 20, 6, stroke))?,
     }
     Ok(())
 }
@@ -499,7 +502,10 @@ pub struct PixelBox {
 impl PixelBox {
     /// Whether two boxes share any pixel (with `pad` pixels of air around).
     pub fn overlaps(&self, other: &PixelBox, pad: i32) -> bool {
-        self.x0 - pad < other.x1 && other.x0 - pad < self.x1 && self.y0 - pad < other.y1 && other.y0 - pad < self.y1
+        self.x0 - pad < other.x1
+            && other.x0 - pad < self.x1
+            && self.y0 - pad < other.y1
+            && other.y0 - pad < self.y1
     }
 
     /// Whether `self` lies inside `outer`.
@@ -563,7 +569,10 @@ mod tests {
         let mib = ByteUnit::for_max(900.0 * 1024.0 * 1024.0);
         assert_eq!(mib.suffix, "MiB");
         assert_eq!(mib.tick(400.0), "400 MiB");
-        assert_eq!(ByteUnit::for_max(3.0 * (1u64 << 30) as f64).tick(1.5), "1.5 GiB");
+        assert_eq!(
+            ByteUnit::for_max(3.0 * (1u64 << 30) as f64).tick(1.5),
+            "1.5 GiB"
+        );
         assert_eq!(seconds_tick(0.25), "0.25 s");
         assert_eq!(trim_number(-0.0001), "0");
     }

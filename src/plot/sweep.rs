@@ -132,7 +132,8 @@ impl<'a> SweepChart<'a> {
                     .iter()
                     .filter(|p| {
                         p.max_ranking_samples > 0
-                            && ((p.max_ranking_samples as f64 / p.rows_in as f64) - frac).abs() < 5e-3
+                            && ((p.max_ranking_samples as f64 / p.rows_in as f64) - frac).abs()
+                                < 5e-3
                     })
                     .map(|p| (p.rows_in as f64, p.peak_bytes as f64))
                     .collect();
@@ -158,7 +159,9 @@ impl<'a> SweepChart<'a> {
             .iter()
             .flat_map(|s| s.points.iter().chain(&s.line).map(|p| p.1))
             .filter(|y| *y > 0.0);
-        let (y_min, y_max) = ys.fold((f64::INFINITY, 0.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
+        let (y_min, y_max) = ys.fold((f64::INFINITY, 0.0f64), |(lo, hi), y| {
+            (lo.min(y), hi.max(y))
+        });
         let y_min = if y_min.is_finite() { y_min } else { 1e8 };
         let y_max = y_max.max(BUDGET_LINES[2].1);
         let y_range = (y_min / 1.6, y_max * 1.6);
@@ -241,7 +244,10 @@ impl<'a> SweepChart<'a> {
         let mut decade = 10f64.powf(self.x_range.0.log10().ceil());
         while decade <= self.x_range.1 {
             let x = self.x_px(decade);
-            root.draw(&PathElement::new(vec![(x, t), (x, b)], style::GRID.stroke_width(1)))?;
+            root.draw(&PathElement::new(
+                vec![(x, t), (x, b)],
+                style::GRID.stroke_width(1),
+            ))?;
             root.draw_text(
                 &compact_count(decade),
                 &font_at(text_size::LABEL, &INK, HPos::Center, VPos::Top),
@@ -262,7 +268,10 @@ impl<'a> SweepChart<'a> {
         while tick <= self.y_range.1 {
             if tick >= self.y_range.0 {
                 let y = self.y_px(tick);
-                root.draw(&PathElement::new(vec![(l, y), (r, y)], style::GRID.stroke_width(1)))?;
+                root.draw(&PathElement::new(
+                    vec![(l, y), (r, y)],
+                    style::GRID.stroke_width(1),
+                ))?;
                 root.draw_text(
                     &format_bytes(tick as u64).replace(".00", ""),
                     &font_at(text_size::LABEL, &INK, HPos::Right, VPos::Center),
@@ -271,7 +280,10 @@ impl<'a> SweepChart<'a> {
             }
             tick *= 4.0;
         }
-        root.draw(&PathElement::new(vec![(l, t), (l, b), (r, b)], INK.stroke_width(1)))?;
+        root.draw(&PathElement::new(
+            vec![(l, t), (l, b), (r, b)],
+            INK.stroke_width(1),
+        ))?;
         // Production size.
         let x = self.x_px(self.production_rows);
         let dotted = SeriesStyle {
@@ -282,7 +294,10 @@ impl<'a> SweepChart<'a> {
         };
         style::draw_line(root, &[(x, t), (x, b)], &dotted, 2)?;
         root.draw_text(
-            &format!("production: {} rows", format_count(self.production_rows as u64)),
+            &format!(
+                "production: {} rows",
+                format_count(self.production_rows as u64)
+            ),
             &font_at(text_size::SMALL, &INK, HPos::Right, VPos::Top),
             (x - 6, t + 4),
         )?;

@@ -11,11 +11,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::glyphs::draw_text;
 use super::style::{
     self, downsample_min_max, draw_legend_sample, draw_line, draw_marker, font_at, pack_callouts,
     series_style, text_extent, text_size, ByteUnit, PixelBox, SeriesStyle, INK, LIMIT, MUTED,
 };
-use super::glyphs::draw_text;
 use super::{Chart, PlotOptions};
 use crate::report::{Report, RunRecord, RunStatus, StageRecord};
 use crate::units::{format_bytes, format_count};
@@ -82,7 +82,12 @@ fn run_end(run: &RunRecord) -> f64 {
 
 /// The highest RSS the picture must show for a run.
 fn run_top(run: &RunRecord) -> u64 {
-    let stages = run.stages.iter().map(StageRecord::best_peak).max().unwrap_or(0);
+    let stages = run
+        .stages
+        .iter()
+        .map(StageRecord::best_peak)
+        .max()
+        .unwrap_or(0);
     let kill = match &run.status {
         RunStatus::Killed { rss_bytes, .. } => *rss_bytes,
         _ => 0,
@@ -99,8 +104,14 @@ fn legend_text(run: &RunRecord) -> String {
     let at = |stage: &Option<String>| stage.clone().unwrap_or_else(|| "start".into());
     match &run.status {
         RunStatus::Completed => match (run.peak_bytes, run.peak_stage()) {
-            (Some(p), Some(s)) => format!("{}: peak {} in {}", run.strategy, format_bytes(p), s.name),
-            _ => format!("{}: peak {} (sampled)", run.strategy, format_bytes(run.sampled_peak_bytes)),
+            (Some(p), Some(s)) => {
+                format!("{}: peak {} in {}", run.strategy, format_bytes(p), s.name)
+            }
+            _ => format!(
+                "{}: peak {} (sampled)",
+                run.strategy,
+                format_bytes(run.sampled_peak_bytes)
+            ),
         },
         RunStatus::Killed {
             signal,
@@ -140,7 +151,12 @@ impl<'a> TimelineChart<'a> {
             .fold(0.0, f64::max)
             .max(1e-3)
             * 1.02;
-        let data_top = runs.iter().map(|(r, _)| run_top(r)).max().unwrap_or(0).max(1) as f64;
+        let data_top = runs
+            .iter()
+            .map(|(r, _)| run_top(r))
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64;
         let refs = opts.reference_lines();
         let (off_scale, on_scale): (Vec<_>, Vec<_>) = refs
             .iter()
@@ -154,7 +170,11 @@ impl<'a> TimelineChart<'a> {
         let unit = ByteUnit::for_max(y_max_bytes);
 
         // Left gutter: widest y tick or lane name.
-        let tick_w = text_extent(&unit.tick(unit.of(y_max_bytes as u64) * 0.95), text_size::LABEL).0;
+        let tick_w = text_extent(
+            &unit.tick(unit.of(y_max_bytes as u64) * 0.95),
+            text_size::LABEL,
+        )
+        .0;
         let name_w = runs
             .iter()
             .map(|(r, _)| text_extent(&r.strategy, text_size::LABEL).0)
@@ -164,7 +184,10 @@ impl<'a> TimelineChart<'a> {
 
         // Legend entries, wrapped into rows that fit the width.
         let mut legend_texts: Vec<String> = runs.iter().map(|(r, _)| legend_text(r)).collect();
-        legend_texts.extend(refs.iter().map(|(label, b)| format!("{label} {}", format_bytes(*b))));
+        legend_texts.extend(
+            refs.iter()
+                .map(|(label, b)| format!("{label} {}", format_bytes(*b))),
+        );
         let mut legend_rows: Vec<Vec<usize>> = vec![Vec::new()];
         let mut x = left;
         for (i, text) in legend_texts.iter().enumerate() {
@@ -278,23 +301,32 @@ impl<'a> TimelineChart<'a> {
         let r = self.report;
         let s = &r.scenario;
         let title = format!("RSS over time: {} scenario, oomlab {}", s.name, r.command);
-        draw_text(root, 
+        draw_text(
+            root,
             &title,
             &font_at(text_size::TITLE, &INK, HPos::Left, VPos::Top),
             (self.left, MARGIN),
         )?;
         let mut sub = format!("{} ranking samples", format_count(s.scaled.sample_rows));
         if (s.scale - 1.0).abs() > f64::EPSILON {
-            sub += &format!(" (scale {} of {})", s.scale, format_count(s.production.sample_rows));
+            sub += &format!(
+                " (scale {} of {})",
+                s.scale,
+                format_count(s.production.sample_rows)
+            );
         }
         if r.settings.max_ranking_samples > 0 {
-            sub += &format!(", MAX_RANKING_SAMPLES={}", format_count(r.settings.max_ranking_samples));
+            sub += &format!(
+                ", MAX_RANKING_SAMPLES={}",
+                format_count(r.settings.max_ranking_samples)
+            );
         }
         sub += &format!(
             "; RSS sampled every {} ms; markers: exact peak of each stage (kernel high-water mark)",
             style::trim_number(r.settings.interval_ms)
         );
-        draw_text(root, 
+        draw_text(
+            root,
             &sub,
             &font_at(text_size::SMALL, &MUTED, HPos::Left, VPos::Top),
             (self.left, MARGIN + 36),
@@ -315,7 +347,8 @@ impl<'a> TimelineChart<'a> {
                     draw_line(root, &[(x, y), (x + 46, y)], &dash, 2)?;
                 }
                 let text = &self.legend_texts[i];
-                draw_text(root, 
+                draw_text(
+                    root,
                     text,
                     &font_at(text_size::LEGEND, &INK, HPos::Left, VPos::Center),
                     (x + 54, y),
@@ -338,8 +371,12 @@ impl<'a> TimelineChart<'a> {
             if y < top {
                 continue;
             }
-            root.draw(&PathElement::new(vec![(self.left, y), (self.right(), y)], style::GRID.stroke_width(1)))?;
-            draw_text(root, 
+            root.draw(&PathElement::new(
+                vec![(self.left, y), (self.right(), y)],
+                style::GRID.stroke_width(1),
+            ))?;
+            draw_text(
+                root,
                 &self.unit.tick(v),
                 &font_at(text_size::LABEL, &INK, HPos::Right, VPos::Center),
                 (self.left - 8, y),
@@ -350,16 +387,27 @@ impl<'a> TimelineChart<'a> {
             if x > self.right() {
                 continue;
             }
-            root.draw(&PathElement::new(vec![(x, top), (x, bottom)], style::GRID.stroke_width(1)))?;
-            root.draw(&PathElement::new(vec![(x, bottom), (x, bottom + 5)], INK.stroke_width(1)))?;
-            draw_text(root, 
+            root.draw(&PathElement::new(
+                vec![(x, top), (x, bottom)],
+                style::GRID.stroke_width(1),
+            ))?;
+            root.draw(&PathElement::new(
+                vec![(x, bottom), (x, bottom + 5)],
+                INK.stroke_width(1),
+            ))?;
+            draw_text(
+                root,
                 &style::seconds_tick(t),
                 &font_at(text_size::LABEL, &INK, HPos::Center, VPos::Top),
                 (x, bottom + 8),
             )?;
         }
-        root.draw(&Rectangle::new([(self.left, top), (self.right(), bottom)], INK.stroke_width(1)))?;
-        draw_text(root, 
+        root.draw(&Rectangle::new(
+            [(self.left, top), (self.right(), bottom)],
+            INK.stroke_width(1),
+        ))?;
+        draw_text(
+            root,
             "time since the strategy's process started",
             &font_at(text_size::SMALL, &MUTED, HPos::Right, VPos::Top),
             (self.right(), bottom + 8 + 20),
@@ -381,7 +429,8 @@ impl<'a> TimelineChart<'a> {
         for (label, bytes) in &self.on_scale {
             let y = self.y_px(*bytes as f64);
             draw_line(root, &[(self.left, y), (self.right(), y)], &dash, 2)?;
-            draw_text(root, 
+            draw_text(
+                root,
                 &format!("{label} {}", format_bytes(*bytes)),
                 &font_at(text_size::SMALL, &LIMIT, HPos::Right, VPos::Bottom),
                 (self.right() - 6, y - 4),
@@ -389,7 +438,8 @@ impl<'a> TimelineChart<'a> {
         }
         let mut y = self.plot_top() + 8;
         for (label, bytes) in &self.off_scale {
-            draw_text(root, 
+            draw_text(
+                root,
                 &format!("↑ {label} {} (off scale)", format_bytes(*bytes)),
                 &font_at(text_size::SMALL, &LIMIT, HPos::Right, VPos::Top),
                 (self.right() - 6, y),
@@ -437,7 +487,11 @@ impl<'a> TimelineChart<'a> {
             .collect();
         for (label, bytes) in &self.on_scale {
             let y = self.y_px(*bytes as f64);
-            let w = text_extent(&format!("{label} {}", format_bytes(*bytes)), text_size::SMALL).0;
+            let w = text_extent(
+                &format!("{label} {}", format_bytes(*bytes)),
+                text_size::SMALL,
+            )
+            .0;
             taken.push(PixelBox {
                 x0: self.right() - 10 - w,
                 y0: y - 24,
@@ -450,7 +504,9 @@ impl<'a> TimelineChart<'a> {
             // the sampler saw the stage's highest RSS.
             let mut markers = Vec::new();
             for s in &run.stages {
-                let Some(peak) = s.exact_peak_bytes else { continue };
+                let Some(peak) = s.exact_peak_bytes else {
+                    continue;
+                };
                 let y = self.y_px(peak as f64);
                 let (x0, x1) = (self.x_px(s.start_s), self.x_px(s.end_s));
                 if x1 - x0 >= 4 {
@@ -476,7 +532,8 @@ impl<'a> TimelineChart<'a> {
             // The run's own peak, written next to its marker.
             if let (RunStatus::Completed, Some(stage)) = (&run.status, run.peak_stage()) {
                 if let Some(peak) = stage.exact_peak_bytes {
-                    let t = sample_time_of_peak(run, stage).unwrap_or((stage.start_s + stage.end_s) / 2.0);
+                    let t = sample_time_of_peak(run, stage)
+                        .unwrap_or((stage.start_s + stage.end_s) / 2.0);
                     let anchor = (self.x_px(t), self.y_px(peak as f64));
                     let text = format!("{} peak {}", run.strategy, format_bytes(peak));
                     place_note(root, &text, anchor, &st.color, &plot, &mut taken)?;
@@ -508,14 +565,20 @@ impl<'a> TimelineChart<'a> {
                     Some((
                         t,
                         rss,
-                        format!("{} failed in {}", run.strategy, stage.as_deref().unwrap_or("start")),
+                        format!(
+                            "{} failed in {}",
+                            run.strategy,
+                            stage.as_deref().unwrap_or("start")
+                        ),
                     ))
                 }
             };
             if let Some((t, rss, text)) = end {
                 let at = (self.x_px(t), self.y_px(rss as f64));
                 // Join the last sample to the point of death.
-                if let (Some(&lt), Some(&lr)) = (run.timeline.t_s.last(), run.timeline.rss_bytes.last()) {
+                if let (Some(&lt), Some(&lr)) =
+                    (run.timeline.t_s.last(), run.timeline.rss_bytes.last())
+                {
                     if lt < t {
                         draw_line(root, &[(self.x_px(lt), self.y_px(lr as f64)), at], st, 1)?;
                     }
@@ -549,7 +612,8 @@ impl<'a> TimelineChart<'a> {
     {
         for ((run, st), lane) in self.runs.iter().zip(&self.lanes) {
             let (y0, y1) = (lane.top, lane.top + LANE_BOX);
-            draw_text(root, 
+            draw_text(
+                root,
                 &run.strategy,
                 &font_at(text_size::LABEL, &st.color, HPos::Right, VPos::Center),
                 (self.left - 8, (y0 + y1) / 2),
@@ -562,12 +626,20 @@ impl<'a> TimelineChart<'a> {
                 let x0 = self.x_px(s.start_s);
                 let x1 = self.x_px(s.end_s).max(x0 + 2);
                 let shade = if i % 2 == 0 { 0.22 } else { 0.45 };
-                root.draw(&Rectangle::new([(x0, y0), (x1, y1)], st.color.mix(shade).filled()))?;
-                let edge = if s.exact_peak_bytes.is_none() { LIMIT.stroke_width(2) } else { st.color.stroke_width(1) };
+                root.draw(&Rectangle::new(
+                    [(x0, y0), (x1, y1)],
+                    st.color.mix(shade).filled(),
+                ))?;
+                let edge = if s.exact_peak_bytes.is_none() {
+                    LIMIT.stroke_width(2)
+                } else {
+                    st.color.stroke_width(1)
+                };
                 root.draw(&Rectangle::new([(x0, y0), (x1, y1)], edge))?;
                 let center = (x0 + x1) / 2;
                 match label.placed {
-                    None => draw_text(root, 
+                    None => draw_text(
+                        root,
                         &label.text,
                         &font_at(text_size::SMALL, &INK, HPos::Center, VPos::Center),
                         (center, (y0 + y1) / 2),
@@ -583,7 +655,8 @@ impl<'a> TimelineChart<'a> {
                             path.push((target_x, row_y + 7));
                         }
                         root.draw(&PathElement::new(path, MUTED.stroke_width(1)))?;
-                        draw_text(root, 
+                        draw_text(
+                            root,
                             &label.text,
                             &font_at(text_size::SMALL, &INK, HPos::Left, VPos::Top),
                             (p.x, row_y + 6),
@@ -659,17 +732,37 @@ where
             // Crowded: clamp the first candidate into the plot and accept overlap.
             let x = (ax - w / 2).clamp(plot.x0, (plot.x1 - w).max(plot.x0));
             let y = (ay - 14 - h).clamp(plot.y0, (plot.y1 - h).max(plot.y0));
-            Some((x, y, PixelBox { x0: x, y0: y, x1: x + w, y1: y + h }))
+            Some((
+                x,
+                y,
+                PixelBox {
+                    x0: x,
+                    y0: y,
+                    x1: x + w,
+                    y1: y + h,
+                },
+            ))
         });
     if let Some((x, y, b)) = chosen {
         // White backing so the note reads over grid and lines.
-        root.draw(&Rectangle::new([(b.x0, b.y0), (b.x1, b.y1)], WHITE.mix(0.85).filled()))?;
+        root.draw(&Rectangle::new(
+            [(b.x0, b.y0), (b.x1, b.y1)],
+            WHITE.mix(0.85).filled(),
+        ))?;
         let near_y = if y > ay { b.y0 } else { b.y1 };
         let near_x = ax.clamp(b.x0, b.x1);
         if (near_y - ay).abs() > 12 || (near_x - ax).abs() > 12 {
-            root.draw(&PathElement::new(vec![(ax, ay), (near_x, near_y)], MUTED.stroke_width(1)))?;
+            root.draw(&PathElement::new(
+                vec![(ax, ay), (near_x, near_y)],
+                MUTED.stroke_width(1),
+            ))?;
         }
-        draw_text(root, text, &font_at(text_size::SMALL, color, HPos::Left, VPos::Top), (x, y))?;
+        draw_text(
+            root,
+            text,
+            &font_at(text_size::SMALL, color, HPos::Left, VPos::Top),
+            (x, y),
+        )?;
         taken.push(b);
     }
     Ok(())
@@ -677,7 +770,7 @@ where
 
 /// Round tick values from 0 to `max` (1, 2, 2.5 or 5 times a power of ten apart).
 pub fn nice_ticks(max: f64, target: usize) -> Vec<f64> {
-    if !(max > 0.0) || !max.is_finite() {
+    if max.is_nan() || max <= 0.0 || !max.is_finite() {
         return vec![0.0];
     }
     let raw = max / target.max(1) as f64;
@@ -722,8 +815,14 @@ mod tests {
 
     #[test]
     fn ticks_are_round() {
-        assert_eq!(nice_ticks(1.0, 5), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
-        assert_eq!(nice_ticks(1800.0, 8), vec![0.0, 250.0, 500.0, 750.0, 1000.0, 1250.0, 1500.0, 1750.0]);
+        assert_eq!(
+            nice_ticks(1.0, 5),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
+        assert_eq!(
+            nice_ticks(1800.0, 8),
+            vec![0.0, 250.0, 500.0, 750.0, 1000.0, 1250.0, 1500.0, 1750.0]
+        );
         assert_eq!(nice_ticks(0.0, 5), vec![0.0]);
     }
 }

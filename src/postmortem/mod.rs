@@ -28,7 +28,10 @@ use crate::report::{utc_now_rfc3339, write_atomically};
 use crate::units::{format_bytes, format_count};
 use model::{FittingSetting, PeakModel, PredictedPeak, HEADROOM};
 use parse::LogEvent;
-use scan::{Analyzer, ContextLine, KillFinding, LogAnalysis, RunFacts, SourceStats, StatsPoint, TimelineEvent};
+use scan::{
+    Analyzer, ContextLine, KillFinding, LogAnalysis, RunFacts, SourceStats, StatsPoint,
+    TimelineEvent,
+};
 
 /// Bumped whenever a reader of an older postmortem.json would misread a newer one.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -129,9 +132,18 @@ pub struct Postmortem {
     pub timeline_dropped: u64,
     /// `docker stats` readings of `memory.container` (thinned past 20,000).
     pub stats: Vec<StatsPoint>,
+    /// Seconds between stats rows that carry no time of their own
+    /// (`--stats-interval`): their time axis is row number x this.
+    #[serde(default = "default_stats_interval_s")]
+    pub stats_interval_s: f64,
     /// Pictures written next to the report.
     #[serde(default)]
     pub pictures: Vec<String>,
+}
+
+/// `docker stats` refreshes every 5 s by default.
+fn default_stats_interval_s() -> f64 {
+    5.0
 }
 
 fn scan_file(path: &Path, context: usize, what: &str) -> Result<LogAnalysis> {
@@ -146,7 +158,12 @@ fn scan_file(path: &Path, context: usize, what: &str) -> Result<LogAnalysis> {
     let mut analyzer = Analyzer::new(&path.display().to_string(), context);
     analyzer
         .read_all(BufReader::with_capacity(256 * 1024, file))
-        .map_err(|e| bad_input(format!("{}: reading the {what} failed: {e}", path.display())))?;
+        .map_err(|e| {
+            bad_input(format!(
+                "{}: reading the {what} failed: {e}",
+                path.display()
+            ))
+        })?;
     Ok(analyzer.finish())
 }
 
@@ -207,6 +224,7 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         timeline: log.events,
         timeline_dropped: log.events_dropped,
         stats,
+        stats_interval_s: inputs.stats_interval_s,
         pictures: Vec::new(),
     };
     pm.verdict = verdict(&pm);
@@ -272,9 +290,14 @@ fn facts(log: &LogAnalysis) -> Facts {
                 }
             ),
         )
-    } else if run.ranking_samples_rows.is_some() && run.last_stage.as_ref().is_some_and(|e| {
-        e.stage.as_deref().map(|s| s != "optimize_samples").unwrap_or(false)
-    }) {
+    } else if run.ranking_samples_rows.is_some()
+        && run.last_stage.as_ref().is_some_and(|e| {
+            e.stage
+                .as_deref()
+                .map(|s| s != "optimize_samples")
+                .unwrap_or(false)
+        })
+    {
         (
             None,
             "no sampling line: MAX_RANKING_SAMPLES was 0 (no limit), at least the row count, or the code predates v2".into(),
@@ -384,7 +407,8 @@ pub fn format_unix(t: f64) -> String {
 }
 
 fn at_time(t: Option<f64>) -> String {
-    t.map(|t| format!(" at {}", format_unix(t))).unwrap_or_default()
+    t.map(|t| format!(" at {}", format_unix(t)))
+        .unwrap_or_default()
 }
 
 fn verdict(pm: &Postmortem) -> String {
@@ -449,7 +473,12 @@ fn verdict(pm: &Postmortem) -> String {
     if let Some(rows) = f.ranking_samples_rows {
         let _ = write!(v, "It was preparing {} ranking samples", format_count(rows));
         if let (Some(d), Some(c)) = (f.dataset_profile_rows, f.dataset_profile_columns) {
-            let _ = write!(v, " against {} datasets x {} feature columns", format_count(d), c);
+            let _ = write!(
+                v,
+                " against {} datasets x {} feature columns",
+                format_count(d),
+                c
+            );
         } else if let Some(c) = f.dataset_profile_columns {
             let _ = write!(v, " with {c} dataset feature columns");
         }
@@ -483,7 +512,9 @@ fn verdict(pm: &Postmortem) -> String {
                 format_bytes(limit)
             );
             match &model.fitting {
-                Some(FittingSetting::NoSampling { .. }) => v.push_str("; it fits without sampling."),
+                Some(FittingSetting::NoSampling { .. }) => {
+                    v.push_str("; it fits without sampling.")
+                }
                 Some(FittingSetting::Cap { cap, .. }) => {
                     let _ = write!(v, "; MAX_RANKING_SAMPLES={cap} would have fitted.");
                 }
@@ -511,7 +542,8 @@ fn kill_label(kind: parse::KillKind) -> &'static str {
 }
 
 fn opt_count(v: Option<u64>) -> String {
-    v.map(format_count).unwrap_or_else(|| "not in the log".into())
+    v.map(format_count)
+        .unwrap_or_else(|| "not in the log".into())
 }
 
 /// Renders `postmortem.md`.
@@ -527,7 +559,11 @@ pub fn render_markdown(pm: &Postmortem) -> String {
     let f = &pm.facts;
     let _ = writeln!(md, "## The four facts (write-up: 如果再次出现 OOM)\n");
     let _ = writeln!(md, "| | |\n|---|---|");
-    let _ = writeln!(md, "| 1. `ranking_samples` rows | {} |", opt_count(f.ranking_samples_rows));
+    let _ = writeln!(
+        md,
+        "| 1. `ranking_samples` rows | {} |",
+        opt_count(f.ranking_samples_rows)
+    );
     let _ = writeln!(
         md,
         "| 2. `dataset_profile` columns x rows | {} feature columns x {} rows |",
@@ -553,7 +589,10 @@ pub fn render_markdown(pm: &Postmortem) -> String {
     let _ = writeln!(md, "## Data sizes from the log\n");
     let _ = writeln!(md, "| | |\n|---|---|");
     let rows: [(&str, String); 10] = [
-        ("ranking samples before optimization", opt_count(s.ranking_samples_rows)),
+        (
+            "ranking samples before optimization",
+            opt_count(s.ranking_samples_rows),
+        ),
         (
             "sampling",
             s.sampling
@@ -561,10 +600,19 @@ pub fn render_markdown(pm: &Postmortem) -> String {
                 .unwrap_or_else(|| "no sampling line".into()),
         ),
         ("samples optimized", opt_count(s.samples_optimized_rows)),
-        ("samples prepared (merge input)", opt_count(s.preparing_samples)),
+        (
+            "samples prepared (merge input)",
+            opt_count(s.preparing_samples),
+        ),
         ("datasets", opt_count(s.datasets)),
-        ("dataset feature columns merged", opt_count(s.dataset_feature_columns)),
-        ("user feature columns merged", opt_count(s.user_feature_columns)),
+        (
+            "dataset feature columns merged",
+            opt_count(s.dataset_feature_columns),
+        ),
+        (
+            "user feature columns merged",
+            opt_count(s.user_feature_columns),
+        ),
         (
             "memory optimization",
             match (s.memory_before_mb, s.memory_after_mb) {
@@ -588,10 +636,18 @@ pub fn render_markdown(pm: &Postmortem) -> String {
     let _ = writeln!(md, "## Memory\n");
     match m.limit_bytes {
         Some(l) => {
-            let _ = writeln!(md, "- Limit: {} (from {}).", format_bytes(l), m.limit_source);
+            let _ = writeln!(
+                md,
+                "- Limit: {} (from {}).",
+                format_bytes(l),
+                m.limit_source
+            );
         }
         None => {
-            let _ = writeln!(md, "- Limit: unknown (give `--memory-limit` or `--docker-stats`).");
+            let _ = writeln!(
+                md,
+                "- Limit: unknown (give `--memory-limit` or `--docker-stats`)."
+            );
         }
     }
     if m.stats_rows == 0 {
@@ -631,7 +687,10 @@ pub fn render_markdown(pm: &Postmortem) -> String {
                     format_count(mf.rows_in),
                     mf.max_ranking_samples_in_force
                 );
-                let _ = writeln!(md, "| strategy | predicted peak | stage | vs limit |\n|---|---|---|---|");
+                let _ = writeln!(
+                    md,
+                    "| strategy | predicted peak | stage | vs limit |\n|---|---|---|---|"
+                );
                 for (name, p) in &mf.predicted {
                     let vs = mf
                         .limit_bytes
@@ -639,7 +698,10 @@ pub fn render_markdown(pm: &Postmortem) -> String {
                             if p.peak_bytes > l {
                                 format!("over by {}", format_bytes(p.peak_bytes - l))
                             } else {
-                                format!("fits ({:.0}% of it)", p.peak_bytes as f64 / l as f64 * 100.0)
+                                format!(
+                                    "fits ({:.0}% of it)",
+                                    p.peak_bytes as f64 / l as f64 * 100.0
+                                )
                             }
                         })
                         .unwrap_or_else(|| "-".into());
@@ -699,7 +761,12 @@ pub fn render_markdown(pm: &Postmortem) -> String {
     } else {
         let _ = writeln!(md, "| line | time | stage | event |\n|---|---|---|---|");
         let shown = 200;
-        for e in pm.timeline.iter().filter(|e| !matches!(e.event, LogEvent::Stats(_))).take(shown) {
+        for e in pm
+            .timeline
+            .iter()
+            .filter(|e| !matches!(e.event, LogEvent::Stats(_)))
+            .take(shown)
+        {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} |",
@@ -711,7 +778,11 @@ pub fn render_markdown(pm: &Postmortem) -> String {
         }
         let total = pm.timeline.len() as u64 + pm.timeline_dropped;
         if total > shown as u64 {
-            let _ = writeln!(md, "\n({} events in all; postmortem.json has the first 10,000.)", total);
+            let _ = writeln!(
+                md,
+                "\n({} events in all; postmortem.json has the first 10,000.)",
+                total
+            );
         }
         let _ = writeln!(md);
     }
@@ -720,7 +791,9 @@ pub fn render_markdown(pm: &Postmortem) -> String {
         let _ = writeln!(
             md,
             "## {} lines before and after the kill (line {})\n",
-            f.log_lines_before_kill.len().max(f.log_lines_after_kill.len()),
+            f.log_lines_before_kill
+                .len()
+                .max(f.log_lines_after_kill.len()),
             k.line
         );
         let _ = writeln!(md, "```");
@@ -753,8 +826,7 @@ pub fn render_markdown(pm: &Postmortem) -> String {
 
 /// Writes `postmortem.json`, `postmortem.md` and the picture into `dir`.
 pub fn write(pm: &mut Postmortem, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
     if pm.stats.len() >= 2 {
         match crate::plot::render(&crate::plot::postmortem::PostmortemChart::new(pm), dir) {
             Ok(files) => {
@@ -778,7 +850,10 @@ mod tests {
 
     #[test]
     fn formats_times() {
-        assert_eq!(format_unix(20_447.0 * 86_400.0 + 30_569.0), "2025-12-25 08:29:29 UTC");
+        assert_eq!(
+            format_unix(20_447.0 * 86_400.0 + 30_569.0),
+            "2025-12-25 08:29:29 UTC"
+        );
         assert_eq!(format_unix(f64::NAN), "?");
     }
 }

@@ -43,8 +43,12 @@ pub trait PeakModel {
     fn predict(&self, strategy: &str, rows_in: u64, cap: u64) -> Result<PredictedPeak>;
     /// The largest `MAX_RANKING_SAMPLES` whose predicted peak (v2 pipeline)
     /// stays within `budget_bytes` after `headroom` (a share kept free).
-    fn fitting_setting(&self, rows_in: u64, budget_bytes: u64, headroom: f64)
-        -> Result<FittingSetting>;
+    fn fitting_setting(
+        &self,
+        rows_in: u64,
+        budget_bytes: u64,
+        headroom: f64,
+    ) -> Result<FittingSetting>;
 }
 
 /// Share of the limit kept free when choosing a setting (as `recommend` does).
@@ -99,7 +103,9 @@ impl PeakModel for SweepModel {
                 cap,
                 peak: peak(&prediction),
             },
-            advice::Answer::NoFit { floor } => FittingSetting::NoFit { floor: peak(&floor) },
+            advice::Answer::NoFit { floor } => FittingSetting::NoFit {
+                floor: peak(&floor),
+            },
         })
     }
 }

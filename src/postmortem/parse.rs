@@ -110,7 +110,9 @@ impl LogEvent {
             }
             LogEvent::OptimizingMemory => "optimizing memory".into(),
             LogEvent::MemoryOptimization {
-                before_mb, after_mb, ..
+                before_mb,
+                after_mb,
+                ..
             } => format!("memory optimization {before_mb:.2} MB -> {after_mb:.2} MB"),
             LogEvent::Prepared { rows, features } => match features {
                 Some(f) => format!("prepared: {rows} rows, {f} features"),
@@ -119,7 +121,9 @@ impl LogEvent {
             LogEvent::MaxRankingSamples { value } => format!("MAX_RANKING_SAMPLES={value}"),
             LogEvent::Kill { kind, .. } => format!("killed ({kind:?})"),
             LogEvent::StatsHeader => "docker stats header".into(),
-            LogEvent::Stats(r) => format!("docker stats {} / {} bytes", r.usage_bytes, r.limit_bytes),
+            LogEvent::Stats(r) => {
+                format!("docker stats {} / {} bytes", r.usage_bytes, r.limit_bytes)
+            }
         }
     }
 }
@@ -183,7 +187,9 @@ fn pipeline_event(lower: &str) -> Option<LogEvent> {
     }
     if let Some(rest) = after(lower, "preparing ranking data") {
         let (samples, _) = first_number(after(rest, "samples:")?)?;
-        let datasets = after(rest, "datasets:").and_then(first_number).map(|(d, _)| d);
+        let datasets = after(rest, "datasets:")
+            .and_then(first_number)
+            .map(|(d, _)| d);
         return Some(LogEvent::Preparing { samples, datasets });
     }
     if let Some(rest) = after(lower, "merging with dataset features") {
@@ -376,11 +382,20 @@ pub fn find_timestamp(line: &str) -> Option<f64> {
     let limit = b.len().min(400);
     for i in 0..limit {
         // YYYY-MM-DD
-        if !(digit(i) && digit(i + 1) && digit(i + 2) && digit(i + 3) && b.get(i + 4) == Some(&b'-'))
+        if !(digit(i)
+            && digit(i + 1)
+            && digit(i + 2)
+            && digit(i + 3)
+            && b.get(i + 4) == Some(&b'-'))
         {
             continue;
         }
-        if !(digit(i + 5) && digit(i + 6) && b.get(i + 7) == Some(&b'-') && digit(i + 8) && digit(i + 9)) {
+        if !(digit(i + 5)
+            && digit(i + 6)
+            && b.get(i + 7) == Some(&b'-')
+            && digit(i + 8)
+            && digit(i + 9))
+        {
             continue;
         }
         let (y, mo, d) = (num(i, 4)?, num(i + 5, 2)?, num(i + 8, 2)?);
@@ -402,10 +417,17 @@ fn clock(line: &str, j: usize) -> Option<f64> {
     let b = line.as_bytes();
     let two = |k: usize| -> Option<f64> {
         let s = line.get(k..k + 2)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     let (h, m, s) = (two(j)?, two(j + 3)?, two(j + 6)?);
-    if b.get(j + 2) != Some(&b':') || b.get(j + 5) != Some(&b':') || h > 23.0 || m > 59.0 || s > 60.0 {
+    if b.get(j + 2) != Some(&b':')
+        || b.get(j + 5) != Some(&b':')
+        || h > 23.0
+        || m > 59.0
+        || s > 60.0
+    {
         return None;
     }
     let mut frac = 0.0;
@@ -488,7 +510,9 @@ mod tests {
         ];
         for (line, want) in cases {
             assert_eq!(classify(line), Some(want.clone()), "{line}");
-            let prefixed = format!("airflow-scheduler-1  | [2025-12-25, 08:15:02 UTC] {{train_models.py:1401}} {line}");
+            let prefixed = format!(
+                "airflow-scheduler-1  | [2025-12-25, 08:15:02 UTC] {{train_models.py:1401}} {line}"
+            );
             assert_eq!(classify(&prefixed), Some(want), "{prefixed}");
         }
         assert_eq!(
@@ -501,13 +525,25 @@ mod tests {
     fn recognizes_kills() {
         for (line, kind) in [
             ("Task exited with return code -9", KillKind::Sigkill),
-            ("ERROR - Process exited with exit code -9", KillKind::Sigkill),
-            ("Task exited with return code Negsignal.SIGKILL", KillKind::Sigkill),
+            (
+                "ERROR - Process exited with exit code -9",
+                KillKind::Sigkill,
+            ),
+            (
+                "Task exited with return code Negsignal.SIGKILL",
+                KillKind::Sigkill,
+            ),
             ("airflow-scheduler exited with code 137", KillKind::Sigkill),
-            ("Out of memory: Killed process 4242 (python3) total-vm:160000000kB", KillKind::OomKiller),
+            (
+                "Out of memory: Killed process 4242 (python3) total-vm:160000000kB",
+                KillKind::OomKiller,
+            ),
             ("\"OOMKilled\": true,", KillKind::OomKiller),
             ("Killed", KillKind::Killed),
-            ("MemoryError: Unable to allocate 12.3 GiB", KillKind::MemoryError),
+            (
+                "MemoryError: Unable to allocate 12.3 GiB",
+                KillKind::MemoryError,
+            ),
             ("OOM at 08:19:29", KillKind::OomKiller),
         ] {
             match classify(line) {
@@ -521,7 +557,9 @@ mod tests {
     #[test]
     fn parses_docker_stats_rows() {
         let row = "3f2a9c1b7d4e   airflow-scheduler   98.50%    142.3GiB / 150GiB     94.87%    1.2GB / 800MB     50GB / 2GB        87";
-        let Some(LogEvent::Stats(r)) = classify(row) else { panic!() };
+        let Some(LogEvent::Stats(r)) = classify(row) else {
+            panic!()
+        };
         assert_eq!(r.name, "airflow-scheduler");
         assert_eq!(r.limit_bytes, 150 << 30);
         assert_eq!(r.usage_bytes, (142.3 * (1u64 << 30) as f64).round() as u64);
@@ -531,16 +569,28 @@ mod tests {
             Some(LogEvent::StatsHeader)
         );
         let r = parse_stats_row("airflow-scheduler\t1.5GiB / 2GiB").unwrap();
-        assert_eq!((r.name.as_str(), r.limit_bytes), ("airflow-scheduler", 2 << 30));
+        assert_eq!(
+            (r.name.as_str(), r.limit_bytes),
+            ("airflow-scheduler", 2 << 30)
+        );
     }
 
     #[test]
     fn finds_timestamps() {
         let t = find_timestamp("2025-12-25 08:19:29,123 INFO x").unwrap();
         assert!((t - (20_447.0 * 86_400.0 + 8.0 * 3600.0 + 19.0 * 60.0 + 29.123)).abs() < 1e-6);
-        assert_eq!(find_timestamp("[2025-12-25, 08:19:29 UTC] x").map(|t| t as i64), Some(t as i64));
-        assert_eq!(find_timestamp("2025-12-25T08:19:29Z").map(|t| t as i64), Some(t as i64));
-        assert_eq!(find_timestamp("Thu Dec 25 08:19:29 UTC 2025").map(|t| t as i64), Some(t as i64));
+        assert_eq!(
+            find_timestamp("[2025-12-25, 08:19:29 UTC] x").map(|t| t as i64),
+            Some(t as i64)
+        );
+        assert_eq!(
+            find_timestamp("2025-12-25T08:19:29Z").map(|t| t as i64),
+            Some(t as i64)
+        );
+        assert_eq!(
+            find_timestamp("Thu Dec 25 08:19:29 UTC 2025").map(|t| t as i64),
+            Some(t as i64)
+        );
         assert_eq!(find_timestamp("no time here 12:00"), None);
     }
 

@@ -374,13 +374,11 @@ impl Analyzer {
                     self.after_needed = self.context;
                 }
             }
-            LogEvent::MaxRankingSamples { value } => {
-                if self.out.kill.is_none() {
-                    self.out.setting = Some(SettingLine {
-                        line,
-                        value: *value,
-                    });
-                }
+            LogEvent::MaxRankingSamples { value } if self.out.kill.is_none() => {
+                self.out.setting = Some(SettingLine {
+                    line,
+                    value: *value,
+                });
             }
             _ => {}
         }
@@ -534,7 +532,10 @@ mod tests {
         }
         let a = analyze(log.as_bytes(), 0);
         assert!(a.stats.len() <= MAX_STATS_POINTS);
-        assert_eq!(a.stats.iter().map(|p| p.usage_bytes).max(), Some(1000 << 20));
+        assert_eq!(
+            a.stats.iter().map(|p| p.usage_bytes).max(),
+            Some(1000 << 20)
+        );
     }
 
     proptest! {

@@ -29,7 +29,9 @@ use crate::report::{
     SCHEMA_VERSION,
 };
 use crate::runner::limit::MemoryLimit;
-use crate::runner::{run_child, ChildSpec, LineMarker, Marker, OutputStages, RunOptions, StageSource};
+use crate::runner::{
+    run_child, ChildSpec, LineMarker, Marker, OutputStages, RunOptions, StageSource,
+};
 use crate::scenario::Sizes;
 use crate::units::format_bytes;
 use pattern::Pattern;
@@ -76,7 +78,9 @@ pub struct RecordPlan {
 
 /// The level word of a log line (`INFO`, `WARNING`, ...), or empty.
 fn level_of(line: &str) -> String {
-    const LEVELS: [&str; 7] = ["CRITICAL", "ERROR", "WARNING", "WARN", "INFO", "DEBUG", "TRACE"];
+    const LEVELS: [&str; 7] = [
+        "CRITICAL", "ERROR", "WARNING", "WARN", "INFO", "DEBUG", "TRACE",
+    ];
     line.split(|c: char| !c.is_ascii_alphabetic())
         .find(|w| LEVELS.contains(w))
         .unwrap_or("")
@@ -125,19 +129,32 @@ pub fn marker_for(pattern: Pattern) -> LineMarker {
             message
         };
         Some(Marker {
-            stage: stage_name(&message),
+            stage: explicit_stage(line).unwrap_or_else(|| stage_name(&message)),
             level: level_of(line),
             message,
         })
     })
 }
 
+/// A stage a program names itself: `[stage] NAME` in a matching line (as the
+/// pandas reference under `scenarios/pandas/` prints), so its stages carry the
+/// replay's names rather than slugs of its messages.
+fn explicit_stage(line: &str) -> Option<String> {
+    let rest = &line[line.find("[stage]")? + "[stage]".len()..];
+    let name: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+        .take(40)
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
 /// Runs the command and builds its report.
 pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
-    let (program, args) = plan
-        .command
-        .split_first()
-        .ok_or_else(|| bad_input("record: no command given (usage: oomlab record -- CMD ARGS...)"))?;
+    let (program, args) = plan.command.split_first().ok_or_else(|| {
+        bad_input("record: no command given (usage: oomlab record -- CMD ARGS...)")
+    })?;
     let argv: Vec<String> = plan
         .command
         .iter()
@@ -154,7 +171,7 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
         program: PathBuf::from(program),
         args: args.to_vec(),
         env,
-        stages: StageSource::Output(OutputStages {
+        stages: StageSource::Output(Box::new(OutputStages {
             marker: marker_for(plan.pattern.clone()),
             stdout_markers: plan.stream != StageStream::Stderr,
             stderr_markers: plan.stream != StageStream::Stdout,
@@ -171,7 +188,7 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
                 stderr_log: Some("stderr.log".into()),
                 ..RecordedCommand::default()
             },
-        }),
+        })),
     };
     let run = run_child(
         &spec,
@@ -183,7 +200,8 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
     )?;
 
     // The command's own log lines give the data sizes, as in a postmortem.
-    let mut facts = crate::postmortem::sizes_in_log(&plan.out.join("stdout.log")).unwrap_or_default();
+    let mut facts =
+        crate::postmortem::sizes_in_log(&plan.out.join("stdout.log")).unwrap_or_default();
     if facts.last_stage.is_none() {
         if let Some(f) = crate::postmortem::sizes_in_log(&plan.out.join("stderr.log")) {
             facts = f;
@@ -284,6 +302,15 @@ mod tests {
         assert_eq!(got.stage, "root_loading_features_from_s3_bucket_x");
         assert!(m("DEBUG nothing to see").is_none());
         assert!(m("INFORMATION").is_none());
+    }
+
+    #[test]
+    fn explicit_stage_markers_name_the_stage() {
+        let marker = marker_for(Pattern::new(DEFAULT_STAGE_PATTERN).unwrap());
+        let m = marker("INFO [stage] merge_user_features").unwrap();
+        assert_eq!(m.stage, "merge_user_features");
+        assert_eq!(explicit_stage("INFO [stage]   "), None);
+        assert_eq!(explicit_stage("no marker here"), None);
     }
 
     #[test]

@@ -203,7 +203,10 @@ impl Parser<'_> {
             _ => return Ok(atom),
         };
         self.pos += 1;
-        if matches!(atom, Node::Bol | Node::Eol | Node::WordBoundary(_) | Node::Empty) {
+        if matches!(
+            atom,
+            Node::Bol | Node::Eol | Node::WordBoundary(_) | Node::Empty
+        ) {
             return Err(self.err("nothing to repeat"));
         }
         let greedy = !self.eat('?');
@@ -227,7 +230,9 @@ impl Parser<'_> {
             '(' => {
                 let index = if self.eat('?') {
                     if !self.eat(':') {
-                        return Err(self.err("only (?:...) groups and a leading (?i) are supported"));
+                        return Err(
+                            self.err("only (?:...) groups and a leading (?i) are supported")
+                        );
                     }
                     None
                 } else {
@@ -491,6 +496,7 @@ impl Pattern {
     }
 
     /// True when the pattern matches somewhere in `line`.
+    #[cfg(test)]
     pub fn is_match(&self, line: &str) -> bool {
         self.find(line).is_some()
     }
@@ -646,7 +652,11 @@ mod tests {
 
     #[test]
     fn captures_the_first_group() {
-        let (_, g) = m(r"\bINFO\b\W*(.*\S)", "2025-12-25 08:19 - INFO - Merging with x ").unwrap();
+        let (_, g) = m(
+            r"\bINFO\b\W*(.*\S)",
+            "2025-12-25 08:19 - INFO - Merging with x ",
+        )
+        .unwrap();
         assert_eq!(g.as_deref(), Some("Merging with x"));
         let (_, g) = m(r"(?:a|b)(c)?", "a").unwrap();
         assert_eq!(g, None);
@@ -656,7 +666,10 @@ mod tests {
     fn rejects_bad_patterns_with_a_position() {
         for bad in ["(", ")", "[a-", "*a", "a{3,1}", r"\q", "a{1000}", "(?=x)"] {
             let err = Pattern::new(bad).unwrap_err();
-            assert!(err.contains("character") || err.contains("large"), "{bad}: {err}");
+            assert!(
+                err.contains("character") || err.contains("large"),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -69,6 +69,14 @@ pub fn render(report: &Report) -> String {
     );
     for run in &report.runs {
         let _ = writeln!(md, "## {}\n", run.strategy);
+        let workload = if report.scenario.scaled.items > 0 {
+            crate::scenario::Workload::Similarity
+        } else {
+            crate::scenario::Workload::RankingPrep
+        };
+        if let Some(s) = crate::strategy::by_name_for(workload, &run.strategy) {
+            let _ = writeln!(md, "_{}_\n", s.description());
+        }
         match &run.status {
             RunStatus::Completed => {}
             RunStatus::Killed {

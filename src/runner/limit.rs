@@ -95,8 +95,8 @@ impl ChildCgroup {
                 parent.display()
             ));
         }
-        let subtree = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
-            .unwrap_or_default();
+        let subtree =
+            std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
         if !subtree.split_whitespace().any(|c| c == "memory") {
             std::fs::write(parent.join("cgroup.subtree_control"), "+memory").map_err(|e| {
                 format!(
@@ -118,7 +118,9 @@ impl ChildCgroup {
         cg.write("memory.limit_in_bytes", &limit.to_string())?;
         // With swap accounting, memory+swap gets the same limit (no escape to swap).
         let _ = cg.write("memory.memsw.limit_in_bytes", &limit.to_string());
-        let set = cg.read("memory.limit_in_bytes").and_then(|t| t.trim().parse::<u64>().ok());
+        let set = cg
+            .read("memory.limit_in_bytes")
+            .and_then(|t| t.trim().parse::<u64>().ok());
         match set {
             // The kernel rounds down to whole pages.
             Some(v) if v <= limit && v + 65_536 >= limit => Ok(cg),
@@ -140,7 +142,8 @@ impl ChildCgroup {
             CgroupVersion::V1 => "cgroup v1",
             CgroupVersion::V2 => "cgroup v2",
         };
-        std::fs::create_dir(&dir).map_err(|e| format!("{tag}: cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir(&dir)
+            .map_err(|e| format!("{tag}: cannot create {}: {e}", dir.display()))?;
         let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_encoded_bytes())
             .map_err(|_| format!("{tag}: path with a NUL byte"))?;
         Ok(Self {

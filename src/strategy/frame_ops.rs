@@ -143,7 +143,11 @@ pub fn narrowed_bytes(df: &DataFrame) -> Result<u64> {
     let mut total = 0u64;
     for column in df.columns() {
         let n = column.len() as u64;
-        let validity = if column.null_count() > 0 { n.div_ceil(8) } else { 0 };
+        let validity = if column.null_count() > 0 {
+            n.div_ceil(8)
+        } else {
+            0
+        };
         let width = match column.dtype() {
             DataType::Float64 | DataType::Float32 => 4,
             dt if dt.is_integer() => {

@@ -64,10 +64,13 @@ impl Strategy for Legacy {
             d.insert("copied_bytes".into(), json!(fixed_bytes(&working)));
             Ok(working)
         })?;
+        // `working = working.dropna(...)` rebinds the name: the copy is freed
+        // once the filtered frame exists.
         let working = probe.stage("dropna", |d| {
             let kept = working.drop_nulls(Some(&[LABEL]))?;
             d.insert("rows_in".into(), json!(working.height()));
             d.insert("rows".into(), json!(kept.height()));
+            drop(working);
             Ok(kept)
         })?;
         let enriched = probe.stage("merge_dataset_profile", |d| {

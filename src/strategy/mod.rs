@@ -73,7 +73,11 @@ pub trait Strategy: Sync {
 
 /// Every strategy oomlab knows, in table order (before, then after).
 pub fn all() -> &'static [&'static dyn Strategy] {
-    &[&legacy::Legacy, &optimized::Optimized, &streaming::Streaming]
+    &[
+        &legacy::Legacy,
+        &optimized::Optimized,
+        &streaming::Streaming,
+    ]
 }
 
 /// Looks a strategy up by name.

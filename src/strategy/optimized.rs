@@ -159,16 +159,7 @@ impl Strategy for Optimized {
             let before = frame_bytes(&enriched);
             optimize_memory(&mut enriched)?;
             let after = frame_bytes(&enriched);
-            probe.info(format!(
-                "Memory optimization: {:.2} MB -> {:.2} MB ({:.1}% reduction)",
-                before as f64 / 1e6,
-                after as f64 / 1e6,
-                if before > 0 {
-                    (before - after.min(before)) as f64 / before as f64 * 100.0
-                } else {
-                    0.0
-                }
-            ));
+            probe.info(crate::units::memory_optimization_line(before, after));
             d.insert("bytes_before".into(), json!(before));
             d.insert("bytes".into(), json!(after));
             Ok(())

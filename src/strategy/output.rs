@@ -19,7 +19,12 @@ use crate::report::OutputSummary;
 /// Logs the write-up's closing line, writes the sink (as its own stage) if the
 /// job names one, and reports the output. `lookup_bytes` is `Some` for
 /// strategies producing the v2 output: it makes the floor.
-pub fn finish(probe: &Probe, job: &Job, df: &mut DataFrame, lookup_bytes: Option<u64>) -> Result<()> {
+pub fn finish(
+    probe: &Probe,
+    job: &Job,
+    df: &mut DataFrame,
+    lookup_bytes: Option<u64>,
+) -> Result<()> {
     let features = feature_count(df);
     probe.info(format!(
         "Ranking data prepared: {} rows, {features} features",

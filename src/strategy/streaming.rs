@@ -39,7 +39,12 @@ impl Strategy for Streaming {
     }
 
     fn stages(&self) -> &'static [&'static str] {
-        &["load_lookups", "plan_rows", "narrow_lookups", "stream_merge"]
+        &[
+            "load_lookups",
+            "plan_rows",
+            "narrow_lookups",
+            "stream_merge",
+        ]
     }
 
     fn run(&self, job: &Job, probe: &Probe) -> Result<()> {
@@ -67,7 +72,10 @@ impl Strategy for Streaming {
             let slim = read_parquet(&profile_path, Some(keep), None)?;
             let users = read_parquet(&cache.users_path(), None, None)?;
             d.insert("rows".into(), json!(total));
-            d.insert("bytes".into(), json!(frame_bytes(&slim) + frame_bytes(&users)));
+            d.insert(
+                "bytes".into(),
+                json!(frame_bytes(&slim) + frame_bytes(&users)),
+            );
             Ok((total, slim, users))
         })?;
 
@@ -108,15 +116,9 @@ impl Strategy for Streaming {
                 users.width() - 1
             ));
             let streamed = stream(&samples_path, total_rows, chunk, &plan, &slim, &users, sink)?;
-            probe.info(format!(
-                "Memory optimization: {:.2} MB -> {:.2} MB ({:.1}% reduction)",
-                streamed.wide_bytes as f64 / 1e6,
-                streamed.bytes as f64 / 1e6,
-                if streamed.wide_bytes > 0 {
-                    (1.0 - streamed.bytes as f64 / streamed.wide_bytes as f64) * 100.0
-                } else {
-                    0.0
-                }
+            probe.info(crate::units::memory_optimization_line(
+                streamed.wide_bytes,
+                streamed.bytes,
             ));
             d.insert("chunks".into(), json!(streamed.chunks));
             d.insert("chunk_rows".into(), json!(chunk));
@@ -197,11 +199,17 @@ impl IdSet {
 
     fn contains(&self, id: i64) -> bool {
         let i = id - self.min;
-        i >= 0 && (i as usize) < self.bits.len() * 64 && self.bits[i as usize / 64] & (1 << (i % 64)) != 0
+        i >= 0
+            && (i as usize) < self.bits.len() * 64
+            && self.bits[i as usize / 64] & (1 << (i % 64)) != 0
     }
 }
 
-fn read_parquet(path: &Path, columns: Option<Vec<String>>, slice: Option<(usize, usize)>) -> Result<DataFrame> {
+fn read_parquet(
+    path: &Path,
+    columns: Option<Vec<String>>,
+    slice: Option<(usize, usize)>,
+) -> Result<DataFrame> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     ParquetReader::new(file)
         .with_columns(columns)
@@ -367,7 +375,12 @@ fn plan_rows(
 /// feature to the narrowest type holding it over the referenced rows, the key
 /// over all rows.
 fn narrow_lookup(mut lookup: DataFrame, key: &str, referenced: &IdSet) -> Result<DataFrame> {
-    let keys: Vec<Option<i64>> = lookup.column(key)?.cast(&DataType::Int64)?.i64()?.iter().collect();
+    let keys: Vec<Option<i64>> = lookup
+        .column(key)?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .iter()
+        .collect();
     let mask: BooleanChunked = keys
         .iter()
         .map(|k| Some(k.is_some_and(|k| referenced.contains(k))))
@@ -433,7 +446,9 @@ fn stream(
     };
     for (offset, len) in chunks(total, chunk) {
         let a = plan.chosen.partition_point(|&r| (r as usize) < offset);
-        let b = plan.chosen.partition_point(|&r| (r as usize) < offset + len);
+        let b = plan
+            .chosen
+            .partition_point(|&r| (r as usize) < offset + len);
         if a == b {
             continue;
         }
@@ -447,6 +462,7 @@ fn stream(
         );
         let mut part = df.take(&local)?;
         drop(df);
+        compact_strings(&mut part)?;
         for (name, dtype) in &plan.sample_dtypes {
             let column = part.column(name)?;
             if column.dtype() != dtype {
@@ -463,7 +479,8 @@ fn stream(
         match (&tmp, &mut writer, &mut frame) {
             (Some(tmp), w, _) => {
                 if w.is_none() {
-                    let file = File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?;
+                    let file =
+                        File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?;
                     *w = Some(ParquetWriter::new(file).batched(part.schema())?);
                 }
                 if let Some(w) = w.as_mut() {
@@ -486,6 +503,20 @@ fn stream(
     }
     out.frame = frame;
     Ok(out)
+}
+
+/// Gives the kept rows' strings buffers of their own: a gathered string column
+/// still points into the whole decoded chunk's string bytes, which would keep
+/// every chunk's dropped and unsampled rows' strings alive in the output.
+fn compact_strings(df: &mut DataFrame) -> Result<()> {
+    for name in df.get_column_names_owned() {
+        let column = df.column(&name)?;
+        if let Ok(ca) = column.str() {
+            let compact: StringChunked = ca.iter().collect();
+            df.with_column(compact.with_name(name).into_column())?;
+        }
+    }
+    Ok(())
 }
 
 /// Bytes of a frame were its numbers 64-bit (pandas' defaults), for the log line.
