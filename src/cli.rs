@@ -228,6 +228,11 @@ pub struct RecommendArgs {
     /// Memory budget, e.g. 64GiB, 150GB (default: the container's limit, else available memory).
     #[arg(long)]
     pub memory: Option<String>,
+    /// Item-item similarity: items to compute (e.g. 500000); answers
+    /// SIMILARITY_MICRO_BATCH_SIZE and SIMILARITY_TOP_K from the similarity
+    /// model (reports/similarity-model.json, or --model).
+    #[arg(long)]
+    pub items: Option<String>,
     /// Ranking samples loaded (default: the scenario's production rows).
     #[arg(long)]
     pub rows: Option<String>,

@@ -176,3 +176,114 @@ fn bad_knobs_and_foreign_strategies_exit_2() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("legacy, optimized"), "{err}");
 }
+
+/// Sweeps similarity-ci.toml (1,500 to 6,000 items), then asks `recommend
+/// --items` for several budgets from the saved similarity model.
+#[test]
+fn sweep_fits_quadratic_legacy_linear_optimized_and_recommend_answers_the_knobs() {
+    let out = scratch("sim-sweep");
+    let model_path = out.join("similarity-model.saved.json");
+    let cache = cache_dir();
+    let output = oomlab()
+        .env_remove("SIMILARITY_MICRO_BATCH_SIZE")
+        .env_remove("SIMILARITY_TOP_K")
+        .args([
+            "sweep",
+            "--scenario",
+            SCENARIO,
+            "--scales",
+            "0.25,0.5,0.75,1",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--model",
+            model_path.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .expect("oomlab runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "sweep failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("200 GB -> 8 GB"), "{stdout}");
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model_path).expect("model saved"))
+            .expect("model is JSON");
+    let strategy = |name: &str| {
+        model["strategies"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["strategy"] == name))
+            .unwrap_or_else(|| panic!("no {name} in the model"))
+            .clone()
+    };
+    let exponent = |name: &str| strategy(name)["exponent"].as_f64().expect("exponent");
+    // The full matrix grows quadratically, micro-batches linearly.
+    assert!(
+        exponent("legacy") > 1.6,
+        "legacy exponent {}",
+        exponent("legacy")
+    );
+    assert!(
+        exponent("optimized") < 1.3,
+        "optimized exponent {}",
+        exponent("optimized")
+    );
+    for name in ["legacy", "optimized"] {
+        let err = strategy(name)["holdout_error"].as_f64().expect("error");
+        assert!(err.abs() < 0.25, "{name}: held-out error {err}");
+    }
+    assert_eq!(model["throughput"].as_array().map(Vec::len), Some(4));
+
+    let recommend = |memory: &str| {
+        oomlab()
+            .args([
+                "recommend",
+                "--memory",
+                memory,
+                "--items",
+                "500000",
+                "--model",
+                model_path.to_str().unwrap(),
+            ])
+            .output()
+            .expect("oomlab runs")
+    };
+    let knob = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    let mut last: Option<(u64, u64)> = None;
+    for memory in ["64GiB", "16GiB", "4GiB"] {
+        let out = recommend(memory);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{memory}: {text}");
+        assert!(text.contains("cat >> .env << EOF"), "{text}");
+        let (b, k) = (
+            knob(&text, "SIMILARITY_MICRO_BATCH_SIZE"),
+            knob(&text, "SIMILARITY_TOP_K"),
+        );
+        // A smaller budget never gets a larger top K, nor at the same K a larger batch.
+        if let Some((lb, lk)) = last {
+            assert!(
+                k < lk || (k == lk && b <= lb),
+                "{memory}: {b}/{k} after {lb}/{lk}"
+            );
+        }
+        last = Some((b, k));
+    }
+    let none = recommend("64MiB");
+    assert_eq!(none.status.code(), Some(4), "no setting fits -> exit 4");
+    assert!(String::from_utf8_lossy(&none.stderr).contains("needs at least"));
+    let bad = oomlab()
+        .args(["recommend", "--items", "lots", "--model"])
+        .arg(&model_path)
+        .output()
+        .expect("oomlab runs");
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -11,6 +11,7 @@ pub mod plot;
 pub mod postmortem;
 pub mod recommend;
 pub mod record;
+pub mod similarity_model;
 pub mod sweep;
 
 use std::path::{Path, PathBuf};

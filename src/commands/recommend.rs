@@ -441,6 +441,9 @@ fn budget_table(rows: &[BudgetRow], headroom: f64) -> Table {
 
 /// `oomlab recommend`.
 pub fn recommend(args: RecommendArgs) -> Result<Exit> {
+    if let Some(items) = args.items.as_deref() {
+        return super::similarity_model::recommend(&args, items);
+    }
     let headroom = validate_headroom(args.headroom)?;
     let sampling = SamplingMode::parse(&args.sampling)?;
     let (loaded, variant_name) =

@@ -151,7 +151,7 @@ pub fn base_plan(
 }
 
 /// Runs one plan, writes its report directory, refuses failed runs.
-fn run_plan(plan: &ReplayPlan, dir: &Path, progress: &mut Progress) -> Result<Report> {
+pub fn run_plan(plan: &ReplayPlan, dir: &Path, progress: &mut Progress) -> Result<Report> {
     let report = plan.run(progress)?;
     write_report_dir(&report, dir)?;
     let exit = exit_for(&report);
@@ -178,6 +178,9 @@ fn run_plan(plan: &ReplayPlan, dir: &Path, progress: &mut Progress) -> Result<Re
 /// `oomlab sweep`.
 pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let scenario = Scenario::load(&args.scenario)?;
+    if scenario.scenario.workload() == crate::scenario::Workload::Similarity {
+        return super::similarity_model::sweep(&args, &scenario);
+    }
     if scenario.scenario.scaling.scale_pools {
         return Err(bad_input(format!(
             "{}: key `scaling.scale_pools` is true: the dataset and user pools change with --scale, so a model in sample rows alone would mix pool costs into per-row costs (expected scale_pools = false for a sweep)",

@@ -17,6 +17,7 @@
 
 pub mod advice;
 pub mod fit;
+pub mod similarity;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
