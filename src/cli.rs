@@ -34,6 +34,8 @@ pub enum Command {
     Record(RecordArgs),
     /// Read a killed pipeline's logs (and docker stats) and write postmortem.md/.json.
     Postmortem(PostmortemArgs),
+    /// Run the pandas reference and the replay at the same scales; fit both, report the ratios.
+    Fidelity(FidelityArgs),
     /// Run one job in this process (internal: the parent starts it).
     #[command(name = "__child", hide = true)]
     Child {
@@ -248,6 +250,10 @@ pub struct RecommendArgs {
     /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK (repeatable): rescales the model.
     #[arg(long)]
     pub observed: Vec<String>,
+    /// A fidelity result (fidelity.json from `oomlab fidelity`): calibrate the
+    /// model to its pandas peaks, so the answer is in pandas bytes.
+    #[arg(long)]
+    pub fidelity: Option<PathBuf>,
     /// Scale of the scenario data the coverage figures are measured on (default: the sweep's largest).
     #[arg(long)]
     pub coverage_scale: Option<f64>,
@@ -289,6 +295,10 @@ pub struct CheckArgs {
     /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK (repeatable): rescales the model.
     #[arg(long)]
     pub observed: Vec<String>,
+    /// A fidelity result (fidelity.json from `oomlab fidelity`): calibrate the
+    /// model to its pandas peaks, so the answer is in pandas bytes.
+    #[arg(long)]
+    pub fidelity: Option<PathBuf>,
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
@@ -360,4 +370,40 @@ pub struct PostmortemArgs {
     /// Output directory (default: reports/runs/<time>-postmortem/).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `oomlab fidelity`: how the replay's memory figures transfer to pandas.
+#[derive(Debug, Args, Clone)]
+pub struct FidelityArgs {
+    /// Ranking-prep scenario; both sides read the same generated data.
+    #[arg(long, default_value = "scenarios/production.toml")]
+    pub scenario: PathBuf,
+    /// Scales to measure, comma-separated (at least 3; the largest checks the
+    /// extrapolation, so make it about twice the one before).
+    #[arg(long, default_value = "0.005,0.01,0.02")]
+    pub scales: String,
+    /// Strategies, comma-separated (legacy, optimized).
+    #[arg(long, default_value = "legacy,optimized")]
+    pub strategy: String,
+    /// Python interpreter with pandas and pyarrow (scenarios/pandas/requirements.txt).
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// The pandas reference implementation.
+    #[arg(long, default_value = crate::fidelity::PANDAS_REFERENCE)]
+    pub reference: PathBuf,
+    /// Where generated data is cached (default: $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// RSS sampling interval, e.g. 10ms, 0.5s.
+    #[arg(long, default_value = "10ms")]
+    pub interval: String,
+    /// Output directory (default: reports/runs/<time>-fidelity-<scenario>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Start runs even when preflight predicts they will not fit.
+    #[arg(long)]
+    pub force: bool,
+    /// Print only the tables and the output location.
+    #[arg(long, short)]
+    pub quiet: bool,
 }

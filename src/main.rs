@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod data;
 mod error;
+mod fidelity;
 mod gate;
 mod machine;
 mod model;
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::check(args),
         Command::Record(args) => commands::record::record(args),
         Command::Postmortem(args) => commands::postmortem::postmortem(args),
+        Command::Fidelity(args) => commands::fidelity::fidelity(args),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod compare;
 pub mod data;
+pub mod fidelity;
 pub mod gate;
 pub mod plot;
 pub mod postmortem;

@@ -446,8 +446,12 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
     }
     let headroom = validate_headroom(args.headroom)?;
     let sampling = SamplingMode::parse(&args.sampling)?;
-    let (loaded, variant_name) =
-        load_model(args.model.as_deref(), &args.observed, "optimized", sampling)?;
+    let (loaded, variant_name) = load_model(
+        args.model.as_deref(),
+        &crate::fidelity::calibration_flags(args.fidelity.as_deref(), "optimized", &args.observed)?,
+        "optimized",
+        sampling,
+    )?;
     let model = &loaded.model;
     let variant = model.variant(&variant_name)?;
     if !variant.sampling_identified() {

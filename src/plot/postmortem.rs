@@ -117,7 +117,10 @@ impl PostmortemChart {
         let axis_note = if timed && t0.is_finite() {
             format!("seconds since {}", format_unix(t0))
         } else {
-            "stats rows carry no time: spaced 5 s apart; log events not placed".into()
+            format!(
+                "stats rows carry no time: spaced {} s apart (--stats-interval); log events not placed",
+                crate::plot::style::trim_number(interval)
+            )
         };
         Self {
             title,

@@ -1,0 +1,289 @@
+//! `oomlab fidelity`: the pandas reference and the replay on the same data,
+//! at the same scales, fitted side by side (see [`crate::fidelity`]).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use super::sweep::{base_plan, parse_scales, run_plan};
+use super::{default_out_dir, parse_interval, write_report_dir};
+use crate::cli::FidelityArgs;
+use crate::data::cache::default_cache_root;
+use crate::data::DataCache;
+use crate::error::{bad_input, exit_with, Exit};
+use crate::fidelity::{
+    Fidelity, FidelityPoint, StrategyFidelity, FIDELITY_SCHEMA_VERSION, PANDAS_REFERENCE,
+};
+use crate::plot;
+use crate::progress::Progress;
+use crate::record::pattern::Pattern;
+use crate::record::{record as record_command, RecordPlan, StageStream};
+use crate::replay::parse_strategies;
+use crate::report::{self, utc_now_rfc3339, RunRecord, RunStatus};
+use crate::scenario::{Scenario, Workload};
+use crate::table::Table;
+use crate::units::{format_bytes, format_count};
+
+/// Stage boundaries of the pandas reference: its `INFO [stage] NAME` lines only
+/// (the pipeline's own INFO lines are kept as logs, not cut into stages).
+const STAGE_PATTERN: &str = r"^INFO \[stage\] (\S+)$";
+
+/// The interpreter's real path (a pyenv or venv shim would otherwise add its
+/// own processes to the recorded tree) and its pandas version; exit 2 with how
+/// to install the reference's requirements when pandas is missing.
+fn python(interpreter: &str) -> Result<(String, String)> {
+    let out = Command::new(interpreter)
+        .args([
+            "-c",
+            "import sys, pandas, pyarrow; print(sys.executable); print(pandas.__version__)",
+        ])
+        .output()
+        .map_err(|e| bad_input(format!("--python {interpreter}: cannot run it: {e}")))?;
+    if !out.status.success() {
+        return Err(bad_input(format!(
+            "--python {interpreter}: pandas and pyarrow are not importable ({}); install the reference's requirements: {interpreter} -m pip install -r scenarios/pandas/requirements.txt",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("").trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = text.lines();
+    let exe = lines.next().unwrap_or(interpreter).trim().to_string();
+    let version = lines.next().unwrap_or("").trim().to_string();
+    Ok((exe, version))
+}
+
+fn stage_peaks(run: &RunRecord) -> BTreeMap<String, u64> {
+    run.stages
+        .iter()
+        .filter_map(|s| s.exact_peak_bytes.map(|p| (s.name.clone(), p)))
+        .collect()
+}
+
+fn completed(run: &RunRecord, what: &str, report: &Path) -> Result<u64> {
+    if run.status != RunStatus::Completed {
+        return Err(exit_with(
+            Exit::ChildFailed,
+            format!(
+                "{what} did not complete ({:?}); report: {}\n{}",
+                run.status,
+                report.display(),
+                run.stderr_tail.join("\n")
+            ),
+        ));
+    }
+    run.peak_bytes
+        .with_context(|| format!("{what}: no exact peak in {}", report.display()))
+}
+
+/// `oomlab fidelity`.
+pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
+    let scenario = Scenario::load(&args.scenario)?;
+    if scenario.scenario.workload() != Workload::RankingPrep {
+        return Err(bad_input(format!(
+            "{}: fidelity compares ranking prep with its pandas reference; this is a similarity scenario",
+            args.scenario.display()
+        )));
+    }
+    let scales = parse_scales(&args.scales)?;
+    let strategies = parse_strategies(&args.strategy)?;
+    if let Some(s) = strategies.iter().find(|s| s.name() == "streaming") {
+        return Err(bad_input(format!(
+            "--strategy {}: the pandas reference has legacy and optimized only",
+            s.name()
+        )));
+    }
+    let interval = parse_interval(&args.interval)?;
+    let reference = args.reference.clone();
+    if !reference.is_file() {
+        return Err(bad_input(format!(
+            "{}: the pandas reference is missing (expected the repository's {PANDAS_REFERENCE})",
+            reference.display()
+        )));
+    }
+    let (exe, pandas_version) = python(&args.python)?;
+    let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&format!("fidelity-{}", scenario.scenario.name)));
+    let mut progress = Progress::new(args.quiet);
+    let mut points: BTreeMap<String, Vec<FidelityPoint>> = BTreeMap::new();
+    let mut machine = None;
+    for &scale in &scales {
+        let mut plan = base_plan(
+            "fidelity",
+            &args.scenario,
+            &cache_root,
+            &args.interval,
+            strategies.clone(),
+        )?;
+        plan.scale = scale;
+        plan.force = args.force;
+        let dir = out.join(format!("scale-{scale}"));
+        let replay_dir = dir.join("oomlab");
+        let replay = run_plan(&plan, &replay_dir, &mut progress)?;
+        machine.get_or_insert(replay.machine.clone());
+        let sizes = scenario.scenario.sizes(scale);
+        let data = DataCache::locate(&cache_root, &scenario.scenario, &sizes).dir;
+        for run in &replay.runs {
+            let replay_path = replay_dir.join("report.json");
+            let oomlab_peak = completed(run, &format!("oomlab {}", run.strategy), &replay_path)?;
+            let pandas_dir = dir.join(format!("pandas-{}", run.strategy));
+            let record_plan = RecordPlan {
+                command: vec![
+                    OsString::from(&exe),
+                    reference.clone().into_os_string(),
+                    "--strategy".into(),
+                    run.strategy.clone().into(),
+                    "--data-dir".into(),
+                    data.clone().into_os_string(),
+                    "--max-ranking-samples".into(),
+                    "0".into(),
+                ],
+                interval,
+                memory_limit: None,
+                pattern: Pattern::new(STAGE_PATTERN).map_err(anyhow::Error::msg)?,
+                stream: StageStream::Stdout,
+                label: format!("pandas-{}", run.strategy),
+                out: pandas_dir.clone(),
+            };
+            let pandas = record_command(&record_plan, &mut progress)?;
+            write_report_dir(&pandas, &pandas_dir)?;
+            let pandas_path = pandas_dir.join("report.json");
+            let prun = pandas
+                .runs
+                .first()
+                .context("the pandas record has no run")?;
+            let pandas_peak = completed(prun, &format!("pandas {}", run.strategy), &pandas_path)?;
+            points
+                .entry(run.strategy.clone())
+                .or_default()
+                .push(FidelityPoint {
+                    scale,
+                    rows: sizes.sample_rows,
+                    oomlab_peak_bytes: oomlab_peak,
+                    pandas_peak_bytes: pandas_peak,
+                    oomlab_stages: stage_peaks(run),
+                    pandas_stages: stage_peaks(prun),
+                    oomlab_report: replay_path.display().to_string(),
+                    pandas_report: pandas_path.display().to_string(),
+                });
+        }
+    }
+    let mut analyzed = Vec::new();
+    for s in &strategies {
+        let pts = points.remove(s.name()).unwrap_or_default();
+        analyzed.push(StrategyFidelity::analyze(s.name(), pts)?);
+    }
+    let result = Fidelity {
+        schema_version: FIDELITY_SCHEMA_VERSION,
+        oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: utc_now_rfc3339(),
+        scenario: scenario.scenario.name.clone(),
+        scenario_path: args.scenario.display().to_string(),
+        scales,
+        memory_mode: "polars: strings as 16-byte views plus their bytes".into(),
+        python: format!("{exe} (pandas {pandas_version})"),
+        reference: reference.display().to_string(),
+        machine: machine.unwrap_or_default(),
+        strategies: analyzed,
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    result.write(&out.join("fidelity.json"))?;
+    let pictures = plot::render(&plot::fidelity::FidelityChart::new(&result), &out)?;
+    let md = render(&result, &pictures);
+    report::write_atomically(&out.join("fidelity.md"), md.as_bytes())?;
+    println!("\n{md}");
+    println!("fidelity: {}", out.join("fidelity.json").display());
+    Ok(Exit::Ok)
+}
+
+fn per_row(fit: &crate::model::fit::Fit) -> String {
+    format!("{:.0} B", fit.bytes_per_row_in)
+}
+
+fn fixed(fit: &crate::model::fit::Fit) -> String {
+    format_bytes(fit.fixed_bytes.max(0.0) as u64)
+}
+
+/// The result as markdown: per strategy and stage, both sides' fits and ratios.
+fn render(f: &Fidelity, pictures: &[PathBuf]) -> String {
+    let mut table = Table {
+        headers: vec![
+            "Strategy".into(),
+            "Stage".into(),
+            "pandas fixed".into(),
+            "pandas per row".into(),
+            "oomlab fixed".into(),
+            "oomlab per row".into(),
+            "Per-row ratio oomlab/pandas".into(),
+        ],
+        rows: Vec::new(),
+    };
+    for s in &f.strategies {
+        let mut row = |stage: &str, c: &crate::fidelity::Comparison| {
+            table.rows.push(vec![
+                s.strategy.clone(),
+                stage.to_string(),
+                fixed(&c.pandas),
+                per_row(&c.pandas),
+                fixed(&c.oomlab),
+                per_row(&c.oomlab),
+                format!("{:.2}", c.per_row_ratio),
+            ]);
+        };
+        row("(whole run)", &s.overall);
+        for st in &s.stages {
+            row(&st.stage, &st.comparison);
+        }
+    }
+    let mut md = format!(
+        "# Fidelity: {} (oomlab replay vs pandas reference)\n\nScales {}; replay memory mode: {}; pandas side: {} running {}.\n\n{}\n",
+        f.scenario,
+        f.scales
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        f.memory_mode,
+        f.python,
+        f.reference,
+        table.to_markdown()
+    );
+    if let Some((o, p)) = f.legacy_optimized_ratios() {
+        md += &format!(
+            "legacy/optimized per-row ratio: oomlab {o:.2}, pandas {p:.2} (oomlab's ratio is {:.0}% of pandas').\n\n",
+            o / p * 100.0
+        );
+    }
+    for s in &f.strategies {
+        if let Some(h) = &s.holdout {
+            md += &format!(
+                "{}: pandas peak at {} rows predicted from scales {} at {}, measured {} ({:+.1}%).\n",
+                s.strategy,
+                format_count(h.rows),
+                h.fitted_scales
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format_bytes(h.predicted_bytes.max(0.0) as u64),
+                format_bytes(h.measured_bytes),
+                h.error * 100.0
+            );
+        }
+    }
+    md += "\nCalibrate a model to these pandas peaks with `oomlab recommend --fidelity <this dir>/fidelity.json` (or `check --fidelity`).\n";
+    for p in pictures
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+    {
+        if let Some(name) = p.file_name() {
+            md += &format!("\n![fidelity]({})\n", name.to_string_lossy());
+        }
+    }
+    md
+}

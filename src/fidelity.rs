@@ -1,0 +1,350 @@
+//! Fidelity: does what the replay says about memory transfer to pandas?
+//!
+//! The pipeline that gets OOM-killed is pandas; the replay is polars. They
+//! differ where it matters for memory (object columns of 8-byte pointers to
+//! shared `str` objects against 16-byte views plus bytes; pandas' `merge`
+//! materializes through several intermediate blocks; Arrow's allocator keeps
+//! what it freed), so the transfer is measured, not assumed: `oomlab fidelity`
+//! runs the pandas reference (`scenarios/pandas/ranking_prep.py`, under
+//! `record`) and the replay on the same data at the same scales, fits each
+//! side's `peak = fixed + per_row x rows` per strategy and stage, and reports
+//! the ratios. The result (`fidelity.json`) calibrates `recommend` and `check`
+//! (`--fidelity`), so a recommendation for a pandas pipeline is in pandas bytes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::bad_input;
+use crate::machine::MachineFacts;
+use crate::model::fit::{self, Fit, Observation};
+use crate::report::write_atomically;
+
+/// Bumped whenever a reader of an older result would misread a newer one.
+pub const FIDELITY_SCHEMA_VERSION: u32 = 1;
+
+/// The pandas reference the fidelity run records.
+pub const PANDAS_REFERENCE: &str = "scenarios/pandas/ranking_prep.py";
+
+/// What a fidelity run measured and concluded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fidelity {
+    pub schema_version: u32,
+    pub oomlab_version: String,
+    pub created_at: String,
+    pub scenario: String,
+    pub scenario_path: String,
+    pub scales: Vec<f64>,
+    /// The replay's memory mode (how it holds strings; `polars`: 16-byte
+    /// views plus their bytes).
+    pub memory_mode: String,
+    /// The interpreter and the reference script that ran the pandas side.
+    pub python: String,
+    pub reference: String,
+    pub machine: MachineFacts,
+    pub strategies: Vec<StrategyFidelity>,
+}
+
+/// One strategy, both sides.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StrategyFidelity {
+    pub strategy: String,
+    pub points: Vec<FidelityPoint>,
+    /// The whole run's peak.
+    pub overall: Comparison,
+    /// Each stage both sides have, in the replay's stage order.
+    pub stages: Vec<StageComparison>,
+    /// The pandas fit on all but the largest scale, predicting the largest:
+    /// how well a calibrated model extrapolates in pandas bytes.
+    pub holdout: Option<Holdout>,
+}
+
+/// One scale of a strategy on both sides.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FidelityPoint {
+    pub scale: f64,
+    /// Ranking samples loaded.
+    pub rows: u64,
+    pub oomlab_peak_bytes: u64,
+    pub pandas_peak_bytes: u64,
+    pub oomlab_stages: BTreeMap<String, u64>,
+    pub pandas_stages: BTreeMap<String, u64>,
+    /// The two reports the figures come from.
+    pub oomlab_report: String,
+    pub pandas_report: String,
+}
+
+/// The two sides' fits of one peak and their ratios.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub oomlab: Fit,
+    pub pandas: Fit,
+    /// oomlab's bytes per row over pandas'.
+    pub per_row_ratio: f64,
+    /// oomlab's fixed bytes over pandas'.
+    pub fixed_ratio: f64,
+}
+
+/// A stage's comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageComparison {
+    pub stage: String,
+    pub comparison: Comparison,
+}
+
+/// The held-out check of the pandas side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Holdout {
+    pub fitted_scales: Vec<f64>,
+    pub rows: u64,
+    pub predicted_bytes: f64,
+    pub measured_bytes: u64,
+    /// (predicted - measured) / measured.
+    pub error: f64,
+}
+
+fn fit_rows(points: &[(u64, u64)]) -> Result<Fit> {
+    let obs: Vec<Observation> = points
+        .iter()
+        .map(|&(rows, peak)| Observation {
+            rows_in: rows as f64,
+            rows_kept: rows as f64,
+            peak: peak as f64,
+        })
+        .collect();
+    fit::fit(&obs)
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b.abs() > f64::EPSILON {
+        a / b
+    } else {
+        f64::NAN
+    }
+}
+
+impl Comparison {
+    /// Fits both sides' (rows, peak) points.
+    pub fn of(oomlab: &[(u64, u64)], pandas: &[(u64, u64)]) -> Result<Self> {
+        let (o, p) = (fit_rows(oomlab)?, fit_rows(pandas)?);
+        Ok(Self {
+            per_row_ratio: ratio(o.bytes_per_row_in, p.bytes_per_row_in),
+            fixed_ratio: ratio(o.fixed_bytes, p.fixed_bytes),
+            oomlab: o,
+            pandas: p,
+        })
+    }
+}
+
+impl StrategyFidelity {
+    /// Compares a strategy's points (ascending scales).
+    pub fn analyze(strategy: &str, mut points: Vec<FidelityPoint>) -> Result<Self> {
+        points.sort_by(|a, b| a.scale.total_cmp(&b.scale));
+        let side = |f: &dyn Fn(&FidelityPoint) -> Option<u64>| -> Vec<(u64, u64)> {
+            points
+                .iter()
+                .filter_map(|p| f(p).map(|v| (p.rows, v)))
+                .collect()
+        };
+        let overall = Comparison::of(
+            &side(&|p| Some(p.oomlab_peak_bytes)),
+            &side(&|p| Some(p.pandas_peak_bytes)),
+        )
+        .with_context(|| format!("fitting {strategy}"))?;
+        let mut stages = Vec::new();
+        if let Some(first) = points.first() {
+            // In the replay's stage order where it knows the strategy.
+            let mut order: Vec<String> = crate::strategy::by_name(strategy)
+                .map(|s| s.stages().iter().map(|n| n.to_string()).collect())
+                .unwrap_or_default();
+            order.retain(|n| first.oomlab_stages.contains_key(n));
+            for name in first.oomlab_stages.keys() {
+                if !order.contains(name) {
+                    order.push(name.clone());
+                }
+            }
+            for stage in &order {
+                let o = side(&|p| p.oomlab_stages.get(stage).copied());
+                let pd = side(&|p| p.pandas_stages.get(stage).copied());
+                if o.len() == points.len() && pd.len() == points.len() {
+                    stages.push(StageComparison {
+                        stage: stage.clone(),
+                        comparison: Comparison::of(&o, &pd)?,
+                    });
+                }
+            }
+        }
+        let holdout = if points.len() >= 3 {
+            let (last, rest) = points.split_last().context("no points")?;
+            // As the memory model predicts: each stage's peak is affine in the
+            // rows, the process peak is the largest stage (which stage sets it
+            // changes with size: loading the profile at small scales, a merge
+            // at large ones).
+            let x = last.rows as f64;
+            let mut predicted = fit_rows(
+                &rest
+                    .iter()
+                    .map(|p| (p.rows, p.pandas_peak_bytes))
+                    .collect::<Vec<_>>(),
+            )?
+            .eval(x, x);
+            let mut any_stage = false;
+            let mut by_stage = f64::MIN;
+            for stage in last.pandas_stages.keys() {
+                let pts: Vec<(u64, u64)> = rest
+                    .iter()
+                    .filter_map(|p| p.pandas_stages.get(stage).map(|v| (p.rows, *v)))
+                    .collect();
+                if pts.len() == rest.len() {
+                    by_stage = by_stage.max(fit_rows(&pts)?.eval(x, x));
+                    any_stage = true;
+                }
+            }
+            if any_stage {
+                predicted = by_stage;
+            }
+            Some(Holdout {
+                fitted_scales: rest.iter().map(|p| p.scale).collect(),
+                rows: last.rows,
+                predicted_bytes: predicted,
+                measured_bytes: last.pandas_peak_bytes,
+                error: ratio(
+                    predicted - last.pandas_peak_bytes as f64,
+                    last.pandas_peak_bytes as f64,
+                ),
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            strategy: strategy.to_string(),
+            points,
+            overall,
+            stages,
+            holdout,
+        })
+    }
+}
+
+impl Fidelity {
+    /// The strategy called `name`.
+    pub fn strategy(&self, name: &str) -> Option<&StrategyFidelity> {
+        self.strategies.iter().find(|s| s.strategy == name)
+    }
+
+    /// legacy's per-row cost over optimized's, on each side: (oomlab, pandas).
+    pub fn legacy_optimized_ratios(&self) -> Option<(f64, f64)> {
+        let (l, o) = (self.strategy("legacy")?, self.strategy("optimized")?);
+        Some((
+            ratio(
+                l.overall.oomlab.bytes_per_row_in,
+                o.overall.oomlab.bytes_per_row_in,
+            ),
+            ratio(
+                l.overall.pandas.bytes_per_row_in,
+                o.overall.pandas.bytes_per_row_in,
+            ),
+        ))
+    }
+
+    /// The pandas peaks of `strategy` as `--observed ROWS=PEAK` values, so a
+    /// model calibrates to them exactly as to peaks seen in production.
+    pub fn observed_flags(&self, strategy: &str) -> Vec<String> {
+        self.strategy(strategy)
+            .map(|s| {
+                s.points
+                    .iter()
+                    .map(|p| format!("{}={}", p.rows, p.pandas_peak_bytes))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Writes `fidelity.json` (atomically).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).context("serializing the fidelity result")?;
+        write_atomically(path, &json)
+    }
+
+    /// Reads a result written by `oomlab fidelity` (exit 2 when it cannot be used).
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            bad_input(format!(
+                "{}: cannot read the fidelity result: {e} (run `oomlab fidelity` first)",
+                path.display()
+            ))
+        })?;
+        let value: Self = serde_json::from_str(&text).map_err(|e| {
+            bad_input(format!(
+                "{}: not an oomlab fidelity result: {e}",
+                path.display()
+            ))
+        })?;
+        if value.schema_version != FIDELITY_SCHEMA_VERSION {
+            return Err(bad_input(format!(
+                "{}: fidelity schema_version {} (this oomlab reads {FIDELITY_SCHEMA_VERSION}); rerun `oomlab fidelity`",
+                path.display(),
+                value.schema_version
+            )));
+        }
+        Ok(value)
+    }
+}
+
+/// `--observed` values for `strategy` from a `--fidelity` file, appended to
+/// the ones given on the command line (empty when no file was given).
+pub fn calibration_flags(
+    fidelity: Option<&Path>,
+    strategy: &str,
+    observed: &[String],
+) -> Result<Vec<String>> {
+    let mut all = observed.to_vec();
+    if let Some(path) = fidelity {
+        let f = Fidelity::read(path)?;
+        let flags = f.observed_flags(strategy);
+        if flags.is_empty() {
+            return Err(bad_input(format!(
+                "{}: no pandas points of `{strategy}` to calibrate with",
+                path.display()
+            )));
+        }
+        all.extend(flags);
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(scale: f64, rows: u64, o: u64, p: u64) -> FidelityPoint {
+        FidelityPoint {
+            scale,
+            rows,
+            oomlab_peak_bytes: o,
+            pandas_peak_bytes: p,
+            oomlab_stages: [("merge".to_string(), o)].into(),
+            pandas_stages: [("merge".to_string(), p)].into(),
+            oomlab_report: String::new(),
+            pandas_report: String::new(),
+        }
+    }
+
+    #[test]
+    fn ratios_and_holdout_of_affine_sides() {
+        let pts = [1000u64, 2000, 4000]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| point(i as f64, n, 100 + 10 * n, 300 + 20 * n))
+            .collect();
+        let s = StrategyFidelity::analyze("legacy", pts).unwrap();
+        assert!((s.overall.per_row_ratio - 0.5).abs() < 1e-9);
+        assert!((s.overall.fixed_ratio - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(s.stages.len(), 1);
+        let h = s.holdout.unwrap();
+        assert!(h.error.abs() < 1e-9, "{}", h.error);
+        assert_eq!(h.rows, 4000);
+    }
+}

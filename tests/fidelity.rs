@@ -1,0 +1,101 @@
+//! Issue 10: the pandas reference and the replay, side by side, through the
+//! real binary. Needs pandas (scenarios/pandas/requirements.txt), which the
+//! README's test command installs.
+
+mod common;
+
+use common::{cache_dir, oomlab, scratch};
+
+#[test]
+fn fidelity_fits_both_sides_and_writes_its_result() {
+    let out = scratch("fidelity-ci");
+    let cache = cache_dir();
+    let output = oomlab()
+        .args([
+            "fidelity",
+            "--scenario",
+            "scenarios/ci.toml",
+            "--scales",
+            "0.25,0.5,1",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .expect("oomlab runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "fidelity failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let f: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("fidelity.json")).expect("fidelity.json written"),
+    )
+    .expect("JSON");
+    let strategies = f["strategies"].as_array().expect("strategies");
+    assert_eq!(strategies.len(), 2);
+    let per_row = |s: &serde_json::Value, side: &str| {
+        s["overall"][side]["bytes_per_row_in"]
+            .as_f64()
+            .expect("per-row cost")
+    };
+    for s in strategies {
+        let name = s["strategy"].as_str().unwrap_or("?");
+        assert_eq!(s["points"].as_array().map(Vec::len), Some(3), "{name}");
+        // Both sides pay per row, and the replay's cost is of pandas' order.
+        let ratio = s["overall"]["per_row_ratio"].as_f64().expect("ratio");
+        assert!(per_row(s, "pandas") > 0.0 && per_row(s, "oomlab") > 0.0);
+        assert!((0.5..2.0).contains(&ratio), "{name}: per-row ratio {ratio}");
+        // The pandas stages were cut at the reference's own stage lines.
+        let stages: Vec<&str> = s["stages"]
+            .as_array()
+            .expect("stages")
+            .iter()
+            .filter_map(|st| st["stage"].as_str())
+            .collect();
+        assert!(
+            stages.contains(&"merge_user_features"),
+            "{name}: {stages:?}"
+        );
+        assert!(
+            s["holdout"]["error"].is_number(),
+            "{name}: no held-out check"
+        );
+    }
+    // legacy costs several times optimized per row, on both sides.
+    let (l, o) = (&strategies[0], &strategies[1]);
+    assert!(per_row(l, "pandas") > 2.0 * per_row(o, "pandas"));
+    assert!(per_row(l, "oomlab") > 2.0 * per_row(o, "oomlab"));
+    for file in ["fidelity.md", "fidelity.png", "fidelity.svg"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    assert!(stdout.contains("Per-row ratio oomlab/pandas"), "{stdout}");
+}
+
+#[test]
+fn a_python_without_pandas_or_a_missing_one_is_bad_input() {
+    let out = scratch("fidelity-bad");
+    let output = oomlab()
+        .args([
+            "fidelity",
+            "--scenario",
+            "scenarios/ci.toml",
+            "--python",
+            "/nonexistent/python3",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .expect("oomlab runs");
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("--python /nonexistent/python3"), "{err}");
+    let output = oomlab()
+        .args(["fidelity", "--scenario", "scenarios/similarity-ci.toml"])
+        .output()
+        .expect("oomlab runs");
+    assert_eq!(output.status.code(), Some(2));
+}
