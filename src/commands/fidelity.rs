@@ -149,6 +149,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
                 stream: StageStream::Stdout,
                 label: format!("pandas-{}", run.strategy),
                 out: pandas_dir.clone(),
+                passthrough: !args.quiet,
             };
             let pandas = record_command(&record_plan, &mut progress)?;
             write_report_dir(&pandas, &pandas_dir)?;

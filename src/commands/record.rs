@@ -50,6 +50,7 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
         stream: args.stage_stream,
         label,
         out: out.clone(),
+        passthrough: true,
     };
     let mut progress = Progress::new(args.quiet);
     let report = record_command(&plan, &mut progress)?;

@@ -74,6 +74,8 @@ pub struct RecordPlan {
     pub label: String,
     /// Report directory (also gets `stdout.log` and `stderr.log`).
     pub out: PathBuf,
+    /// Copy the command's output to oomlab's own as it comes (it is saved either way).
+    pub passthrough: bool,
 }
 
 /// The level word of a log line (`INFO`, `WARNING`, ...), or empty.
@@ -176,7 +178,7 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
             stdout_markers: plan.stream != StageStream::Stderr,
             stderr_markers: plan.stream != StageStream::Stdout,
             save_dir: Some(plan.out.clone()),
-            passthrough: true,
+            passthrough: plan.passthrough,
             recorded: RecordedCommand {
                 argv: argv.clone(),
                 cwd: std::env::current_dir()
