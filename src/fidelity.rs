@@ -25,6 +25,9 @@ use crate::report::write_atomically;
 /// Bumped whenever a reader of an older result would misread a newer one.
 pub const FIDELITY_SCHEMA_VERSION: u32 = 1;
 
+/// File stem of the fidelity picture.
+pub const FIDELITY_PICTURE: &str = "fidelity";
+
 /// The pandas reference the fidelity run records.
 pub const PANDAS_REFERENCE: &str = "scenarios/pandas/ranking_prep.py";
 

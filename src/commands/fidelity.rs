@@ -194,7 +194,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     result.write(&out.join("fidelity.json"))?;
-    let pictures = plot::render(&plot::fidelity::FidelityChart::new(&result), &out)?;
+    let pictures = plot::render(&plot::fits::FitChart::fidelity(&result), &out)?;
     let md = render(&result, &pictures);
     report::write_atomically(&out.join("fidelity.md"), md.as_bytes())?;
     println!("\n{md}");

@@ -172,7 +172,16 @@ pub fn sweep(args: &SweepArgs, scenario: &LoadedScenario) -> Result<Exit> {
     let saved = similarity_model_path(args.model.as_deref());
     model.write(&saved)?;
 
-    let summary = render(&model)?;
+    let pictures = crate::plot::render(&crate::plot::fits::FitChart::similarity(&model), &out)?;
+    let mut summary = render(&model)?;
+    for p in pictures
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+    {
+        if let Some(name) = p.file_name() {
+            summary += &format!("\n![sweep]({})\n", name.to_string_lossy());
+        }
+    }
     report::write_atomically(&out.join("sweep.md"), summary.as_bytes())?;
     println!("\n{summary}");
     println!(

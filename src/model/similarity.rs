@@ -29,6 +29,9 @@ pub const SIMILARITY_MODEL_SCHEMA_VERSION: u32 = 1;
 /// reads it (beside the ranking model, which it does not replace).
 pub const DEFAULT_SIMILARITY_MODEL_PATH: &str = "reports/similarity-model.json";
 
+/// File stem of a similarity sweep's picture.
+pub const SWEEP_PICTURE: &str = "sweep";
+
 /// The micro-batch sizes whose throughput a sweep measures (the write-up's
 /// 20, 50 and 100, and one larger).
 pub const BATCH_SIZES: [u64; 4] = [20, 50, 100, 200];

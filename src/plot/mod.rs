@@ -14,7 +14,7 @@
 //! commands with their own inputs (a sweep, a postmortem) call [`render`]
 //! directly with their own chart value.
 
-pub mod fidelity;
+pub mod fits;
 pub mod glyphs;
 pub mod peaks;
 pub mod postmortem;
