@@ -4,13 +4,14 @@
 //! (see the README there): `ci` has all three strategies completed, `ci-killed`
 //! has legacy killed by a 600 MiB memory limit in its dataset merge, so its
 //! timeline stops part-way. Plotting reads nothing but the report, so these
-//! tests need no data cache and run in well under a second each.
+//! tests need no data cache and run in well under a second each; one replays
+//! ci.toml to check a fresh report directory's summary shows its pictures.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{run, scratch};
+use common::{replay, run, scratch};
 
 /// Documented exit code for bad input (a report that cannot be used).
 const EXIT_BAD_INPUT: i32 = 2;
@@ -277,4 +278,28 @@ fn a_missing_report_is_bad_input_naming_the_file() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(EXIT_BAD_INPUT), "{stderr}");
     assert!(stderr.contains(&*path.to_string_lossy()), "{stderr}");
+}
+
+#[test]
+fn a_replay_draws_its_pictures_and_its_summary_shows_them() {
+    let (_, dir) = replay("plot-replay", "compare", &["--interval", "50ms"]);
+    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary.md");
+    for pic in ["timeline", "peaks"] {
+        // Shown as a PNG (any code host draws it), linking to the SVG.
+        let embed = format!("[![{pic}]({pic}.png)]({pic}.svg)");
+        assert!(summary.contains(&embed), "summary.md lacks {embed}");
+        let png = std::fs::read(dir.join(format!("{pic}.png"))).expect("PNG beside summary");
+        let (w, h) = png_size(&png);
+        let (_, svg_size) = svg(&dir.join(format!("{pic}.svg")));
+        assert_eq!(
+            svg_size,
+            (w, h),
+            "{pic}: the SVG and the PNG are one picture"
+        );
+    }
+    // The pictures come before the per-strategy details, under the table.
+    let table = summary.find("## Before / after").expect("table");
+    let pictures = summary.find("timeline.png").expect("picture");
+    let details = summary.find("## legacy").expect("legacy section");
+    assert!(table < pictures && pictures < details, "{summary}");
 }
