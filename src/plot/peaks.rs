@@ -32,6 +32,10 @@ const BAR_GAP: i32 = 3;
 const ROW_GAP: i32 = 18;
 const AXIS_H: i32 = 40;
 const REDUCTION_W: i32 = 150;
+/// A stage's change against the first strategy smaller than this (percent)
+/// is drawn grey, not green or red: identical stages (both strategies' `load`)
+/// differ by a fraction of a percent from run to run.
+const NOISE_PCT: f64 = 1.0;
 
 /// The per-stage peaks picture of one report, laid out.
 pub struct PeaksChart<'a> {
@@ -397,10 +401,13 @@ impl<'a> PeaksChart<'a> {
                 if let (Some(b), Some(a)) = (before, stage.exact_peak_bytes) {
                     if b > 0 {
                         let pct = (b as f64 - a as f64) / b as f64 * 100.0;
+                        // Within NOISE_PCT the figure is shown but not judged:
+                        // the same stage run twice differs by that much.
+                        let judged = |c| if pct.abs() < NOISE_PCT { MUTED } else { c };
                         let (text, color) = if pct >= 0.05 {
-                            (format!("−{pct:.1}%"), BETTER)
+                            (format!("−{pct:.1}%"), judged(BETTER))
                         } else if pct <= -0.05 {
-                            (format!("+{:.1}%", -pct), WORSE)
+                            (format!("+{:.1}%", -pct), judged(WORSE))
                         } else {
                             ("±0%".to_string(), MUTED)
                         };
