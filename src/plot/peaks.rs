@@ -32,6 +32,10 @@ const BAR_GAP: i32 = 3;
 const ROW_GAP: i32 = 18;
 const AXIS_H: i32 = 40;
 const REDUCTION_W: i32 = 150;
+/// A stage's change against the first strategy smaller than this (percent)
+/// is drawn grey, not green or red: identical stages (both strategies' `load`)
+/// differ by a fraction of a percent from run to run.
+const NOISE_PCT: f64 = 1.0;
 
 /// The per-stage peaks picture of one report, laid out.
 pub struct PeaksChart<'a> {
@@ -39,6 +43,8 @@ pub struct PeaksChart<'a> {
     runs: Vec<(&'a RunRecord, SeriesStyle)>,
     /// Stage names in pipeline order, the union over all runs.
     stages: Vec<String>,
+    /// Top pixel row of each stage's group of bars.
+    row_tops: Vec<i32>,
     budget: Vec<(String, u64)>,
     unit: ByteUnit,
     x_max_bytes: f64,
@@ -48,16 +54,25 @@ pub struct PeaksChart<'a> {
 }
 
 /// Merges the stage lists of all runs into one order that respects each run's
-/// own order: a stage only one strategy has goes right after its predecessor.
+/// own order: a stage only one strategy has goes right after its predecessor,
+/// or (when it is the run's first) right before the run's next shared stage;
+/// a run that shares no stage at all follows the runs before it, so the
+/// picture reads in the report's strategy order.
 pub fn stage_order(runs: &[&RunRecord]) -> Vec<String> {
     let mut order: Vec<String> = Vec::new();
     for run in runs {
         let mut after: Option<usize> = None;
-        for s in &run.stages {
+        for (j, s) in run.stages.iter().enumerate() {
             match order.iter().position(|n| *n == s.name) {
                 Some(i) => after = Some(i),
                 None => {
-                    let at = after.map_or(0, |i| i + 1);
+                    let at = match after {
+                        Some(i) => i + 1,
+                        None => run.stages[j + 1..]
+                            .iter()
+                            .find_map(|later| order.iter().position(|n| *n == later.name))
+                            .unwrap_or(order.len()),
+                    };
                     order.insert(at, s.name.clone());
                     after = Some(at);
                 }
@@ -69,6 +84,30 @@ pub fn stage_order(runs: &[&RunRecord]) -> Vec<String> {
 
 fn stage_of<'r>(run: &'r RunRecord, name: &str) -> Option<&'r StageRecord> {
     run.stages.iter().find(|s| s.name == name)
+}
+
+/// Bar slots of a stage's group: one per strategy that has the stage, one
+/// for the line naming those that do not.
+fn slots(runs: &[(&RunRecord, SeriesStyle)], name: &str) -> i32 {
+    let present = runs
+        .iter()
+        .filter(|(r, _)| stage_of(r, name).is_some())
+        .count();
+    (present + usize::from(present < runs.len())) as i32
+}
+
+/// Pixel height of a stage's group of bars, with the gap after it.
+fn group_height(runs: &[(&RunRecord, SeriesStyle)], name: &str) -> i32 {
+    slots(runs, name) * (BAR_H + BAR_GAP) - BAR_GAP + ROW_GAP
+}
+
+/// "legacy", "legacy or optimized", "legacy, optimized or streaming".
+fn either(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 impl<'a> PeaksChart<'a> {
@@ -110,13 +149,22 @@ impl<'a> PeaksChart<'a> {
             .max()
             .unwrap_or(0);
         let left = MARGIN + name_w + 16;
-        let header = MARGIN + 34 + 26 + 30 + 14;
-        let group = runs.len() as i32 * (BAR_H + BAR_GAP) - BAR_GAP + ROW_GAP;
-        let height = header + stages.len() as i32 * group + AXIS_H + MARGIN + 10;
+        // A budget's label sits over the plot, below the legend.
+        let header = MARGIN + 34 + 26 + 30 + 14 + if budget.is_empty() { 0 } else { 22 };
+        // A group has a bar per strategy that has the stage, and one line
+        // naming those that do not.
+        let mut row_tops = Vec::with_capacity(stages.len());
+        let mut y = header + ROW_GAP / 2;
+        for name in &stages {
+            row_tops.push(y);
+            y += group_height(&runs, name);
+        }
+        let height = y - ROW_GAP / 2 + AXIS_H + MARGIN + 10;
         Self {
             report,
             runs,
             stages,
+            row_tops,
             budget,
             unit,
             x_max_bytes,
@@ -137,10 +185,6 @@ impl<'a> PeaksChart<'a> {
     fn x_px(&self, bytes: f64) -> i32 {
         let w = (self.right() - self.left) as f64;
         self.left + (bytes / self.x_max_bytes * w).round() as i32
-    }
-
-    fn group_h(&self) -> i32 {
-        self.runs.len() as i32 * (BAR_H + BAR_GAP) - BAR_GAP + ROW_GAP
     }
 
     /// The headline: each strategy's overall peak against the first one's.
@@ -251,28 +295,62 @@ impl<'a> PeaksChart<'a> {
     where
         DB::ErrorType: 'static,
     {
+        // Budget or limit, when on the scale of the bars: under the bars and
+        // their labels, its own label over the plot.
+        for (label, bytes) in &self.budget {
+            let x = self.x_px(*bytes as f64);
+            let dash = SeriesStyle {
+                color: LIMIT,
+                dash: style::Dash::Dashed,
+                marker: style::MarkerShape::Square,
+                width: 2,
+            };
+            style::draw_line(root, &[(x, self.header), (x, self.plot_bottom())], &dash, 2)?;
+            let text = format!("{label} {}", format_bytes(*bytes));
+            let (h, at) = if x - 4 - text_extent(&text, text_size::SMALL).0 >= MARGIN {
+                (HPos::Right, x - 4)
+            } else {
+                (HPos::Left, x + 4)
+            };
+            draw_text(
+                root,
+                &text,
+                &font_at(text_size::SMALL, &LIMIT, h, VPos::Bottom),
+                (at, self.header - 2),
+            )?;
+        }
         let first = self.runs.first().map(|(r, _)| *r);
-        for (row, name) in self.stages.iter().enumerate() {
-            let y0 = self.header + ROW_GAP / 2 + row as i32 * self.group_h();
-            let group_mid = y0 + (self.group_h() - ROW_GAP) / 2;
+        for (name, &y0) in self.stages.iter().zip(&self.row_tops) {
+            let group_mid = y0 + (group_height(&self.runs, name) - ROW_GAP) / 2;
             draw_text(
                 root,
                 name,
                 &font_at(text_size::LABEL, &INK, HPos::Right, VPos::Center),
                 (self.left - 10, group_mid),
             )?;
-            for (k, (run, st)) in self.runs.iter().enumerate() {
-                let by = y0 + k as i32 * (BAR_H + BAR_GAP);
+            let missing: Vec<&str> = self
+                .runs
+                .iter()
+                .filter(|(r, _)| stage_of(r, name).is_none())
+                .map(|(r, _)| r.strategy.as_str())
+                .collect();
+            if !missing.is_empty() {
+                let by = y0 + (slots(&self.runs, name) - 1) * (BAR_H + BAR_GAP);
+                draw_text(
+                    root,
+                    &format!("no {name} stage in {}", either(&missing)),
+                    &font_at(text_size::SMALL, &MUTED, HPos::Left, VPos::Center),
+                    (self.left + 8, by + BAR_H / 2),
+                )?;
+            }
+            let present = self
+                .runs
+                .iter()
+                .enumerate()
+                .filter_map(|(k, (r, st))| stage_of(r, name).map(|s| (k, r, st, s)));
+            for (slot, (k, run, st, stage)) in present.enumerate() {
+                let by = y0 + slot as i32 * (BAR_H + BAR_GAP);
                 let mid = by + BAR_H / 2;
-                let Some(stage) = stage_of(run, name) else {
-                    draw_text(
-                        root,
-                        &format!("no {name} stage in {}", run.strategy),
-                        &font_at(text_size::SMALL, &MUTED, HPos::Left, VPos::Center),
-                        (self.left + 8, mid),
-                    )?;
-                    continue;
-                };
                 let bytes = stage.best_peak();
                 let x1 = self.x_px(bytes as f64).max(self.left + 2);
                 let label = match stage.exact_peak_bytes {
@@ -303,6 +381,12 @@ impl<'a> PeaksChart<'a> {
                         format!("≥ {} sampled ({verb} here)", format_bytes(bytes))
                     }
                 };
+                // White behind the value, so a budget line under it does not cut it.
+                let (w, h) = text_extent(&label, text_size::SMALL);
+                root.draw(&Rectangle::new(
+                    [(x1 + 3, mid - h / 2 - 1), (x1 + 9 + w, mid + h / 2 + 1)],
+                    WHITE.filled(),
+                ))?;
                 draw_text(
                     root,
                     &label,
@@ -317,10 +401,13 @@ impl<'a> PeaksChart<'a> {
                 if let (Some(b), Some(a)) = (before, stage.exact_peak_bytes) {
                     if b > 0 {
                         let pct = (b as f64 - a as f64) / b as f64 * 100.0;
+                        // Within NOISE_PCT the figure is shown but not judged:
+                        // the same stage run twice differs by that much.
+                        let judged = |c| if pct.abs() < NOISE_PCT { MUTED } else { c };
                         let (text, color) = if pct >= 0.05 {
-                            (format!("−{pct:.1}%"), BETTER)
+                            (format!("−{pct:.1}%"), judged(BETTER))
                         } else if pct <= -0.05 {
-                            (format!("+{:.1}%", -pct), WORSE)
+                            (format!("+{:.1}%", -pct), judged(WORSE))
                         } else {
                             ("±0%".to_string(), MUTED)
                         };
@@ -334,29 +421,13 @@ impl<'a> PeaksChart<'a> {
                 }
             }
         }
-        // Budget or limit, when on the scale of the bars.
-        for (label, bytes) in &self.budget {
-            let x = self.x_px(*bytes as f64);
-            let dash = SeriesStyle {
-                color: LIMIT,
-                dash: style::Dash::Dashed,
-                marker: style::MarkerShape::Square,
-                width: 2,
-            };
-            style::draw_line(root, &[(x, self.header), (x, self.plot_bottom())], &dash, 2)?;
-            draw_text(
-                root,
-                &format!("{label} {}", format_bytes(*bytes)),
-                &font_at(text_size::SMALL, &LIMIT, HPos::Right, VPos::Bottom),
-                (x - 4, self.header - 2),
-            )?;
-        }
         Ok(())
     }
 }
 
-/// A filled bar in a strategy's colour; odd palette entries get diagonal
-/// hatching so bars differ in greyscale beyond their lightness.
+/// A filled bar in a strategy's colour, hatched by its line pattern (none for
+/// solid, `/` for dashed, `\` for dotted, both for long dashes), so bars
+/// differ in greyscale beyond their lightness, as the timeline's lines do.
 fn draw_swatch<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     (x0, y0): (i32, i32),
@@ -367,30 +438,33 @@ where
     DB::ErrorType: 'static,
 {
     root.draw(&Rectangle::new([(x0, y0), (x1, y1)], st.color.filled()))?;
-    if st.dash != style::Dash::Solid {
-        // 45° hatch lines clipped to the rectangle.
-        let h = y1 - y0;
-        let mut c = x0 - h;
-        while c < x1 {
-            // Line x = c + (y1 - y), for y in [y0, y1].
-            let (mut ax, mut ay) = (c, y1);
-            let (mut bx, mut by) = (c + h, y0);
-            if ax < x0 {
-                ay -= x0 - ax;
-                ax = x0;
-            }
-            if bx > x1 {
-                by += bx - x1;
-                bx = x1;
-            }
-            if ax < bx {
+    let (rising, falling) = match st.dash {
+        style::Dash::Solid => (false, false),
+        style::Dash::Dashed => (true, false),
+        style::Dash::Dotted => (false, true),
+        style::Dash::Long => (true, true),
+    };
+    let h = y1 - y0;
+    let mut c = x0 - h;
+    while c < x1 {
+        // Points (c + t, y) for t in 0..=h, clipped to the bar's columns.
+        let (lo, hi) = ((x0 - c).max(0), (x1 - c).min(h));
+        if lo < hi {
+            let hatch = WHITE.mix(0.55).stroke_width(2);
+            if rising {
                 root.draw(&PathElement::new(
-                    vec![(ax, ay), (bx, by)],
-                    WHITE.mix(0.55).stroke_width(2),
+                    vec![(c + lo, y1 - lo), (c + hi, y1 - hi)],
+                    hatch,
                 ))?;
             }
-            c += 8;
+            if falling {
+                root.draw(&PathElement::new(
+                    vec![(c + lo, y0 + lo), (c + hi, y0 + hi)],
+                    hatch,
+                ))?;
+            }
         }
+        c += 8;
     }
     root.draw(&Rectangle::new(
         [(x0, y0), (x1, y1)],
@@ -476,5 +550,13 @@ mod tests {
             ]
         );
         assert_eq!(stage_order(&[&run(&["b"]), &run(&["a", "b"])]), ["a", "b"]);
+        // A strategy with stages of its own comes after the ones before it.
+        let streaming = run(&["load_lookups", "plan_rows", "stream_merge"]);
+        let order = stage_order(&[&legacy, &optimized, &streaming]);
+        assert_eq!(order.first().map(String::as_str), Some("load"));
+        assert_eq!(
+            order[order.len() - 3..],
+            ["load_lookups", "plan_rows", "stream_merge"]
+        );
     }
 }

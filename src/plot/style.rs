@@ -342,6 +342,60 @@ pub fn downsample_min_max(
     out
 }
 
+/// Drops the points of a pixel polyline that lie within `tolerance` pixels of
+/// the straight line between the points kept around them (Ramer-Douglas-Peucker).
+///
+/// A timeline that creeps up a pixel every few samples is thousands of tiny
+/// segments; plotters turns a wide line into a polygon with a rounded vertex
+/// at every joint, so such a line comes out serrated. Dropping points nobody
+/// can see keeps the line smooth (and the SVG small) while every bend bigger
+/// than `tolerance`, peaks and dips included, stays where it was.
+pub fn simplify_polyline(points: &[(i32, i32)], tolerance: f64) -> Vec<(i32, i32)> {
+    let mut pts: Vec<(i32, i32)> = Vec::with_capacity(points.len());
+    for &p in points {
+        if pts.last() != Some(&p) {
+            pts.push(p);
+        }
+    }
+    if pts.len() <= 2 {
+        return pts;
+    }
+    let mut keep = vec![false; pts.len()];
+    keep[0] = true;
+    keep[pts.len() - 1] = true;
+    // An explicit stack: a 100,000-point line would overflow a recursive one.
+    let mut stack = vec![(0, pts.len() - 1)];
+    while let Some((a, b)) = stack.pop() {
+        if b <= a + 1 {
+            continue;
+        }
+        let (ax, ay) = (pts[a].0 as f64, pts[a].1 as f64);
+        let (dx, dy) = (pts[b].0 as f64 - ax, pts[b].1 as f64 - ay);
+        let len = (dx * dx + dy * dy).sqrt();
+        let mut far = (0.0, a);
+        for (i, p) in pts.iter().enumerate().take(b).skip(a + 1) {
+            let (px, py) = (p.0 as f64 - ax, p.1 as f64 - ay);
+            let d = if len == 0.0 {
+                (px * px + py * py).sqrt()
+            } else {
+                (px * dy - py * dx).abs() / len
+            };
+            if d > far.0 {
+                far = (d, i);
+            }
+        }
+        if far.0 > tolerance {
+            keep[far.1] = true;
+            stack.push((a, far.1));
+            stack.push((far.1, b));
+        }
+    }
+    pts.into_iter()
+        .zip(keep)
+        .filter_map(|(p, k)| k.then_some(p))
+        .collect()
+}
+
 /// Where a callout label went: its left edge and its row under the anchors.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Placed {
@@ -508,6 +562,56 @@ impl PixelBox {
             && other.y0 - pad < self.y1
     }
 
+    /// Whether any segment of the pixel polyline `points` passes through the box.
+    ///
+    /// Annotations test themselves against the drawn lines with this, so a
+    /// note never sits on (and, with its white backing, never cuts) a line.
+    pub fn hits_polyline(&self, points: &[(i32, i32)]) -> bool {
+        match points {
+            [] => false,
+            [p] => self.contains(*p),
+            _ => points.windows(2).any(|w| self.hits_segment(w[0], w[1])),
+        }
+    }
+
+    fn contains(&self, (x, y): (i32, i32)) -> bool {
+        x >= self.x0 && x <= self.x1 && y >= self.y0 && y <= self.y1
+    }
+
+    /// Liang-Barsky clipping of the segment `a`-`b` against the box.
+    fn hits_segment(&self, a: (i32, i32), b: (i32, i32)) -> bool {
+        if a.0.max(b.0) < self.x0
+            || a.0.min(b.0) > self.x1
+            || a.1.max(b.1) < self.y0
+            || a.1.min(b.1) > self.y1
+        {
+            return false;
+        }
+        let (x0, y0) = (a.0 as f64, a.1 as f64);
+        let (dx, dy) = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
+        let (mut lo, mut hi) = (0.0f64, 1.0f64);
+        for (p, q) in [
+            (-dx, x0 - self.x0 as f64),
+            (dx, self.x1 as f64 - x0),
+            (-dy, y0 - self.y0 as f64),
+            (dy, self.y1 as f64 - y0),
+        ] {
+            if p == 0.0 {
+                if q < 0.0 {
+                    return false;
+                }
+            } else {
+                let r = q / p;
+                if p < 0.0 {
+                    lo = lo.max(r);
+                } else {
+                    hi = hi.min(r);
+                }
+            }
+        }
+        lo <= hi
+    }
+
     /// Whether `self` lies inside `outer`.
     pub fn inside(&self, outer: &PixelBox) -> bool {
         self.x0 >= outer.x0 && self.x1 <= outer.x1 && self.y0 >= outer.y0 && self.y1 <= outer.y1
@@ -531,6 +635,58 @@ mod tests {
         assert_eq!(d.first().map(|p| p.0), Some(0.0));
         assert_eq!(d.last().map(|p| p.0), t.last().copied());
         assert!(d.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn simplifying_keeps_bends_and_drops_creep() {
+        // A staircase creeping up one pixel every 3 columns, then a spike.
+        let mut pts: Vec<(i32, i32)> = (0..300).map(|x| (x, 500 - x / 3)).collect();
+        pts.push((300, 100));
+        pts.push((301, 400));
+        let s = simplify_polyline(&pts, 1.0);
+        assert!(s.len() < 20, "{}", s.len());
+        assert_eq!(s.first(), Some(&(0, 500)));
+        assert_eq!(s.last(), Some(&(301, 400)));
+        assert!(s.contains(&(300, 100)), "the spike survives: {s:?}");
+        // Every point, kept or not, is within the tolerance of the kept line.
+        let dist = |p: (i32, i32), a: (i32, i32), b: (i32, i32)| {
+            let (dx, dy) = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
+            let (px, py) = ((p.0 - a.0) as f64, (p.1 - a.1) as f64);
+            let len2 = dx * dx + dy * dy;
+            let u = if len2 == 0.0 {
+                0.0
+            } else {
+                ((px * dx + py * dy) / len2).clamp(0.0, 1.0)
+            };
+            ((px - u * dx).powi(2) + (py - u * dy).powi(2)).sqrt()
+        };
+        for &p in &pts {
+            let d = s
+                .windows(2)
+                .map(|w| dist(p, w[0], w[1]))
+                .fold(f64::MAX, f64::min);
+            assert!(d <= 1.0 + 1e-9, "{p:?} is {d} px off the simplified line");
+        }
+        assert_eq!(simplify_polyline(&[(1, 1), (1, 1)], 1.0), vec![(1, 1)]);
+    }
+
+    #[test]
+    fn boxes_know_which_lines_cross_them() {
+        let b = PixelBox {
+            x0: 10,
+            y0: 10,
+            x1: 20,
+            y1: 20,
+        };
+        assert!(b.hits_polyline(&[(0, 0), (30, 30)]), "diagonal through");
+        assert!(b.hits_polyline(&[(15, 0), (15, 30)]), "vertical through");
+        assert!(b.hits_polyline(&[(12, 12), (13, 13)]), "inside");
+        assert!(!b.hits_polyline(&[(0, 25), (30, 25)]), "passes below");
+        assert!(
+            !b.hits_polyline(&[(0, 9), (9, 0)]),
+            "cuts the corner's outside"
+        );
+        assert!(!b.hits_polyline(&[]));
     }
 
     #[test]
