@@ -217,6 +217,15 @@ pub struct SweepArgs {
     /// machine's available memory (exit 3 otherwise).
     #[arg(long)]
     pub force: bool,
+    /// Rows per chunk of the `streaming` strategy's runs (recorded in the
+    /// model: its fixed cost holds one chunk's working set).
+    #[arg(long, default_value_t = crate::strategy::streaming::DEFAULT_CHUNK_ROWS)]
+    pub chunk_rows: u64,
+    /// After fitting, also measure the production table's cases at scale 1
+    /// where the model predicts they fit this machine (the rest stay
+    /// extrapolated); reports the model's error on them.
+    #[arg(long)]
+    pub production: bool,
     /// Print only the tables and the output location.
     #[arg(long, short)]
     pub quiet: bool,

@@ -156,6 +156,9 @@ pub struct BudgetRow {
     pub rule_of_thumb: u64,
     pub rule_predicted_bytes: f64,
     pub rule_fits: bool,
+    /// Rows `streaming` can load without sampling under this limit (issue 8);
+    /// `None` when the model has no streaming variant.
+    pub streaming_no_sampling_max_rows: Option<u64>,
 }
 
 /// Coverage of one candidate cap.
@@ -196,6 +199,9 @@ pub struct RecommendOutput {
     pub max_ranking_samples: Option<u64>,
     /// Limit minus predicted peak.
     pub margin_bytes: f64,
+    /// Rows `streaming` can load under the same limit without any sampling
+    /// (issue 8); `None` when the model has no streaming variant.
+    pub streaming_no_sampling_max_rows: Option<u64>,
     /// The smallest budget that would fit (when nothing does).
     pub needs_at_least_bytes: Option<u64>,
     pub table: Vec<BudgetRow>,
@@ -374,6 +380,13 @@ pub fn coverage_table(report: &CoverageReport) -> Table {
     Table { headers, rows }
 }
 
+/// Rows the `streaming` strategy can load without sampling under `limit`
+/// (`None` when the model has no streaming variant, or no per-row cost).
+pub fn streaming_rows(model: &Model, limit: f64) -> Option<u64> {
+    let streaming = model.variant_for("streaming", SamplingMode::Uniform).ok()?;
+    advice::max_rows_without_sampling(model, streaming, limit)
+}
+
 /// The answer for each of [`TABLE_BUDGETS_GIB`], beside the rule of thumb.
 pub fn budget_rows(
     model: &Model,
@@ -389,6 +402,7 @@ pub fn budget_rows(
             let answer = advice::recommend(model, variant, rows_in, limit)?;
             let rule = rule_of_thumb(bytes);
             let rule_pred = model.predict(variant, rows_in, rule).peak_bytes;
+            let streaming = streaming_rows(model, limit);
             Ok(BudgetRow {
                 budget_gib: gib,
                 limit_bytes: limit,
@@ -398,6 +412,7 @@ pub fn budget_rows(
                 rule_of_thumb: rule,
                 rule_predicted_bytes: rule_pred,
                 rule_fits: rule_pred <= limit,
+                streaming_no_sampling_max_rows: streaming,
             })
         })
         .collect()
@@ -412,6 +427,7 @@ fn budget_table(rows: &[BudgetRow], headroom: f64) -> Table {
         "Sets the peak".into(),
         "Rule of thumb (Q2)".into(),
         "Rule's predicted peak".into(),
+        "streaming: no sampling up to".into(),
     ];
     let rows = rows
         .iter()
@@ -433,6 +449,8 @@ fn budget_table(rows: &[BudgetRow], headroom: f64) -> Table {
                         "over the limit"
                     }
                 ),
+                r.streaming_no_sampling_max_rows
+                    .map_or("-".into(), |n| format!("{} rows", format_count(n))),
             ]
         })
         .collect();
@@ -521,6 +539,7 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         answer: answer.clone(),
         max_ranking_samples: answer.setting(),
         margin_bytes: limit - prediction.peak_bytes,
+        streaming_no_sampling_max_rows: streaming_rows(model, limit),
         needs_at_least_bytes: needs,
         table: table.clone(),
         coverage: coverage.clone(),
@@ -620,6 +639,39 @@ fn print_text(
                 format_bytes(out.needs_at_least_bytes.unwrap_or(0))
             );
         }
+    }
+    if let Some(rows) = out.streaming_no_sampling_max_rows {
+        let largest = model
+            .scenario
+            .scenario
+            .sizes(*model.scales.last().unwrap_or(&1.0))
+            .sample_rows
+            .max(1);
+        println!(
+            "With streaming, no sampling needed up to {} rows at {} ({} after headroom){}{}\n",
+            format_count(rows),
+            format_bytes(out.budget.bytes),
+            format_bytes(out.limit_bytes as u64),
+            if rows >= out.rows_in {
+                format!(
+                    ": {} rows fit with MAX_RANKING_SAMPLES=0",
+                    format_count(out.rows_in)
+                )
+            } else {
+                format!(
+                    ": {} rows need sampling even there",
+                    format_count(out.rows_in)
+                )
+            },
+            if rows > largest.saturating_mul(4) {
+                format!(
+                    " (extrapolated {:.0}x beyond the largest measured run)",
+                    rows as f64 / largest as f64
+                )
+            } else {
+                String::new()
+            }
+        );
     }
     if let Some(t) = calibration_table(
         &loaded.before,
