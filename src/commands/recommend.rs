@@ -210,9 +210,11 @@ pub struct RecommendOutput {
     pub warnings: Vec<String>,
 }
 
-/// The smallest budget whose limit after headroom holds `floor`.
+/// The smallest budget whose limit after headroom holds `floor`, rounded up
+/// by a byte so that float rounding in `limit = budget x (1 - headroom)` can
+/// never make the budget named here fall short of it.
 pub fn needs_at_least(floor: f64, headroom: f64) -> u64 {
-    (floor / (1.0 - headroom)).ceil() as u64
+    (floor / (1.0 - headroom)).ceil() as u64 + 1
 }
 
 /// Reads the ranking samples of the scenario at `scale` (generating them first,
@@ -555,12 +557,12 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         Some(n) => Err(exit_with(
             Exit::NoFit,
             format!(
-                "no setting fits: needs at least {} ({} with {:.0}% headroom; even sampling to one row peaks at {} in {})",
+                "no setting fits {}: needs at least {} ({n} bytes: even sampling to one row peaks at {} in stage {}, plus {:.0}% headroom)",
+                format_bytes(budget.bytes),
                 format_bytes(n),
                 format_bytes(prediction.peak_bytes as u64),
-                headroom * 100.0,
-                format_bytes(prediction.peak_bytes as u64),
-                prediction.peak_stage
+                prediction.peak_stage,
+                headroom * 100.0
             ),
         )),
         None => Ok(Exit::Ok),

@@ -35,7 +35,7 @@ pub struct Budget {
 pub fn budget(flag: Option<&str>) -> Result<Budget> {
     if let Some(text) = flag {
         return Ok(Budget {
-            bytes: parse_size(text)?,
+            bytes: parse_size(text).map_err(|e| bad_input(format!("--memory {text}: {e}")))?,
             source: "--memory".into(),
         });
     }
