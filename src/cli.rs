@@ -258,7 +258,8 @@ pub struct RecommendArgs {
     /// Skip the coverage figures (they read, or generate, the scenario's data).
     #[arg(long)]
     pub no_coverage: bool,
-    /// Where generated data is cached (default: the cache the sweep used).
+    /// Where generated data is cached (default: the cache the sweep used, when it
+    /// exists here; else $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Print the answer as JSON.

@@ -511,10 +511,15 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
             args.coverage_scale
                 .unwrap_or(*model.scales.last().unwrap_or(&1.0)),
         )?;
-        let root = args
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| model.cache_root.clone());
+        // The sweep's cache when it is on this machine (a committed model
+        // names another machine's), else the usual one.
+        let root = args.cache_dir.clone().unwrap_or_else(|| {
+            if model.cache_root.is_dir() {
+                model.cache_root.clone()
+            } else {
+                crate::data::cache::default_cache_root()
+            }
+        });
         let kept = model.rows_after_dropna(rows_in);
         let mut caps: Vec<u64> = answer
             .setting()
