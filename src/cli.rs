@@ -219,6 +219,15 @@ pub struct SweepArgs {
     /// machine's available memory (exit 3 otherwise).
     #[arg(long)]
     pub force: bool,
+    /// Rows per chunk of the `streaming` strategy's runs (recorded in the
+    /// model: its fixed cost holds one chunk's working set).
+    #[arg(long, default_value_t = crate::strategy::streaming::DEFAULT_CHUNK_ROWS)]
+    pub chunk_rows: u64,
+    /// After fitting, also measure the production table's cases at scale 1
+    /// where the model predicts they fit this machine (the rest stay
+    /// extrapolated); reports the model's error on them.
+    #[arg(long)]
+    pub production: bool,
     /// Print only the tables and the output location.
     #[arg(long, short)]
     pub quiet: bool,
@@ -260,7 +269,8 @@ pub struct RecommendArgs {
     /// Skip the coverage figures (they read, or generate, the scenario's data).
     #[arg(long)]
     pub no_coverage: bool,
-    /// Where generated data is cached (default: the cache the sweep used).
+    /// Where generated data is cached (default: the cache the sweep used, when it
+    /// exists here; else $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Print the answer as JSON.

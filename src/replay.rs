@@ -45,6 +45,11 @@ pub struct ReplayPlan {
     /// `SIMILARITY_MICRO_BATCH_SIZE` / `SIMILARITY_TOP_K` and their sources
     /// (similarity scenarios; `None`: the scenario's defaults, or ranking prep).
     pub similarity: Option<crate::strategy::similarity::ResolvedKnobs>,
+    /// Peaks the caller predicted per strategy (a sweep extrapolating its own
+    /// smaller scales): preflight trusts them over the saved model and the
+    /// conservative estimate, which can be several times too high for a
+    /// scale the sweep has nearly measured already.
+    pub estimates: std::collections::BTreeMap<String, crate::preflight::Estimate>,
 }
 
 /// Resolves `MAX_RANKING_SAMPLES`: the flag wins over the environment; 0 = no limit.
@@ -123,22 +128,28 @@ impl ReplayPlan {
         }
         let scenario = &self.scenario.scenario;
         let sizes = scenario.sizes(self.scale);
-        let estimate = crate::preflight::from_model(
-            scenario,
-            &sizes,
-            strategy,
-            self.max_ranking_samples,
-            self.sampling,
-        )
-        .unwrap_or_else(|| {
-            crate::preflight::conservative(
-                scenario,
-                &sizes,
-                strategy,
-                self.max_ranking_samples,
-                self.similarity.as_ref().map(|r| r.knobs),
-            )
-        });
+        let estimate = self
+            .estimates
+            .get(strategy)
+            .cloned()
+            .or_else(|| {
+                crate::preflight::from_model(
+                    scenario,
+                    &sizes,
+                    strategy,
+                    self.max_ranking_samples,
+                    self.sampling,
+                )
+            })
+            .unwrap_or_else(|| {
+                crate::preflight::conservative(
+                    scenario,
+                    &sizes,
+                    strategy,
+                    self.max_ranking_samples,
+                    self.similarity.as_ref().map(|r| r.knobs),
+                )
+            });
         crate::preflight::check(strategy, &estimate, usable, false)
     }
 

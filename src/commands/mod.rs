@@ -89,6 +89,7 @@ pub fn plan(
         sampling: crate::sampling::SamplingMode::parse(&args.sampling)?,
         output: args.output.clone(),
         similarity,
+        estimates: Default::default(),
     })
 }
 

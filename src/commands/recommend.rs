@@ -156,6 +156,9 @@ pub struct BudgetRow {
     pub rule_of_thumb: u64,
     pub rule_predicted_bytes: f64,
     pub rule_fits: bool,
+    /// Rows `streaming` can load without sampling under this limit (issue 8);
+    /// `None` when the model has no streaming variant.
+    pub streaming_no_sampling_max_rows: Option<u64>,
 }
 
 /// Coverage of one candidate cap.
@@ -196,6 +199,9 @@ pub struct RecommendOutput {
     pub max_ranking_samples: Option<u64>,
     /// Limit minus predicted peak.
     pub margin_bytes: f64,
+    /// Rows `streaming` can load under the same limit without any sampling
+    /// (issue 8); `None` when the model has no streaming variant.
+    pub streaming_no_sampling_max_rows: Option<u64>,
     /// The smallest budget that would fit (when nothing does).
     pub needs_at_least_bytes: Option<u64>,
     pub table: Vec<BudgetRow>,
@@ -204,9 +210,11 @@ pub struct RecommendOutput {
     pub warnings: Vec<String>,
 }
 
-/// The smallest budget whose limit after headroom holds `floor`.
+/// The smallest budget whose limit after headroom holds `floor`, rounded up
+/// by a byte so that float rounding in `limit = budget x (1 - headroom)` can
+/// never make the budget named here fall short of it.
 pub fn needs_at_least(floor: f64, headroom: f64) -> u64 {
-    (floor / (1.0 - headroom)).ceil() as u64
+    (floor / (1.0 - headroom)).ceil() as u64 + 1
 }
 
 /// Reads the ranking samples of the scenario at `scale` (generating them first,
@@ -374,6 +382,13 @@ pub fn coverage_table(report: &CoverageReport) -> Table {
     Table { headers, rows }
 }
 
+/// Rows the `streaming` strategy can load without sampling under `limit`
+/// (`None` when the model has no streaming variant, or no per-row cost).
+pub fn streaming_rows(model: &Model, limit: f64) -> Option<u64> {
+    let streaming = model.variant_for("streaming", SamplingMode::Uniform).ok()?;
+    advice::max_rows_without_sampling(model, streaming, limit)
+}
+
 /// The answer for each of [`TABLE_BUDGETS_GIB`], beside the rule of thumb.
 pub fn budget_rows(
     model: &Model,
@@ -389,6 +404,7 @@ pub fn budget_rows(
             let answer = advice::recommend(model, variant, rows_in, limit)?;
             let rule = rule_of_thumb(bytes);
             let rule_pred = model.predict(variant, rows_in, rule).peak_bytes;
+            let streaming = streaming_rows(model, limit);
             Ok(BudgetRow {
                 budget_gib: gib,
                 limit_bytes: limit,
@@ -398,6 +414,7 @@ pub fn budget_rows(
                 rule_of_thumb: rule,
                 rule_predicted_bytes: rule_pred,
                 rule_fits: rule_pred <= limit,
+                streaming_no_sampling_max_rows: streaming,
             })
         })
         .collect()
@@ -412,6 +429,7 @@ fn budget_table(rows: &[BudgetRow], headroom: f64) -> Table {
         "Sets the peak".into(),
         "Rule of thumb (Q2)".into(),
         "Rule's predicted peak".into(),
+        "streaming: no sampling up to".into(),
     ];
     let rows = rows
         .iter()
@@ -433,6 +451,8 @@ fn budget_table(rows: &[BudgetRow], headroom: f64) -> Table {
                         "over the limit"
                     }
                 ),
+                r.streaming_no_sampling_max_rows
+                    .map_or("-".into(), |n| format!("{} rows", format_count(n))),
             ]
         })
         .collect();
@@ -498,10 +518,15 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
             args.coverage_scale
                 .unwrap_or(*model.scales.last().unwrap_or(&1.0)),
         )?;
-        let root = args
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| model.cache_root.clone());
+        // The sweep's cache when it is on this machine (a committed model
+        // names another machine's), else the usual one.
+        let root = args.cache_dir.clone().unwrap_or_else(|| {
+            if model.cache_root.is_dir() {
+                model.cache_root.clone()
+            } else {
+                crate::data::cache::default_cache_root()
+            }
+        });
         let kept = model.rows_after_dropna(rows_in);
         let mut caps: Vec<u64> = answer
             .setting()
@@ -528,6 +553,7 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         answer: answer.clone(),
         max_ranking_samples: answer.setting(),
         margin_bytes: limit - prediction.peak_bytes,
+        streaming_no_sampling_max_rows: streaming_rows(model, limit),
         needs_at_least_bytes: needs,
         table: table.clone(),
         coverage: coverage.clone(),
@@ -543,12 +569,12 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         Some(n) => Err(exit_with(
             Exit::NoFit,
             format!(
-                "no setting fits: needs at least {} ({} with {:.0}% headroom; even sampling to one row peaks at {} in {})",
+                "no setting fits {}: needs at least {} ({n} bytes: even sampling to one row peaks at {} in stage {}, plus {:.0}% headroom)",
+                format_bytes(budget.bytes),
                 format_bytes(n),
                 format_bytes(prediction.peak_bytes as u64),
-                headroom * 100.0,
-                format_bytes(prediction.peak_bytes as u64),
-                prediction.peak_stage
+                prediction.peak_stage,
+                headroom * 100.0
             ),
         )),
         None => Ok(Exit::Ok),
@@ -627,6 +653,39 @@ fn print_text(
                 format_bytes(out.needs_at_least_bytes.unwrap_or(0))
             );
         }
+    }
+    if let Some(rows) = out.streaming_no_sampling_max_rows {
+        let largest = model
+            .scenario
+            .scenario
+            .sizes(*model.scales.last().unwrap_or(&1.0))
+            .sample_rows
+            .max(1);
+        println!(
+            "With streaming, no sampling needed up to {} rows at {} ({} after headroom){}{}\n",
+            format_count(rows),
+            format_bytes(out.budget.bytes),
+            format_bytes(out.limit_bytes as u64),
+            if rows >= out.rows_in {
+                format!(
+                    ": {} rows fit with MAX_RANKING_SAMPLES=0",
+                    format_count(out.rows_in)
+                )
+            } else {
+                format!(
+                    ": {} rows need sampling even there",
+                    format_count(out.rows_in)
+                )
+            },
+            if rows > largest.saturating_mul(4) {
+                format!(
+                    " (extrapolated {:.0}x beyond the largest measured run)",
+                    rows as f64 / largest as f64
+                )
+            } else {
+                String::new()
+            }
+        );
     }
     if let Some(t) = calibration_table(
         &loaded.before,

@@ -14,6 +14,7 @@ use super::{default_out_dir, exit_for, parse_interval, write_report_dir};
 use crate::cli::{ReplayArgs, SweepArgs};
 use crate::data::cache::default_cache_root;
 use crate::error::{bad_input, exit_with, Exit};
+use crate::model::fit::Observation;
 use crate::model::{
     model_path, HeldOut, Model, ModelScenario, Point, Validation, VariantModel,
     MODEL_SCHEMA_VERSION,
@@ -31,12 +32,112 @@ use crate::units::{format_bytes, format_count};
 /// The caps of the production table: the write-up's two recommended settings.
 pub const WRITE_UP_CAPS: [u64; 2] = [5_000_000, 2_000_000];
 
-/// The variants a sweep fits: (name, strategy, sampling).
-const VARIANTS: [(&str, &str, Option<SamplingMode>); 3] = [
+/// The variants a sweep fits: (name, strategy, sampling). Every strategy
+/// that reads `MAX_RANKING_SAMPLES` gets one variant per way of sampling, since
+/// uniform and per-dataset capped sampling keep different rows (and strings).
+pub const VARIANTS: [(&str, &str, Option<SamplingMode>); 5] = [
     ("legacy", "legacy", None),
     ("optimized", "optimized", Some(SamplingMode::Uniform)),
     ("optimized-capped", "optimized", Some(SamplingMode::Capped)),
+    ("streaming", "streaming", Some(SamplingMode::Uniform)),
+    ("streaming-capped", "streaming", Some(SamplingMode::Capped)),
 ];
+
+/// The strategies a sweep measures: every ranking-prep strategy, unsampled;
+/// the ones that read `MAX_RANKING_SAMPLES`, also sampled.
+const STRATEGIES: [&str; 3] = ["legacy", "optimized", "streaming"];
+
+/// The variants a measured run is a point of. An unsampled run (`cap` 0) is a
+/// point of every variant of its strategy, since without a cap the way of
+/// sampling changes nothing; a sampled run only of the variant sampled its way.
+fn variants_fed(strategy: &str, cap: u64, mode: SamplingMode) -> Vec<&'static str> {
+    VARIANTS
+        .iter()
+        .filter(|(_, s, sampling)| {
+            *s == strategy && (cap == 0 || sampling.is_none() || *sampling == Some(mode))
+        })
+        .map(|(name, _, _)| *name)
+        .collect()
+}
+
+/// Chunks the smallest scale should span before `streaming`'s peak (a sawtooth
+/// in rows mod chunk, of one chunk's working set) is close to affine in rows.
+const CHUNKS_FOR_AFFINE: u64 = 4;
+
+/// Extra share added to a peak extrapolated from the sweep's smaller scales
+/// before preflight compares it with the machine: the extrapolation is at
+/// most one doubling away, and the held-out checks of this model stay within
+/// a few percent, so a quarter is ample.
+const EXTRAPOLATION_SLACK: f64 = 0.25;
+
+/// Preflight estimates for the strategies of a run at `rows_in` rows with
+/// `MAX_RANKING_SAMPLES = cap`, extrapolated from the points this sweep has
+/// measured so far (at least two smaller scales of the same variant). The
+/// conservative estimate from the scenario's sizes is several times too high
+/// for these strategies (it counts every frame at pandas' widths), and would
+/// refuse scales the smaller ones show to fit.
+fn extrapolated_estimates(
+    points: &BTreeMap<&str, Vec<Point>>,
+    strategies: &[&'static dyn Strategy],
+    rows_in: u64,
+    cap: u64,
+    mode: SamplingMode,
+) -> BTreeMap<String, crate::preflight::Estimate> {
+    let (kept, loaded) = points
+        .values()
+        .flatten()
+        .filter(|p| p.max_ranking_samples == 0)
+        .fold((0u64, 0u64), |(k, l), p| (k + p.rows_kept, l + p.rows_in));
+    let ratio = if loaded > 0 {
+        kept as f64 / loaded as f64
+    } else {
+        1.0
+    };
+    let full = (rows_in as f64 * ratio).round();
+    let mut out = BTreeMap::new();
+    for strategy in strategies {
+        let Some(variant) = variants_fed(strategy.name(), cap, mode).first().copied() else {
+            continue;
+        };
+        let Some(pts) = points.get(variant) else {
+            continue;
+        };
+        let mut scales: Vec<f64> = pts.iter().map(|p| p.scale).collect();
+        scales.sort_by(f64::total_cmp);
+        scales.dedup();
+        if scales.len() < 2 {
+            continue;
+        }
+        let observations: Vec<Observation> = pts
+            .iter()
+            .map(|p| Observation {
+                rows_in: p.rows_in as f64,
+                rows_kept: p.rows_kept as f64,
+                peak: p.peak_bytes as f64,
+            })
+            .collect();
+        let Ok(f) = crate::model::fit::fit(&observations) else {
+            continue;
+        };
+        let kept = if cap > 0 { full.min(cap as f64) } else { full };
+        let measured_max = pts.iter().map(|p| p.peak_bytes).max().unwrap_or(0) as f64;
+        let predicted = f.eval(rows_in as f64, kept).max(measured_max);
+        if predicted.is_finite() && predicted > 0.0 {
+            out.insert(
+                strategy.name().to_string(),
+                crate::preflight::Estimate {
+                    bytes: (predicted * (1.0 + EXTRAPOLATION_SLACK)) as u64,
+                    source: format!(
+                        "extrapolated from this sweep's scales {}, +{:.0}%",
+                        join_scales(&scales),
+                        EXTRAPOLATION_SLACK * 100.0
+                    ),
+                },
+            );
+        }
+    }
+    out
+}
 
 /// Parses a comma-separated list of numbers (`0.001,0.002`).
 fn parse_list(text: &str, flag: &str) -> Result<Vec<f64>> {
@@ -150,6 +251,122 @@ pub fn base_plan(
     Ok(plan)
 }
 
+/// The plan of one sweep run: `strategies` at `scale` with
+/// `MAX_RANKING_SAMPLES = cap` sampled the `mode` way, preflight judging them
+/// by `estimates` where given.
+fn sweep_plan(
+    args: &SweepArgs,
+    cache_root: &Path,
+    (scale, cap, mode): (f64, u64, SamplingMode),
+    strategies: Vec<&'static dyn Strategy>,
+    estimates: BTreeMap<String, crate::preflight::Estimate>,
+) -> Result<ReplayPlan> {
+    let mut plan = base_plan(
+        "sweep",
+        &args.scenario,
+        cache_root,
+        &args.interval,
+        strategies,
+    )?;
+    plan.scale = scale;
+    plan.max_ranking_samples = cap;
+    plan.sampling = mode;
+    plan.force = args.force;
+    plan.estimates = estimates;
+    plan.output.chunk_rows = args.chunk_rows;
+    Ok(plan)
+}
+
+/// `--production`: measures the production table's cases at scale 1, each
+/// strategy only when the model fitted on the sweep's scales (plus
+/// [`EXTRAPOLATION_SLACK`]) predicts it fits this machine; the rest stay
+/// extrapolated and the output says why. Every measured run is judged against
+/// that model: the check of the extrapolation itself, not only of one doubling.
+fn measure_production(
+    args: &SweepArgs,
+    cache_root: &Path,
+    model: &Model,
+    out: &Path,
+    progress: &mut Progress,
+    reports: &mut Vec<String>,
+) -> Result<Vec<HeldOut>> {
+    let rows = model.scenario.production.sample_rows;
+    if model.scales.iter().any(|s| (s - 1.0).abs() < 1e-12) {
+        return Ok(Vec::new()); // the sweep measured production size already
+    }
+    let usable = crate::preflight::usable_memory();
+    let kept = model.rows_after_dropna(rows);
+    let mut cases = vec![(0u64, SamplingMode::Uniform)];
+    for cap in WRITE_UP_CAPS.iter().copied().filter(|c| *c < kept) {
+        cases.push((cap, SamplingMode::Uniform));
+        cases.push((cap, SamplingMode::Capped));
+    }
+    let mut checks = Vec::new();
+    for (cap, mode) in cases {
+        let mut strategies = Vec::new();
+        let mut estimates = BTreeMap::new();
+        for name in STRATEGIES {
+            let Some(variant) = variants_fed(name, cap, mode).first().copied() else {
+                continue;
+            };
+            let v = model.variant(variant)?;
+            if cap > 0 && v.sampling.is_none() {
+                continue; // ignores the cap: measured (or not) without one
+            }
+            let predicted = model.predict(v, rows, cap).peak_bytes;
+            let estimate = crate::preflight::Estimate {
+                bytes: (predicted * (1.0 + EXTRAPOLATION_SLACK)) as u64,
+                source: format!(
+                    "the model fitted on this sweep's scales, +{:.0}%",
+                    EXTRAPOLATION_SLACK * 100.0
+                ),
+            };
+            // Never forced: --force is for the sweep's scales, not for runs
+            // the model already says this machine cannot hold.
+            if crate::preflight::check(name, &estimate, usable, false).is_ok() {
+                strategies.push(strategy_by_name(name)?);
+                estimates.insert(name.to_string(), estimate);
+            } else {
+                println!(
+                    "production size: {variant} with MAX_RANKING_SAMPLES={cap} is predicted to peak at {} (+{:.0}% slack), more than this machine offers ({} of {}, less {:.0}%): left extrapolated",
+                    format_bytes(predicted as u64),
+                    EXTRAPOLATION_SLACK * 100.0,
+                    format_bytes(usable.0),
+                    usable.1,
+                    crate::preflight::MARGIN_SHARE * 100.0
+                );
+            }
+        }
+        if strategies.is_empty() {
+            continue;
+        }
+        let dir = out.join("production").join(if cap == 0 {
+            "no-sampling".to_string()
+        } else {
+            format!("{}-{cap}", mode.name())
+        });
+        let mut plan = sweep_plan(args, cache_root, (1.0, cap, mode), strategies, estimates)?;
+        plan.force = false;
+        let report = match run_plan(&plan, &dir, progress) {
+            Ok(report) => report,
+            Err(e) if crate::error::exit_code_of(&e) == Exit::Refused => {
+                println!("production size: {e}; left extrapolated");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let path = dir.join("report.json");
+        for run in &report.runs {
+            let p = point(&report, run, &path)?;
+            for variant in variants_fed(&run.strategy, cap, mode) {
+                checks.push(model.variant(variant)?.judge(&p));
+            }
+        }
+        reports.push(path.display().to_string());
+    }
+    Ok(checks)
+}
+
 /// Runs one plan, writes its report directory, refuses failed runs.
 pub fn run_plan(plan: &ReplayPlan, dir: &Path, progress: &mut Progress) -> Result<Report> {
     let report = plan.run(progress)?;
@@ -190,6 +407,11 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let scales = parse_scales(&args.scales)?;
     let fractions = parse_fractions(&args.max_ranking_samples_fraction)?;
     parse_interval(&args.interval)?;
+    if args.chunk_rows == 0 {
+        return Err(bad_input(
+            "--chunk-rows 0: expected a positive number of rows per streaming chunk",
+        ));
+    }
     let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
     let name = scenario.scenario.name.clone();
     let out = args
@@ -197,8 +419,19 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| default_out_dir(&format!("sweep-{name}")));
     let mut progress = Progress::new(args.quiet);
-    let legacy = strategy_by_name("legacy")?;
-    let optimized = strategy_by_name("optimized")?;
+    let all: Vec<&'static dyn Strategy> = STRATEGIES
+        .iter()
+        .map(|name| strategy_by_name(name))
+        .collect::<Result<_>>()?;
+    let sampled: Vec<&'static dyn Strategy> = all
+        .iter()
+        .copied()
+        .filter(|s| {
+            VARIANTS
+                .iter()
+                .any(|(_, v, sampling)| *v == s.name() && sampling.is_some())
+        })
+        .collect();
 
     let mut points: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
     let mut reports = Vec::new();
@@ -206,63 +439,49 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let mut allocator = String::new();
     for &scale in &scales {
         let sizes = scenario.scenario.sizes(scale);
-        let plan = |strategies: Vec<&'static dyn Strategy>, cap: u64, sampling: SamplingMode| {
-            base_plan(
-                "sweep",
-                &args.scenario,
-                &cache_root,
-                &args.interval,
-                strategies,
-            )
-            .map(|mut plan| {
-                plan.scale = scale;
-                plan.max_ranking_samples = cap;
-                plan.sampling = sampling;
-                plan.force = args.force;
-                plan
-            })
-        };
         let scale_dir = out.join(format!("scale-{scale}"));
-        let dir = scale_dir.join("no-sampling");
-        let report = run_plan(
-            &plan(vec![legacy, optimized], 0, SamplingMode::Uniform)?,
-            &dir,
-            &mut progress,
-        )?;
-        let path = dir.join("report.json");
-        for run in &report.runs {
-            let p = point(&report, run, &path)?;
-            if run.strategy == "legacy" {
-                points.entry("legacy").or_default().push(p);
-            } else {
-                points.entry("optimized").or_default().push(p.clone());
-                points.entry("optimized-capped").or_default().push(p);
-            }
-        }
-        machine.get_or_insert(report.machine.clone());
-        allocator = report.allocator.clone();
-        reports.push(path.display().to_string());
+        let mut runs: Vec<(Vec<&'static dyn Strategy>, u64, SamplingMode, PathBuf)> = vec![(
+            all.clone(),
+            0,
+            SamplingMode::Uniform,
+            scale_dir.join("no-sampling"),
+        )];
         for &fraction in &fractions {
             let cap = ((sizes.sample_rows as f64 * fraction).round() as u64).max(1);
-            for (variant, mode) in [
-                ("optimized", SamplingMode::Uniform),
-                ("optimized-capped", SamplingMode::Capped),
-            ] {
-                let dir = scale_dir.join(format!("{}-{fraction}", mode.name()));
-                let report = run_plan(&plan(vec![optimized], cap, mode)?, &dir, &mut progress)?;
-                let path = dir.join("report.json");
-                for run in &report.runs {
-                    points
-                        .entry(variant)
-                        .or_default()
-                        .push(point(&report, run, &path)?);
-                }
-                reports.push(path.display().to_string());
+            for mode in [SamplingMode::Uniform, SamplingMode::Capped] {
+                runs.push((
+                    sampled.clone(),
+                    cap,
+                    mode,
+                    scale_dir.join(format!("{}-{fraction}", mode.name())),
+                ));
             }
+        }
+        for (strategies, cap, mode, dir) in runs {
+            let estimates =
+                extrapolated_estimates(&points, &strategies, sizes.sample_rows, cap, mode);
+            let plan = sweep_plan(
+                &args,
+                &cache_root,
+                (scale, cap, mode),
+                strategies,
+                estimates,
+            )?;
+            let report = run_plan(&plan, &dir, &mut progress)?;
+            let path = dir.join("report.json");
+            for run in &report.runs {
+                let p = point(&report, run, &path)?;
+                for variant in variants_fed(&run.strategy, cap, mode) {
+                    points.entry(variant).or_default().push(p.clone());
+                }
+            }
+            machine.get_or_insert(report.machine.clone());
+            allocator = report.allocator.clone();
+            reports.push(path.display().to_string());
         }
     }
 
-    let model = build_model(
+    let mut model = build_model(
         &scenario,
         &scales,
         &cache_root,
@@ -270,16 +489,35 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         machine.unwrap_or_default(),
         allocator,
     )?;
+    model.streaming_chunk_rows = args.chunk_rows;
+    if args.production {
+        model.production_checks = measure_production(
+            &args,
+            &cache_root,
+            &model,
+            &out,
+            &mut progress,
+            &mut reports,
+        )?;
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     model.write(&out.join("model.json"))?;
     let saved = model_path(args.model.as_deref());
     model.write(&saved)?;
 
-    let held_out = held_out_table(&model);
+    let held_out = judged_table(&model.validation.points);
+    let production_checked = judged_table(&model.production_checks);
     let fits = fit_table(&model);
     let production = production_table(&model);
     let pictures = plot::render(&plot::sweep::SweepChart::new(&model), &out)?;
-    let summary = render_summary(&model, &held_out, &fits, &production, &reports);
+    let summary = render_summary(
+        &model,
+        &held_out,
+        &production_checked,
+        &fits,
+        &production,
+        &reports,
+    );
     report::write_atomically(&out.join("sweep.md"), summary.as_bytes())?;
 
     println!(
@@ -290,6 +528,22 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
     println!("{}", held_out.to_text());
     for (variant, err) in &model.validation.max_abs_error_pct {
         println!("  {variant}: largest held-out error {err:.1}%");
+    }
+    let smallest = scenario.scenario.sizes(scales[0]).sample_rows;
+    if smallest < CHUNKS_FOR_AFFINE * args.chunk_rows {
+        println!(
+            "  note: the smallest scale loads {} rows, fewer than {CHUNKS_FOR_AFFINE} streaming chunks of {}: streaming's peak is a sawtooth in rows mod chunk (one chunk's working set), which an affine fit over so few chunks absorbs into its per-row cost; larger scales or a smaller --chunk-rows make its fit closer",
+            format_count(smallest),
+            format_count(args.chunk_rows)
+        );
+    }
+    if !model.production_checks.is_empty() {
+        println!(
+            "\nProduction check ({} rows loaded, {:.0}x the largest scale): measured against the model fitted on the sweep's scales",
+            format_count(model.scenario.production.sample_rows),
+            1.0 / model.validation.holdout_scale
+        );
+        println!("{}", production_checked.to_text());
     }
     println!(
         "\nAt production size ({} rows loaded; model fitted on all {} scales):",
@@ -358,28 +612,9 @@ pub fn build_model(
         let checked = VariantModel::fit(name, strategy_name, sampling, stages, train)?;
         let mut worst = 0.0f64;
         for p in pts.iter().filter(|p| p.scale >= holdout) {
-            let pred = checked.predict(p.rows_in, p.rows_kept, 1.0);
-            let err = (pred.peak_bytes - p.peak_bytes as f64) / p.peak_bytes as f64 * 100.0;
-            let fixed = checked
-                .stages
-                .iter()
-                .find(|s| s.name == pred.peak_stage)
-                .map_or(0.0, |s| s.fit.fixed_bytes);
-            let row_part = p.peak_bytes as f64 - fixed;
-            worst = worst.max(err.abs());
-            held.push(HeldOut {
-                variant: name.to_string(),
-                rows_in: p.rows_in,
-                rows_kept: p.rows_kept,
-                max_ranking_samples: p.max_ranking_samples,
-                measured_bytes: p.peak_bytes,
-                predicted_bytes: pred.peak_bytes,
-                error_pct: err,
-                measured_stage: p.peak_stage.clone(),
-                predicted_stage: pred.peak_stage.clone(),
-                row_part_error_pct: (row_part > 0.05 * p.peak_bytes as f64)
-                    .then(|| (pred.peak_bytes - p.peak_bytes as f64) / row_part * 100.0),
-            });
+            let h = checked.judge(p);
+            worst = worst.max(h.error_pct.abs());
+            held.push(h);
         }
         max_err.insert(name.to_string(), worst);
         variants.push(VariantModel::fit(
@@ -405,6 +640,7 @@ pub fn build_model(
         allocator,
         machine,
         dropna_keep_ratio,
+        streaming_chunk_rows: 0,
         variants,
         validation: Validation {
             holdout_scale: holdout,
@@ -413,6 +649,7 @@ pub fn build_model(
             max_abs_error_pct: max_err,
         },
         calibration: None,
+        production_checks: Vec::new(),
     })
 }
 
@@ -428,8 +665,9 @@ fn cap_label(cap: u64) -> String {
     }
 }
 
-/// Held-out runs against the model fitted without them.
-pub fn held_out_table(model: &Model) -> Table {
+/// Measured runs against a model's predictions: the held-out scale against the
+/// model fitted without it, or production-size runs (`--production`).
+pub fn judged_table(judged: &[HeldOut]) -> Table {
     let headers = [
         "Variant",
         "Rows in",
@@ -442,9 +680,7 @@ pub fn held_out_table(model: &Model) -> Table {
     ]
     .map(String::from)
     .to_vec();
-    let rows = model
-        .validation
-        .points
+    let rows = judged
         .iter()
         .map(|h| {
             vec![
@@ -506,14 +742,22 @@ fn production_cell(model: &Model, variant: &str, cap: u64) -> (Option<f64>, Stri
     };
     let rows = model.scenario.production.sample_rows;
     let cap = if v.sampling.is_some() { cap } else { 0 };
-    if let Some(p) = v
+    let measured = v
         .points
         .iter()
         .find(|p| p.rows_in == rows && p.max_ranking_samples == cap)
-    {
+        .map(|p| p.peak_bytes)
+        .or_else(|| {
+            model
+                .production_checks
+                .iter()
+                .find(|h| h.variant == v.name && h.rows_in == rows && h.max_ranking_samples == cap)
+                .map(|h| h.measured_bytes)
+        });
+    if let Some(bytes) = measured {
         return (
-            Some(p.peak_bytes as f64),
-            format!("{} (measured)", format_bytes(p.peak_bytes)),
+            Some(bytes as f64),
+            format!("{} (measured)", format_bytes(bytes)),
         );
     }
     let pred = model.predict(v, rows, cap);
@@ -523,7 +767,10 @@ fn production_cell(model: &Model, variant: &str, cap: u64) -> (Option<f64>, Stri
     )
 }
 
-/// The write-up's memory table at the production row count.
+/// The write-up's memory table at the production row count: legacy against
+/// v2 (`optimized`) without sampling and at the write-up's two caps, each way
+/// of sampling, with `streaming` beside them, every figure marked measured or
+/// extrapolated.
 pub fn production_table(model: &Model) -> Table {
     let rows_in = model.scenario.production.sample_rows;
     let kept = model.rows_after_dropna(rows_in);
@@ -534,29 +781,35 @@ pub fn production_table(model: &Model) -> Table {
         "optimized (v2) peak",
         "Reduction",
         "Peak stage (v2)",
+        "streaming peak",
     ]
     .map(String::from)
     .to_vec();
     let mut rows = Vec::new();
-    let mut cases = vec![(0u64, "optimized", "ranking prep (no sampling)".to_string())];
+    let mut cases = vec![(
+        0u64,
+        ("optimized", "streaming"),
+        "ranking prep (no sampling)".to_string(),
+    )];
     for cap in WRITE_UP_CAPS.iter().copied().filter(|c| *c < kept) {
         cases.push((
             cap,
-            "optimized",
+            ("optimized", "streaming"),
             format!("ranking prep (sampling to {})", format_count(cap)),
         ));
         cases.push((
             cap,
-            "optimized-capped",
+            ("optimized-capped", "streaming-capped"),
             format!("ranking prep (capped sampling to {})", format_count(cap)),
         ));
     }
-    for (cap, variant, label) in cases {
+    for (cap, (variant, streaming), label) in cases {
         if model.variant(variant).is_err() {
             continue;
         }
         let (legacy, legacy_cell) = production_cell(model, "legacy", cap);
         let (after, after_cell) = production_cell(model, variant, cap);
+        let (_, streaming_cell) = production_cell(model, streaming, cap);
         let reduction = match (legacy, after) {
             (Some(b), Some(a)) if b > 0.0 => format!("{:.1}% ↓", (b - a) / b * 100.0),
             _ => "-".into(),
@@ -577,6 +830,7 @@ pub fn production_table(model: &Model) -> Table {
             after_cell,
             reduction,
             stage,
+            streaming_cell,
         ]);
     }
     Table { headers, rows }
@@ -585,6 +839,7 @@ pub fn production_table(model: &Model) -> Table {
 fn render_summary(
     model: &Model,
     held: &Table,
+    production_checked: &Table,
     fits: &Table,
     production: &Table,
     reports: &[String],
@@ -605,6 +860,13 @@ fn render_summary(
     );
     for (v, e) in &model.validation.max_abs_error_pct {
         s += &format!("- {v}: largest held-out error {e:.1}%\n");
+    }
+    if !model.production_checks.is_empty() {
+        s += &format!(
+            "\n## Production check\n\nMeasured at production size ({} rows loaded), against the model fitted on the sweep's scales.\n\n{}\n",
+            format_count(model.scenario.production.sample_rows),
+            production_checked.to_markdown()
+        );
     }
     s += &format!(
         "\n## At production size\n\nModel fitted on all scales; {} rows loaded. Figures are of the replay (polars); calibrate with `oomlab recommend --observed ROWS=PEAK` to a production peak.\n\n{}\n![sweep](sweep.png)\n\n## Fits\n\n{}\n## Reports\n\n",

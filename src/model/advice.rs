@@ -35,7 +35,7 @@ pub struct Budget {
 pub fn budget(flag: Option<&str>) -> Result<Budget> {
     if let Some(text) = flag {
         return Ok(Budget {
-            bytes: parse_size(text)?,
+            bytes: parse_size(text).map_err(|e| bad_input(format!("--memory {text}: {e}")))?,
             source: "--memory".into(),
         });
     }
@@ -171,6 +171,39 @@ pub fn recommend(
         return Ok(Answer::NoFit { floor: floor() });
     }
     Ok(Answer::Cap { cap, prediction })
+}
+
+/// The most rows `variant` can load *without sampling* and stay at or under
+/// `limit`, rounded down to a readable figure: issue 8's question "with
+/// streaming, up to how many rows is no sampling needed?". `None` when the
+/// model has no per-row cost in any stage (no bound); `Some(0)` when even the
+/// fixed cost is over the limit.
+///
+/// Without a cap every stage predicts `fixed + (a + b x keep) x rows`, `keep`
+/// being dropna's ratio, so each stage bounds the rows on its own and the
+/// smallest bound wins.
+pub fn max_rows_without_sampling(model: &Model, variant: &VariantModel, limit: f64) -> Option<u64> {
+    let factor = model.factor();
+    let mut bound = f64::INFINITY;
+    for stage in &variant.stages {
+        let f = &stage.fit;
+        let fixed = f.fixed_bytes * factor;
+        let slope = (f.bytes_per_row_in + f.bytes_per_row_kept * model.dropna_keep_ratio) * factor;
+        if slope > 0.0 {
+            bound = bound.min(((limit - fixed) / slope).floor().max(0.0));
+        } else if fixed > limit {
+            bound = 0.0;
+        }
+    }
+    if !bound.is_finite() {
+        return None;
+    }
+    let mut rows = readable_floor(bound as u64);
+    // rows_after_dropna rounds; step down until the prediction agrees.
+    while rows > 0 && model.predict(variant, rows, 0).peak_bytes > limit {
+        rows = readable_floor(rows - 1);
+    }
+    Some(rows)
 }
 
 /// `N万` as the write-up writes row counts (500万, 200万, 12.5万).
@@ -314,6 +347,26 @@ mod recommendation_tests {
             cap as f64 <= exact && cap as f64 > exact * 0.9,
             "{cap} vs {exact}"
         );
+    }
+
+    #[test]
+    fn rows_without_sampling_fit_and_one_more_step_does_not() {
+        let m = synthetic::model();
+        let v = m.variant("optimized").unwrap();
+        let limit = 40.0 * (1u64 << 30) as f64;
+        let rows = max_rows_without_sampling(&m, v, limit).unwrap();
+        assert!(m.predict(v, rows, 0).peak_bytes <= limit);
+        // merge: 1 GiB + (300 + 4000 x 0.98) B/row.
+        let exact = (limit - (1u64 << 30) as f64) / (300.0 + 4000.0 * 0.98);
+        assert!(
+            rows as f64 <= exact && rows as f64 > 0.9 * exact,
+            "{rows} vs {exact}"
+        );
+        assert_eq!(readable_floor(rows), rows);
+        // More budget, more rows; below the fixed cost, none.
+        let more = max_rows_without_sampling(&m, v, 2.0 * limit).unwrap();
+        assert!(more > rows);
+        assert_eq!(max_rows_without_sampling(&m, v, 1e9), Some(0));
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub struct Model {
     pub machine: MachineFacts,
     /// Rows surviving `dropna` per row loaded, as measured (rows_kept without sampling).
     pub dropna_keep_ratio: f64,
+    /// Rows per chunk of the `streaming` runs: the model of `streaming` is of
+    /// this chunk size (0 in models from before it was recorded).
+    #[serde(default)]
+    pub streaming_chunk_rows: u64,
     /// One model per strategy and way of sampling.
     pub variants: Vec<VariantModel>,
     /// How the model fitted on all but the largest scale did on the largest.
@@ -75,6 +79,12 @@ pub struct Model {
     /// Set when the model was rescaled to peaks observed elsewhere.
     #[serde(default)]
     pub calibration: Option<Calibration>,
+    /// Runs measured at production size (`sweep --production`), each against
+    /// the prediction of the model fitted on the sweep's scales: the check of
+    /// the extrapolation itself. Not fitted on, so the model stays the one
+    /// the held-out check judged.
+    #[serde(default)]
+    pub production_checks: Vec<HeldOut>,
 }
 
 /// The scenario a model was measured on.
@@ -316,6 +326,33 @@ impl VariantModel {
             stages,
             peak_bytes: top.bytes,
             peak_stage: top.stage,
+        }
+    }
+
+    /// A measured run of this variant against this model's prediction at the
+    /// run's own sizes (its measured rows kept, so only the memory model is
+    /// judged, not dropna's ratio).
+    pub fn judge(&self, p: &Point) -> HeldOut {
+        let pred = self.predict(p.rows_in, p.rows_kept, 1.0);
+        let measured = p.peak_bytes as f64;
+        let fixed = self
+            .stages
+            .iter()
+            .find(|s| s.name == pred.peak_stage)
+            .map_or(0.0, |s| s.fit.fixed_bytes);
+        let row_part = measured - fixed;
+        HeldOut {
+            variant: self.name.clone(),
+            rows_in: p.rows_in,
+            rows_kept: p.rows_kept,
+            max_ranking_samples: p.max_ranking_samples,
+            measured_bytes: p.peak_bytes,
+            predicted_bytes: pred.peak_bytes,
+            error_pct: (pred.peak_bytes - measured) / measured.max(1.0) * 100.0,
+            measured_stage: p.peak_stage.clone(),
+            predicted_stage: pred.peak_stage,
+            row_part_error_pct: (row_part > 0.05 * measured)
+                .then(|| (pred.peak_bytes - measured) / row_part * 100.0),
         }
     }
 
@@ -571,6 +608,7 @@ columns = 12
             allocator: "test".into(),
             machine: MachineFacts::default(),
             dropna_keep_ratio: 0.98,
+            streaming_chunk_rows: 100_000,
             variants: vec![legacy, optimized],
             validation: Validation {
                 holdout_scale: 0.004,
@@ -579,6 +617,7 @@ columns = 12
                 max_abs_error_pct: BTreeMap::new(),
             },
             calibration: None,
+            production_checks: Vec::new(),
         }
     }
 }

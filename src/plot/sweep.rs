@@ -62,6 +62,26 @@ fn log_grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// The style of a strategy's `index`-th sampled line: the strategy's colour
+/// and marker (which tell strategies apart), a thinner line with a dash
+/// pattern other than the unsampled line's (which tells the fractions apart).
+fn sampled_style(base: SeriesStyle, index: usize) -> SeriesStyle {
+    let dashes: Vec<style::Dash> = [
+        style::Dash::Long,
+        style::Dash::Solid,
+        style::Dash::Dotted,
+        style::Dash::Dashed,
+    ]
+    .into_iter()
+    .filter(|d| *d != base.dash)
+    .collect();
+    SeriesStyle {
+        dash: dashes[index % dashes.len()],
+        width: 2,
+        ..base
+    }
+}
+
 /// Fractions of rows loaded the sampled runs of a variant used, ascending.
 fn fractions(v: &VariantModel) -> Vec<f64> {
     let mut f: Vec<f64> = v
@@ -93,8 +113,13 @@ impl<'a> SweepChart<'a> {
         let grid = log_grid(x_lo, x_hi, LINE_SAMPLES);
 
         let mut series = Vec::new();
-        let mut sampled_index = 0usize;
         for v in &model.variants {
+            // Per-dataset capped sampling's lines lie within a few percent of
+            // uniform sampling's (sweep.md and the production table give both);
+            // drawing them too would double the legend for no information.
+            if v.sampling == Some(crate::sampling::SamplingMode::Capped) {
+                continue;
+            }
             let unsampled: Vec<(f64, f64)> = v
                 .points
                 .iter()
@@ -109,24 +134,21 @@ impl<'a> SweepChart<'a> {
                     })
                     .collect()
             };
-            // Unsampled runs of `optimized-capped` are the same runs as `optimized`'s.
-            if v.sampling != Some(crate::sampling::SamplingMode::Capped) {
-                let label = if v.sampling.is_some() {
+            let base = series_style(&v.strategy, 0);
+            series.push(Series {
+                label: if v.sampling.is_some() {
                     format!("{} (no sampling)", v.strategy)
                 } else {
                     v.name.clone()
-                };
-                series.push(Series {
-                    label,
-                    style: series_style(&v.strategy, 0),
-                    points: unsampled,
-                    line: line_at(0.0),
-                });
-            }
+                },
+                style: base,
+                points: unsampled,
+                line: line_at(0.0),
+            });
             if v.sampling.is_none() {
                 continue;
             }
-            for frac in fractions(v) {
+            for (i, frac) in fractions(v).into_iter().enumerate() {
                 let points = v
                     .points
                     .iter()
@@ -137,19 +159,9 @@ impl<'a> SweepChart<'a> {
                     })
                     .map(|p| (p.rows_in as f64, p.peak_bytes as f64))
                     .collect();
-                let style = if sampled_index == 0 {
-                    series_style("streaming", 0)
-                } else {
-                    series_style("", sampled_index - 1)
-                };
-                sampled_index += 1;
                 series.push(Series {
-                    label: format!(
-                        "{} sampling to {:.0}% of rows",
-                        v.sampling.map_or("", |s| s.name()),
-                        frac * 100.0
-                    ),
-                    style,
+                    label: format!("{}, sampling to {:.0}% of rows", v.strategy, frac * 100.0),
+                    style: sampled_style(base, i),
                     points,
                     line: line_at(frac),
                 });
@@ -415,7 +427,7 @@ impl Chart for SweepChart<'_> {
             .join(", ");
         root.draw_text(
             &format!(
-                "points: measured at scales {fitted}; lines: fitted model (largest stage), extended to production{}",
+                "points: measured at scales {fitted}; lines: fitted model (largest stage), extended to production{}; uniform sampling (capped: sweep.md)",
                 if self.model.calibration.is_some() { " (calibrated)" } else { "" }
             ),
             &font_at(text_size::LEGEND, &MUTED, HPos::Left, VPos::Top),
