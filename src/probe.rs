@@ -18,13 +18,16 @@ pub fn reset_peak() -> Result<()> {
         .context("resetting the peak RSS via /proc/self/clear_refs (needs Linux >= 4.0)")
 }
 
-/// Reads `(VmHWM, VmRSS)` of this process in bytes.
-pub fn peak_and_rss() -> Result<(u64, u64)> {
+/// VmHWM, VmRSS and RssAnon of this process, bytes. RssAnon (heap and
+/// anonymous mappings, no file pages) is what a stage's live frames occupy:
+/// unlike VmRSS it does not fall when the kernel reclaims clean pages of a
+/// memory-mapped input file under memory pressure.
+fn peak_rss_anon() -> Result<(u64, u64, u64)> {
     let status = procfs::process::Process::myself()
         .and_then(|p| p.status())
         .context("reading /proc/self/status")?;
     let kib = |v: Option<u64>| v.unwrap_or(0) * 1024;
-    Ok((kib(status.vmhwm), kib(status.vmrss)))
+    Ok((kib(status.vmhwm), kib(status.vmrss), kib(status.rssanon)))
 }
 
 /// Details a stage reports about itself (rows, bytes), merged into its marker.
@@ -74,7 +77,7 @@ impl Probe {
     /// Runs `body` as the named stage, bracketed by a peak reset and a peak read.
     pub fn stage<T>(&self, name: &str, body: impl FnOnce(&mut Detail) -> Result<T>) -> Result<T> {
         reset_peak()?;
-        let (_, rss_start) = peak_and_rss()?;
+        let (_, rss_start, anon_start) = peak_rss_anon()?;
         self.emit(&Event::StageStart {
             stage: name.to_string(),
             t_ns: monotonic_ns(),
@@ -86,7 +89,9 @@ impl Probe {
         if let Some(heap) = heap {
             insert_heap_figures(&mut detail, heap.finish());
         }
-        let (peak, rss) = peak_and_rss()?;
+        let (peak, rss, anon_end) = peak_rss_anon()?;
+        detail.insert("rss_anon_start_bytes".into(), anon_start.into());
+        detail.insert("rss_anon_end_bytes".into(), anon_end.into());
         self.emit(&Event::StageEnd {
             stage: name.to_string(),
             t_ns: monotonic_ns(),

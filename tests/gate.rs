@@ -231,7 +231,10 @@ fn a_small_exact_heap_change_fails_and_a_per_stage_tolerance_lets_it_pass() {
         .unwrap();
     stage["heap_tolerance_pct"] = 15.0.into();
     write_json(&baseline, &value);
-    let out = gate(&baseline, &["--runs", "1"]);
+    // This test is about heap tolerances; a single RSS run of a small stage on
+    // a busy machine (tests run in parallel) can move by 20%, so RSS is given
+    // room here. RSS verdicts are tested with the median of several runs above.
+    let out = gate(&baseline, &["--runs", "1", "--rss-tolerance", "60%"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     // --update blesses the real figure and keeps the hand-set tolerance.

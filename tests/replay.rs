@@ -74,14 +74,25 @@ fn legacy_copy_is_a_real_copy() {
     let (report, _) = replay("compare-copy", "run", &["--strategy", "legacy"]);
     let copy = stage(run_of(&report, "legacy"), "copy");
     let copied = u(&copy["detail"]["copied_bytes"]);
-    let rose = u(&copy["exact_peak_bytes"]) - u(&copy["rss_start_bytes"]);
     assert!(
         copied > 10_000_000,
         "copy should move the samples' buffers: {copied}"
     );
+    // The copy is alive at the stage's end, so the process's anonymous RSS
+    // (its heap, not the pages of the memory-mapped input, which the kernel
+    // may reclaim under pressure while the stage runs) rose by at least the
+    // bytes copied. A polars clone would share the buffers and raise nothing.
+    let anon = |k: &str| u(&copy["detail"][k]);
+    let rose = anon("rss_anon_end_bytes").saturating_sub(anon("rss_anon_start_bytes"));
     assert!(
         rose >= copied,
-        "RSS rose by {rose} bytes in the copy stage, less than the {copied} bytes copied: the copy shares buffers"
+        "anonymous RSS rose by {rose} bytes in the copy stage, less than the {copied} bytes copied: the copy shares buffers"
+    );
+    // And the exact peak shows it on a quiet machine; allow for reclaim.
+    let peak_rose = u(&copy["exact_peak_bytes"]) - u(&copy["rss_start_bytes"]);
+    assert!(
+        peak_rose >= copied / 4,
+        "the copy stage's exact peak rose by only {peak_rose} bytes"
     );
 }
 
