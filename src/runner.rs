@@ -206,13 +206,6 @@ impl Enforcement {
         })
     }
 
-    fn watchdog_bytes(&self) -> Option<u64> {
-        match self {
-            Self::Watchdog { bytes, .. } => Some(*bytes),
-            _ => None,
-        }
-    }
-
     fn cgroup(&self) -> Option<&ChildCgroup> {
         match self {
             Self::Cgroup { cgroup, .. } => Some(cgroup),
@@ -246,7 +239,8 @@ impl Enforcement {
     }
 }
 
-/// Where a watchdog kill happened: `(seconds since spawn, sampled RSS)`.
+/// Where a limit kill happened (watchdog, or a cgroup kill the sampler saw):
+/// `(seconds since spawn, sampled RSS of the tree)`.
 type KillNote = Arc<Mutex<Option<(f64, u64)>>>;
 
 fn build_command(spec: &ChildSpec, cgroup: Option<&ChildCgroup>) -> Command {
@@ -316,30 +310,55 @@ pub fn run_child(
         .as_ref()
         .map(|_| Arc::new(Mutex::new(ProcessTree::new(pid))));
     let kill_note: KillNote = Arc::new(Mutex::new(None));
-    let on_sample: OnSample = match enforcement.watchdog_bytes() {
-        Some(limit) => {
-            let (tree, note) = (tree.clone(), kill_note.clone());
+    // Ends the whole tree: twice over, so a process forked between look and
+    // kill is found by the second look.
+    let kill_tree = {
+        let tree = tree.clone();
+        move || {
+            for _ in 0..2 {
+                let mut pids = tree
+                    .as_ref()
+                    .and_then(|tr| tr.lock().ok().map(|t| t.live_pids()))
+                    .unwrap_or_default();
+                pids.push(pid);
+                kill_all(&pids);
+            }
+        }
+    };
+    let on_sample: OnSample = match &enforcement {
+        Enforcement::Watchdog { bytes, .. } => {
+            let (limit, note) = (*bytes, kill_note.clone());
             Box::new(move |t, rss| {
                 if rss < limit {
                     return false;
                 }
-                // Kill twice over: a process forked between look and kill is
-                // found by the second look.
-                for _ in 0..2 {
-                    let mut pids = tree
-                        .as_ref()
-                        .and_then(|tr| tr.lock().ok().map(|t| t.live_pids()))
-                        .unwrap_or_default();
-                    pids.push(pid);
-                    kill_all(&pids);
-                }
+                kill_tree();
                 if let Ok(mut n) = note.lock() {
                     *n = Some((t, rss));
                 }
                 true
             })
         }
-        None => Box::new(|_, _| false),
+        Enforcement::Cgroup { cgroup, .. } => {
+            // The kernel kills one victim (the largest process); the rest of
+            // the tree would run on, as if nothing happened. End it at the
+            // first sample that sees the kill, and note the kill there with
+            // the RSS of the sample before it (after it, the victim is gone).
+            let (oom_kills, note) = (cgroup.oom_kill_reader(), kill_note.clone());
+            let mut rss_before = 0;
+            Box::new(move |t, rss| {
+                if oom_kills().unwrap_or(0) == 0 {
+                    rss_before = rss;
+                    return false;
+                }
+                kill_tree();
+                if let Ok(mut n) = note.lock() {
+                    *n = Some((t, rss_before.max(rss)));
+                }
+                true
+            })
+        }
+        Enforcement::None => Box::new(|_, _| false),
     };
     let sampler = match &tree {
         Some(tr) => Sampler::start_tree(tr.clone(), options.interval, origin_ns, on_sample),
@@ -488,17 +507,18 @@ pub fn run_child(
         .map(|t| t.iter().cloned().collect())
         .unwrap_or_default();
 
-    // Who killed it, if anyone.
-    let watchdog_kill = kill_note.lock().ok().and_then(|n| *n);
+    // Who killed it, if anyone, and where (a note from the sampler, or else
+    // the end of the run).
+    let kill_at = kill_note.lock().ok().and_then(|n| *n);
     let cgroup_kills = enforcement
         .cgroup()
         .and_then(|c| c.oom_kills())
         .unwrap_or(0);
     let signal = status.signal();
-    let killed_by = if watchdog_kill.is_some() {
-        Some("watchdog")
-    } else if cgroup_kills > 0 {
+    let killed_by = if cgroup_kills > 0 {
         Some("cgroup")
+    } else if kill_at.is_some() {
+        Some("watchdog")
     } else if signal == Some(libc::SIGKILL) {
         Some("unknown")
     } else {
@@ -554,7 +574,7 @@ pub fn run_child(
 
     let run_status = match (status.code(), killed_by) {
         (_, Some(by)) => {
-            let (t_s, rss_bytes) = watchdog_kill.unwrap_or((end_s, last_rss));
+            let (t_s, rss_bytes) = kill_at.unwrap_or((end_s, last_rss));
             RunStatus::Killed {
                 signal: libc::SIGKILL,
                 stage: died_in,
