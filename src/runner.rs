@@ -297,12 +297,7 @@ pub fn run_child(
     };
     let mut child = match spawned {
         Ok(child) => child,
-        Err(e) if output_mode.is_some() => {
-            return Err(bad_input(format!(
-                "cannot run `{}`: {e}",
-                spec.program.display()
-            )))
-        }
+        Err(e) if output_mode.is_some() => return Err(bad_input(spawn_error(&spec.program, &e))),
         Err(e) => return Err(e).with_context(|| format!("starting {}", spec.program.display())),
     };
     let pid = child.id() as i32;
@@ -533,7 +528,9 @@ pub fn run_child(
         .unwrap_or(0);
 
     // A stage still open when the child ended: for a replay child that means
-    // it died in it; a recorded command's last stage ends when it exits.
+    // it died in it; a recorded command's last stage ends when it exits, and
+    // is where it died when it was killed or failed.
+    let ended_badly = killed_by.is_some() || !status.success();
     let mut died_in = None;
     if let Some(mut o) = open {
         if output_mode.is_some() && markers_seen == 0 {
@@ -543,7 +540,7 @@ pub fn run_child(
             (Some(p), None) => (Some(p.total_bytes), tree_detail(p)),
             _ => (None, Detail::new()),
         };
-        if output_mode.is_none() || killed_by.is_some() {
+        if output_mode.is_none() || ended_badly {
             died_in = Some(o.name.clone());
         }
         if let Some(peak) = exact {
@@ -809,6 +806,29 @@ fn pump(mut source: impl Read, mut on_chunk: impl FnMut(&[u8]), mut on_line: imp
     }
 }
 
+/// Why a command given to `record` could not be started, in words that say
+/// what to fix: not found (and where it was looked for), not executable, or
+/// the system's own reason.
+fn spawn_error(program: &std::path::Path, err: &std::io::Error) -> String {
+    let shown = program.display();
+    let is_path = program.components().count() > 1 || program.is_absolute();
+    match err.kind() {
+        std::io::ErrorKind::NotFound if is_path => {
+            format!("cannot run `{shown}`: no such file")
+        }
+        std::io::ErrorKind::NotFound => format!(
+            "cannot run `{shown}`: command not found in $PATH (for a file in this directory, give its path: ./{shown})"
+        ),
+        std::io::ErrorKind::PermissionDenied if program.is_dir() => {
+            format!("cannot run `{shown}`: it is a directory, expected an executable file")
+        }
+        std::io::ErrorKind::PermissionDenied => format!(
+            "cannot run `{shown}`: permission denied (is it executable? `chmod +x`, or run it through its interpreter)"
+        ),
+        _ => format!("cannot run `{shown}`: {err}"),
+    }
+}
+
 /// True once `pid` (our child) has exited, without reaping it.
 fn has_exited(pid: i32) -> bool {
     // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
@@ -884,6 +904,22 @@ mod tests {
         );
         assert_eq!(chunks, input);
         assert_eq!(lines, vec!["one", "two", "\u{fffd}three"]);
+    }
+
+    #[test]
+    fn spawn_errors_say_what_to_fix() {
+        use std::io::{Error, ErrorKind};
+        use std::path::Path;
+        let nf = Error::from(ErrorKind::NotFound);
+        let m = spawn_error(Path::new("no-such-tool"), &nf);
+        assert!(m.contains("`no-such-tool`") && m.contains("$PATH"), "{m}");
+        let m = spawn_error(Path::new("./bin/tool"), &nf);
+        assert!(m.contains("no such file") && !m.contains("PATH"), "{m}");
+        let denied = Error::from(ErrorKind::PermissionDenied);
+        let m = spawn_error(Path::new("/"), &denied);
+        assert!(m.contains("directory"), "{m}");
+        let m = spawn_error(Path::new("/etc/hostname"), &denied);
+        assert!(m.contains("executable"), "{m}");
     }
 
     #[test]
