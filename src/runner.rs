@@ -656,6 +656,10 @@ fn tree_detail(peaks: &crate::sampler::StagePeaks) -> Detail {
         .collect();
     detail.insert("process_peaks".into(), serde_json::Value::Object(per));
     detail.insert("processes".into(), json!(peaks.per_process.len()));
+    if peaks.sum_bytes != peaks.total_bytes {
+        // Processes that never ran at the same time: their plain sum, for comparison.
+        detail.insert("sum_of_process_peaks".into(), json!(peaks.sum_bytes));
+    }
     if !peaks.reset_ok {
         detail.insert("peak_reset_failed".into(), json!(true));
     }
