@@ -411,19 +411,47 @@ fn at_time(t: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
+/// What was odd about a log's bytes, as a sentence (empty when nothing was):
+/// lines that were not UTF-8 or held binary data were read anyway, lossily.
+fn encoding_note(log: &SourceStats) -> String {
+    let mut odd = Vec::new();
+    if log.non_utf8 > 0 {
+        odd.push(format!(
+            "{} not valid UTF-8 (read with replacement characters)",
+            log.non_utf8
+        ));
+    }
+    if log.binary > 0 {
+        odd.push(format!("{} with binary bytes (NUL or control)", log.binary));
+    }
+    if log.truncated > 0 {
+        odd.push(format!(
+            "{} longer than 64 KiB (only the first 64 KiB read)",
+            log.truncated
+        ));
+    }
+    if odd.is_empty() {
+        String::new()
+    } else {
+        format!(" Of its {} lines, {}.", log.lines, odd.join("; "))
+    }
+}
+
 fn verdict(pm: &Postmortem) -> String {
     let mut v = String::new();
+    if pm.log.bytes == 0 && pm.memory.stats_rows == 0 {
+        return format!(
+            "{} is empty (0 bytes): no kill, stage or size can be named from it.",
+            pm.log.path
+        );
+    }
     if pm.log.recognized == 0 && pm.memory.stats_rows == 0 {
         return format!(
-            "Nothing in {} was recognized ({} lines, {} skipped{}): not the pipeline's log, or its INFO lines were not captured. No kill, stage or size can be named from it.",
+            "Nothing in {} was recognized ({} lines, {} skipped): not the pipeline's log, or its INFO lines were not captured. No kill, stage or size can be named from it.{}",
             pm.log.path,
             pm.log.lines,
             pm.log.unknown,
-            if pm.log.binary > 0 {
-                format!(", {} binary", pm.log.binary)
-            } else {
-                String::new()
-            }
+            encoding_note(&pm.log)
         );
     }
     let stage = pm.last_stage.as_ref();
@@ -529,7 +557,9 @@ fn verdict(pm: &Postmortem) -> String {
             }
         }
     }
-    v.trim_end().to_string()
+    let mut v = v.trim_end().to_string();
+    v.push_str(&encoding_note(&pm.log));
+    v
 }
 
 fn kill_label(kind: parse::KillKind) -> &'static str {
