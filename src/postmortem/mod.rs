@@ -128,6 +128,9 @@ pub struct Postmortem {
     pub runs_seen: u64,
     /// Sizes the killed run (or the last run) logged.
     pub sizes: RunFacts,
+    /// The last run that started after the kill (a retry): what it reached.
+    #[serde(default)]
+    pub after_kill: Option<RunFacts>,
     pub facts: Facts,
     pub memory: MemoryFindings,
     pub model: Option<ModelFindings>,
@@ -230,6 +233,7 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         pipeline_version_hint: hint,
         runs_seen: log.runs_seen,
         sizes: log.run.clone(),
+        after_kill: log.after_kill.clone(),
         facts,
         memory,
         model,
@@ -541,6 +545,24 @@ fn verdict(pm: &Postmortem) -> String {
                     );
                 }
                 None => v.push_str("No pipeline stage line came before it. "),
+            }
+            if let Some(retry) = &pm.after_kill {
+                let _ = write!(v, "A later run started on line {}", retry.first_line);
+                if let Some((from, to)) = retry.sampling {
+                    let _ = write!(
+                        v,
+                        ", sampled {} -> {} rows",
+                        format_count(from),
+                        format_count(to)
+                    );
+                }
+                match retry.last_stage.as_ref().and_then(|s| s.stage.as_deref()) {
+                    Some("prepared") => v.push_str(", and completed ranking prep. "),
+                    Some(stage) => {
+                        let _ = write!(v, ", and its last stage line was `{stage}`. ");
+                    }
+                    None => v.push_str(". "),
+                }
             }
         }
         None => {

@@ -246,6 +246,8 @@ pub struct LogAnalysis {
     pub kill_lines: u64,
     /// The run the kill happened in (or the last run when nothing was killed).
     pub run: RunFacts,
+    /// The last run that started after the kill (a retry), if any.
+    pub after_kill: Option<RunFacts>,
     /// `MAX_RANKING_SAMPLES=N` lines before the kill (or in the whole log).
     pub setting: Option<SettingLine>,
     pub context_before: Vec<ContextLine>,
@@ -462,8 +464,12 @@ impl Analyzer {
         if let Some(p) = self.pending_stats.take() {
             self.out.stats.push(p);
         }
-        if self.out.kill.is_none() {
-            self.out.run = self.current;
+        match &self.out.kill {
+            None => self.out.run = self.current,
+            Some(k) if self.current.first_line > k.line => {
+                self.out.after_kill = Some(self.current);
+            }
+            Some(_) => {}
         }
         self.out
     }
@@ -585,6 +591,22 @@ mod tests {
         assert_eq!(a.runs_seen, 2);
         assert_eq!(a.run.ranking_samples_rows, Some(9));
         assert_eq!(a.run.prepared_rows, None);
+        assert_eq!(a.after_kill, None, "nothing ran after the kill");
+    }
+
+    #[test]
+    fn a_retry_after_the_kill_is_kept_apart_from_the_killed_run() {
+        let log = "Ranking samples: 9 rows before optimization\nMerging with dataset features (3 columns)\nKilled\nRanking samples: 9 rows before optimization\nSampling ranking data: 9 -> 4 rows\nRanking data prepared: 4 rows, 4 features\n";
+        let a = analyze(log.as_bytes(), 5);
+        assert_eq!(a.runs_seen, 2);
+        assert_eq!(
+            a.run.last_stage.unwrap().stage.as_deref(),
+            Some("merge_dataset_profile")
+        );
+        let retry = a.after_kill.expect("the retry");
+        assert_eq!(retry.first_line, 4);
+        assert_eq!(retry.sampling, Some((9, 4)));
+        assert_eq!(retry.prepared_rows, Some(4));
     }
 
     #[test]
