@@ -327,7 +327,7 @@ pub struct LimitArgs {
     pub limit_by: crate::runner::limit::LimitBy,
 }
 
-/// `oomlab record -- CMD ARGS...`: measure any command like a replay (docs/record.md).
+/// `oomlab record -- CMD ARGS...`: measure any command like a replay (README, "Measuring your own command").
 #[derive(Debug, Args, Clone)]
 pub struct RecordArgs {
     /// RSS sampling interval of the process tree, e.g. 10ms, 0.5s.
@@ -356,7 +356,7 @@ pub struct RecordArgs {
     pub command: Vec<std::ffi::OsString>,
 }
 
-/// `oomlab postmortem --log FILE`: what a killed pipeline's logs say (docs/postmortem.md).
+/// `oomlab postmortem --log FILE`: what a killed pipeline's logs say (README, "After an OOM").
 #[derive(Debug, Args, Clone)]
 pub struct PostmortemArgs {
     /// The pipeline's log (scheduler log, `docker-compose logs` output); read as a stream.

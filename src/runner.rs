@@ -206,13 +206,6 @@ impl Enforcement {
         })
     }
 
-    fn watchdog_bytes(&self) -> Option<u64> {
-        match self {
-            Self::Watchdog { bytes, .. } => Some(*bytes),
-            _ => None,
-        }
-    }
-
     fn cgroup(&self) -> Option<&ChildCgroup> {
         match self {
             Self::Cgroup { cgroup, .. } => Some(cgroup),
@@ -246,7 +239,8 @@ impl Enforcement {
     }
 }
 
-/// Where a watchdog kill happened: `(seconds since spawn, sampled RSS)`.
+/// Where a limit kill happened (watchdog, or a cgroup kill the sampler saw):
+/// `(seconds since spawn, sampled RSS of the tree)`.
 type KillNote = Arc<Mutex<Option<(f64, u64)>>>;
 
 fn build_command(spec: &ChildSpec, cgroup: Option<&ChildCgroup>) -> Command {
@@ -303,12 +297,7 @@ pub fn run_child(
     };
     let mut child = match spawned {
         Ok(child) => child,
-        Err(e) if output_mode.is_some() => {
-            return Err(bad_input(format!(
-                "cannot run `{}`: {e}",
-                spec.program.display()
-            )))
-        }
+        Err(e) if output_mode.is_some() => return Err(bad_input(spawn_error(&spec.program, &e))),
         Err(e) => return Err(e).with_context(|| format!("starting {}", spec.program.display())),
     };
     let pid = child.id() as i32;
@@ -316,30 +305,55 @@ pub fn run_child(
         .as_ref()
         .map(|_| Arc::new(Mutex::new(ProcessTree::new(pid))));
     let kill_note: KillNote = Arc::new(Mutex::new(None));
-    let on_sample: OnSample = match enforcement.watchdog_bytes() {
-        Some(limit) => {
-            let (tree, note) = (tree.clone(), kill_note.clone());
+    // Ends the whole tree: twice over, so a process forked between look and
+    // kill is found by the second look.
+    let kill_tree = {
+        let tree = tree.clone();
+        move || {
+            for _ in 0..2 {
+                let mut pids = tree
+                    .as_ref()
+                    .and_then(|tr| tr.lock().ok().map(|t| t.live_pids()))
+                    .unwrap_or_default();
+                pids.push(pid);
+                kill_all(&pids);
+            }
+        }
+    };
+    let on_sample: OnSample = match &enforcement {
+        Enforcement::Watchdog { bytes, .. } => {
+            let (limit, note) = (*bytes, kill_note.clone());
             Box::new(move |t, rss| {
                 if rss < limit {
                     return false;
                 }
-                // Kill twice over: a process forked between look and kill is
-                // found by the second look.
-                for _ in 0..2 {
-                    let mut pids = tree
-                        .as_ref()
-                        .and_then(|tr| tr.lock().ok().map(|t| t.live_pids()))
-                        .unwrap_or_default();
-                    pids.push(pid);
-                    kill_all(&pids);
-                }
+                kill_tree();
                 if let Ok(mut n) = note.lock() {
                     *n = Some((t, rss));
                 }
                 true
             })
         }
-        None => Box::new(|_, _| false),
+        Enforcement::Cgroup { cgroup, .. } => {
+            // The kernel kills one victim (the largest process); the rest of
+            // the tree would run on, as if nothing happened. End it at the
+            // first sample that sees the kill, and note the kill there with
+            // the RSS of the sample before it (after it, the victim is gone).
+            let (oom_kills, note) = (cgroup.oom_kill_reader(), kill_note.clone());
+            let mut rss_before = 0;
+            Box::new(move |t, rss| {
+                if oom_kills().unwrap_or(0) == 0 {
+                    rss_before = rss;
+                    return false;
+                }
+                kill_tree();
+                if let Ok(mut n) = note.lock() {
+                    *n = Some((t, rss_before.max(rss)));
+                }
+                true
+            })
+        }
+        Enforcement::None => Box::new(|_, _| false),
     };
     let sampler = match &tree {
         Some(tr) => Sampler::start_tree(tr.clone(), options.interval, origin_ns, on_sample),
@@ -488,17 +502,18 @@ pub fn run_child(
         .map(|t| t.iter().cloned().collect())
         .unwrap_or_default();
 
-    // Who killed it, if anyone.
-    let watchdog_kill = kill_note.lock().ok().and_then(|n| *n);
+    // Who killed it, if anyone, and where (a note from the sampler, or else
+    // the end of the run).
+    let kill_at = kill_note.lock().ok().and_then(|n| *n);
     let cgroup_kills = enforcement
         .cgroup()
         .and_then(|c| c.oom_kills())
         .unwrap_or(0);
     let signal = status.signal();
-    let killed_by = if watchdog_kill.is_some() {
-        Some("watchdog")
-    } else if cgroup_kills > 0 {
+    let killed_by = if cgroup_kills > 0 {
         Some("cgroup")
+    } else if kill_at.is_some() {
+        Some("watchdog")
     } else if signal == Some(libc::SIGKILL) {
         Some("unknown")
     } else {
@@ -513,7 +528,9 @@ pub fn run_child(
         .unwrap_or(0);
 
     // A stage still open when the child ended: for a replay child that means
-    // it died in it; a recorded command's last stage ends when it exits.
+    // it died in it; a recorded command's last stage ends when it exits, and
+    // is where it died when it was killed or failed.
+    let ended_badly = killed_by.is_some() || !status.success();
     let mut died_in = None;
     if let Some(mut o) = open {
         if output_mode.is_some() && markers_seen == 0 {
@@ -523,7 +540,7 @@ pub fn run_child(
             (Some(p), None) => (Some(p.total_bytes), tree_detail(p)),
             _ => (None, Detail::new()),
         };
-        if output_mode.is_none() || killed_by.is_some() {
+        if output_mode.is_none() || ended_badly {
             died_in = Some(o.name.clone());
         }
         if let Some(peak) = exact {
@@ -554,7 +571,7 @@ pub fn run_child(
 
     let run_status = match (status.code(), killed_by) {
         (_, Some(by)) => {
-            let (t_s, rss_bytes) = watchdog_kill.unwrap_or((end_s, last_rss));
+            let (t_s, rss_bytes) = kill_at.unwrap_or((end_s, last_rss));
             RunStatus::Killed {
                 signal: libc::SIGKILL,
                 stage: died_in,
@@ -639,6 +656,10 @@ fn tree_detail(peaks: &crate::sampler::StagePeaks) -> Detail {
         .collect();
     detail.insert("process_peaks".into(), serde_json::Value::Object(per));
     detail.insert("processes".into(), json!(peaks.per_process.len()));
+    if peaks.sum_bytes != peaks.total_bytes {
+        // Processes that never ran at the same time: their plain sum, for comparison.
+        detail.insert("sum_of_process_peaks".into(), json!(peaks.sum_bytes));
+    }
     if !peaks.reset_ok {
         detail.insert("peak_reset_failed".into(), json!(true));
     }
@@ -789,6 +810,29 @@ fn pump(mut source: impl Read, mut on_chunk: impl FnMut(&[u8]), mut on_line: imp
     }
 }
 
+/// Why a command given to `record` could not be started, in words that say
+/// what to fix: not found (and where it was looked for), not executable, or
+/// the system's own reason.
+fn spawn_error(program: &std::path::Path, err: &std::io::Error) -> String {
+    let shown = program.display();
+    let is_path = program.components().count() > 1 || program.is_absolute();
+    match err.kind() {
+        std::io::ErrorKind::NotFound if is_path => {
+            format!("cannot run `{shown}`: no such file")
+        }
+        std::io::ErrorKind::NotFound => format!(
+            "cannot run `{shown}`: command not found in $PATH (for a file in this directory, give its path: ./{shown})"
+        ),
+        std::io::ErrorKind::PermissionDenied if program.is_dir() => {
+            format!("cannot run `{shown}`: it is a directory, expected an executable file")
+        }
+        std::io::ErrorKind::PermissionDenied => format!(
+            "cannot run `{shown}`: permission denied (is it executable? `chmod +x`, or run it through its interpreter)"
+        ),
+        _ => format!("cannot run `{shown}`: {err}"),
+    }
+}
+
 /// True once `pid` (our child) has exited, without reaping it.
 fn has_exited(pid: i32) -> bool {
     // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
@@ -864,6 +908,22 @@ mod tests {
         );
         assert_eq!(chunks, input);
         assert_eq!(lines, vec!["one", "two", "\u{fffd}three"]);
+    }
+
+    #[test]
+    fn spawn_errors_say_what_to_fix() {
+        use std::io::{Error, ErrorKind};
+        use std::path::Path;
+        let nf = Error::from(ErrorKind::NotFound);
+        let m = spawn_error(Path::new("no-such-tool"), &nf);
+        assert!(m.contains("`no-such-tool`") && m.contains("$PATH"), "{m}");
+        let m = spawn_error(Path::new("./bin/tool"), &nf);
+        assert!(m.contains("no such file") && !m.contains("PATH"), "{m}");
+        let denied = Error::from(ErrorKind::PermissionDenied);
+        let m = spawn_error(Path::new("/"), &denied);
+        assert!(m.contains("directory"), "{m}");
+        let m = spawn_error(Path::new("/etc/hostname"), &denied);
+        assert!(m.contains("executable"), "{m}");
     }
 
     #[test]

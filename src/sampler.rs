@@ -240,13 +240,58 @@ pub struct TrackedProcess {
     /// Exited during the current stage: counted in it once more, then done.
     pending: bool,
     start_ticks: u64,
+    /// Number of the look that first saw it (it was born after the one before).
+    first_look: u64,
+    /// Number of the look that found it gone (it exited before that look ended).
+    gone_look: Option<u64>,
+}
+
+impl TrackedProcess {
+    /// The looks between which the process can have been alive, inclusive:
+    /// from the look before it was first seen to the look that missed it.
+    fn alive_span(&self) -> (u64, u64) {
+        (
+            self.first_look.saturating_sub(1),
+            self.gone_look.unwrap_or(u64::MAX),
+        )
+    }
+}
+
+/// The most the processes can have held at one moment: the largest sum of
+/// peaks over processes whose alive spans share a look.
+///
+/// Each span is `(first, last, bytes)`, inclusive. Processes whose spans do
+/// not meet never ran at the same time (one was gone before the other was
+/// born), so their peaks cannot add up; summing every process's peak would
+/// count, say, a dozen short helper processes run one after another as if
+/// they had all run at once.
+pub fn concurrent_bound(spans: &[(u64, u64, u64)]) -> u64 {
+    // Starts sort before ends at the same look: touching spans overlap.
+    let mut events: Vec<(u64, bool, u64)> = spans
+        .iter()
+        .flat_map(|&(first, last, bytes)| [(first, false, bytes), (last, true, bytes)])
+        .collect();
+    events.sort_unstable_by_key(|&(at, is_end, _)| (at, is_end));
+    let (mut now, mut best) = (0u64, 0u64);
+    for (_, is_end, bytes) in events {
+        if is_end {
+            now = now.saturating_sub(bytes);
+        } else {
+            now = now.saturating_add(bytes);
+            best = best.max(now);
+        }
+    }
+    best
 }
 
 /// What a process tree held over one stage.
 #[derive(Debug, Clone, Default)]
 pub struct StagePeaks {
-    /// Sum of each process's exact peak over the stage (see [`ProcessTree`]).
+    /// The tree's peak over the stage: each process's exact peak, summed over
+    /// the processes that can have run at the same time (see [`ProcessTree`]).
     pub total_bytes: u64,
+    /// Every process's peak summed, concurrent or not (kept in the details).
+    pub sum_bytes: u64,
     /// Sum of the RSS at the boundary.
     pub rss_bytes: u64,
     /// Per process: `(pid, command, peak over the stage)`.
@@ -261,15 +306,20 @@ pub struct StagePeaks {
 /// What is exact for a tree: each process's own peak is the kernel's `VmHWM`
 /// (reset at every stage boundary through `/proc/<pid>/clear_refs`), read at
 /// each sample and at each boundary, so a live process's stage peak is exact.
-/// The tree's stage figure is the *sum* of its processes' stage peaks: exact
-/// for one process, and an upper bound on the tree's simultaneous peak when
-/// several processes peak at different moments (the sampled sum is the lower
-/// bound). A descendant that exits before the next reading after its peak is
-/// under-read; the root's last stage is completed from `wait4`'s `ru_maxrss`.
+/// The tree's stage figure sums its processes' stage peaks over those that can
+/// have been alive at the same time ([`concurrent_bound`]; a process was born
+/// after the look before the one that first saw it, and gone before the look
+/// that missed it): exact for one process, and an upper bound on the tree's
+/// simultaneous peak when several processes peak at different moments (the
+/// sampled sum is the lower bound). A descendant that exits before the next
+/// reading after its peak is under-read; the root's last stage is completed
+/// from `wait4`'s `ru_maxrss`.
 #[derive(Debug)]
 pub struct ProcessTree {
     root: i32,
     procs: BTreeMap<(i32, u64), TrackedProcess>,
+    /// Looks taken so far (each [`Self::sample`] is one).
+    looks: u64,
 }
 
 impl ProcessTree {
@@ -278,6 +328,7 @@ impl ProcessTree {
         Self {
             root,
             procs: BTreeMap::new(),
+            looks: 0,
         }
     }
 
@@ -318,6 +369,8 @@ impl ProcessTree {
     /// Takes one look: updates every member and returns the summed RSS, or
     /// `None` once the root is gone (reaped).
     pub fn sample(&mut self, t_s: f64) -> Option<u64> {
+        self.looks += 1;
+        let look = self.looks;
         let members = self.discover();
         if members.is_empty() {
             self.mark_exited(&[]);
@@ -343,6 +396,8 @@ impl ProcessTree {
                 stage_hwm: 0,
                 pending: false,
                 start_ticks: st.start_ticks,
+                first_look: look,
+                gone_look: None,
             });
             if t_s - p.first_seen_s < 1.0 {
                 // Early in its life a process may still exec: keep its name current.
@@ -350,6 +405,7 @@ impl ProcessTree {
             }
             p.last_seen_s = t_s;
             p.alive = true;
+            p.gone_look = None;
             p.stage_hwm = p.stage_hwm.max(hwm);
             p.peak_bytes = p.peak_bytes.max(hwm);
             p.sampled_peak_bytes = p.sampled_peak_bytes.max(rss);
@@ -359,10 +415,12 @@ impl ProcessTree {
     }
 
     fn mark_exited(&mut self, seen: &[(i32, u64)]) {
+        let look = self.looks;
         for (key, p) in self.procs.iter_mut() {
             if p.alive && !seen.contains(key) {
                 p.alive = false;
                 p.pending = true;
+                p.gone_look = Some(look);
             }
         }
     }
@@ -375,6 +433,7 @@ impl ProcessTree {
             reset_ok: true,
             ..StagePeaks::default()
         };
+        let mut spans = Vec::new();
         for p in self.procs.values_mut() {
             if p.alive {
                 // Read once more right at the boundary, then reset.
@@ -383,7 +442,7 @@ impl ProcessTree {
                     p.peak_bytes = p.peak_bytes.max(hwm);
                     out.rss_bytes += rss;
                 }
-                out.total_bytes += p.stage_hwm;
+                spans.push((p.alive_span(), p.stage_hwm));
                 out.per_process
                     .push((p.pid, p.command.clone(), p.stage_hwm));
                 if reset_hwm_of(p.pid) {
@@ -392,13 +451,19 @@ impl ProcessTree {
                     out.reset_ok = false;
                 }
             } else if p.pending {
-                out.total_bytes += p.stage_hwm;
+                spans.push((p.alive_span(), p.stage_hwm));
                 out.per_process
                     .push((p.pid, p.command.clone(), p.stage_hwm));
                 p.pending = false;
                 p.stage_hwm = 0;
             }
         }
+        let spans: Vec<(u64, u64, u64)> = spans
+            .into_iter()
+            .map(|((first, last), bytes)| (first, last, bytes))
+            .collect();
+        out.sum_bytes = spans.iter().map(|s| s.2).sum();
+        out.total_bytes = concurrent_bound(&spans);
         out
     }
 
@@ -426,6 +491,8 @@ impl ProcessTree {
                         stage_hwm: 0,
                         pending: true,
                         start_ticks: 0,
+                        first_look: 0,
+                        gone_look: Some(self.looks),
                     },
                 );
             }
@@ -453,5 +520,49 @@ impl ProcessTree {
     /// Pids of the members alive now (for the watchdog to kill).
     pub fn live_pids(&self) -> Vec<i32> {
         self.discover().into_iter().map(|(pid, _)| pid).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn processes_one_after_another_do_not_add_up() {
+        // A root alive throughout, and three helpers run one after another
+        // (each gone before the next was seen).
+        let spans = [
+            (0, u64::MAX, 14 * MIB),
+            (1, 3, 3 * MIB),
+            (4, 6, 3 * MIB),
+            (7, 9, 3 * MIB),
+        ];
+        assert_eq!(concurrent_bound(&spans), 17 * MIB);
+    }
+
+    #[test]
+    fn overlapping_or_touching_spans_add_up() {
+        // Touching at look 3: they may have been alive at the same moment.
+        assert_eq!(concurrent_bound(&[(0, 3, MIB), (3, 5, 2 * MIB)]), 3 * MIB);
+        // A nested chain (a parent waiting on its child) adds up all the way.
+        let chain = [(0, 10, MIB), (2, 8, MIB), (4, 6, MIB), (9, 12, 5 * MIB)];
+        assert_eq!(concurrent_bound(&chain), 6 * MIB);
+        assert_eq!(concurrent_bound(&[]), 0);
+    }
+
+    #[test]
+    fn the_bound_lies_between_the_largest_process_and_the_sum() {
+        let spans = [
+            (0, 4, 5 * MIB),
+            (2, 9, 7 * MIB),
+            (6, 8, 11 * MIB),
+            (10, 11, MIB),
+        ];
+        let bound = concurrent_bound(&spans);
+        assert!(bound >= 11 * MIB);
+        assert!(bound <= spans.iter().map(|s| s.2).sum());
+        assert_eq!(bound, 18 * MIB);
     }
 }

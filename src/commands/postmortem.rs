@@ -1,5 +1,7 @@
 //! `oomlab postmortem --log FILE`: write up what a killed pipeline's logs say.
 
+use std::io::Write;
+
 use anyhow::Result;
 
 use super::{default_out_dir, parse_interval};
@@ -30,7 +32,13 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| default_out_dir("postmortem"));
     write(&mut pm, &out)?;
-    println!("{}", pm.verdict);
-    println!("postmortem: {}", out.join("postmortem.md").display());
+    // The files are written: a closed stdout (`| head -1`) is no failure.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", pm.verdict);
+    let _ = writeln!(
+        stdout,
+        "postmortem: {}",
+        out.join("postmortem.md").display()
+    );
     Ok(Exit::Ok)
 }

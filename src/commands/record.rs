@@ -8,6 +8,7 @@ use crate::error::{bad_input, Exit};
 use crate::progress::Progress;
 use crate::record::pattern::Pattern;
 use crate::record::{kill_sentence, record as record_command, RecordPlan};
+use crate::report::RunStatus;
 use crate::table;
 use crate::units::format_bytes;
 
@@ -61,8 +62,14 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
             .peak_bytes
             .map(format_bytes)
             .unwrap_or_else(|| "-".into());
+        // A killed run's kernel figure covers only the stages that finished.
+        let which = if matches!(run.status, RunStatus::Killed { .. }) {
+            "peak of the stages before the kill"
+        } else {
+            "peak"
+        };
         eprintln!(
-            "{}: peak {} (kernel), sampled peak {}, {} process(es), {:.2} s",
+            "{}: {which} {} (kernel), sampled peak {}, {} process(es), {:.2} s",
             run.strategy,
             peak,
             format_bytes(run.sampled_peak_bytes),

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::bad_input;
 use crate::report::{utc_now_rfc3339, write_atomically};
 use crate::units::{format_bytes, format_count};
-use model::{FittingSetting, PeakModel, PredictedPeak, HEADROOM};
+use model::{FittingSetting, ModelShape, PeakModel, PredictedPeak, HEADROOM};
 use parse::LogEvent;
 use scan::{
     Analyzer, ContextLine, KillFinding, LogAnalysis, RunFacts, SourceStats, StatsPoint,
@@ -100,6 +100,10 @@ pub struct ModelFindings {
     pub fitting: Option<FittingSetting>,
     /// `.env` lines to paste for it.
     pub env_snippet: Option<String>,
+    /// The run was killed, yet every prediction fits the limit: the model
+    /// under-predicts this workload and its setting is optimistic.
+    #[serde(default)]
+    pub under_predicts: bool,
     /// Why a part could not be answered.
     pub notes: Vec<String>,
 }
@@ -124,6 +128,9 @@ pub struct Postmortem {
     pub runs_seen: u64,
     /// Sizes the killed run (or the last run) logged.
     pub sizes: RunFacts,
+    /// The last run that started after the kill (a retry): what it reached.
+    #[serde(default)]
+    pub after_kill: Option<RunFacts>,
     pub facts: Facts,
     pub memory: MemoryFindings,
     pub model: Option<ModelFindings>,
@@ -204,7 +211,15 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
     let memory = memory_findings(inputs, &log, &stats, container, stats_rows);
     let facts = facts(&log);
     let hint = version_hint(&log.run);
-    let model = model.map(|m| model_findings(m.as_ref(), &log.run, &facts, memory.limit_bytes));
+    let model = model.map(|m| {
+        model_findings(
+            m.as_ref(),
+            &log.run,
+            &facts,
+            memory.limit_bytes,
+            log.kill.is_some(),
+        )
+    });
     let mut pm = Postmortem {
         schema_version: SCHEMA_VERSION,
         oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -218,6 +233,7 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         pipeline_version_hint: hint,
         runs_seen: log.runs_seen,
         sizes: log.run.clone(),
+        after_kill: log.after_kill.clone(),
         facts,
         memory,
         model,
@@ -329,11 +345,44 @@ fn version_hint(run: &RunFacts) -> String {
     }
 }
 
+/// Where the log's data shape differs from the model's: each difference makes
+/// the model's per-row costs (and so its predictions) off for this log.
+fn shape_notes(shape: ModelShape, run: &RunFacts) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(c) = run.dataset_feature_columns {
+        if c != shape.profile_columns && c != shape.profile_numeric_columns {
+            notes.push(format!(
+                "the log merged {c} dataset feature columns, the model was measured with {} ({} numeric): its per-row costs are for that mix, so its peaks are off by about the ratio of the columns merged",
+                shape.profile_columns, shape.profile_numeric_columns
+            ));
+        }
+    }
+    if let Some(c) = run.user_feature_columns {
+        if c != shape.user_columns {
+            notes.push(format!(
+                "the log merged {c} user feature columns, the model was measured with {}",
+                shape.user_columns
+            ));
+        }
+    }
+    if let Some(d) = run.datasets {
+        if d != shape.datasets {
+            notes.push(format!(
+                "the log has {} datasets, the model's data {}: the dataset_profile frame itself grows with them",
+                format_count(d),
+                format_count(shape.datasets)
+            ));
+        }
+    }
+    notes
+}
+
 fn model_findings(
     model: &dyn PeakModel,
     run: &RunFacts,
     facts: &Facts,
     limit: Option<u64>,
+    killed: bool,
 ) -> ModelFindings {
     let mut out = ModelFindings {
         model: model.describe(),
@@ -348,12 +397,25 @@ fn model_findings(
     };
     out.rows_in = rows_in;
     out.max_ranking_samples_in_force = run.sampling.map(|(_, to)| to).unwrap_or(0);
+    out.notes.extend(shape_notes(model.shape(), run));
     for strategy in ["legacy", "optimized"] {
         match model.predict(strategy, rows_in, out.max_ranking_samples_in_force) {
             Ok(p) => {
                 out.predicted.insert(strategy.to_string(), p);
             }
             Err(e) => out.notes.push(format!("{strategy}: {e}")),
+        }
+    }
+    // A kill the model cannot explain: even its largest prediction fits.
+    let largest = out.predicted.values().map(|p| p.peak_bytes).max();
+    if let (true, Some(limit), Some(largest)) = (killed, limit, largest) {
+        if largest < limit {
+            out.under_predicts = true;
+            out.notes.push(format!(
+                "the run was killed at the {} limit, yet the model predicts at most {} at these sizes: it under-predicts this workload (another column mix, or memory held outside ranking prep), so the setting it gives is optimistic; rescale it to what happened first, e.g. `oomlab recommend --observed {rows_in}={limit}` (the peak was at least the limit)",
+                format_bytes(limit),
+                format_bytes(largest)
+            ));
         }
     }
     match limit {
@@ -411,19 +473,47 @@ fn at_time(t: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
+/// What was odd about a log's bytes, as a sentence (empty when nothing was):
+/// lines that were not UTF-8 or held binary data were read anyway, lossily.
+fn encoding_note(log: &SourceStats) -> String {
+    let mut odd = Vec::new();
+    if log.non_utf8 > 0 {
+        odd.push(format!(
+            "{} not valid UTF-8 (read with replacement characters)",
+            log.non_utf8
+        ));
+    }
+    if log.binary > 0 {
+        odd.push(format!("{} with binary bytes (NUL or control)", log.binary));
+    }
+    if log.truncated > 0 {
+        odd.push(format!(
+            "{} longer than 64 KiB (only the first 64 KiB read)",
+            log.truncated
+        ));
+    }
+    if odd.is_empty() {
+        String::new()
+    } else {
+        format!(" Of its {} lines, {}.", log.lines, odd.join("; "))
+    }
+}
+
 fn verdict(pm: &Postmortem) -> String {
     let mut v = String::new();
+    if pm.log.bytes == 0 && pm.memory.stats_rows == 0 {
+        return format!(
+            "{} is empty (0 bytes): no kill, stage or size can be named from it.",
+            pm.log.path
+        );
+    }
     if pm.log.recognized == 0 && pm.memory.stats_rows == 0 {
         return format!(
-            "Nothing in {} was recognized ({} lines, {} skipped{}): not the pipeline's log, or its INFO lines were not captured. No kill, stage or size can be named from it.",
+            "Nothing in {} was recognized ({} lines, {} skipped): not the pipeline's log, or its INFO lines were not captured. No kill, stage or size can be named from it.{}",
             pm.log.path,
             pm.log.lines,
             pm.log.unknown,
-            if pm.log.binary > 0 {
-                format!(", {} binary", pm.log.binary)
-            } else {
-                String::new()
-            }
+            encoding_note(&pm.log)
         );
     }
     let stage = pm.last_stage.as_ref();
@@ -455,6 +545,24 @@ fn verdict(pm: &Postmortem) -> String {
                     );
                 }
                 None => v.push_str("No pipeline stage line came before it. "),
+            }
+            if let Some(retry) = &pm.after_kill {
+                let _ = write!(v, "A later run started on line {}", retry.first_line);
+                if let Some((from, to)) = retry.sampling {
+                    let _ = write!(
+                        v,
+                        ", sampled {} -> {} rows",
+                        format_count(from),
+                        format_count(to)
+                    );
+                }
+                match retry.last_stage.as_ref().and_then(|s| s.stage.as_deref()) {
+                    Some("prepared") => v.push_str(", and completed ranking prep. "),
+                    Some(stage) => {
+                        let _ = write!(v, ", and its last stage line was `{stage}`. ");
+                    }
+                    None => v.push_str(". "),
+                }
             }
         }
         None => {
@@ -527,9 +635,14 @@ fn verdict(pm: &Postmortem) -> String {
                 }
                 None => v.push('.'),
             }
+            if model.under_predicts {
+                v.push_str(" But the run was killed where the model says it fits: the model under-predicts this workload (see its notes), so calibrate it before trusting that.");
+            }
         }
     }
-    v.trim_end().to_string()
+    let mut v = v.trim_end().to_string();
+    v.push_str(&encoding_note(&pm.log));
+    v
 }
 
 fn kill_label(kind: parse::KillKind) -> &'static str {
@@ -847,6 +960,110 @@ pub fn write(pm: &mut Postmortem, dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A model whose peak is a fixed cost per row loaded.
+    struct PerRow {
+        legacy: u64,
+        optimized: u64,
+    }
+
+    impl PeakModel for PerRow {
+        fn describe(&self) -> String {
+            "per-row test model".into()
+        }
+        fn shape(&self) -> ModelShape {
+            ModelShape {
+                datasets: 5_000,
+                profile_columns: 300,
+                profile_numeric_columns: 87,
+                user_columns: 12,
+            }
+        }
+        fn predict(&self, strategy: &str, rows_in: u64, _cap: u64) -> Result<PredictedPeak> {
+            let per = if strategy == "legacy" {
+                self.legacy
+            } else {
+                self.optimized
+            };
+            Ok(PredictedPeak {
+                peak_bytes: rows_in * per,
+                stage: "merge_dataset_profile".into(),
+            })
+        }
+        fn fitting_setting(&self, rows_in: u64, _: u64, _: f64) -> Result<FittingSetting> {
+            Ok(FittingSetting::NoSampling {
+                peak: self.predict("optimized", rows_in, 0)?,
+            })
+        }
+    }
+
+    fn run_of(rows: u64, columns: u64, datasets: u64) -> (RunFacts, Facts) {
+        let run = RunFacts {
+            ranking_samples_rows: Some(rows),
+            dataset_feature_columns: Some(columns),
+            datasets: Some(datasets),
+            ..RunFacts::default()
+        };
+        let facts = Facts {
+            ranking_samples_rows: Some(rows),
+            ..Facts::default()
+        };
+        (run, facts)
+    }
+
+    #[test]
+    fn a_kill_the_model_cannot_explain_is_flagged() {
+        let model = PerRow {
+            legacy: 1_000,
+            optimized: 200,
+        };
+        let (run, facts) = run_of(1_000_000, 300, 5_000);
+        // Killed at 10 GB, but the model predicts 1 GB at most.
+        let found = model_findings(&model, &run, &facts, Some(10_000_000_000), true);
+        assert!(found.under_predicts);
+        assert!(
+            found
+                .notes
+                .iter()
+                .any(|n| n.contains("under-predicts")
+                    && n.contains("--observed 1000000=10000000000")),
+            "{:?}",
+            found.notes
+        );
+        // Not killed: nothing to explain. Killed above the prediction: explained.
+        let found = model_findings(&model, &run, &facts, Some(10_000_000_000), false);
+        assert!(
+            !found.under_predicts && found.notes.is_empty(),
+            "{:?}",
+            found.notes
+        );
+        let found = model_findings(&model, &run, &facts, Some(500_000_000), true);
+        assert!(!found.under_predicts, "{:?}", found.notes);
+    }
+
+    #[test]
+    fn a_log_of_another_shape_than_the_models_is_noted() {
+        let model = PerRow {
+            legacy: 1_000,
+            optimized: 200,
+        };
+        let shape = model.shape();
+        // The legacy merge takes all 300 columns, v2 the 87 numeric ones: both match.
+        for columns in [300, 87] {
+            let (run, _) = run_of(1, columns, 5_000);
+            assert!(shape_notes(shape, &run).is_empty(), "{columns}");
+        }
+        let (mut run, _) = run_of(1, 312, 123_456);
+        run.user_feature_columns = Some(40);
+        let notes = shape_notes(shape, &run);
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(
+            notes[0].contains("312 dataset feature columns")
+                && notes[0].contains("300 (87 numeric)")
+        );
+        assert!(notes[1].contains("40 user feature columns"));
+        assert!(notes[2].contains("123,456 datasets"));
+    }
 
     #[test]
     fn formats_times() {

@@ -34,10 +34,26 @@ pub enum FittingSetting {
     NoFit { floor: PredictedPeak },
 }
 
+/// The data shape a model was measured on: its predictions hold for logs of
+/// the same shape (per-row costs depend on the columns merged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ModelShape {
+    /// `dataset_profile` rows.
+    pub datasets: u64,
+    /// `dataset_profile` feature columns (what the legacy merge takes).
+    pub profile_columns: u64,
+    /// Of which numeric (what the v2 merge takes).
+    pub profile_numeric_columns: u64,
+    /// `user_features` feature columns.
+    pub user_columns: u64,
+}
+
 /// The questions a postmortem asks a memory model.
 pub trait PeakModel {
     /// One line on what the model is (scenario, when, calibration).
     fn describe(&self) -> String;
+    /// The data shape the model was measured on.
+    fn shape(&self) -> ModelShape;
     /// Predicted peak of `strategy` with `rows_in` ranking samples loaded and
     /// `MAX_RANKING_SAMPLES = cap` (0 = none).
     fn predict(&self, strategy: &str, rows_in: u64, cap: u64) -> Result<PredictedPeak>;
@@ -80,6 +96,16 @@ impl PeakModel for SweepModel {
             text += &format!(", calibrated x{:.2} to observed peaks", c.factor);
         }
         text
+    }
+
+    fn shape(&self) -> ModelShape {
+        let p = &self.0.scenario.production;
+        ModelShape {
+            datasets: p.datasets,
+            profile_columns: p.profile_columns,
+            profile_numeric_columns: p.profile_numeric_columns,
+            user_columns: p.user_columns,
+        }
     }
 
     fn predict(&self, strategy: &str, rows_in: u64, cap: u64) -> Result<PredictedPeak> {

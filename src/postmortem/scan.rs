@@ -27,12 +27,23 @@ pub const MAX_STATS_POINTS: usize = 20_000;
 pub struct LineReader<R> {
     inner: R,
     max: usize,
+    /// Bytes consumed so far, line endings and the skipped tails of long lines included.
+    consumed: u64,
 }
 
 impl<R: BufRead> LineReader<R> {
     /// A reader keeping at most `max` bytes of each line.
     pub fn new(inner: R, max: usize) -> Self {
-        Self { inner, max }
+        Self {
+            inner,
+            max,
+            consumed: 0,
+        }
+    }
+
+    /// Bytes read from the stream so far: its size, once it is all read.
+    pub fn bytes_read(&self) -> u64 {
+        self.consumed
     }
 
     /// Reads the next line into `buf` (without `\n` or a trailing `\r`);
@@ -60,7 +71,9 @@ impl<R: BufRead> LineReader<R> {
                 truncated = true;
             }
             buf.extend_from_slice(&avail[..take.min(room)]);
-            self.inner.consume(if done { take + 1 } else { take });
+            let used = if done { take + 1 } else { take };
+            self.inner.consume(used);
+            self.consumed += used as u64;
             if done {
                 break;
             }
@@ -79,6 +92,7 @@ impl<R: BufRead> LineReader<R> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SourceStats {
     pub path: String,
+    /// Size of what was read (every byte, whether kept or skipped).
     pub bytes: u64,
     pub lines: u64,
     /// Lines that were one of the known lines.
@@ -232,6 +246,8 @@ pub struct LogAnalysis {
     pub kill_lines: u64,
     /// The run the kill happened in (or the last run when nothing was killed).
     pub run: RunFacts,
+    /// The last run that started after the kill (a retry), if any.
+    pub after_kill: Option<RunFacts>,
     /// `MAX_RANKING_SAMPLES=N` lines before the kill (or in the whole log).
     pub setting: Option<SettingLine>,
     pub context_before: Vec<ContextLine>,
@@ -284,6 +300,8 @@ impl Analyzer {
         while let Some(truncated) = lines.next_line(&mut buf)? {
             self.feed(&buf, truncated);
         }
+        // `feed` counts only what each line kept; the reader knows the rest.
+        self.out.source.bytes = lines.bytes_read();
         Ok(())
     }
 
@@ -446,8 +464,12 @@ impl Analyzer {
         if let Some(p) = self.pending_stats.take() {
             self.out.stats.push(p);
         }
-        if self.out.kill.is_none() {
-            self.out.run = self.current;
+        match &self.out.kill {
+            None => self.out.run = self.current,
+            Some(k) if self.current.first_line > k.line => {
+                self.out.after_kill = Some(self.current);
+            }
+            Some(_) => {}
         }
         self.out
     }
@@ -482,6 +504,53 @@ mod tests {
                 ("cc".into(), true)
             ]
         );
+    }
+
+    #[test]
+    fn bytes_read_counts_every_byte_kept_or_not() {
+        for data in [&b""[..], b"a", b"a\n", b"a\r\nbb\n\nccc", b"xxxxxxxxxx\ny"] {
+            let mut r = LineReader::new(data, 3);
+            let mut buf = Vec::new();
+            while r.next_line(&mut buf).unwrap().is_some() {}
+            assert_eq!(r.bytes_read(), data.len() as u64, "{data:?}");
+            assert_eq!(analyze(data, 2).source.bytes, data.len() as u64, "{data:?}");
+        }
+    }
+
+    /// Yields `len` bytes of `x` (no newline) without ever holding them.
+    struct Endless {
+        left: u64,
+        chunk: Vec<u8>,
+    }
+
+    impl io::Read for Endless {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = (out.len() as u64)
+                .min(self.left)
+                .min(self.chunk.len() as u64) as usize;
+            out[..n].copy_from_slice(&self.chunk[..n]);
+            self.left -= n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_line_larger_than_memory_is_streamed_through() {
+        // A 1 GiB "line" (a binary dump, a log without newlines): read in
+        // 64 KiB pieces, one capped line kept, every byte counted.
+        const LEN: u64 = 1 << 30;
+        let source = Endless {
+            left: LEN,
+            chunk: vec![b'x'; 64 * 1024],
+        };
+        let mut a = Analyzer::new("t", 3);
+        a.read_all(io::BufReader::with_capacity(64 * 1024, source))
+            .unwrap();
+        let a = a.finish();
+        assert_eq!(a.source.lines, 1);
+        assert_eq!(a.source.truncated, 1);
+        assert_eq!(a.source.bytes, LEN);
+        assert_eq!(a.source.unknown, 1);
     }
 
     #[test]
@@ -522,6 +591,22 @@ mod tests {
         assert_eq!(a.runs_seen, 2);
         assert_eq!(a.run.ranking_samples_rows, Some(9));
         assert_eq!(a.run.prepared_rows, None);
+        assert_eq!(a.after_kill, None, "nothing ran after the kill");
+    }
+
+    #[test]
+    fn a_retry_after_the_kill_is_kept_apart_from_the_killed_run() {
+        let log = "Ranking samples: 9 rows before optimization\nMerging with dataset features (3 columns)\nKilled\nRanking samples: 9 rows before optimization\nSampling ranking data: 9 -> 4 rows\nRanking data prepared: 4 rows, 4 features\n";
+        let a = analyze(log.as_bytes(), 5);
+        assert_eq!(a.runs_seen, 2);
+        assert_eq!(
+            a.run.last_stage.unwrap().stage.as_deref(),
+            Some("merge_dataset_profile")
+        );
+        let retry = a.after_kill.expect("the retry");
+        assert_eq!(retry.first_line, 4);
+        assert_eq!(retry.sampling, Some((9, 4)));
+        assert_eq!(retry.prepared_rows, Some(4));
     }
 
     #[test]

@@ -99,9 +99,14 @@ pub fn render(report: &Report) -> String {
                 stage,
                 message,
             } => {
+                let how = match (exit_code, signal) {
+                    (Some(code), _) => format!("exit code {code}"),
+                    (None, Some(sig)) => format!("signal {sig}"),
+                    (None, None) => "no exit status".to_string(),
+                };
                 let _ = writeln!(
                     md,
-                    "**Failed** (exit {exit_code:?}, signal {signal:?}) in stage `{}`: {message}\n",
+                    "**Failed** ({how}) in stage `{}`: {message}\n",
                     stage.as_deref().unwrap_or("?")
                 );
             }

@@ -109,6 +109,9 @@ impl ChildCgroup {
         cg.write("memory.max", &limit.to_string())?;
         // Without swap the kernel must kill at the limit instead of swapping.
         let _ = cg.write("memory.swap.max", "0");
+        // Kill the whole group at once, as a container dies; where the kernel
+        // lacks it (< 4.19) the runner ends the rest of the tree itself.
+        let _ = cg.write("memory.oom.group", "1");
         Ok(cg)
     }
 
@@ -177,15 +180,16 @@ impl ChildCgroup {
 
     /// How many times the kernel's OOM killer fired in this cgroup (kernel >= 4.13).
     pub fn oom_kills(&self) -> Option<u64> {
-        let (file, key) = match self.version {
-            CgroupVersion::V1 => ("memory.oom_control", "oom_kill"),
-            CgroupVersion::V2 => ("memory.events", "oom_kill"),
-        };
-        let text = self.read(file)?;
-        text.lines().find_map(|l| {
-            let mut parts = l.split_whitespace();
-            (parts.next() == Some(key)).then(|| parts.next()?.parse().ok())?
-        })
+        read_oom_kills(&self.dir, self.version)
+    }
+
+    /// A reader of [`Self::oom_kills`] that owns what it needs, for the
+    /// sampler thread: the kernel kills only its chosen victim (v1, or v2
+    /// without `memory.oom.group`), so the runner watches this count and ends
+    /// the rest of the process tree itself, as a container's death would.
+    pub fn oom_kill_reader(&self) -> impl Fn() -> Option<u64> + Send + 'static {
+        let (dir, version) = (self.dir.clone(), self.version);
+        move || read_oom_kills(&dir, version)
     }
 
     /// The cgroup's peak charge (RSS plus page cache and kernel memory), the
@@ -239,6 +243,26 @@ impl Drop for ChildCgroup {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+}
+
+/// The `oom_kill` count of the cgroup at `dir` (`memory.oom_control` in v1,
+/// `memory.events` in v2), when the kernel reports one.
+fn read_oom_kills(dir: &Path, version: CgroupVersion) -> Option<u64> {
+    let file = match version {
+        CgroupVersion::V1 => "memory.oom_control",
+        CgroupVersion::V2 => "memory.events",
+    };
+    let text = std::fs::read_to_string(dir.join(file)).ok()?;
+    parse_oom_kills(&text)
+}
+
+/// The value of the `oom_kill` line of a `memory.oom_control` or
+/// `memory.events` file.
+fn parse_oom_kills(text: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        (parts.next() == Some("oom_kill")).then(|| parts.next()?.parse().ok())?
+    })
 }
 
 /// The path of this process's cgroup: the unified one (`controller` = None) or
@@ -295,6 +319,16 @@ mod tests {
         assert_eq!(own_path(text, None).as_deref(), Some("/user.slice/x"));
         assert_eq!(own_path("0::/\n", None).as_deref(), Some(""));
         assert_eq!(own_path("", None), None);
+    }
+
+    #[test]
+    fn reads_oom_kill_counts() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
+        assert_eq!(parse_oom_kills(v1), Some(3));
+        let v2 = "low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 1\n";
+        assert_eq!(parse_oom_kills(v2), Some(1));
+        assert_eq!(parse_oom_kills("oom_kill_disable 0\nunder_oom 0\n"), None);
+        assert_eq!(parse_oom_kills(""), None);
     }
 
     #[test]

@@ -4,9 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The oomlab binary cargo built for these tests.
+/// The oomlab binary under test: the one cargo built for these tests, or
+/// `$OOMLAB_TEST_BIN` when set (a copy of a build, where several checkouts
+/// share one target directory and overwrite each other's binary).
+pub fn bin() -> PathBuf {
+    std::env::var_os("OOMLAB_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_oomlab")))
+}
+
+/// The oomlab binary under test ([`bin`]), run from the repository root.
 pub fn oomlab() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oomlab"));
+    let mut cmd = Command::new(bin());
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd.env_remove("MAX_RANKING_SAMPLES");
     cmd
