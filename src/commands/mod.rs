@@ -166,3 +166,40 @@ pub fn replay_and_report(plan: ReplayPlan, args: &ReplayArgs) -> Result<Exit> {
     println!("report: {}", dir.join("report.json").display());
     Ok(exit_for(&report))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn intervals_people_write() {
+        assert_eq!(parse_interval("10ms").unwrap(), Duration::from_millis(10));
+        assert_eq!(parse_interval("0.5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_interval("250us").unwrap(), Duration::from_micros(250));
+        for bad in ["", "fast", "0ms", "-5ms", "61s", "nan", "infs", "10 min"] {
+            let err = parse_interval(bad).unwrap_err();
+            assert_eq!(crate::error::exit_code_of(&err), Exit::BadInput, "{bad}");
+            assert!(err.to_string().contains("--interval"), "{err}");
+        }
+    }
+
+    // Case counts follow PROPTEST_CASES (README, "Property tests").
+    proptest! {
+        #[test]
+        fn parse_interval_is_in_range_or_bad_input(
+            text in ".{0,24}|[0-9.eE+-]{0,12}(ms|us|s|m|h|)",
+        ) {
+            match parse_interval(&text) {
+                Ok(d) => prop_assert!(
+                    d >= Duration::from_micros(99) && d <= Duration::from_secs(60),
+                    "{text:?} -> {d:?}"
+                ),
+                Err(e) => {
+                    prop_assert_eq!(crate::error::exit_code_of(&e), Exit::BadInput);
+                    prop_assert!(e.to_string().contains(text.as_str()), "{}", e);
+                }
+            }
+        }
+    }
+}

@@ -134,17 +134,21 @@ pub fn render(chart: &impl Chart, dir: &Path) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("renaming {} to {}", tmp_png.display(), png.display()))?;
 
     let svg = dir.join(format!("{name}.svg"));
-    let mut text = String::new();
-    {
-        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
-        chart
-            .draw(&root)
-            .with_context(|| format!("drawing {}", svg.display()))?;
-        root.present()
-            .with_context(|| format!("rendering {}", svg.display()))?;
-    }
+    let text = render_svg(chart).with_context(|| format!("drawing {}", svg.display()))?;
     report::write_atomically(&svg, text.as_bytes())?;
     Ok(vec![png, svg])
+}
+
+/// Draws `chart` as SVG text, in memory (what [`render`] writes as `<name>.svg`).
+pub fn render_svg(chart: &impl Chart) -> Result<String> {
+    ensure_font()?;
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, chart.size()).into_drawing_area();
+        chart.draw(&root)?;
+        root.present()?;
+    }
+    Ok(text)
 }
 
 /// A picture drawn for every report: how to tell it applies and how to draw it.

@@ -136,7 +136,7 @@ impl<'a> PeaksChart<'a> {
 
     fn x_px(&self, bytes: f64) -> i32 {
         let w = (self.right() - self.left) as f64;
-        self.left + (bytes / self.x_max_bytes * w).round() as i32
+        self.left + style::px(bytes / self.x_max_bytes * w)
     }
 
     fn group_h(&self) -> i32 {

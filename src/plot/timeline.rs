@@ -239,13 +239,13 @@ impl<'a> TimelineChart<'a> {
     /// Pixel column of time `t`.
     fn x_px(&self, t: f64) -> i32 {
         let w = (self.right() - self.left) as f64;
-        self.left + (t / self.t_max * w).round() as i32
+        self.left + style::px(t / self.t_max * w)
     }
 
     /// Pixel row of `bytes`.
     fn y_px(&self, bytes: f64) -> i32 {
         let h = (self.plot_bottom() - self.plot_top()) as f64;
-        self.plot_bottom() - (bytes / self.y_max_bytes * h).round() as i32
+        self.plot_bottom() - style::px(bytes / self.y_max_bytes * h)
     }
 
     /// Decides, per strategy, which stage names fit in their boxes and packs the
