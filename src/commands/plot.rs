@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::PlotArgs;
-use crate::error::Exit;
+use crate::error::{bad_input, Exit};
 use crate::plot::{self, PlotOptions};
 use crate::report::Report;
 use crate::units::parse_size;
@@ -11,7 +11,11 @@ use crate::units::parse_size;
 /// `oomlab plot <report.json>`: draws every picture of the report into `--out`
 /// (default: the report's own directory) and prints the files written.
 pub fn plot(args: PlotArgs) -> Result<Exit> {
-    let budget_bytes = args.budget.as_deref().map(parse_size).transpose()?;
+    let budget_bytes = args
+        .budget
+        .as_deref()
+        .map(|t| parse_size(t).map_err(|e| bad_input(format!("--budget {t}: {e}"))))
+        .transpose()?;
     let report = Report::read_json(&args.report)?;
     let dir = match &args.out {
         Some(dir) => dir.clone(),

@@ -453,9 +453,10 @@ struct CalloutLabel {
 const LEADER_PAD: i32 = 4;
 
 /// Where a leader meets its label: the label's nearer end (or the anchor,
-/// when the label spans it).
+/// when the label spans it). A label narrower than 4 pixels (an empty stage
+/// name in a hand-edited report) is met at its left end.
 pub fn callout_attach(anchor: i32, x: i32, width: i32) -> i32 {
-    anchor.clamp(x + 2, x + width - 2)
+    anchor.clamp(x + 2, (x + width - 2).max(x + 2))
 }
 
 impl Callouts {
