@@ -150,8 +150,10 @@ pub fn base_plan(
     Ok(plan)
 }
 
-/// Runs one plan, writes its report directory, refuses failed runs.
-fn run_plan(plan: &ReplayPlan, dir: &Path, progress: &mut Progress) -> Result<Report> {
+/// Runs one plan, streaming its samples into and writing its report
+/// directory; refuses failed runs.
+fn run_plan(mut plan: ReplayPlan, dir: &Path, progress: &mut Progress) -> Result<Report> {
+    plan.journal_dir = Some(dir.to_path_buf());
     let report = plan.run(progress)?;
     write_report_dir(&report, dir)?;
     let exit = exit_for(&report);
@@ -197,13 +199,8 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let legacy = strategy_by_name("legacy")?;
     let optimized = strategy_by_name("optimized")?;
 
-    let mut points: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
-    let mut reports = Vec::new();
-    let mut machine = None;
-    let mut allocator = String::new();
-    for &scale in &scales {
-        let sizes = scenario.scenario.sizes(scale);
-        let plan = |strategies: Vec<&'static dyn Strategy>, cap: u64, sampling: SamplingMode| {
+    let plan_at =
+        |scale: f64, strategies: Vec<&'static dyn Strategy>, cap: u64, sampling: SamplingMode| {
             base_plan(
                 "sweep",
                 &args.scenario,
@@ -219,10 +216,32 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
                 plan
             })
         };
+    // Every scale is checked before anything runs: a sweep that would be
+    // refused at its largest scale is refused before it spends the small ones.
+    for &scale in &scales {
+        plan_at(scale, vec![legacy, optimized], 0, SamplingMode::Uniform)?
+            .preflight_all(None)
+            .map_err(|e| {
+                exit_with(
+                    crate::error::exit_code_of(&e),
+                    format!("sweep: scale {scale}: {e}"),
+                )
+            })?;
+    }
+
+    let mut points: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
+    let mut reports = Vec::new();
+    let mut machine = None;
+    let mut allocator = String::new();
+    for &scale in &scales {
+        let sizes = scenario.scenario.sizes(scale);
+        let plan = |strategies: Vec<&'static dyn Strategy>, cap: u64, sampling: SamplingMode| {
+            plan_at(scale, strategies, cap, sampling)
+        };
         let scale_dir = out.join(format!("scale-{scale}"));
         let dir = scale_dir.join("no-sampling");
         let report = run_plan(
-            &plan(vec![legacy, optimized], 0, SamplingMode::Uniform)?,
+            plan(vec![legacy, optimized], 0, SamplingMode::Uniform)?,
             &dir,
             &mut progress,
         )?;
@@ -246,7 +265,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
                 ("optimized-capped", SamplingMode::Capped),
             ] {
                 let dir = scale_dir.join(format!("{}-{fraction}", mode.name()));
-                let report = run_plan(&plan(vec![optimized], cap, mode)?, &dir, &mut progress)?;
+                let report = run_plan(plan(vec![optimized], cap, mode)?, &dir, &mut progress)?;
                 let path = dir.join("report.json");
                 for run in &report.runs {
                     points

@@ -298,6 +298,7 @@ impl<'a> PeaksChart<'a> {
                         ))?;
                         let verb = match run.status {
                             RunStatus::Failed { .. } => "failed",
+                            RunStatus::Interrupted { .. } => "interrupted",
                             _ => "killed",
                         };
                         format!("≥ {} sampled ({verb} here)", format_bytes(bytes))

@@ -74,7 +74,7 @@ fn run_end(run: &RunRecord) -> f64 {
     let last_sample = run.timeline.t_s.last().copied().unwrap_or(0.0);
     let last_stage = run.stages.iter().map(|s| s.end_s).fold(0.0, f64::max);
     let kill = match &run.status {
-        RunStatus::Killed { t_s, .. } => *t_s,
+        RunStatus::Killed { t_s, .. } | RunStatus::Interrupted { t_s, .. } => *t_s,
         _ => 0.0,
     };
     last_sample.max(last_stage).max(kill).max(run.wall_s)
@@ -123,6 +123,12 @@ fn legend_text(run: &RunRecord) -> String {
             run.strategy,
             at(stage),
             format_bytes(*rss_bytes)
+        ),
+        RunStatus::Interrupted { signal, stage, .. } => format!(
+            "{}: interrupted ({}) in {}",
+            run.strategy,
+            crate::interrupt::signal_name(*signal),
+            at(stage)
         ),
         RunStatus::Failed { stage, .. } => format!("{}: failed in {}", run.strategy, at(stage)),
     }
@@ -559,6 +565,22 @@ impl<'a> TimelineChart<'a> {
                         format_bytes(*rss_bytes)
                     ),
                 )),
+                RunStatus::Interrupted {
+                    signal,
+                    stage,
+                    t_s,
+                    rss_bytes,
+                } => Some((
+                    *t_s,
+                    *rss_bytes,
+                    format!(
+                        "{} stopped by oomlab ({}) in {} at {:.2} s",
+                        run.strategy,
+                        crate::interrupt::signal_name(*signal),
+                        stage.as_deref().unwrap_or("start"),
+                        t_s
+                    ),
+                )),
                 RunStatus::Failed { stage, .. } => {
                     let t = run.timeline.t_s.last().copied().unwrap_or(run.wall_s);
                     let rss = run.timeline.rss_bytes.last().copied().unwrap_or(0);
@@ -676,6 +698,7 @@ fn stage_label(run: &RunRecord, s: &StageRecord) -> String {
         RunStatus::Completed => s.name.clone(),
         RunStatus::Killed { .. } => format!("{} (killed)", s.name),
         RunStatus::Failed { .. } => format!("{} (failed)", s.name),
+        RunStatus::Interrupted { .. } => format!("{} (interrupted)", s.name),
     }
 }
 

@@ -42,6 +42,23 @@ pub struct Report {
     /// strategy holding its output can peak at (from any run that produced it).
     #[serde(default)]
     pub floor_bytes: Option<u64>,
+    /// Set when oomlab was stopped (Ctrl-C, SIGTERM) before the invocation
+    /// finished: the report holds what was measured until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interruption>,
+}
+
+/// How an invocation was cut short, so a partial report cannot pass for a
+/// complete one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Interruption {
+    /// The signal oomlab received (2 = SIGINT, 15 = SIGTERM).
+    pub signal: i32,
+    /// Its name, for readers without a signal table.
+    pub signal_name: String,
+    /// Strategies that never started because of it.
+    #[serde(default)]
+    pub not_run: Vec<String>,
 }
 
 /// Which scenario, at which size, with which data.
@@ -201,6 +218,16 @@ pub enum RunStatus {
         rss_bytes: u64,
         /// What killed it: `watchdog`, `cgroup`, or `unknown`.
         by: String,
+    },
+    /// oomlab itself was interrupted (Ctrl-C, SIGTERM) and killed the
+    /// process (its whole process group and tree) in `stage` at `t_s`.
+    Interrupted {
+        /// The signal oomlab received (2 = SIGINT, 15 = SIGTERM).
+        signal: i32,
+        stage: Option<String>,
+        t_s: f64,
+        /// The last sampled RSS.
+        rss_bytes: u64,
     },
     /// Exited non-zero or died of a signal nobody sent on purpose.
     Failed {
@@ -486,6 +513,15 @@ mod tests {
                     },
                 ),
                 run(
+                    "interrupted",
+                    RunStatus::Interrupted {
+                        signal: 2,
+                        stage: Some("merge_dataset_profile".into()),
+                        t_s: 1.2,
+                        rss_bytes: 200 << 20,
+                    },
+                ),
+                run(
                     "streaming",
                     RunStatus::Failed {
                         exit_code: Some(101),
@@ -496,6 +532,11 @@ mod tests {
                 ),
             ],
             floor_bytes: Some(50 << 20),
+            interrupted: Some(Interruption {
+                signal: 2,
+                signal_name: "SIGINT".into(),
+                not_run: vec!["similarity".into()],
+            }),
         }
     }
 

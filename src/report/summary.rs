@@ -14,6 +14,17 @@ pub fn render(report: &Report) -> String {
     if !s.description.is_empty() {
         let _ = writeln!(md, "{}\n", s.description);
     }
+    if let Some(i) = &report.interrupted {
+        let _ = write!(
+            md,
+            "**Interrupted by {}**: a partial report, with what was measured until then.",
+            i.signal_name
+        );
+        if !i.not_run.is_empty() {
+            let _ = write!(md, " Not run: {}.", i.not_run.join(", "));
+        }
+        let _ = writeln!(md, "\n");
+    }
     let _ = writeln!(
         md,
         "## Before / after\n\n{}",
@@ -93,15 +104,34 @@ pub fn render(report: &Report) -> String {
                     format_bytes(*rss_bytes)
                 );
             }
+            RunStatus::Interrupted {
+                signal,
+                stage,
+                t_s,
+                rss_bytes,
+            } => {
+                let _ = writeln!(
+                    md,
+                    "**Interrupted** ({}): oomlab was stopped and killed the process in stage `{}` at {t_s:.2} s, RSS {}. The figures below end there.\n",
+                    crate::interrupt::signal_name(*signal),
+                    stage.as_deref().unwrap_or("?"),
+                    format_bytes(*rss_bytes)
+                );
+            }
             RunStatus::Failed {
                 exit_code,
                 signal,
                 stage,
                 message,
             } => {
+                let how = match (exit_code, signal) {
+                    (Some(code), _) => format!("exit code {code}"),
+                    (None, Some(signal)) => format!("signal {signal}"),
+                    (None, None) => "no exit status".to_string(),
+                };
                 let _ = writeln!(
                     md,
-                    "**Failed** (exit {exit_code:?}, signal {signal:?}) in stage `{}`: {message}\n",
+                    "**Failed** ({how}) in stage `{}`: {message}\n",
                     stage.as_deref().unwrap_or("?")
                 );
             }
