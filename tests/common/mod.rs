@@ -4,9 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The oomlab binary cargo built for these tests.
+/// The oomlab binary cargo built for these tests, or `$OOMLAB_BIN` when set
+/// (to test a copy: a target directory shared between checkouts may swap
+/// the built binary while a long test run is going).
 pub fn oomlab() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oomlab"));
+    let bin = std::env::var_os("OOMLAB_BIN")
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_oomlab").into());
+    let mut cmd = Command::new(bin);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd.env_remove("MAX_RANKING_SAMPLES");
     cmd
