@@ -899,8 +899,8 @@ fn hostile_logs_and_commands_exit_2_or_are_described() {
         &[],
         &["nope.txt"],
     );
-    // Binary garbage and an empty log are logs that say nothing: described, exit 0.
-    for log in ["garbage.bin", "empty.log"] {
+    // Binary garbage, an empty log and a Latin-1 one are described, exit 0.
+    for log in ["garbage.bin", "empty.log", "latin1.log"] {
         let out = common::run(&[
             "postmortem",
             "--log",
