@@ -24,6 +24,22 @@ pub enum Exit {
     ChildFailed = 6,
     /// A bug or an I/O failure in oomlab itself.
     Internal = 70,
+    /// Stopped by SIGINT (Ctrl-C): the child was killed, the partial report
+    /// written (128 + 2, as a shell reports a process killed by SIGINT).
+    Interrupted = 130,
+    /// Stopped by SIGTERM: as [`Exit::Interrupted`] (128 + 15).
+    Terminated = 143,
+}
+
+impl Exit {
+    /// The exit code of a run stopped by `signal` (SIGTERM: 143, else 130).
+    pub fn for_signal(signal: i32) -> Exit {
+        if signal == libc::SIGTERM {
+            Exit::Terminated
+        } else {
+            Exit::Interrupted
+        }
+    }
 }
 
 /// An error that knows which exit code it ends the program with.

@@ -9,6 +9,8 @@ mod data;
 mod error;
 mod fidelity;
 mod gate;
+mod interrupt;
+mod journal;
 mod machine;
 mod model;
 mod plot;
@@ -42,6 +44,18 @@ static GLOBAL: alloc::OomlabAlloc = alloc::OomlabAlloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Commands that start measured children stop them on SIGINT/SIGTERM and
+    // write what was measured (see interrupt.rs); the rest die as usual.
+    let _interrupt = matches!(
+        cli.command,
+        Command::Compare(_)
+            | Command::Run(_)
+            | Command::Data(_)
+            | Command::Gate(_)
+            | Command::Sweep(_)
+            | Command::Record(_)
+    )
+    .then(interrupt::Guard::install);
     let result = match cli.command {
         Command::Child { job } => child::main(&job).map(|_| Exit::Ok),
         Command::Compare(args) => commands::compare::compare(args),
@@ -56,8 +70,8 @@ fn main() -> ExitCode {
         Command::Postmortem(args) => commands::postmortem::postmortem(args),
         Command::Fidelity(args) => commands::fidelity::fidelity(args),
     };
-    match result {
-        Ok(exit) => ExitCode::from(exit as u8),
+    let exit = match result {
+        Ok(exit) => exit,
         Err(err) => {
             let exit = exit_code_of(&err);
             if exit == Exit::Internal {
@@ -65,7 +79,13 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("error: {err}");
             }
-            ExitCode::from(exit as u8)
+            exit
         }
-    }
+    };
+    // However the command ended, an interrupted run says so in its exit code.
+    let exit = match interrupt::received() {
+        Some(signal) => Exit::for_signal(signal),
+        None => exit,
+    };
+    ExitCode::from(exit as u8)
 }

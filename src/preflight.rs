@@ -24,19 +24,26 @@ pub const MARGIN_SHARE: f64 = 0.10;
 /// (bytes). For tests and for machines whose `MemAvailable` is known to lie.
 pub const AVAILABLE_ENV: &str = "OOMLAB_PREFLIGHT_AVAILABLE_BYTES";
 
-/// What a child may use: available memory or the cgroup limit, whichever is lower.
-pub fn usable_memory() -> (u64, &'static str) {
-    if let Some(v) = std::env::var(AVAILABLE_ENV)
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok())
-    {
-        return (v, AVAILABLE_ENV);
+/// What a child may use: available memory or the cgroup limit, whichever is
+/// lower, unless [`AVAILABLE_ENV`] says otherwise (a value that is not a whole
+/// number of bytes is bad input, exit 2: a typo must not silently turn the
+/// check back to the machine's figure).
+pub fn usable_memory() -> Result<(u64, &'static str)> {
+    if let Ok(text) = std::env::var(AVAILABLE_ENV) {
+        if !text.trim().is_empty() {
+            let v = text.trim().replace('_', "").parse::<u64>().map_err(|_| {
+                crate::error::bad_input(format!(
+                    "environment variable {AVAILABLE_ENV}={text:?}: expected a whole number of bytes"
+                ))
+            })?;
+            return Ok((v, AVAILABLE_ENV));
+        }
     }
     let facts = crate::machine::MachineFacts::collect();
-    match facts.cgroup_memory_limit_bytes {
+    Ok(match facts.cgroup_memory_limit_bytes {
         Some(limit) if limit < facts.available_memory_bytes => (limit, "the cgroup memory limit"),
         _ => (facts.available_memory_bytes, "available memory"),
-    }
+    })
 }
 
 /// The saved model's prediction for `strategy`, when the model was measured

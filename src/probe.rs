@@ -12,6 +12,17 @@ use anyhow::{Context, Result};
 use crate::protocol::{monotonic_ns, Event};
 use crate::report::OutputSummary;
 
+/// Test hook, read only in a replay child: the child panics right after it
+/// starts the stage of this name, so the tests can prove that a crashing
+/// child yields a report that says where and why, with exit code 6. Not for
+/// production use (it is documented with the tests in README).
+pub const PANIC_IN_STAGE_ENV: &str = "OOMLAB_TEST_PANIC_IN_STAGE";
+
+/// Test hook, read only in a replay child: the child sleeps for 10 minutes
+/// right after it starts the stage of this name, so the tests can interrupt
+/// (or SIGKILL) oomlab at a known stage without racing a fast replay.
+pub const PAUSE_IN_STAGE_ENV: &str = "OOMLAB_TEST_PAUSE_IN_STAGE";
+
 /// Resets this process's VmHWM to its current RSS.
 pub fn reset_peak() -> Result<()> {
     std::fs::write("/proc/self/clear_refs", "5")
@@ -83,6 +94,12 @@ impl Probe {
             t_ns: monotonic_ns(),
             rss_bytes: rss_start,
         });
+        if std::env::var(PANIC_IN_STAGE_ENV).is_ok_and(|s| s == name) {
+            panic!("{PANIC_IN_STAGE_ENV}={name}: test hook, panicking in stage {name}");
+        }
+        if std::env::var(PAUSE_IN_STAGE_ENV).is_ok_and(|s| s == name) {
+            std::thread::sleep(std::time::Duration::from_secs(600));
+        }
         let mut detail = Detail::new();
         let heap = crate::alloc::stage_start();
         let value = body(&mut detail).with_context(|| format!("stage `{name}`"))?;

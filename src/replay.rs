@@ -14,7 +14,9 @@ use crate::data::DataCache;
 use crate::error::{bad_input, exit_with, Exit};
 use crate::machine::MachineFacts;
 use crate::progress::Progress;
-use crate::report::{utc_now_rfc3339, Report, RunStatus, ScenarioInfo, Settings, SCHEMA_VERSION};
+use crate::report::{
+    utc_now_rfc3339, Interruption, Report, RunStatus, ScenarioInfo, Settings, SCHEMA_VERSION,
+};
 use crate::runner::{run_child, ChildSpec, RunOptions};
 use crate::scenario::{LoadedScenario, Workload};
 use crate::strategy::{self, Job, Strategy, GENERATE};
@@ -50,6 +52,10 @@ pub struct ReplayPlan {
     /// conservative estimate, which can be several times too high for a
     /// scale the sweep has nearly measured already.
     pub estimates: std::collections::BTreeMap<String, crate::preflight::Estimate>,
+    /// The report directory, when the command writes one: every child's
+    /// samples are streamed there as they are taken (`samples.<run>.jsonl`),
+    /// so they survive even a SIGKILL of oomlab.
+    pub journal_dir: Option<PathBuf>,
 }
 
 /// Resolves `MAX_RANKING_SAMPLES`: the flag wins over the environment; 0 = no limit.
@@ -122,7 +128,7 @@ impl ReplayPlan {
     /// the machine offers, unless `--force`, or a memory limit low enough to
     /// kill it first, was given.
     fn preflight(&self, strategy: &str, limit: Option<u64>) -> Result<()> {
-        let usable = crate::preflight::usable_memory();
+        let usable = crate::preflight::usable_memory()?;
         if self.force || limit.is_some_and(|l| l < usable.0) {
             return Ok(());
         }
@@ -163,8 +169,22 @@ impl ReplayPlan {
         self.run_limited(progress, None)
     }
 
+    /// Checks every strategy of the plan against the machine (exit 3 when one
+    /// would not fit), as [`ReplayPlan::run_limited`] does before it starts
+    /// anything; commands that run several plans check them all first.
+    pub fn preflight_all(&self, memory_limit: Option<u64>) -> Result<()> {
+        for strategy in &self.strategies {
+            self.preflight(strategy.name(), memory_limit)?;
+        }
+        Ok(())
+    }
+
     /// Runs the plan with every strategy's child under `memory_limit`
     /// (`--memory-limit`; data generation runs without it).
+    ///
+    /// Interrupted (Ctrl-C, SIGTERM; see `interrupt`), it stops the running
+    /// child and starts no other: the report holds the runs so far, the
+    /// stopped one marked interrupted, and says which never started.
     pub fn run_limited(
         &self,
         progress: &mut Progress,
@@ -176,7 +196,18 @@ impl ReplayPlan {
         let options = RunOptions {
             interval: self.interval,
             memory_limit: None,
+            journal_dir: self.journal_dir.clone(),
         };
+        if let Some(signal) = crate::interrupt::received() {
+            return Err(exit_with(
+                Exit::for_signal(signal),
+                format!(
+                    "interrupted ({}) before scenario `{}` started; nothing was measured",
+                    crate::interrupt::signal_name(signal),
+                    scenario.name
+                ),
+            ));
+        }
         let workload = scenario.workload();
         if let Some(s) = self
             .strategies
@@ -191,13 +222,21 @@ impl ReplayPlan {
             )));
         }
         // Every strategy is checked before anything runs, generation included.
-        for strategy in &self.strategies {
-            self.preflight(strategy.name(), memory_limit.map(|l| l.bytes))?;
-        }
+        self.preflight_all(memory_limit.map(|l| l.bytes))?;
         let mut data_generation = None;
         if cache.meta().is_none() {
             self.preflight(GENERATE, None)?;
-            let record = run_child(&self.spec(GENERATE, &cache)?, options, progress)?;
+            let record = run_child(&self.spec(GENERATE, &cache)?, options.clone(), progress)?;
+            if let RunStatus::Interrupted { signal, .. } = record.status {
+                return Err(exit_with(
+                    Exit::for_signal(signal),
+                    format!(
+                        "interrupted ({}) while generating the data of scenario `{}`; nothing was measured",
+                        crate::interrupt::signal_name(signal),
+                        scenario.name
+                    ),
+                ));
+            }
             if record.status != RunStatus::Completed {
                 return Err(exit_with(
                     Exit::ChildFailed,
@@ -215,16 +254,26 @@ impl ReplayPlan {
             .meta()
             .with_context(|| format!("no data in cache {}", cache.dir.display()))?;
         let mut runs = Vec::new();
+        let mut not_run = Vec::new();
         for strategy in &self.strategies {
+            if crate::interrupt::received().is_some() {
+                not_run.push(strategy.name().to_string());
+                continue;
+            }
             runs.push(run_child(
                 &self.spec(strategy.name(), &cache)?,
                 RunOptions {
                     memory_limit,
-                    ..options
+                    ..options.clone()
                 },
                 progress,
             )?);
         }
+        let interrupted = crate::interrupt::received().map(|signal| Interruption {
+            signal,
+            signal_name: crate::interrupt::signal_name(signal),
+            not_run,
+        });
         Ok(Report {
             schema_version: SCHEMA_VERSION,
             oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -264,6 +313,7 @@ impl ReplayPlan {
             data_generation,
             floor_bytes: Report::floor_from_runs(&runs),
             runs,
+            interrupted,
         })
     }
 }

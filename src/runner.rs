@@ -34,6 +34,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::error::bad_input;
+use crate::journal::Journal;
 use crate::probe::Detail;
 use crate::progress::Progress;
 use crate::protocol::{monotonic_ns, Event};
@@ -140,11 +141,14 @@ impl std::fmt::Debug for OutputStages {
 }
 
 /// Sampling settings for a run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     pub interval: Duration,
     /// Kill the child when its memory crosses this limit (`--memory-limit`).
     pub memory_limit: Option<MemoryLimit>,
+    /// The report directory, when known: the run's samples are streamed to
+    /// `samples.<label>.jsonl` there as they are taken (see `journal`).
+    pub journal_dir: Option<PathBuf>,
 }
 
 enum Message {
@@ -249,9 +253,29 @@ fn build_command(spec: &ChildSpec, cgroup: Option<&ChildCgroup>) -> Command {
         .args(&spec.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C reaches oomlab alone,
+        // which then stops the whole group (see `stop_tree`).
+        .process_group(0);
     for (k, v) in &spec.env {
         command.env(k, v);
+    }
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the hook makes only async-signal-safe syscalls (prctl, getppid)
+    // and builds its error without allocating.
+    unsafe {
+        command.pre_exec(move || {
+            // Dies with oomlab, however oomlab dies (even SIGKILL): a harness
+            // must never leave a memory-hungry child behind.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // oomlab died between the fork and the prctl: do not run at all.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
     }
     if let Some(cg) = cgroup {
         // SAFETY: the hook only makes async-signal-safe syscalls on buffers
@@ -280,6 +304,11 @@ pub fn run_child(
         // floors the child's `ru_maxrss`: make it our current RSS (small).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
     }
+    let journal = options
+        .journal_dir
+        .as_deref()
+        .map(|dir| Journal::create(dir, &spec.label).map(Arc::new))
+        .transpose()?;
     let origin_ns = monotonic_ns();
     let spawned = build_command(spec, enforcement.cgroup()).spawn();
     let spawned = match (spawned, &enforcement) {
@@ -301,6 +330,9 @@ pub fn run_child(
         Err(e) => return Err(e).with_context(|| format!("starting {}", spec.program.display())),
     };
     let pid = child.id() as i32;
+    if let Some(j) = &journal {
+        j.start(&spec.label, pid, options.interval.as_secs_f64() * 1e3);
+    }
     let tree = output_mode
         .as_ref()
         .map(|_| Arc::new(Mutex::new(ProcessTree::new(pid))));
@@ -322,8 +354,11 @@ pub fn run_child(
     };
     let on_sample: OnSample = match &enforcement {
         Enforcement::Watchdog { bytes, .. } => {
-            let (limit, note) = (*bytes, kill_note.clone());
+            let (limit, note, journal) = (*bytes, kill_note.clone(), journal.clone());
             Box::new(move |t, rss| {
+                if let Some(j) = &journal {
+                    j.sample(t, rss);
+                }
                 if rss < limit {
                     return false;
                 }
@@ -339,9 +374,13 @@ pub fn run_child(
             // the tree would run on, as if nothing happened. End it at the
             // first sample that sees the kill, and note the kill there with
             // the RSS of the sample before it (after it, the victim is gone).
-            let (oom_kills, note) = (cgroup.oom_kill_reader(), kill_note.clone());
+            let (oom_kills, note, journal) =
+                (cgroup.oom_kill_reader(), kill_note.clone(), journal.clone());
             let mut rss_before = 0;
             Box::new(move |t, rss| {
+                if let Some(j) = &journal {
+                    j.sample(t, rss);
+                }
                 if oom_kills().unwrap_or(0) == 0 {
                     rss_before = rss;
                     return false;
@@ -353,7 +392,15 @@ pub fn run_child(
                 true
             })
         }
-        Enforcement::None => Box::new(|_, _| false),
+        Enforcement::None => {
+            let journal = journal.clone();
+            Box::new(move |t, rss| {
+                if let Some(j) = &journal {
+                    j.sample(t, rss);
+                }
+                false
+            })
+        }
     };
     let sampler = match &tree {
         Some(tr) => Sampler::start_tree(tr.clone(), options.interval, origin_ns, on_sample),
@@ -383,7 +430,23 @@ pub fn run_child(
         progress.stage_start(FIRST_STAGE, 0.0);
     }
     let mut exited_at: Option<u64> = None;
+    // `(signal, seconds since spawn)` once oomlab was interrupted.
+    let mut interrupted: Option<(i32, f64)> = None;
     loop {
+        if let Some(j) = &journal {
+            j.tick();
+        }
+        if interrupted.is_none() {
+            if let Some(signal) = crate::interrupt::received() {
+                interrupted = Some((signal, secs(monotonic_ns())));
+                progress.warn(&format!(
+                    "{}: stopping {} (pid {pid}) and every process it started",
+                    crate::interrupt::signal_name(signal),
+                    spec.label
+                ));
+                stop_tree(pid);
+            }
+        }
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Message::Event(event)) => match event {
                 Event::StageStart {
@@ -391,6 +454,9 @@ pub fn run_child(
                     t_ns,
                     rss_bytes,
                 } => {
+                    if let Some(j) = &journal {
+                        j.event("stage_start", secs(t_ns), json!({ "stage": stage }));
+                    }
                     progress.stage_start(&stage, secs(t_ns));
                     open = Some(OpenStage {
                         name: stage,
@@ -405,6 +471,13 @@ pub fn run_child(
                     rss_bytes,
                     detail,
                 } => {
+                    if let Some(j) = &journal {
+                        j.event(
+                            "stage_end",
+                            secs(t_ns),
+                            json!({ "stage": stage, "peak_bytes": peak_bytes }),
+                        );
+                    }
                     let (start_s, rss_start) = match open.take() {
                         Some(o) if o.name == stage => (o.start_s, o.rss_start),
                         _ => (secs(t_ns), rss_bytes),
@@ -425,6 +498,13 @@ pub fn run_child(
                     level,
                     message,
                 } => {
+                    if let Some(j) = &journal {
+                        j.event(
+                            "log",
+                            secs(t_ns),
+                            json!({ "level": level, "message": message }),
+                        );
+                    }
                     progress.log(&level, &message);
                     logs.push(LogLine {
                         t_s: secs(t_ns),
@@ -438,6 +518,13 @@ pub fn run_child(
             Ok(Message::Marker(t_ns, marker)) => {
                 markers_seen += 1;
                 let t = secs(t_ns);
+                if let Some(j) = &journal {
+                    j.event(
+                        "stage_start",
+                        t,
+                        json!({ "stage": marker.stage, "message": marker.message }),
+                    );
+                }
                 let peaks = tree
                     .as_ref()
                     .and_then(|tr| tr.lock().ok().map(|mut tr| tr.boundary(t)))
@@ -514,11 +601,16 @@ pub fn run_child(
         Some("cgroup")
     } else if kill_at.is_some() {
         Some("watchdog")
+    } else if interrupted.is_some() {
+        None
     } else if signal == Some(libc::SIGKILL) {
         Some("unknown")
     } else {
         None
     };
+    // Stopped by us on Ctrl-C/SIGTERM (unless a limit killed it first).
+    let stopped = interrupted.filter(|_| killed_by.is_none());
+    let ended_early = killed_by.is_some() || stopped.is_some();
     let last_rss = timeline
         .rss_bytes
         .iter()
@@ -536,17 +628,17 @@ pub fn run_child(
         if output_mode.is_some() && markers_seen == 0 {
             o.name = "run".into();
         }
-        let (exact, detail) = match (&final_peaks, killed_by) {
-            (Some(p), None) => (Some(p.total_bytes), tree_detail(p)),
+        let (exact, detail) = match (&final_peaks, ended_early) {
+            (Some(p), false) => (Some(p.total_bytes), tree_detail(p)),
             _ => (None, Detail::new()),
         };
-        if output_mode.is_none() || ended_badly {
+        if output_mode.is_none() || ended_badly || ended_early {
             died_in = Some(o.name.clone());
         }
         if let Some(peak) = exact {
             progress.stage_end(&o.name, end_s - o.start_s, peak);
         }
-        let rss_end = if output_mode.is_some() || killed_by.is_some() {
+        let rss_end = if output_mode.is_some() || ended_early {
             last_rss
         } else {
             timeline.rss_bytes.last().copied().unwrap_or(o.rss_start)
@@ -569,8 +661,8 @@ pub fn run_child(
         timeline.rss_bytes.push(0);
     }
 
-    let run_status = match (status.code(), killed_by) {
-        (_, Some(by)) => {
+    let run_status = match (status.code(), killed_by, stopped) {
+        (_, Some(by), _) => {
             let (t_s, rss_bytes) = kill_at.unwrap_or((end_s, last_rss));
             RunStatus::Killed {
                 signal: libc::SIGKILL,
@@ -580,27 +672,34 @@ pub fn run_child(
                 by: by.into(),
             }
         }
-        (Some(0), None) if died_in.is_none() => RunStatus::Completed,
-        (code, None) => RunStatus::Failed {
+        (_, None, Some((signal, t_s))) => RunStatus::Interrupted {
+            signal,
+            stage: died_in,
+            t_s,
+            rss_bytes: last_rss,
+        },
+        (Some(0), None, None) if died_in.is_none() => RunStatus::Completed,
+        (code, None, None) => RunStatus::Failed {
             exit_code: code,
             signal,
             stage: died_in,
-            message: stderr_tail
-                .iter()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .cloned()
-                .unwrap_or_else(|| "no message on stderr".into()),
+            message: failure_message(&stderr_tail),
         },
     };
     if run_status != RunStatus::Completed {
         progress.warn(&format!("{} did not complete: {run_status:?}", spec.label));
     }
+    if let Some(j) = &journal {
+        j.event("end", end_s, json!({ "status": run_status }));
+        if let Some(err) = j.finish() {
+            progress.warn(&format!("samples journal incomplete: {err}"));
+        }
+    }
     let mut peak_bytes = stages.iter().filter_map(|s| s.exact_peak_bytes).max();
     let mut processes = Vec::new();
     let mut recorded = None;
     if let (Some(o), Some(tree)) = (&output_mode, &tree) {
-        if killed_by.is_none() {
+        if !ended_early {
             // The biggest single process's kernel peak bounds the tree's from below.
             peak_bytes = peak_bytes.max(root_max_rss);
         }
@@ -644,6 +743,47 @@ pub fn run_child(
         processes,
         recorded,
     })
+}
+
+/// Kills the child's process group and every process of its tree, twice over
+/// (a process forked between a look and the kill is found by the second
+/// look). The group catches descendants that left the tree by being
+/// orphaned; the tree catches those that left the group (`setsid`).
+fn stop_tree(pid: i32) {
+    for _ in 0..2 {
+        let mut pids = ProcessTree::new(pid).live_pids();
+        // SAFETY: kill has no memory-safety preconditions; `-pid` is the
+        // child's own process group (it was started as its leader).
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        pids.push(pid);
+        kill_all(&pids);
+    }
+}
+
+/// The line of a failed child's stderr that says why: a Rust panic's
+/// location and message, else the last non-empty line that is not a hint
+/// about backtraces.
+fn failure_message(stderr_tail: &[String]) -> String {
+    if let Some(i) = stderr_tail
+        .iter()
+        .rposition(|l| l.contains(" panicked at "))
+    {
+        let next = stderr_tail
+            .get(i + 1)
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty() && !l.starts_with("note: "));
+        return match next {
+            Some(message) => format!("{} {message}", stderr_tail[i].trim()),
+            None => stderr_tail[i].trim().to_string(),
+        };
+    }
+    stderr_tail
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .map(str::to_string)
+        .unwrap_or_else(|| "no message on stderr".into())
 }
 
 /// Per-process figures of a tree stage, kept in the stage's details.
@@ -924,6 +1064,25 @@ mod tests {
         assert!(m.contains("directory"), "{m}");
         let m = spawn_error(Path::new("/etc/hostname"), &denied);
         assert!(m.contains("executable"), "{m}");
+    }
+
+    #[test]
+    fn failure_messages_say_why() {
+        let tail = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            failure_message(&tail(&[
+                "",
+                "thread 'main' (4242) panicked at src/probe.rs:80:13:",
+                "OOMLAB_TEST_PANIC_IN_STAGE=copy",
+                "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+            ])),
+            "thread 'main' (4242) panicked at src/probe.rs:80:13: OOMLAB_TEST_PANIC_IN_STAGE=copy"
+        );
+        assert_eq!(
+            failure_message(&tail(&["Traceback", "MemoryError: boom", "  "])),
+            "MemoryError: boom"
+        );
+        assert_eq!(failure_message(&[]), "no message on stderr");
     }
 
     #[test]

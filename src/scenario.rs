@@ -483,4 +483,175 @@ columns = 12
         let e = error_of(&GOOD.replace("length = [4, 20]", "length = [20, 4]"));
         assert!(e.contains("dataset_profile.columns[1].length"), "{e}");
     }
+
+    /// What every answer of the parser must look like: a scenario whose sizes
+    /// and preflight estimate can be computed at any valid scale, or a
+    /// bad-input error (exit 2) that names the file.
+    fn check_answer(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        match Scenario::parse(text, "fuzz.toml") {
+            Ok(s) => {
+                for scale in [1e-9, 0.001, 1.0, 100.0] {
+                    let sizes = s.sizes(scale);
+                    for strategy in [
+                        "legacy",
+                        "optimized",
+                        "streaming",
+                        crate::strategy::GENERATE,
+                    ] {
+                        let _ = crate::preflight::conservative(&s, &sizes, strategy, 0, None);
+                        let _ = crate::preflight::conservative(&s, &sizes, strategy, 7, None);
+                    }
+                }
+            }
+            Err(e) => {
+                proptest::prop_assert_eq!(
+                    crate::error::exit_code_of(&e),
+                    crate::error::Exit::BadInput,
+                    "{}",
+                    e
+                );
+                proptest::prop_assert!(e.to_string().starts_with("fuzz.toml"), "{e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// A TOML value of any type a scenario key might be given, hostile ones included.
+    fn value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let scalar = prop_oneof![
+            any::<i64>().prop_map(|v| v.to_string()),
+            (-5i64..300_000).prop_map(|v| v.to_string()),
+            any::<f64>().prop_map(|v| format!("{v:?}")),
+            prop::sample::select(vec![
+                "nan",
+                "-nan",
+                "inf",
+                "-inf",
+                "0.0",
+                "-0.0",
+                "1e308",
+                "true",
+                "false",
+                "1_000_000",
+                "0x10",
+                "\"\"",
+                "\"a b\"",
+                "\"float\"",
+                "\"string\"",
+                "\"categorical\"",
+                "\"integer\"",
+                "\"blob\"",
+                "1979-05-27",
+                "[]",
+                "{}",
+                "9223372036854775808",
+                "-9223372036854775809",
+            ])
+            .prop_map(str::to_string),
+            "\"[ -~]{0,12}\"".prop_map(|s| s.replace('\\', "")),
+        ];
+        let group = (
+            prop::sample::select(vec!["float", "integer", "string", "categorical", "x"]),
+            scalar.clone(),
+            proptest::option::of((scalar.clone(), scalar.clone())),
+            proptest::option::of(scalar.clone()),
+        )
+            .prop_map(|(kind, count, length, distinct)| {
+                let mut g = format!("{{ kind = \"{kind}\", count = {count}");
+                if let Some((lo, hi)) = length {
+                    g += &format!(", length = [{lo}, {hi}]");
+                }
+                if let Some(d) = distinct {
+                    g += &format!(", distinct = {d}");
+                }
+                g + " }"
+            });
+        prop_oneof![
+            4 => scalar,
+            2 => prop::collection::vec(group, 0..4).prop_map(|g| format!("[{}]", g.join(", "))),
+        ]
+    }
+
+    /// One line of a TOML-ish scenario: a known or unknown section, a known or
+    /// unknown key with any value, or junk.
+    fn line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let section = prop::sample::select(vec![
+            "[ranking_samples]",
+            "[dataset_profile]",
+            "[user_features]",
+            "[similarity]",
+            "[scaling]",
+            "[bogus]",
+            "[[dataset_profile.columns]]",
+            "[ranking_samples",
+        ]);
+        let key = prop::sample::select(vec![
+            "name",
+            "seed",
+            "description",
+            "rows",
+            "columns",
+            "label_null_share",
+            "dataset_zipf_exponent",
+            "user_zipf_exponent",
+            "request_id_length",
+            "items",
+            "dimension",
+            "micro_batch_size",
+            "top_k",
+            "scale_pools",
+            "kind",
+            "count",
+            "length",
+            "distinct",
+            "rowz",
+        ]);
+        prop_oneof![
+            2 => section.prop_map(str::to_string),
+            6 => (key, value()).prop_map(|(k, v)| format!("{k} = {v}")),
+            1 => "[ -~]{0,30}",
+        ]
+    }
+
+    // Case counts follow PROPTEST_CASES (README, "Property tests").
+    proptest::proptest! {
+        #[test]
+        fn scenario_any_text_is_ok_or_bad_input(text in "(?s).{0,400}") {
+            check_answer(&text)?;
+        }
+
+        #[test]
+        fn scenario_toml_ish_lines_are_ok_or_bad_input(
+            name in proptest::sample::select(vec!["t", "", "a b", "ü", "x-1_2"]),
+            seed in proptest::sample::select(vec!["1", "-1", "18446744073709551615", "1.5", "\"7\""]),
+            lines in proptest::collection::vec(line(), 0..24),
+        ) {
+            let text = format!("name = \"{name}\"\nseed = {seed}\n{}\n", lines.join("\n"));
+            check_answer(&text)?;
+        }
+
+        #[test]
+        fn scenario_edited_bundled_files_are_ok_or_bad_input(
+            file in 0usize..3,
+            edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), value()), 1..4),
+        ) {
+            let text = [GOOD, include_str!("../scenarios/ci.toml"), include_str!("../scenarios/similarity.toml")][file];
+            // Replace the value of a few `key = value` lines (or parts of
+            // inline tables) with hostile values.
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            for (at, v) in edits {
+                let candidates: Vec<usize> = (0..lines.len()).filter(|i| lines[*i].contains('=')).collect();
+                if candidates.is_empty() {
+                    break;
+                }
+                let i = candidates[at.index(candidates.len())];
+                let eq = lines[i].find('=').unwrap_or(0);
+                let end = lines[i][eq..].find([',', '}']).map_or(lines[i].len(), |e| eq + e);
+                lines[i] = format!("{}= {v}{}", &lines[i][..eq], &lines[i][end..]);
+            }
+            check_answer(&lines.join("\n"))?;
+        }
+    }
 }

@@ -73,6 +73,9 @@ pub fn peak_cell(run: &RunRecord) -> String {
         RunStatus::Failed { stage, .. } => {
             format!("failed at {}", stage.as_deref().unwrap_or("start"))
         }
+        RunStatus::Interrupted { stage, .. } => {
+            format!("interrupted at {}", stage.as_deref().unwrap_or("start"))
+        }
     }
 }
 
@@ -196,6 +199,12 @@ pub fn stages(run: &RunRecord) -> Table {
     ]
     .map(String::from)
     .to_vec();
+    // A stage without an exact peak is the one the process ended in.
+    let ended = match run.status {
+        RunStatus::Interrupted { .. } => "interrupted",
+        RunStatus::Failed { .. } => "failed",
+        _ => "killed",
+    };
     let rows = run
         .stages
         .iter()
@@ -206,7 +215,7 @@ pub fn stages(run: &RunRecord) -> Table {
                 format!("{:.2}", st.end_s - st.start_s),
                 st.exact_peak_bytes
                     .map(format_bytes)
-                    .unwrap_or_else(|| "killed".into()),
+                    .unwrap_or_else(|| ended.into()),
                 st.sampled_peak_bytes
                     .map(format_bytes)
                     .unwrap_or_else(|| "-".into()),

@@ -136,4 +136,57 @@ mod tests {
         assert_eq!(format_count(42), "42");
         assert_eq!(format_mb(3_456_780_000), "3456.78 MB");
     }
+
+    /// What every answer of the parser must look like: a size of at least one
+    /// byte, or a bad-input error (exit 2) that quotes what was given.
+    fn check_answer(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        match parse_size(text) {
+            Ok(bytes) => proptest::prop_assert!(bytes >= 1, "{text:?} -> {bytes}"),
+            Err(e) => {
+                proptest::prop_assert_eq!(
+                    crate::error::exit_code_of(&e),
+                    crate::error::Exit::BadInput,
+                    "{:?}: {}",
+                    text,
+                    e
+                );
+                proptest::prop_assert!(e.to_string().contains(text), "{text:?}: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    // Case counts follow PROPTEST_CASES (README, "Property tests").
+    proptest::proptest! {
+        #[test]
+        fn parse_size_any_text_is_a_size_or_bad_input(text in ".{0,40}") {
+            check_answer(&text)?;
+        }
+
+        #[test]
+        fn parse_size_numbers_and_units_are_a_size_or_bad_input(
+            number in "[0-9]{0,25}(\\.[0-9]{0,25})?|[0-9.eE+-]{0,12}|[0-9]{300,330}",
+            space in " {0,2}",
+            unit in proptest::sample::select(vec![
+                "", "b", "B", "k", "K", "KiB", "kib", "kB", "KB", "M", "MiB", "MB", "mb", "G",
+                "GiB", "GB", "gb", "T", "TiB", "TB", "tb", "PiB", "XB", "i", " GiB", "G G",
+            ]),
+        ) {
+            check_answer(&format!("{number}{space}{unit}"))?;
+        }
+
+        #[test]
+        fn parse_size_reads_back_whole_units(n in 1u64..(1 << 40), unit in 0usize..5) {
+            let (suffix, mult) = [("", 1u64), ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("kB", 1000)][unit];
+            let expected = n.saturating_mul(mult);
+            if expected < u64::MAX / 4 {
+                let got = parse_size(&format!("{n}{suffix}")).map_err(|e| {
+                    proptest::test_runner::TestCaseError::fail(e.to_string())
+                })?;
+                // f64 arithmetic: exact up to 2^53, within one part in 2^52 above.
+                let tolerance = expected / (1u64 << 52) + 1;
+                proptest::prop_assert!(got.abs_diff(expected) <= tolerance, "{n}{suffix}: {got} vs {expected}");
+            }
+        }
+    }
 }

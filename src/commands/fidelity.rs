@@ -124,7 +124,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
         plan.force = args.force;
         let dir = out.join(format!("scale-{scale}"));
         let replay_dir = dir.join("oomlab");
-        let replay = run_plan(&plan, &replay_dir, &mut progress)?;
+        let replay = run_plan(plan, &replay_dir, &mut progress)?;
         machine.get_or_insert(replay.machine.clone());
         let sizes = scenario.scenario.sizes(scale);
         let data = DataCache::locate(&cache_root, &scenario.scenario, &sizes).dir;

@@ -90,6 +90,7 @@ pub fn plan(
         output: args.output.clone(),
         similarity,
         estimates: Default::default(),
+        journal_dir: None,
     })
 }
 
@@ -134,9 +135,18 @@ pub fn write_report_dir(report: &Report, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The exit code a finished replay ends with.
+/// The exit code a finished replay ends with: interrupted (130/143) first,
+/// then a failed child (6), then a killed one (5).
 pub fn exit_for(report: &Report) -> Exit {
-    if report
+    let stopped_by = report.interrupted.as_ref().map(|i| i.signal).or_else(|| {
+        report.runs.iter().find_map(|r| match r.status {
+            RunStatus::Interrupted { signal, .. } => Some(signal),
+            _ => None,
+        })
+    });
+    if let Some(signal) = stopped_by {
+        Exit::for_signal(signal)
+    } else if report
         .runs
         .iter()
         .any(|r| matches!(r.status, RunStatus::Failed { .. }))
@@ -153,19 +163,82 @@ pub fn exit_for(report: &Report) -> Exit {
     }
 }
 
-pub fn replay_and_report(plan: ReplayPlan, args: &ReplayArgs) -> Result<Exit> {
+/// Runs a replay and writes its report directory. The directory is chosen
+/// before anything runs, so the children's samples stream into it as they are
+/// taken (`samples.<strategy>.jsonl`) and outlive even a SIGKILL of oomlab.
+pub fn replay_and_report(mut plan: ReplayPlan, args: &ReplayArgs) -> Result<Exit> {
     let limit = memory_limit(&args.limit)?;
     let mut progress = Progress::new(args.quiet);
-    let report = plan.run_limited(&mut progress, limit)?;
     let dir = args
         .out
         .clone()
-        .unwrap_or_else(|| default_out_dir(&report.scenario.name));
+        .unwrap_or_else(|| default_out_dir(&plan.scenario.scenario.name));
+    plan.journal_dir = Some(dir.clone());
+    let report = plan.run_limited(&mut progress, limit)?;
     write_report_dir(&report, &dir)?;
     println!("\n{}", table::before_after(&report).to_text());
     for line in report.runs.iter().filter_map(crate::record::kill_sentence) {
         println!("{line}");
     }
+    if let Some(line) = interrupted_sentence(&report) {
+        println!("{line}");
+    }
     println!("report: {}", dir.join("report.json").display());
     Ok(exit_for(&report))
+}
+
+/// One sentence on an interrupted report (`None` for any other), for terminals.
+pub fn interrupted_sentence(report: &Report) -> Option<String> {
+    let i = report.interrupted.as_ref()?;
+    let mut line = format!("interrupted by {}: partial report", i.signal_name);
+    for run in &report.runs {
+        if let RunStatus::Interrupted { stage, t_s, .. } = &run.status {
+            line += &format!(
+                "; {} was stopped in stage {} at {t_s:.2} s",
+                run.strategy,
+                stage.as_deref().unwrap_or("start")
+            );
+        }
+    }
+    if !i.not_run.is_empty() {
+        line += &format!("; not run: {}", i.not_run.join(", "));
+    }
+    Some(line + ".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn intervals_people_write() {
+        assert_eq!(parse_interval("10ms").unwrap(), Duration::from_millis(10));
+        assert_eq!(parse_interval("0.5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_interval("250us").unwrap(), Duration::from_micros(250));
+        for bad in ["", "fast", "0ms", "-5ms", "61s", "nan", "infs", "10 min"] {
+            let err = parse_interval(bad).unwrap_err();
+            assert_eq!(crate::error::exit_code_of(&err), Exit::BadInput, "{bad}");
+            assert!(err.to_string().contains("--interval"), "{err}");
+        }
+    }
+
+    // Case counts follow PROPTEST_CASES (README, "Property tests").
+    proptest! {
+        #[test]
+        fn parse_interval_is_in_range_or_bad_input(
+            text in ".{0,24}|[0-9.eE+-]{0,12}(ms|us|s|m|h|)",
+        ) {
+            match parse_interval(&text) {
+                Ok(d) => prop_assert!(
+                    d >= Duration::from_micros(99) && d <= Duration::from_secs(60),
+                    "{text:?} -> {d:?}"
+                ),
+                Err(e) => {
+                    prop_assert_eq!(crate::error::exit_code_of(&e), Exit::BadInput);
+                    prop_assert!(e.to_string().contains(text.as_str()), "{}", e);
+                }
+            }
+        }
+    }
 }

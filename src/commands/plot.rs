@@ -14,7 +14,7 @@ pub fn plot(args: PlotArgs) -> Result<Exit> {
     let budget_bytes = args
         .budget
         .as_deref()
-        .map(|b| parse_size(b).map_err(|e| bad_input(format!("--budget: {e}"))))
+        .map(|t| parse_size(t).map_err(|e| bad_input(format!("--budget {t}: {e}"))))
         .transpose()?;
     let report = Report::read_json(&args.report)?;
     let dir = match &args.out {

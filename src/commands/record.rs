@@ -80,6 +80,9 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
             eprintln!("{line}");
         }
     }
+    if let Some(line) = super::interrupted_sentence(&report) {
+        eprintln!("{line}");
+    }
     eprintln!("report: {}", out.join("report.json").display());
     Ok(exit_for(&report))
 }

@@ -95,7 +95,7 @@ pub fn sweep(args: &SweepArgs, scenario: &LoadedScenario) -> Result<Exit> {
     for &scale in &scales {
         let plan = plan_at(scale, vec![legacy, optimized])?;
         knobs = plan.similarity.as_ref().map(|r| r.knobs);
-        let report = run_plan(&plan, &out.join(format!("scale-{scale}")), &mut progress)?;
+        let report = run_plan(plan, &out.join(format!("scale-{scale}")), &mut progress)?;
         machine.get_or_insert(report.machine.clone());
         for run in &report.runs {
             let p = point(&report, run)?;
@@ -126,7 +126,7 @@ pub fn sweep(args: &SweepArgs, scenario: &LoadedScenario) -> Result<Exit> {
         let dir = out
             .join(format!("scale-{largest}"))
             .join(format!("batch-{b}"));
-        let report = run_plan(&plan, &dir, &mut progress)?;
+        let report = run_plan(plan, &dir, &mut progress)?;
         for run in &report.runs {
             let scoring = run
                 .stages

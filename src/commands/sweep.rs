@@ -294,7 +294,7 @@ fn measure_production(
     if model.scales.iter().any(|s| (s - 1.0).abs() < 1e-12) {
         return Ok(Vec::new()); // the sweep measured production size already
     }
-    let usable = crate::preflight::usable_memory();
+    let usable = crate::preflight::usable_memory()?;
     let kept = model.rows_after_dropna(rows);
     let mut cases = vec![(0u64, SamplingMode::Uniform)];
     for cap in WRITE_UP_CAPS.iter().copied().filter(|c| *c < kept) {
@@ -347,7 +347,7 @@ fn measure_production(
         });
         let mut plan = sweep_plan(args, cache_root, (1.0, cap, mode), strategies, estimates)?;
         plan.force = false;
-        let report = match run_plan(&plan, &dir, progress) {
+        let report = match run_plan(plan, &dir, progress) {
             Ok(report) => report,
             Err(e) if crate::error::exit_code_of(&e) == Exit::Refused => {
                 println!("production size: {e}; left extrapolated");
@@ -367,8 +367,10 @@ fn measure_production(
     Ok(checks)
 }
 
-/// Runs one plan, writes its report directory, refuses failed runs.
-pub fn run_plan(plan: &ReplayPlan, dir: &Path, progress: &mut Progress) -> Result<Report> {
+/// Runs one plan, streaming its samples into and writing its report
+/// directory; refuses failed runs.
+pub fn run_plan(mut plan: ReplayPlan, dir: &Path, progress: &mut Progress) -> Result<Report> {
+    plan.journal_dir = Some(dir.to_path_buf());
     let report = plan.run(progress)?;
     write_report_dir(&report, dir)?;
     let exit = exit_for(&report);
@@ -467,7 +469,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
                 strategies,
                 estimates,
             )?;
-            let report = run_plan(&plan, &dir, &mut progress)?;
+            let report = run_plan(plan, &dir, &mut progress)?;
             let path = dir.join("report.json");
             for run in &report.runs {
                 let p = point(&report, run, &path)?;

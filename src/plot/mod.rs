@@ -93,6 +93,12 @@ impl PlotOptions {
     }
 }
 
+/// Largest picture drawn, in pixels. The PNG is held in memory at 3 bytes a
+/// pixel (40 Mpx: 120 MB); a report with tens of thousands of stages (a
+/// chatty recorded command) would otherwise ask for gigabytes, and oomlab
+/// must never be the cause of an OOM.
+pub const MAX_PIXELS: u64 = 40_000_000;
+
 /// A picture that can be drawn on any plotters backend.
 ///
 /// Implementations lay themselves out when built (text is measured from the
@@ -118,11 +124,18 @@ pub fn render(chart: &impl Chart, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = chart.name();
     let size = chart.size();
+    let pixels = size.0 as u64 * size.1 as u64;
+    if pixels > MAX_PIXELS {
+        return Err(crate::error::bad_input(format!(
+            "{name}: a {} x {} pixel picture is too large to draw (more than {MAX_PIXELS} pixels): the report holds too many runs or stages for one picture",
+            size.0, size.1
+        )));
+    }
 
     let png = dir.join(format!("{name}.png"));
     // The image encoder picks the format from the extension: keep `.png` last.
     let tmp_png = dir.join(format!(".{name}.tmp-{}.png", std::process::id()));
-    {
+    let drawn = (|| -> Result<()> {
         let _even_spacing = glyphs::BitmapText::on();
         let root = BitMapBackend::new(&tmp_png, size).into_drawing_area();
         chart
@@ -130,22 +143,41 @@ pub fn render(chart: &impl Chart, dir: &Path) -> Result<Vec<PathBuf>> {
             .with_context(|| format!("drawing {}", png.display()))?;
         root.present()
             .with_context(|| format!("writing {}", tmp_png.display()))?;
+        Ok(())
+    })()
+    .and_then(|_| {
+        std::fs::rename(&tmp_png, &png)
+            .with_context(|| format!("renaming {} to {}", tmp_png.display(), png.display()))
+    });
+    if drawn.is_err() {
+        // Never leave a half-drawn temporary behind.
+        let _ = std::fs::remove_file(&tmp_png);
     }
-    std::fs::rename(&tmp_png, &png)
-        .with_context(|| format!("renaming {} to {}", tmp_png.display(), png.display()))?;
+    drawn?;
 
     let svg = dir.join(format!("{name}.svg"));
-    let mut text = String::new();
-    {
-        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
-        chart
-            .draw(&root)
-            .with_context(|| format!("drawing {}", svg.display()))?;
-        root.present()
-            .with_context(|| format!("rendering {}", svg.display()))?;
-    }
+    let text = render_svg(chart).with_context(|| format!("drawing {}", svg.display()))?;
     report::write_atomically(&svg, text.as_bytes())?;
     Ok(vec![png, svg])
+}
+
+/// Draws `chart` as SVG text, in memory (what [`render`] writes as `<name>.svg`).
+pub fn render_svg(chart: &impl Chart) -> Result<String> {
+    ensure_font()?;
+    let (w, h) = chart.size();
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(crate::error::bad_input(format!(
+            "{}: a {w} x {h} pixel picture is too large to draw (more than {MAX_PIXELS} pixels)",
+            chart.name()
+        )));
+    }
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, chart.size()).into_drawing_area();
+        chart.draw(&root)?;
+        root.present()?;
+    }
+    Ok(text)
 }
 
 /// A picture drawn for every report: how to tell it applies and how to draw it.

@@ -184,7 +184,7 @@ impl<'a> PeaksChart<'a> {
 
     fn x_px(&self, bytes: f64) -> i32 {
         let w = (self.right() - self.left) as f64;
-        self.left + (bytes / self.x_max_bytes * w).round() as i32
+        self.left + style::px(bytes / self.x_max_bytes * w)
     }
 
     /// The headline: each strategy's overall peak against the first one's.
@@ -376,6 +376,7 @@ impl<'a> PeaksChart<'a> {
                         ))?;
                         let verb = match run.status {
                             RunStatus::Failed { .. } => "failed",
+                            RunStatus::Interrupted { .. } => "interrupted",
                             _ => "killed",
                         };
                         format!("≥ {} sampled ({verb} here)", format_bytes(bytes))

@@ -136,11 +136,11 @@ impl PostmortemChart {
     }
 
     fn x_px(&self, t: f64) -> i32 {
-        LEFT + ((t / self.t_max) * (RIGHT - LEFT) as f64).round() as i32
+        LEFT + style::px((t / self.t_max) * (RIGHT - LEFT) as f64)
     }
 
     fn y_px(&self, bytes: f64) -> i32 {
-        BOTTOM - ((bytes / self.y_max) * (BOTTOM - TOP) as f64).round() as i32
+        BOTTOM - style::px((bytes / self.y_max) * (BOTTOM - TOP) as f64)
     }
 }
 

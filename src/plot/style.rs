@@ -146,6 +146,21 @@ pub fn font_at(size: f64, color: &RGBColor, h: HPos, v: VPos) -> TextStyle<'stat
     font(size, color).pos(Pos::new(h, v))
 }
 
+/// How far outside the picture a computed coordinate may land, in pixels.
+pub const PX_LIMIT: f64 = 1_000_000.0;
+
+/// A pixel offset from a computed position: rounded, NaN as 0, and clamped to
+/// ±[`PX_LIMIT`], so that adding a few offsets never overflows an `i32`
+/// whatever a hand-edited or hostile report holds (such points are off the
+/// picture anyway).
+pub fn px(v: f64) -> i32 {
+    if v.is_nan() {
+        0
+    } else {
+        v.clamp(-PX_LIMIT, PX_LIMIT).round() as i32
+    }
+}
+
 /// Width and height in pixels of `text` in the bundled font.
 ///
 /// Measured from the font itself, not a backend, so a chart can lay itself out
@@ -492,9 +507,10 @@ struct CalloutLabel {
 const LEADER_PAD: i32 = 4;
 
 /// Where a leader meets its label: the label's nearer end (or the anchor,
-/// when the label spans it).
+/// when the label spans it). A label narrower than 4 pixels (an empty stage
+/// name in a hand-edited report) is met at its left end.
 pub fn callout_attach(anchor: i32, x: i32, width: i32) -> i32 {
-    anchor.clamp(x + 2, x + width - 2)
+    anchor.clamp(x + 2, (x + width - 2).max(x + 2))
 }
 
 impl Callouts {

@@ -222,13 +222,13 @@ impl<'a> SweepChart<'a> {
     fn x_px(&self, rows: f64) -> i32 {
         let (a, b) = (self.x_range.0.ln(), self.x_range.1.ln());
         let t = (rows.max(self.x_range.0).ln() - a) / (b - a);
-        self.plot_left() + (t * (self.plot_right() - self.plot_left()) as f64).round() as i32
+        self.plot_left() + style::px(t * (self.plot_right() - self.plot_left()) as f64)
     }
 
     fn y_px(&self, bytes: f64) -> i32 {
         let (a, b) = (self.y_range.0.ln(), self.y_range.1.ln());
         let t = (bytes.max(self.y_range.0).ln() - a) / (b - a);
-        self.plot_bottom() - (t * (self.plot_bottom() - self.plot_top()) as f64).round() as i32
+        self.plot_bottom() - style::px(t * (self.plot_bottom() - self.plot_top()) as f64)
     }
 
     fn draw_axes<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>

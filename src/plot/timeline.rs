@@ -109,7 +109,8 @@ fn seen_alive(run: &RunRecord) -> SeenAlive {
     };
     let end = match &run.status {
         RunStatus::Completed => None,
-        RunStatus::Killed { t_s, rss_bytes, .. } => {
+        RunStatus::Killed { t_s, rss_bytes, .. }
+        | RunStatus::Interrupted { t_s, rss_bytes, .. } => {
             Some((died_at.map_or(*t_s, |d| d.min(*t_s)), *rss_bytes))
         }
         RunStatus::Failed { .. } => {
@@ -196,6 +197,12 @@ fn legend_text(run: &RunRecord) -> String {
             run.strategy,
             at(stage),
             format_bytes(*rss_bytes)
+        ),
+        RunStatus::Interrupted { signal, stage, .. } => format!(
+            "{}: interrupted ({}) in {}",
+            run.strategy,
+            crate::interrupt::signal_name(*signal),
+            at(stage)
         ),
         RunStatus::Failed { stage, .. } => format!("{}: failed in {}", run.strategy, at(stage)),
     }
@@ -312,13 +319,13 @@ impl<'a> TimelineChart<'a> {
     /// Pixel column of time `t`.
     fn x_px(&self, t: f64) -> i32 {
         let w = (self.right() - self.left) as f64;
-        self.left + (t / self.t_max * w).round() as i32
+        self.left + style::px(t / self.t_max * w)
     }
 
     /// Pixel row of `bytes`.
     fn y_px(&self, bytes: f64) -> i32 {
         let h = (self.plot_bottom() - self.plot_top()) as f64;
-        self.plot_bottom() - (bytes / self.y_max_bytes * h).round() as i32
+        self.plot_bottom() - style::px(bytes / self.y_max_bytes * h)
     }
 
     /// A stage's span in pixel columns, ending where its run was last seen
@@ -553,6 +560,13 @@ impl<'a> TimelineChart<'a> {
                 } => format!(
                     "{} killed (-{signal}) by {by} in {} at {}",
                     run.strategy,
+                    stage.as_deref().unwrap_or("start"),
+                    format_bytes(rss)
+                ),
+                RunStatus::Interrupted { signal, stage, .. } => format!(
+                    "{} stopped by oomlab ({}) in {} at {}",
+                    run.strategy,
+                    crate::interrupt::signal_name(*signal),
                     stage.as_deref().unwrap_or("start"),
                     format_bytes(rss)
                 ),
@@ -798,6 +812,7 @@ fn stage_label(run: &RunRecord, s: &StageRecord) -> String {
         RunStatus::Completed => s.name.clone(),
         RunStatus::Killed { .. } => format!("{} (killed)", s.name),
         RunStatus::Failed { .. } => format!("{} (failed)", s.name),
+        RunStatus::Interrupted { .. } => format!("{} (interrupted)", s.name),
     }
 }
 

@@ -25,8 +25,8 @@ use crate::machine::MachineFacts;
 use crate::postmortem::parse::classify;
 use crate::progress::Progress;
 use crate::report::{
-    utc_now_rfc3339, RecordedCommand, Report, RunRecord, RunStatus, ScenarioInfo, Settings,
-    SCHEMA_VERSION,
+    utc_now_rfc3339, Interruption, RecordedCommand, Report, RunRecord, RunStatus, ScenarioInfo,
+    Settings, SCHEMA_VERSION,
 };
 use crate::runner::limit::MemoryLimit;
 use crate::runner::{
@@ -197,6 +197,7 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
         RunOptions {
             interval: plan.interval,
             memory_limit: plan.memory_limit,
+            journal_dir: Some(plan.out.clone()),
         },
         progress,
     )?;
@@ -254,6 +255,11 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
         data_generation: None,
         runs: vec![run],
         floor_bytes: None,
+        interrupted: crate::interrupt::received().map(|signal| Interruption {
+            signal,
+            signal_name: crate::interrupt::signal_name(signal),
+            not_run: Vec::new(),
+        }),
     })
 }
 

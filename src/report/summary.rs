@@ -14,6 +14,17 @@ pub fn render(report: &Report) -> String {
     if !s.description.is_empty() {
         let _ = writeln!(md, "{}\n", s.description);
     }
+    if let Some(i) = &report.interrupted {
+        let _ = write!(
+            md,
+            "**Interrupted by {}**: a partial report, with what was measured until then.",
+            i.signal_name
+        );
+        if !i.not_run.is_empty() {
+            let _ = write!(md, " Not run: {}.", i.not_run.join(", "));
+        }
+        let _ = writeln!(md, "\n");
+    }
     let _ = writeln!(
         md,
         "## Before / after\n\n{}",
@@ -89,6 +100,20 @@ pub fn render(report: &Report) -> String {
                 let _ = writeln!(
                     md,
                     "**Killed (-{signal})** by {by} in stage `{}` at {t_s:.2} s, RSS {}.\n",
+                    stage.as_deref().unwrap_or("?"),
+                    format_bytes(*rss_bytes)
+                );
+            }
+            RunStatus::Interrupted {
+                signal,
+                stage,
+                t_s,
+                rss_bytes,
+            } => {
+                let _ = writeln!(
+                    md,
+                    "**Interrupted** ({}): oomlab was stopped and killed the process in stage `{}` at {t_s:.2} s, RSS {}. The figures below end there.\n",
+                    crate::interrupt::signal_name(*signal),
                     stage.as_deref().unwrap_or("?"),
                     format_bytes(*rss_bytes)
                 );

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The oomlab binary under test: the one cargo built for these tests, or
-/// `$OOMLAB_TEST_BIN` when set (a copy of a build, where several checkouts
-/// share one target directory and overwrite each other's binary).
+/// `$OOMLAB_BIN` when set (a copy of a build, where several checkouts share
+/// one target directory and overwrite each other's binary).
 pub fn bin() -> PathBuf {
-    std::env::var_os("OOMLAB_TEST_BIN")
+    std::env::var_os("OOMLAB_BIN")
+        .filter(|b| !b.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_oomlab")))
 }

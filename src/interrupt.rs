@@ -1,0 +1,93 @@
+//! Ctrl-C and SIGTERM while oomlab measures: stop the child, keep what was measured.
+//!
+//! Killed by its default signal action, the harness would leave its child
+//! running (a replay child can hold gigabytes) and lose every figure of the
+//! run. With a [`Guard`] installed, the first SIGINT or SIGTERM only records
+//! the signal; the runner's wait loop polls [`received`] (at least every
+//! 100 ms), kills the child's process group and tree, and the command writes
+//! the partial report, marked interrupted, and exits 130 (SIGINT) or 143
+//! (SIGTERM), as a shell reports a process killed by that signal.
+//!
+//! A second signal means "now": the default action ends oomlab at once, and the
+//! kernel kills the direct child with it (`PR_SET_PDEATHSIG`, set by the runner).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The first signal received while a guard was installed (0: none).
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// The signals that interrupt a measurement.
+const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+
+extern "C" fn on_signal(signo: libc::c_int) {
+    if RECEIVED
+        .compare_exchange(0, signo, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        // The user insists: the default action, now. Only async-signal-safe
+        // calls (sigaction, raise) on stack memory.
+        // SAFETY: a zeroed sigaction with SIG_DFL is a valid disposition.
+        unsafe {
+            let mut default: libc::sigaction = std::mem::zeroed();
+            default.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(signo, &default, std::ptr::null_mut());
+            libc::raise(signo);
+        }
+    }
+}
+
+/// While alive, SIGINT and SIGTERM are recorded instead of killing oomlab;
+/// dropping it restores the previous handling (the recorded signal stays).
+pub struct Guard {
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl Guard {
+    /// Installs the handler for SIGINT and SIGTERM.
+    pub fn install() -> Self {
+        let mut previous = Vec::new();
+        for signo in SIGNALS {
+            // SAFETY: zeroed sigaction structs are valid; the handler only
+            // touches an atomic and async-signal-safe calls; SA_RESTART keeps
+            // the readers' blocking reads going.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signo, &action, &mut old) == 0 {
+                    previous.push((signo, old));
+                }
+            }
+        }
+        Self { previous }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for (signo, old) in &self.previous {
+            // SAFETY: restores a disposition the kernel gave us.
+            unsafe { libc::sigaction(*signo, old, std::ptr::null_mut()) };
+        }
+    }
+}
+
+/// The interrupting signal, once one was received.
+pub fn received() -> Option<i32> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        signo => Some(signo),
+    }
+}
+
+/// `SIGINT`, `SIGTERM`, or `signal N`, for messages and reports.
+pub fn signal_name(signo: i32) -> String {
+    match signo {
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        n => format!("signal {n}"),
+    }
+}
