@@ -594,7 +594,7 @@ pub fn run_child(
         },
     };
     if run_status != RunStatus::Completed {
-        progress.warn(&format!("{} did not complete: {run_status:?}", spec.label));
+        progress.warn(&status_sentence(&spec.label, &run_status));
     }
     let mut peak_bytes = stages.iter().filter_map(|s| s.exact_peak_bytes).max();
     let mut processes = Vec::new();
@@ -644,6 +644,40 @@ pub fn run_child(
         processes,
         recorded,
     })
+}
+
+/// How a run ended, as a sentence for terminals (not Rust's debug form).
+fn status_sentence(label: &str, status: &RunStatus) -> String {
+    match status {
+        RunStatus::Completed => format!("{label} completed"),
+        RunStatus::Killed {
+            signal,
+            stage,
+            t_s,
+            rss_bytes,
+            by,
+        } => format!(
+            "{label} was killed (-{signal}) by {by} in stage {} at {t_s:.2} s, RSS {}",
+            stage.as_deref().unwrap_or("?"),
+            crate::units::format_bytes(*rss_bytes)
+        ),
+        RunStatus::Failed {
+            exit_code,
+            signal,
+            stage,
+            message,
+        } => {
+            let how = match (exit_code, signal) {
+                (Some(code), _) => format!("exit code {code}"),
+                (None, Some(sig)) => format!("signal {sig}"),
+                (None, None) => "no exit status".to_string(),
+            };
+            format!(
+                "{label} failed ({how}) in stage {}: {message}",
+                stage.as_deref().unwrap_or("?")
+            )
+        }
+    }
 }
 
 /// Per-process figures of a tree stage, kept in the stage's details.
@@ -908,6 +942,33 @@ mod tests {
         );
         assert_eq!(chunks, input);
         assert_eq!(lines, vec!["one", "two", "\u{fffd}three"]);
+    }
+
+    #[test]
+    fn statuses_read_as_sentences() {
+        let failed = RunStatus::Failed {
+            exit_code: Some(3),
+            signal: None,
+            stage: Some("work".into()),
+            message: "ValueError: disk on fire".into(),
+        };
+        assert_eq!(
+            status_sentence("prep", &failed),
+            "prep failed (exit code 3) in stage work: ValueError: disk on fire"
+        );
+        let killed = RunStatus::Killed {
+            signal: 9,
+            stage: Some("grow".into()),
+            t_s: 1.5,
+            rss_bytes: 300 << 20,
+            by: "watchdog".into(),
+        };
+        let text = status_sentence("prep", &killed);
+        assert!(
+            text.starts_with("prep was killed (-9) by watchdog in stage grow at 1.50 s, RSS 300"),
+            "{text}"
+        );
+        assert!(!text.contains("Some("));
     }
 
     #[test]
