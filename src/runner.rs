@@ -687,7 +687,7 @@ pub fn run_child(
         },
     };
     if run_status != RunStatus::Completed {
-        progress.warn(&format!("{} did not complete: {run_status:?}", spec.label));
+        progress.warn(&status_sentence(&spec.label, &run_status));
     }
     if let Some(j) = &journal {
         j.event("end", end_s, json!({ "status": run_status }));
@@ -784,6 +784,47 @@ fn failure_message(stderr_tail: &[String]) -> String {
         .find(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
         .map(str::to_string)
         .unwrap_or_else(|| "no message on stderr".into())
+}
+
+/// How a run ended, as a sentence for terminals (not Rust's debug form).
+fn status_sentence(label: &str, status: &RunStatus) -> String {
+    match status {
+        RunStatus::Completed => format!("{label} completed"),
+        RunStatus::Killed {
+            signal,
+            stage,
+            t_s,
+            rss_bytes,
+            by,
+        } => format!(
+            "{label} was killed (-{signal}) by {by} in stage {} at {t_s:.2} s, RSS {}",
+            stage.as_deref().unwrap_or("?"),
+            crate::units::format_bytes(*rss_bytes)
+        ),
+        RunStatus::Failed {
+            exit_code,
+            signal,
+            stage,
+            message,
+        } => {
+            let how = match (exit_code, signal) {
+                (Some(code), _) => format!("exit code {code}"),
+                (None, Some(sig)) => format!("signal {sig}"),
+                (None, None) => "no exit status".to_string(),
+            };
+            format!(
+                "{label} failed ({how}) in stage {}: {message}",
+                stage.as_deref().unwrap_or("?")
+            )
+        }
+        RunStatus::Interrupted {
+            signal, stage, t_s, ..
+        } => format!(
+            "{label} was stopped by oomlab ({}) in stage {} at {t_s:.2} s",
+            crate::interrupt::signal_name(*signal),
+            stage.as_deref().unwrap_or("?")
+        ),
+    }
 }
 
 /// Per-process figures of a tree stage, kept in the stage's details.
@@ -1048,6 +1089,33 @@ mod tests {
         );
         assert_eq!(chunks, input);
         assert_eq!(lines, vec!["one", "two", "\u{fffd}three"]);
+    }
+
+    #[test]
+    fn statuses_read_as_sentences() {
+        let failed = RunStatus::Failed {
+            exit_code: Some(3),
+            signal: None,
+            stage: Some("work".into()),
+            message: "ValueError: disk on fire".into(),
+        };
+        assert_eq!(
+            status_sentence("prep", &failed),
+            "prep failed (exit code 3) in stage work: ValueError: disk on fire"
+        );
+        let killed = RunStatus::Killed {
+            signal: 9,
+            stage: Some("grow".into()),
+            t_s: 1.5,
+            rss_bytes: 300 << 20,
+            by: "watchdog".into(),
+        };
+        let text = status_sentence("prep", &killed);
+        assert!(
+            text.starts_with("prep was killed (-9) by watchdog in stage grow at 1.50 s, RSS 300"),
+            "{text}"
+        );
+        assert!(!text.contains("Some("));
     }
 
     #[test]

@@ -632,6 +632,27 @@ fn unreadable_inputs_are_bad_input_naming_the_file() {
     let pm = postmortem("pm-bad-limit", &log, &["--memory-limit", "lots"]);
     assert_eq!(pm.code, Some(EXIT_BAD_INPUT), "{}", pm.stderr);
     assert!(pm.stderr.contains("--memory-limit lots"), "{}", pm.stderr);
+
+    let pm = postmortem("pm-bad-interval", &log, &["--stats-interval", "often"]);
+    assert_eq!(pm.code, Some(EXIT_BAD_INPUT), "{}", pm.stderr);
+    assert!(
+        pm.stderr.contains("--stats-interval often"),
+        "{}",
+        pm.stderr
+    );
+}
+
+#[test]
+fn stats_collected_every_few_minutes_are_fine() {
+    // `watch -n 300 docker stats --no-stream >> memory_monitor.log`: rows
+    // without times, five minutes apart.
+    let pm = postmortem(
+        "pm-stats-5m",
+        &fixture("two_runs.log"),
+        &["--stats-interval", "5m"],
+    );
+    pm.assert_ok();
+    assert_eq!(f(&pm.json()["stats_interval_s"]), 300.0);
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::{default_out_dir, parse_interval};
+use super::default_out_dir;
 use crate::cli::PostmortemArgs;
 use crate::error::{bad_input, Exit};
 use crate::postmortem::{analyze, write, Inputs};
@@ -22,7 +22,7 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
         log: args.log.clone(),
         memory_limit,
         docker_stats: args.docker_stats.clone(),
-        stats_interval_s: parse_interval(&args.stats_interval)?.as_secs_f64(),
+        stats_interval_s: parse_stats_interval(&args.stats_interval)?,
         model: args.model.clone(),
         context: args.context.min(10_000),
     };
@@ -41,4 +41,62 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
         out.join("postmortem.md").display()
     );
     Ok(Exit::Ok)
+}
+
+/// Longest `--stats-interval`: a day (stats collected by a daily cron job).
+const MAX_STATS_INTERVAL_S: f64 = 86_400.0;
+
+/// Parses `--stats-interval` (`5s`, `500ms`, `5m`, `1h`; a bare number is
+/// seconds) into seconds. `docker stats` rows are often collected by `watch
+/// -n 300` or cron, so minutes and hours are as usual as seconds here.
+fn parse_stats_interval(text: &str) -> Result<f64> {
+    let t = text.trim();
+    let (number, unit_s) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix("min") {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    let bad = || {
+        bad_input(format!(
+            "--stats-interval {text}: expected the time between docker stats rows, from 1ms to 24h, such as 5s, 500ms, 5m or 1h"
+        ))
+    };
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let secs = value * unit_s;
+    if !secs.is_finite() || !(1e-3..=MAX_STATS_INTERVAL_S).contains(&secs) {
+        return Err(bad());
+    }
+    Ok(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_intervals_take_seconds_to_hours() {
+        for (text, secs) in [
+            ("5s", 5.0),
+            ("500ms", 0.5),
+            ("5m", 300.0),
+            ("2min", 120.0),
+            ("1h", 3600.0),
+            ("30", 30.0),
+            (" 1.5s ", 1.5),
+        ] {
+            assert_eq!(parse_stats_interval(text).unwrap(), secs, "{text}");
+        }
+        for bad in ["", "fast", "0s", "-5s", "25h", "NaNs", "infs"] {
+            let err = parse_stats_interval(bad).unwrap_err().to_string();
+            assert!(err.contains("--stats-interval"), "{bad}: {err}");
+        }
+    }
 }
