@@ -39,6 +39,9 @@ pub struct CheckOutput {
     pub would_fit: Option<Answer>,
     /// The smallest budget that would fit anything, when nothing does.
     pub needs_at_least_bytes: Option<u64>,
+    /// Whether `--observed` rescaled the model to production (the replay's
+    /// figures are polars', below what pandas pays).
+    pub calibrated: bool,
 }
 
 /// `oomlab check`.
@@ -97,6 +100,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         margin_bytes: limit - prediction.peak_bytes,
         would_fit: would_fit.clone(),
         needs_at_least_bytes: needs,
+        calibrated: model.calibration.is_some(),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
@@ -150,6 +154,11 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
                 "  (the model has no sampled runs, so it cannot say which MAX_RANKING_SAMPLES would fit)"
             ),
             None => {}
+        }
+        if model.calibration.is_none() {
+            println!(
+                "note: the model is of the replay (polars); pandas in production pays more per row: pass --observed ROWS=PEAK from a production run to calibrate"
+            );
         }
     }
     Ok(if fits { Exit::Ok } else { Exit::Failed })

@@ -545,7 +545,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             format_count(model.scenario.production.sample_rows),
             1.0 / model.validation.holdout_scale
         );
-        println!("{}", production_checked.to_text());
+        print!("{}", production_checked.to_text());
     }
     println!(
         "\nAt production size ({} rows loaded; model fitted on all {} scales):",

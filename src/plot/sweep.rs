@@ -41,6 +41,9 @@ struct Series {
     style: SeriesStyle,
     points: Vec<(f64, f64)>,
     line: Vec<(f64, f64)>,
+    /// The model's value at exactly the production row count (the line's
+    /// grid need not hit it), written at the line's end.
+    at_production: f64,
 }
 
 /// The sweep picture of a model, laid out.
@@ -120,12 +123,25 @@ impl<'a> SweepChart<'a> {
             if v.sampling == Some(crate::sampling::SamplingMode::Capped) {
                 continue;
             }
+            // Measured points: the sweep's, and production-size runs (`--production`).
             let unsampled: Vec<(f64, f64)> = v
                 .points
                 .iter()
                 .filter(|p| p.max_ranking_samples == 0)
                 .map(|p| (p.rows_in as f64, p.peak_bytes as f64))
+                .chain(
+                    model
+                        .production_checks
+                        .iter()
+                        .filter(|h| h.variant == v.name && h.max_ranking_samples == 0)
+                        .map(|h| (h.rows_in as f64, h.measured_bytes as f64)),
+                )
                 .collect();
+            let at_production = |frac: f64| {
+                let rows = production_rows.round() as u64;
+                let cap = (production_rows * frac).round() as u64;
+                model.predict(v, rows, cap).peak_bytes
+            };
             let line_at = |frac: f64| -> Vec<(f64, f64)> {
                 grid.iter()
                     .map(|&rows| {
@@ -144,6 +160,7 @@ impl<'a> SweepChart<'a> {
                 style: base,
                 points: unsampled,
                 line: line_at(0.0),
+                at_production: at_production(0.0),
             });
             if v.sampling.is_none() {
                 continue;
@@ -164,6 +181,7 @@ impl<'a> SweepChart<'a> {
                     style: sampled_style(base, i),
                     points,
                     line: line_at(frac),
+                    at_production: at_production(frac),
                 });
             }
         }
@@ -354,20 +372,8 @@ impl<'a> SweepChart<'a> {
         // Each line's value at production, written at its end.
         let x = self.x_px(self.production_rows);
         let mut taken: Vec<i32> = Vec::new();
-        let mut ends: Vec<(f64, &Series)> = self
-            .series
-            .iter()
-            .filter_map(|s| {
-                s.line
-                    .iter()
-                    .min_by(|a, b| {
-                        (a.0 - self.production_rows)
-                            .abs()
-                            .total_cmp(&(b.0 - self.production_rows).abs())
-                    })
-                    .map(|p| (p.1, s))
-            })
-            .collect();
+        let mut ends: Vec<(f64, &Series)> =
+            self.series.iter().map(|s| (s.at_production, s)).collect();
         ends.sort_by(|a, b| b.0.total_cmp(&a.0));
         for (bytes, s) in ends {
             let mut y = self.y_px(bytes);
@@ -427,7 +433,8 @@ impl Chart for SweepChart<'_> {
             .join(", ");
         root.draw_text(
             &format!(
-                "points: measured at scales {fitted}; lines: fitted model (largest stage), extended to production{}; uniform sampling (capped: sweep.md)",
+                "points: measured at scales {fitted}{}; lines: model (largest stage){}; uniform sampling (capped: sweep.md)",
+                if self.model.production_checks.is_empty() { "" } else { " and production" },
                 if self.model.calibration.is_some() { " (calibrated)" } else { "" }
             ),
             &font_at(text_size::LEGEND, &MUTED, HPos::Left, VPos::Top),
