@@ -16,7 +16,7 @@ strategies=optimized,streaming
 if python3 -c "import sys; sys.exit(0 if float('$scale') <= 0.1 else 1)"; then
   strategies=legacy,optimized,streaming
 fi
-limit=$(awk '/MemAvailable/ {printf "%d", $2 * 1024 * 0.9}' /proc/meminfo)
+limit=$(awk '/MemAvailable/ {printf "%.0f", $2 * 1024 * 0.9}' /proc/meminfo)
 "$bin" run --quiet --scenario scenarios/production.toml --scale "$scale" \
   --strategy "$strategies" --memory-limit "$limit" --out "$out/r" "$@" >/dev/null || true
 python3 - "$out/r/report.json" <<'PY'
@@ -28,7 +28,7 @@ print(f"production x {r['scenario']['scale']}: {r['scenario']['scaled']['sample_
 walls = {}
 for run in r["runs"]:
     kind = run["status"]["kind"]
-    peak = run["peak_bytes"] or run["sampled_peak_bytes"]
+    peak = run.get("peak_bytes") or run["sampled_peak_bytes"]
     walls[run["strategy"]] = run["wall_s"]
     print(f"  {run['strategy']:10} {kind:10} peak {peak / 2**30:6.2f} GiB  "
           f"{peak / floor:5.2f} x floor  wall {run['wall_s']:6.2f} s")

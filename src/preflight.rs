@@ -105,7 +105,7 @@ const PROCESS_BASE_BYTES: f64 = 256.0 * 1024.0 * 1024.0;
 
 /// Pessimistic factor on the size arithmetic below: allocator slack, parquet
 /// decode buffers and hash tables it does not count.
-const SLACK: f64 = 1.5;
+const SLACK: f64 = 1.25;
 
 /// A pessimistic peak for `strategy` from the scenario's sizes alone: the
 /// frames each strategy holds at once, counted at pandas' 64-bit widths and
@@ -168,10 +168,9 @@ fn ranking_bytes(scenario: &Scenario, sizes: &Sizes, strategy: &str, cap: u64) -
     let lookups = profile_bytes + users;
     let kept = if cap > 0 { rows.min(cap as f64) } else { rows };
     match strategy {
-        // samples + copy + merged + merged again, all alive at the end.
-        "legacy" => {
-            lookups + rows * (3.0 * sample_row + 2.0 * profile_row + profile_row + user_row)
-        }
+        // During the user merge: samples, the filtered copy, the merged frame
+        // and the frame merged again (the unfiltered copy is gone by then).
+        "legacy" => lookups + rows * (4.0 * sample_row + 2.0 * profile_row + user_row),
         // samples; the merged frame twice (merge, then user merge) at 64-bit widths.
         "optimized" => {
             lookups + rows * sample_row + kept * 2.0 * (sample_row + numeric_row + user_row)
