@@ -860,6 +860,42 @@ fn hostile_reports_for_plot_exit_2_or_draw() {
 }
 
 #[test]
+fn a_chatty_recorded_command_gets_its_report_without_pictures() {
+    // 600 INFO lines are 600 stages: more than the pictures show (their
+    // layout would take minutes and the peaks picture hundreds of MB).
+    let dir = scratch("safety-chatty").join("report");
+    let out = common::run(&[
+        "record",
+        "--out",
+        path_str(&dir),
+        "--quiet",
+        "--",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo \"INFO step $i\"; done",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("pictures not drawn: 601 stages are too many to draw (at most 500)"),
+        "{all}"
+    );
+    let report = read_report(&dir);
+    assert_eq!(report["runs"][0]["stages"].as_array().unwrap().len(), 601);
+    assert!(!dir.join("timeline.png").exists() && !dir.join("peaks.png").exists());
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        !summary.contains(".png"),
+        "no link to a picture that was not drawn"
+    );
+    bad_input(
+        &["plot", path_str(&dir.join("report.json"))],
+        &[],
+        &["601 stages are too many to draw"],
+    );
+}
+
+#[test]
 fn hostile_logs_and_commands_exit_2_or_are_described() {
     let dir = scratch("safety-hostile-logs");
     bad_input(

@@ -210,11 +210,33 @@ const REPORT_CHARTS: &[ReportChart] = &[
     },
 ];
 
+/// Most stages (all runs together) a report's pictures show. Placing the
+/// stage labels grows faster than the square of their number (2,000 stages
+/// take about 50 s, 500 about 2 s) and the peaks picture grows a row per
+/// stage: a recorded command that logs thousands of INFO lines must not keep
+/// oomlab busy for hours after its run.
+pub const MAX_STAGES_DRAWN: usize = 500;
+
+/// Refuses (bad input) a report with more stages than [`MAX_STAGES_DRAWN`].
+fn check_drawable(report: &Report) -> Result<()> {
+    let stages: usize = report.runs.iter().map(|r| r.stages.len()).sum();
+    if stages > MAX_STAGES_DRAWN {
+        return Err(crate::error::bad_input(format!(
+            "{stages} stages are too many to draw (at most {MAX_STAGES_DRAWN}): the figures are in report.json and summary.md"
+        )));
+    }
+    Ok(())
+}
+
 /// The pictures [`draw_report`] draws for `report`, by name.
 ///
-/// A chart with nothing to show (no runs, no stages) is left out, so a
-/// summary never links a picture that was not drawn.
+/// A chart with nothing to show (no runs, no stages) is left out, and so is
+/// every chart of a report too large to draw, so a summary never links a
+/// picture that was not drawn.
 pub fn report_charts(report: &Report) -> Vec<&'static str> {
+    if check_drawable(report).is_err() {
+        return Vec::new();
+    }
     REPORT_CHARTS
         .iter()
         .filter(|c| (c.applies)(report))
@@ -225,6 +247,7 @@ pub fn report_charts(report: &Report) -> Vec<&'static str> {
 /// Draws every picture of `report` into `dir`; returns the files written.
 pub fn draw_report(report: &Report, dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>> {
     ensure_font()?;
+    check_drawable(report)?;
     let mut files = Vec::new();
     for chart in REPORT_CHARTS.iter().filter(|c| (c.applies)(report)) {
         files.extend((chart.draw)(report, opts, dir)?);
