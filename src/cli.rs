@@ -197,7 +197,7 @@ pub struct SweepArgs {
     #[arg(long, default_value = "scenarios/production.toml")]
     pub scenario: PathBuf,
     /// Scales to measure, comma-separated (at least 3; the largest is held out).
-    #[arg(long, default_value = "0.001,0.002,0.004,0.008")]
+    #[arg(long, default_value = "0.01,0.02,0.04,0.08")]
     pub scales: String,
     /// MAX_RANKING_SAMPLES of the sampled runs, as fractions of the rows loaded
     /// at each scale, comma-separated (`none`: no sampled runs).
