@@ -807,11 +807,7 @@ fn status_sentence(label: &str, status: &RunStatus) -> String {
             stage,
             message,
         } => {
-            let how = match (exit_code, signal) {
-                (Some(code), _) => format!("exit code {code}"),
-                (None, Some(sig)) => format!("signal {sig}"),
-                (None, None) => "no exit status".to_string(),
-            };
+            let how = crate::report::exit_description(*exit_code, *signal);
             format!(
                 "{label} failed ({how}) in stage {}: {message}",
                 stage.as_deref().unwrap_or("?")

@@ -363,6 +363,16 @@ impl Report {
     }
 }
 
+/// How a failed process ended, in words (`exit code 1`, `signal 6`), for
+/// every place that tells a reader (terminal, summary).
+pub fn exit_description(exit_code: Option<i32>, signal: Option<i32>) -> String {
+    match (exit_code, signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        (None, None) => "no exit status".to_string(),
+    }
+}
+
 /// Writes a file so that readers see either the old content or the whole new one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());

@@ -124,11 +124,7 @@ pub fn render(report: &Report) -> String {
                 stage,
                 message,
             } => {
-                let how = match (exit_code, signal) {
-                    (Some(code), _) => format!("exit code {code}"),
-                    (None, Some(sig)) => format!("signal {sig}"),
-                    (None, None) => "no exit status".to_string(),
-                };
+                let how = crate::report::exit_description(*exit_code, *signal);
                 let _ = writeln!(
                     md,
                     "**Failed** ({how}) in stage `{}`: {message}\n",
