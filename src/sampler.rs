@@ -499,6 +499,10 @@ impl ProcessTree {
             for p in self.procs.values_mut() {
                 p.stage_hwm = p.stage_hwm.max(max_rss);
                 p.peak_bytes = p.peak_bytes.max(max_rss);
+                // It was alive when the last stage began (it printed the
+                // marker), even if it was already seen gone at that boundary:
+                // the last stage reports it.
+                p.pending = true;
             }
         }
         let mut out = self.boundary(t_s);
