@@ -213,21 +213,29 @@ fn a_child_processs_memory_is_counted_and_each_process_listed() {
 /// Prints the pipeline's lines in several layouts, a custom `[stage]`
 /// marker, lines that are not markers, and a line that is not UTF-8.
 const PIPELINE_OUTPUT: &str = r#"
-import sys
+import sys, time
+# Stage markers are read from a pipe: pause after each, as a real pipeline
+# works between its log lines, so every stage's boundary is taken while the
+# process is alive (a stage whose marker is read after the process exited
+# cannot have its own kernel peak).
 out = sys.stdout
 out.write("starting up\n")
 out.write("2025-12-25 08:15:02,001 - train_models - INFO - Ranking samples: 1000 rows before optimization\n")
 out.write("DEBUG not a stage\n")
 out.write("INFO Merging with dataset features (87 columns)...\n")
 out.flush()
+time.sleep(0.1)
 sys.stderr.write("a warning on stderr\n")
 sys.stderr.flush()
 out.write("INFO [stage] my_step\n")
 out.flush()
+time.sleep(0.1)
 out.buffer.write(b"caf\xe9 au lait\n")
 out.buffer.flush()
 out.write("INFO Custom message here\n")
 out.write("done\n")
+out.flush()
+time.sleep(0.1)
 "#;
 
 #[test]
