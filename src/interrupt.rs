@@ -2,14 +2,19 @@
 //!
 //! Killed by its default signal action, the harness would leave its child
 //! running (a replay child can hold gigabytes) and lose every figure of the
-//! run. With a [`Guard`] installed, the first SIGINT or SIGTERM only records
-//! the signal; the runner's wait loop polls [`received`] (at least every
-//! 100 ms), kills the child's process group and tree, and the command writes
-//! the partial report, marked interrupted, and exits 130 (SIGINT) or 143
-//! (SIGTERM), as a shell reports a process killed by that signal.
+//! run. The runner installs a [`Guard`] for exactly as long as a measured
+//! child runs: the first SIGINT or SIGTERM then only records the signal; the
+//! runner's wait loop polls [`received`] (at least every 100 ms), kills the
+//! child's process group and tree, no other child starts, and the command
+//! writes the partial report, marked interrupted, and exits 130 (SIGINT) or
+//! 143 (SIGTERM), as a shell reports a process killed by that signal.
 //!
-//! A second signal means "now": the default action ends oomlab at once, and the
-//! kernel kills the direct child with it (`PR_SET_PDEATHSIG`, set by the runner).
+//! Outside a child's run (loading, writing reports, drawing) the default
+//! action applies: there is no child to leave behind, the samples are on disk
+//! and every report file is written atomically, and a phase that does not
+//! poll the flag can never swallow a signal. A second signal during a run
+//! means "now": the default action ends oomlab at once, and the kernel kills
+//! the direct child with it (`PR_SET_PDEATHSIG`, set by the runner).
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -89,5 +94,38 @@ pub fn signal_name(signo: i32) -> String {
         libc::SIGTERM => "SIGTERM".into(),
         libc::SIGKILL => "SIGKILL".into(),
         n => format!("signal {n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handler_of(signo: libc::c_int) -> usize {
+        // SAFETY: querying (null new action) only writes into `old`.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signo, std::ptr::null(), &mut old);
+            old.sa_sigaction
+        }
+    }
+
+    /// Outside a child's run the previous handling is back, so no phase that
+    /// does not poll the flag can swallow a signal.
+    #[test]
+    fn the_guard_restores_the_previous_handling() {
+        let before = SIGNALS.map(handler_of);
+        {
+            let _guard = Guard::install();
+            for signo in SIGNALS {
+                assert_eq!(
+                    handler_of(signo),
+                    on_signal as extern "C" fn(libc::c_int) as usize
+                );
+            }
+        }
+        assert_eq!(SIGNALS.map(handler_of), before);
+        assert_eq!(received(), None);
+        assert_eq!(signal_name(libc::SIGTERM), "SIGTERM");
     }
 }

@@ -44,18 +44,6 @@ static GLOBAL: alloc::OomlabAlloc = alloc::OomlabAlloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Commands that start measured children stop them on SIGINT/SIGTERM and
-    // write what was measured (see interrupt.rs); the rest die as usual.
-    let _interrupt = matches!(
-        cli.command,
-        Command::Compare(_)
-            | Command::Run(_)
-            | Command::Data(_)
-            | Command::Gate(_)
-            | Command::Sweep(_)
-            | Command::Record(_)
-    )
-    .then(interrupt::Guard::install);
     let result = match cli.command {
         Command::Child { job } => child::main(&job).map(|_| Exit::Ok),
         Command::Compare(args) => commands::compare::compare(args),
@@ -82,7 +70,8 @@ fn main() -> ExitCode {
             exit
         }
     };
-    // However the command ended, an interrupted run says so in its exit code.
+    // However the command ended, a run interrupted while a measured child ran
+    // (see interrupt.rs) says so in its exit code.
     let exit = match interrupt::received() {
         Some(signal) => Exit::for_signal(signal),
         None => exit,

@@ -294,6 +294,8 @@ pub fn run_child(
     progress: &mut Progress,
 ) -> Result<RunRecord> {
     progress.begin(&spec.label);
+    // SIGINT/SIGTERM stop this child (see `interrupt`) while it runs.
+    let _interrupt = crate::interrupt::Guard::install();
     let mut enforcement = Enforcement::prepare(options.memory_limit)?;
     let output_mode = match &spec.stages {
         StageSource::Output(o) => Some(o.as_ref().clone()),
