@@ -842,6 +842,11 @@ fn tree_detail(peaks: &crate::sampler::StagePeaks) -> Detail {
     if !peaks.reset_ok {
         detail.insert("peak_reset_failed".into(), json!(true));
     }
+    if peaks.late {
+        // The command had ended before this stage's boundary was read: the
+        // figure is the last one read, which spans this stage and earlier ones.
+        detail.insert("peak_spans_earlier_stages".into(), json!(true));
+    }
     detail
 }
 

@@ -299,6 +299,12 @@ pub struct StagePeaks {
     /// False when a high-water mark could not be reset (the figure then spans
     /// more than the stage).
     pub reset_ok: bool,
+    /// Every process had exited before the stage's boundary could be read (a
+    /// command that printed its last markers and ended at once), or none
+    /// left a reading: the figure is that of the last stage read, whose
+    /// high-water marks ran on until the processes exited, so it spans this
+    /// stage and earlier ones.
+    pub late: bool,
 }
 
 /// A process and its descendants, followed through `/proc`.
@@ -320,6 +326,8 @@ pub struct ProcessTree {
     procs: BTreeMap<(i32, u64), TrackedProcess>,
     /// Looks taken so far (each [`Self::sample`] is one).
     looks: u64,
+    /// The figure of the last boundary that read a process (see [`StagePeaks::late`]).
+    carry: u64,
 }
 
 impl ProcessTree {
@@ -329,6 +337,7 @@ impl ProcessTree {
             root,
             procs: BTreeMap::new(),
             looks: 0,
+            carry: 0,
         }
     }
 
@@ -437,16 +446,24 @@ impl ProcessTree {
         for p in self.procs.values_mut() {
             if p.alive {
                 // Read once more right at the boundary, then reset.
+                let mut rss_now = None;
                 if let Some((rss, hwm)) = rss_and_hwm_of(p.pid) {
                     p.stage_hwm = p.stage_hwm.max(hwm);
                     p.peak_bytes = p.peak_bytes.max(hwm);
                     out.rss_bytes += rss;
+                    rss_now = Some(rss);
                 }
                 spans.push((p.alive_span(), p.stage_hwm));
                 out.per_process
                     .push((p.pid, p.command.clone(), p.stage_hwm));
                 if reset_hwm_of(p.pid) {
-                    p.stage_hwm = rss_and_hwm_of(p.pid).map_or(0, |(rss, _)| rss);
+                    // The next stage starts from the RSS the reset set VmHWM
+                    // to; should the process exit before it can be read, from
+                    // the RSS read a moment ago (never from nothing).
+                    p.stage_hwm = rss_and_hwm_of(p.pid)
+                        .map(|(rss, _)| rss)
+                        .or(rss_now)
+                        .unwrap_or(0);
                 } else {
                     out.reset_ok = false;
                 }
@@ -462,8 +479,15 @@ impl ProcessTree {
             .into_iter()
             .map(|((first, last), bytes)| (first, last, bytes))
             .collect();
-        out.sum_bytes = spans.iter().map(|s| s.2).sum();
-        out.total_bytes = concurrent_bound(&spans);
+        if spans.iter().all(|&(_, _, bytes)| bytes == 0) {
+            out.late = true;
+            out.total_bytes = self.carry;
+            out.sum_bytes = self.carry;
+        } else {
+            out.sum_bytes = spans.iter().map(|s| s.2).sum();
+            out.total_bytes = concurrent_bound(&spans);
+            self.carry = out.total_bytes;
+        }
         out
     }
 
@@ -504,6 +528,9 @@ impl ProcessTree {
                 // the last stage reports it.
                 p.pending = true;
             }
+            // The root's peak since its last reset, should it have been read
+            // already (a late boundary) and so not count again below.
+            self.carry = self.carry.max(max_rss);
         }
         let mut out = self.boundary(t_s);
         out.rss_bytes = 0;
@@ -532,6 +559,38 @@ mod tests {
     use super::*;
 
     const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn boundaries_read_after_every_process_exited_carry_the_last_figure() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep runs");
+        let mut tree = ProcessTree::new(child.id() as i32);
+        assert!(tree.sample(0.0).is_some());
+        let first = tree.boundary(0.1);
+        assert!(!first.late && first.total_bytes > 0, "{first:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The stage the process was in when it went: read from what it left.
+        let last_read = tree.boundary(0.2);
+        assert!(
+            !last_read.late && last_read.total_bytes > 0,
+            "{last_read:?}"
+        );
+        assert_eq!(last_read.per_process.len(), 1);
+        // Stages whose boundaries came later still: the same figure, flagged.
+        for t in [0.3, 0.4] {
+            let late = tree.boundary(t);
+            assert!(late.late, "{late:?}");
+            assert_eq!(late.total_bytes, last_read.total_bytes);
+            assert!(late.per_process.is_empty());
+        }
+        // The end raises it to the kernel's figure when that is larger.
+        let end = tree.finish(0.5, Some(last_read.total_bytes + MIB), "sleep");
+        assert!(end.late);
+        assert_eq!(end.total_bytes, last_read.total_bytes + MIB);
+    }
 
     #[test]
     fn processes_one_after_another_do_not_add_up() {
