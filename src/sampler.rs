@@ -523,10 +523,6 @@ impl ProcessTree {
             for p in self.procs.values_mut() {
                 p.stage_hwm = p.stage_hwm.max(max_rss);
                 p.peak_bytes = p.peak_bytes.max(max_rss);
-                // It was alive when the last stage began (it printed the
-                // marker), even if it was already seen gone at that boundary:
-                // the last stage reports it.
-                p.pending = true;
             }
             // The root's peak since its last reset, should it have been read
             // already (a late boundary) and so not count again below.
