@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::default_out_dir;
-use super::sweep::{base_plan, parse_scales, run_plan};
+use super::sweep::{parse_scales, run_plan, sweep_plan};
 use crate::cli::{RecommendArgs, SweepArgs};
 use crate::data::cache::default_cache_root;
 use crate::error::{exit_with, Exit};
@@ -22,6 +22,7 @@ use crate::model::similarity::{
 };
 use crate::progress::Progress;
 use crate::report::{self, utc_now_rfc3339, Report, RunRecord};
+use crate::sampling::SamplingMode;
 use crate::scenario::{LoadedScenario, Workload};
 use crate::strategy::similarity::{Knobs, ResolvedKnobs};
 use crate::strategy::{self, Strategy};
@@ -73,19 +74,15 @@ pub fn sweep(args: &SweepArgs, scenario: &LoadedScenario) -> Result<Exit> {
     let mut progress = Progress::new(args.quiet);
     let legacy = similarity_strategy("legacy")?;
     let optimized = similarity_strategy("optimized")?;
+    // The same plan as a ranking sweep's, without sampling.
     let plan_at = |scale: f64, strategies: Vec<&'static dyn Strategy>| {
-        base_plan(
-            "sweep",
-            &args.scenario,
+        sweep_plan(
+            args,
             &cache_root,
-            &args.interval,
+            (scale, 0, SamplingMode::Uniform),
             strategies,
+            Default::default(),
         )
-        .map(|mut plan| {
-            plan.scale = scale;
-            plan.force = args.force;
-            plan
-        })
     };
 
     let mut legacy_points = Vec::new();

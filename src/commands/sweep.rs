@@ -254,7 +254,7 @@ pub fn base_plan(
 /// The plan of one sweep run: `strategies` at `scale` with
 /// `MAX_RANKING_SAMPLES = cap` sampled the `mode` way, preflight judging them
 /// by `estimates` where given.
-fn sweep_plan(
+pub fn sweep_plan(
     args: &SweepArgs,
     cache_root: &Path,
     (scale, cap, mode): (f64, u64, SamplingMode),

@@ -15,6 +15,7 @@ use super::glyphs::draw_text;
 use super::style::{
     self, font_at, text_extent, text_size, ByteUnit, Dash, SeriesStyle, INK, LIMIT, MUTED,
 };
+use super::timeline::nice_ticks;
 use super::Chart;
 use crate::postmortem::{format_unix, Postmortem};
 use crate::units::format_bytes;
@@ -144,24 +145,6 @@ impl PostmortemChart {
     }
 }
 
-/// About `target` round tick values from 0 to `max`.
-fn ticks(max: f64, target: usize) -> Vec<f64> {
-    if max.is_nan() || max <= 0.0 || !max.is_finite() {
-        return vec![0.0];
-    }
-    let raw = max / target.max(1) as f64;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
-    (0..=target * 2 + 1)
-        .map(|i| i as f64 * step)
-        .take_while(|v| *v <= max + 1e-9)
-        .collect()
-}
-
 impl Chart for PostmortemChart {
     fn name(&self) -> &'static str {
         NAME
@@ -190,7 +173,7 @@ impl Chart for PostmortemChart {
         )?;
         // Axes and grid.
         let unit = ByteUnit::for_max(self.y_max);
-        for v in ticks(self.y_max / unit.bytes, 6) {
+        for v in nice_ticks(self.y_max / unit.bytes, 6) {
             let y = self.y_px(v * unit.bytes);
             root.draw(&PathElement::new(
                 vec![(LEFT, y), (RIGHT, y)],
@@ -203,7 +186,7 @@ impl Chart for PostmortemChart {
                 (LEFT - 8, y),
             )?;
         }
-        for t in ticks(self.t_max, 10) {
+        for t in nice_ticks(self.t_max, 10) {
             let x = self.x_px(t);
             root.draw(&PathElement::new(
                 vec![(x, TOP), (x, BOTTOM)],
@@ -313,8 +296,8 @@ mod tests {
 
     #[test]
     fn ticks_are_round_and_cover_the_range() {
-        assert_eq!(ticks(10.0, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
-        assert_eq!(ticks(0.0, 5), vec![0.0]);
-        assert!(ticks(f64::NAN, 5) == vec![0.0]);
+        assert_eq!(nice_ticks(10.0, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        assert_eq!(nice_ticks(0.0, 5), vec![0.0]);
+        assert!(nice_ticks(f64::NAN, 5) == vec![0.0]);
     }
 }
