@@ -30,8 +30,12 @@ pub fn configure_allocator() {
 
 /// Runs a job given as JSON; the exit status tells the parent if it failed.
 pub fn main(job_json: &str) -> Result<()> {
-    configure_allocator();
     let job: Job = serde_json::from_str(job_json).context("parsing the child job")?;
+    // A `pandas`-mode replay allocates as CPython does: glibc at its defaults,
+    // whose dynamic mmap threshold keeps freed mid-sized buffers in RSS.
+    if job.memory_mode != crate::strategy::memory::MemoryMode::Pandas {
+        configure_allocator();
+    }
     // Only a job that asks for heap figures pays for dhat (see alloc.rs).
     let _heap_profiler = job.heap_profile.then(crate::alloc::HeapProfiler::start);
     let probe = Probe::new();

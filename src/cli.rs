@@ -87,6 +87,11 @@ pub struct ReplayArgs {
     /// dataset, which keeps the long tail).
     #[arg(long, default_value = "uniform")]
     pub sampling: String,
+    /// How the replay holds its frames: `polars`, or `pandas` (object columns
+    /// as 8-byte handles, pandas' merge/copy/astype allocations, glibc malloc
+    /// at its defaults) so that figures are in a pandas process's bytes.
+    #[arg(long, default_value = "polars")]
+    pub memory_mode: String,
     /// Similarity scenarios: items per micro-batch; overrides $SIMILARITY_MICRO_BATCH_SIZE.
     #[arg(long)]
     pub similarity_micro_batch_size: Option<u64>,
@@ -401,6 +406,10 @@ pub struct FidelityArgs {
     /// The pandas reference implementation.
     #[arg(long, default_value = crate::fidelity::PANDAS_REFERENCE)]
     pub reference: PathBuf,
+    /// How the replay side holds its frames: `pandas` (the mode meant to
+    /// track pandas) or `polars` (to see how far polars' own bytes are).
+    #[arg(long, default_value = "pandas")]
+    pub memory_mode: String,
     /// Where generated data is cached (default: $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,

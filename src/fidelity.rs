@@ -23,7 +23,7 @@ use crate::model::fit::{self, Fit, Observation};
 use crate::report::write_atomically;
 
 /// Bumped whenever a reader of an older result would misread a newer one.
-pub const FIDELITY_SCHEMA_VERSION: u32 = 1;
+pub const FIDELITY_SCHEMA_VERSION: u32 = 2;
 
 /// File stem of the fidelity picture.
 pub const FIDELITY_PICTURE: &str = "fidelity";
@@ -40,9 +40,10 @@ pub struct Fidelity {
     pub scenario: String,
     pub scenario_path: String,
     pub scales: Vec<f64>,
-    /// The replay's memory mode (how it holds strings; `polars`: 16-byte
-    /// views plus their bytes).
-    pub memory_mode: String,
+    /// The memory mode every oomlab figure of this result was measured in.
+    pub memory_mode: crate::strategy::memory::MemoryMode,
+    /// What that mode holds and allocates, in words.
+    pub memory_mode_description: String,
     /// The interpreter and the reference script that ran the pandas side.
     pub python: String,
     pub reference: String,

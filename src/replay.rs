@@ -56,6 +56,8 @@ pub struct ReplayPlan {
     /// samples are streamed there as they are taken (`samples.<run>.jsonl`),
     /// so they survive even a SIGKILL of oomlab.
     pub journal_dir: Option<PathBuf>,
+    /// How the children hold their frames (`--memory-mode`), named in the report.
+    pub memory_mode: crate::strategy::memory::MemoryMode,
 }
 
 /// Resolves `MAX_RANKING_SAMPLES`: the flag wins over the environment; 0 = no limit.
@@ -121,6 +123,7 @@ impl ReplayPlan {
             hash_output: self.output.hash_output,
             chunk_rows: self.output.chunk_rows,
             similarity: self.similarity.as_ref().map(|r| r.knobs),
+            memory_mode: self.memory_mode,
         }
     }
 
@@ -303,6 +306,7 @@ impl ReplayPlan {
                     .map(|r| r.micro_batch_size_source.clone()),
                 similarity_top_k: self.similarity.as_ref().map(|r| r.knobs.top_k),
                 similarity_top_k_source: self.similarity.as_ref().map(|r| r.top_k_source.clone()),
+                memory_mode: self.memory_mode,
             },
             machine: MachineFacts::collect(),
             allocator: if self.heap_profile {

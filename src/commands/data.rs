@@ -21,6 +21,7 @@ pub fn data(args: DataArgs) -> Result<Exit> {
         similarity_top_k: None,
         force: args.force,
         sampling: "uniform".into(),
+        memory_mode: "polars".into(),
     };
     let plan = plan("data", &replay, Vec::new())?;
     let report = plan.run(&mut Progress::new(true))?;

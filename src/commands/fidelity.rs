@@ -24,6 +24,7 @@ use crate::record::{record as record_command, RecordPlan, StageStream};
 use crate::replay::parse_strategies;
 use crate::report::{self, utc_now_rfc3339, RunRecord, RunStatus};
 use crate::scenario::{Scenario, Workload};
+use crate::strategy::memory::MemoryMode;
 use crate::table::Table;
 use crate::units::{format_bytes, format_count};
 
@@ -96,6 +97,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
         )));
     }
     let interval = parse_interval(&args.interval)?;
+    let memory_mode = MemoryMode::parse(&args.memory_mode)?;
     let reference = args.reference.clone();
     if !reference.is_file() {
         return Err(bad_input(format!(
@@ -122,6 +124,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
         )?;
         plan.scale = scale;
         plan.force = args.force;
+        plan.memory_mode = memory_mode;
         let dir = out.join(format!("scale-{scale}"));
         let replay_dir = dir.join("oomlab");
         let replay = run_plan(plan, &replay_dir, &mut progress)?;
@@ -186,7 +189,8 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
         scenario: scenario.scenario.name.clone(),
         scenario_path: args.scenario.display().to_string(),
         scales,
-        memory_mode: "polars: strings as 16-byte views plus their bytes".into(),
+        memory_mode,
+        memory_mode_description: memory_mode.describe().into(),
         python: format!("{exe} (pandas {pandas_version})"),
         reference: reference.display().to_string(),
         machine: machine.unwrap_or_default(),
@@ -218,8 +222,8 @@ fn render(f: &Fidelity, pictures: &[PathBuf]) -> String {
             "Stage".into(),
             "pandas fixed".into(),
             "pandas per row".into(),
-            "oomlab fixed".into(),
-            "oomlab per row".into(),
+            format!("oomlab ({} mode) fixed", f.memory_mode.name()),
+            format!("oomlab ({} mode) per row", f.memory_mode.name()),
             "Per-row ratio oomlab/pandas".into(),
         ],
         rows: Vec::new(),
@@ -249,7 +253,7 @@ fn render(f: &Fidelity, pictures: &[PathBuf]) -> String {
             .map(|s| s.to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        f.memory_mode,
+        f.memory_mode_description,
         f.python,
         f.reference,
         table.to_markdown()

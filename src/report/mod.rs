@@ -99,6 +99,10 @@ pub struct Settings {
     /// Where it came from: `flag`, `env` or `scenario`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity_top_k_source: Option<String>,
+    /// How the replay held its frames: `polars`, or `pandas` (figures in
+    /// pandas' bytes; see `strategy::memory`). Reports without it are `polars`.
+    #[serde(default)]
+    pub memory_mode: crate::strategy::memory::MemoryMode,
 }
 
 /// One strategy in one child process.

@@ -28,6 +28,20 @@ pub fn deep_copy(df: &DataFrame) -> Result<DataFrame> {
 /// Like pandas, the result materializes every column, the left side's included
 /// (polars would reuse the left buffers of a 1:1 left join).
 pub fn merge_left(left: &DataFrame, right: &DataFrame, key: &str) -> Result<DataFrame> {
+    let gather = right_positions(left, right, key)?;
+    let left_part = deep_copy(left)?;
+    let right_part = right.drop(key)?.take(&gather)?;
+    drop(gather);
+    left_part
+        .hstack(right_part.columns())
+        .map_err(anyhow::Error::from)
+        .context("joining merge halves")
+}
+
+/// For each left row, the position of its key in `right` (null when absent):
+/// the gather of a many-to-one left merge (exit with an error on a duplicate
+/// right key).
+pub fn right_positions(left: &DataFrame, right: &DataFrame, key: &str) -> Result<IdxCa> {
     let right_keys = right.column(key)?.cast(&DataType::Int64)?;
     let right_keys = right_keys.i64()?;
     let mut positions: HashMap<i64, IdxSize> = HashMap::with_capacity(right.height());
@@ -45,14 +59,7 @@ pub fn merge_left(left: &DataFrame, right: &DataFrame, key: &str) -> Result<Data
         .map(|k| k.and_then(|k| positions.get(&k).copied()))
         .collect();
     drop(left_keys);
-    let gather: IdxCa = gather.into_iter().collect();
-    let left_part = deep_copy(left)?;
-    let right_part = right.drop(key)?.take(&gather)?;
-    drop(gather);
-    left_part
-        .hstack(right_part.columns())
-        .map_err(anyhow::Error::from)
-        .context("joining merge halves")
+    Ok(gather.into_iter().collect())
 }
 
 /// The narrowest integer dtype that holds `[min, max]`.
@@ -77,25 +84,31 @@ pub fn optimize_memory(df: &mut DataFrame) -> Result<()> {
     let names: Vec<PlSmallStr> = df.get_column_names_owned();
     for name in names {
         let column = df.column(&name)?;
-        let target = match column.dtype() {
-            DataType::Float64 => DataType::Float32,
-            DataType::Int64 | DataType::Int32 | DataType::Int16 => {
-                let s = column.as_materialized_series().cast(&DataType::Int64)?;
-                let ca = s.i64()?;
-                match (ca.min(), ca.max()) {
-                    (Some(lo), Some(hi)) => narrowest_int(lo, hi),
-                    _ => continue,
-                }
-            }
-            _ => continue,
-        };
-        if column.dtype() == &target {
+        let Some(target) = narrowed_dtype(column)? else {
             continue;
-        }
+        };
         let narrowed = column.cast(&target)?;
         df.with_column(narrowed)?;
     }
     Ok(())
+}
+
+/// The dtype `optimize_dataframe_memory()` gives a column, or `None` when it
+/// leaves it as it is (strings, already narrow, all null).
+pub fn narrowed_dtype(column: &Column) -> Result<Option<DataType>> {
+    let target = match column.dtype() {
+        DataType::Float64 => DataType::Float32,
+        DataType::Int64 | DataType::Int32 | DataType::Int16 => {
+            let s = column.as_materialized_series().cast(&DataType::Int64)?;
+            let ca = s.i64()?;
+            match (ca.min(), ca.max()) {
+                (Some(lo), Some(hi)) => narrowest_int(lo, hi),
+                _ => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok((column.dtype() != &target).then_some(target))
 }
 
 /// Bytes a frame really holds: every buffer counted once, shared string data
@@ -114,6 +127,8 @@ pub fn fixed_bytes(df: &DataFrame) -> u64 {
     df.columns().iter().map(|c| column_bytes(c, None)).sum()
 }
 
+/// Bytes of one column (see [`frame_bytes`] and [`fixed_bytes`]); `seen`
+/// counts shared string buffers once across calls.
 pub fn column_bytes(column: &Column, seen: Option<&mut HashSet<usize>>) -> u64 {
     let s = column.as_materialized_series();
     let Ok(ca) = s.str() else {

@@ -12,7 +12,8 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::frame_ops::{deep_copy, fixed_bytes, frame_bytes, merge_left};
+use super::frame::Ops;
+use super::frame_ops::{fixed_bytes, frame_bytes};
 use super::{Job, Strategy};
 use crate::data::columns::{DATASET_ID, LABEL, USER_ID};
 use crate::data::DataCache;
@@ -44,12 +45,14 @@ impl Strategy for Legacy {
         let cache = DataCache {
             dir: job.cache_dir.clone(),
         };
+        let ops = Ops::new(job.memory_mode);
         let inputs = probe.stage("load", |d| {
-            let inputs = cache.load()?;
+            let inputs = ops.load(&cache)?;
             let rows = inputs.samples.height();
             probe.info(format!("Ranking samples: {rows} rows before optimization"));
             d.insert("rows".into(), json!(rows));
-            d.insert("bytes".into(), json!(frame_bytes(&inputs.samples)));
+            d.insert("bytes".into(), json!(frame_bytes(&inputs.samples.df)));
+            d.insert("object_bytes".into(), json!(inputs.objects.bytes()));
             Ok(inputs)
         })?;
         let samples = &inputs.samples;
@@ -59,15 +62,15 @@ impl Strategy for Legacy {
             inputs.profile.height()
         ));
         let working = probe.stage("copy", |d| {
-            let working = deep_copy(samples)?;
+            let working = ops.copy(samples)?;
             d.insert("rows".into(), json!(working.height()));
-            d.insert("copied_bytes".into(), json!(fixed_bytes(&working)));
+            d.insert("copied_bytes".into(), json!(fixed_bytes(&working.df)));
             Ok(working)
         })?;
         // `working = working.dropna(...)` rebinds the name: the copy is freed
         // once the filtered frame exists.
         let working = probe.stage("dropna", |d| {
-            let kept = working.drop_nulls(Some(&[LABEL]))?;
+            let kept = ops.drop_nulls(&working, LABEL)?;
             d.insert("rows_in".into(), json!(working.height()));
             d.insert("rows".into(), json!(kept.height()));
             drop(working);
@@ -78,10 +81,10 @@ impl Strategy for Legacy {
                 "Merging with dataset features ({} columns)...",
                 inputs.profile.width() - 1
             ));
-            let enriched = merge_left(&working, &inputs.profile, DATASET_ID)?;
+            let enriched = ops.merge_left(&working, &inputs.profile, DATASET_ID)?;
             d.insert("rows".into(), json!(enriched.height()));
             d.insert("columns".into(), json!(enriched.width()));
-            d.insert("bytes".into(), json!(fixed_bytes(&enriched)));
+            d.insert("bytes".into(), json!(fixed_bytes(&enriched.df)));
             Ok(enriched)
         })?;
         let enriched = probe.stage("merge_user_features", |d| {
@@ -89,15 +92,14 @@ impl Strategy for Legacy {
                 "Merging with user features ({} columns)...",
                 inputs.users.width() - 1
             ));
-            let next = merge_left(&enriched, &inputs.users, USER_ID)?;
+            let next = ops.merge_left(&enriched, &inputs.users, USER_ID)?;
             drop(enriched);
             d.insert("rows".into(), json!(next.height()));
             d.insert("columns".into(), json!(next.width()));
-            d.insert("bytes".into(), json!(fixed_bytes(&next)));
+            d.insert("bytes".into(), json!(fixed_bytes(&next.df)));
             Ok(next)
         })?;
-        let mut enriched = enriched;
-        super::output::finish(probe, job, &mut enriched, None)?;
+        super::output::finish_frame(probe, job, ops, enriched, &inputs.objects, None)?;
         // `working` and `samples` were alive until here, as in the original function.
         drop(working);
         Ok(())

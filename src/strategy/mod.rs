@@ -5,8 +5,10 @@
 //! list is declared up front so displays, tables and gates know the stages even
 //! of a run that was killed halfway.
 
+pub mod frame;
 pub mod frame_ops;
 pub mod legacy;
+pub mod memory;
 pub mod optimized;
 pub mod output;
 pub mod similarity;
@@ -54,6 +56,9 @@ pub struct Job {
     /// `None`: the scenario's defaults.
     #[serde(default)]
     pub similarity: Option<similarity::Knobs>,
+    /// How the child holds its frames (`--memory-mode`); jobs without it are `polars`.
+    #[serde(default)]
+    pub memory_mode: memory::MemoryMode,
 }
 
 /// The pseudo-strategy that generates and caches the inputs.

@@ -15,9 +15,8 @@ use anyhow::Result;
 use polars::prelude::*;
 use serde_json::json;
 
-use super::frame_ops::{
-    deep_copy, fixed_bytes, frame_bytes, merge_left, narrowed_bytes, optimize_memory,
-};
+use super::frame::{Loaded, Ops};
+use super::frame_ops::{fixed_bytes, frame_bytes, narrowed_bytes};
 use super::{Job, Strategy};
 use crate::data::columns::{DATASET_ID, LABEL, USER_ID};
 use crate::data::DataCache;
@@ -56,19 +55,26 @@ impl Strategy for Optimized {
         let cache = DataCache {
             dir: job.cache_dir.clone(),
         };
-        let (samples, profile, users) = probe.stage("load", |d| {
-            let mut inputs = cache.load()?;
-            let rows = inputs.samples.height();
+        let ops = Ops::new(job.memory_mode);
+        let (samples, profile, users, objects) = probe.stage("load", |d| {
+            let Loaded {
+                mut samples,
+                profile,
+                users,
+                objects,
+            } = ops.load(&cache)?;
+            let rows = samples.height();
             probe.info(format!("Ranking samples: {rows} rows before optimization"));
-            let before = frame_bytes(&inputs.samples);
-            optimize_memory(&mut inputs.samples)?;
+            let before = frame_bytes(&samples.df);
+            ops.optimize_memory(&mut samples)?;
             d.insert("rows".into(), json!(rows));
             d.insert("bytes_before".into(), json!(before));
-            d.insert("bytes".into(), json!(frame_bytes(&inputs.samples)));
-            Ok((inputs.samples, inputs.profile, inputs.users))
+            d.insert("bytes".into(), json!(frame_bytes(&samples.df)));
+            d.insert("object_bytes".into(), json!(objects.bytes()));
+            Ok((samples, profile, users, objects))
         })?;
         let working = probe.stage("dropna", |d| {
-            let kept = samples.drop_nulls(Some(&[LABEL]))?;
+            let kept = ops.drop_nulls(&samples, LABEL)?;
             d.insert("rows_in".into(), json!(samples.height()));
             d.insert("rows".into(), json!(kept.height()));
             Ok(kept)
@@ -82,7 +88,7 @@ impl Strategy for Optimized {
             d.insert("sampling".into(), json!(job.sampling.name()));
             let kept = if cap > 0 && rows > cap {
                 let (sampled, per_dataset) =
-                    sampling::sample(&working, cap, job.sampling, DATASET_ID)?;
+                    sampling::sample(&working.df, cap, job.sampling, DATASET_ID)?;
                 match per_dataset {
                     None => probe.info(format!(
                         "Sampling ranking data: {rows} -> {cap} rows (set MAX_RANKING_SAMPLES=0 to disable)"
@@ -94,6 +100,7 @@ impl Strategy for Optimized {
                         ))
                     }
                 }
+                let sampled = working.with_rows(sampled);
                 drop(working);
                 sampled
             } else {
@@ -109,17 +116,17 @@ impl Strategy for Optimized {
                 working.height(),
                 profile.height()
             ));
-            let keep: Vec<PlSmallStr> = profile
-                .columns()
-                .iter()
-                .filter(|c| c.name() == DATASET_ID || c.dtype().is_primitive_numeric())
-                .map(|c| c.name().clone())
-                .collect();
+            let mut keep = vec![PlSmallStr::from(DATASET_ID)];
+            keep.extend(
+                ops.numeric_columns(&profile)
+                    .into_iter()
+                    .filter(|c| c != DATASET_ID),
+            );
             // `df[[cols]]` in pandas copies the selected columns.
-            let slim = deep_copy(&profile.select(keep)?)?;
+            let slim = ops.select_copy(&profile, &keep)?;
             d.insert("columns".into(), json!(slim.width() - 1));
-            d.insert("bytes".into(), json!(fixed_bytes(&slim)));
-            let lookups = narrowed_bytes(&slim)? + narrowed_bytes(&users)?;
+            d.insert("bytes".into(), json!(fixed_bytes(&slim.df)));
+            let lookups = narrowed_bytes(&slim.df)? + narrowed_bytes(&users.df)?;
             Ok((slim, lookups))
         })?;
         let enriched = probe.stage("merge_dataset_profile", |d| {
@@ -127,16 +134,16 @@ impl Strategy for Optimized {
                 "Merging with dataset features ({} columns)...",
                 slim.width() - 1
             ));
-            let enriched = merge_left(&working, &slim, DATASET_ID)?;
+            let enriched = ops.merge_left(&working, &slim, DATASET_ID)?;
             d.insert("rows".into(), json!(enriched.height()));
             d.insert("columns".into(), json!(enriched.width()));
-            d.insert("bytes".into(), json!(fixed_bytes(&enriched)));
+            d.insert("bytes".into(), json!(fixed_bytes(&enriched.df)));
             Ok(enriched)
         })?;
         probe.stage("free_intermediates", |d| {
             d.insert(
                 "freed_bytes".into(),
-                json!(fixed_bytes(&working) + fixed_bytes(&slim)),
+                json!(fixed_bytes(&working.df) + fixed_bytes(&slim.df)),
             );
             drop(working);
             drop(slim);
@@ -147,24 +154,24 @@ impl Strategy for Optimized {
                 "Merging with user features ({} columns)...",
                 users.width() - 1
             ));
-            let next = merge_left(&enriched, &users, USER_ID)?;
+            let next = ops.merge_left(&enriched, &users, USER_ID)?;
             drop(enriched);
             d.insert("rows".into(), json!(next.height()));
             d.insert("columns".into(), json!(next.width()));
-            d.insert("bytes".into(), json!(fixed_bytes(&next)));
+            d.insert("bytes".into(), json!(fixed_bytes(&next.df)));
             Ok(next)
         })?;
         probe.stage("downcast", |d| {
             probe.info("Optimizing enriched DataFrame memory usage...");
-            let before = frame_bytes(&enriched);
-            optimize_memory(&mut enriched)?;
-            let after = frame_bytes(&enriched);
+            let before = frame_bytes(&enriched.df);
+            ops.optimize_memory(&mut enriched)?;
+            let after = frame_bytes(&enriched.df);
             probe.info(crate::units::memory_optimization_line(before, after));
             d.insert("bytes_before".into(), json!(before));
             d.insert("bytes".into(), json!(after));
             Ok(())
         })?;
-        super::output::finish(probe, job, &mut enriched, Some(lookup_bytes))?;
+        super::output::finish_frame(probe, job, ops, enriched, &objects, Some(lookup_bytes))?;
         Ok(())
     }
 }

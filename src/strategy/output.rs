@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use polars::prelude::*;
 use serde_json::json;
 
+use super::frame::{Frame, ObjectStore, Ops};
 use super::frame_ops::{feature_count, frame_bytes};
 use super::Job;
 use crate::data::hash::frames_hash;
@@ -52,6 +53,25 @@ pub fn finish(
         sink,
     });
     Ok(())
+}
+
+/// [`finish`] for a frame of a memory mode: object handles are decoded to
+/// strings only when the job writes or hashes the output (after the last
+/// stage, so the measured stages are not affected).
+pub fn finish_frame(
+    probe: &Probe,
+    job: &Job,
+    ops: Ops,
+    frame: Frame,
+    objects: &ObjectStore,
+    lookup_bytes: Option<u64>,
+) -> Result<()> {
+    let mut df = if job.output.is_some() || job.hash_output {
+        ops.to_polars(frame, objects)?
+    } else {
+        frame.df
+    };
+    finish(probe, job, &mut df, lookup_bytes)
 }
 
 /// Writes a frame to Parquet (a temporary name, then renamed into place).
