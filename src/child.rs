@@ -30,12 +30,13 @@ pub fn configure_allocator() {
 
 /// Runs a job given as JSON; the exit status tells the parent if it failed.
 pub fn main(job_json: &str) -> Result<()> {
+    // Pinned in `pandas` mode too: glibc at its defaults keeps freed mid-sized
+    // buffers in RSS depending on the history of the process's own
+    // allocations, which the replay's history does not share with CPython's;
+    // measured against pandas, the defaults made stage figures drift further
+    // (e.g. no drop at `free_intermediates`), so they are not emulated.
+    configure_allocator();
     let job: Job = serde_json::from_str(job_json).context("parsing the child job")?;
-    // A `pandas`-mode replay allocates as CPython does: glibc at its defaults,
-    // whose dynamic mmap threshold keeps freed mid-sized buffers in RSS.
-    if job.memory_mode != crate::strategy::memory::MemoryMode::Pandas {
-        configure_allocator();
-    }
     // Only a job that asks for heap figures pays for dhat (see alloc.rs).
     let _heap_profiler = job.heap_profile.then(crate::alloc::HeapProfiler::start);
     let probe = Probe::new();

@@ -88,8 +88,8 @@ pub struct ReplayArgs {
     #[arg(long, default_value = "uniform")]
     pub sampling: String,
     /// How the replay holds its frames: `polars`, or `pandas` (object columns
-    /// as 8-byte handles, pandas' merge/copy/astype allocations, glibc malloc
-    /// at its defaults) so that figures are in a pandas process's bytes.
+    /// as 8-byte handles, pandas' merge/copy/astype allocations) so that
+    /// figures track a pandas process's bytes per row.
     #[arg(long, default_value = "polars")]
     pub memory_mode: String,
     /// Similarity scenarios: items per micro-batch; overrides $SIMILARITY_MICRO_BATCH_SIZE.
@@ -379,6 +379,10 @@ pub struct PostmortemArgs {
     /// A memory model (model.json from `oomlab sweep`) to predict the peak and the settings that fit.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// A fidelity result (`oomlab fidelity`): calibrates the model to its pandas
+    /// runs, so predicted peaks and settings are in the pandas pipeline's bytes.
+    #[arg(long, requires = "model")]
+    pub fidelity: Option<PathBuf>,
     /// Lines of context kept before and after the kill.
     #[arg(long, default_value_t = 50)]
     pub context: usize,

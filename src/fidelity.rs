@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::bad_input;
 use crate::machine::MachineFacts;
 use crate::model::fit::{self, Fit, Observation};
+use crate::model::ObservedPeak;
 use crate::report::write_atomically;
 
 /// Bumped whenever a reader of an older result would misread a newer one.
@@ -56,13 +57,25 @@ pub struct Fidelity {
 pub struct StrategyFidelity {
     pub strategy: String,
     pub points: Vec<FidelityPoint>,
-    /// The whole run's peak.
+    /// The whole run's peak, fitted as it was measured. At small sizes the
+    /// stage setting it can change from one scale to the next (loading the
+    /// profile, then a merge), so its slope is not a per-row cost.
     pub overall: Comparison,
+    /// The per-row cost of the peak: on each side, the stage whose cost grows
+    /// fastest with the rows, which sets the peak at production sizes.
+    #[serde(default)]
+    pub per_row: Option<PerRowCost>,
     /// Each stage both sides have, in the replay's stage order.
     pub stages: Vec<StageComparison>,
     /// The pandas fit on all but the largest scale, predicting the largest:
-    /// how well a calibrated model extrapolates in pandas bytes.
+    /// how well pandas' own fits extrapolate.
     pub holdout: Option<Holdout>,
+    /// The replay calibrated to pandas on all but the largest scale
+    /// (`pandas = offset + k x oomlab`, as `recommend --fidelity` calibrates a
+    /// model), predicting pandas at the largest from the replay's own fits
+    /// extrapolated there: the check that the replay's figures transfer.
+    #[serde(default)]
+    pub calibrated_holdout: Option<Holdout>,
 }
 
 /// One scale of a strategy on both sides.
@@ -89,6 +102,46 @@ pub struct Comparison {
     pub per_row_ratio: f64,
     /// oomlab's fixed bytes over pandas'.
     pub fixed_ratio: f64,
+}
+
+/// What a strategy's peak costs per row on each side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PerRowCost {
+    pub oomlab_stage: String,
+    pub oomlab_bytes_per_row: f64,
+    pub pandas_stage: String,
+    pub pandas_bytes_per_row: f64,
+    /// oomlab's over pandas'.
+    pub ratio: f64,
+}
+
+impl PerRowCost {
+    /// The fastest-growing stage of each side.
+    fn of(stages: &[StageComparison]) -> Option<Self> {
+        let o = stages.iter().max_by(|a, b| {
+            a.comparison
+                .oomlab
+                .bytes_per_row_in
+                .total_cmp(&b.comparison.oomlab.bytes_per_row_in)
+        })?;
+        let p = stages.iter().max_by(|a, b| {
+            a.comparison
+                .pandas
+                .bytes_per_row_in
+                .total_cmp(&b.comparison.pandas.bytes_per_row_in)
+        })?;
+        let (ob, pb) = (
+            o.comparison.oomlab.bytes_per_row_in,
+            p.comparison.pandas.bytes_per_row_in,
+        );
+        Some(Self {
+            oomlab_stage: o.stage.clone(),
+            oomlab_bytes_per_row: ob,
+            pandas_stage: p.stage.clone(),
+            pandas_bytes_per_row: pb,
+            ratio: ratio(ob, pb),
+        })
+    }
 }
 
 /// A stage's comparison.
@@ -180,6 +233,7 @@ impl StrategyFidelity {
                 }
             }
         }
+        let calibrated_holdout = calibrated_holdout(&points)?;
         let holdout = if points.len() >= 3 {
             let (last, rest) = points.split_last().context("no points")?;
             // As the memory model predicts: each stage's peak is affine in the
@@ -225,11 +279,68 @@ impl StrategyFidelity {
         Ok(Self {
             strategy: strategy.to_string(),
             points,
+            per_row: PerRowCost::of(&stages),
+            calibrated_holdout,
             overall,
             stages,
             holdout,
         })
     }
+}
+
+/// The largest stage prediction of the replay's stage fits at `rows`.
+fn replay_peak_at(points: &[FidelityPoint], rows: u64) -> Result<f64> {
+    let first = points.first().context("no points")?;
+    let x = rows as f64;
+    let mut best = f64::MIN;
+    for stage in first.oomlab_stages.keys() {
+        let pts: Vec<(u64, u64)> = points
+            .iter()
+            .filter_map(|p| p.oomlab_stages.get(stage).map(|v| (p.rows, *v)))
+            .collect();
+        if pts.len() == points.len() {
+            best = best.max(fit_rows(&pts)?.eval(x, x));
+        }
+    }
+    if best == f64::MIN {
+        let pts: Vec<(u64, u64)> = points.iter().map(|p| (p.rows, p.oomlab_peak_bytes)).collect();
+        best = fit_rows(&pts)?.eval(x, x);
+    }
+    Ok(best)
+}
+
+/// See [`StrategyFidelity::calibrated_holdout`] (needs three scales).
+fn calibrated_holdout(points: &[FidelityPoint]) -> Result<Option<Holdout>> {
+    if points.len() < 3 {
+        return Ok(None);
+    }
+    let Some((last, rest)) = points.split_last() else {
+        return Ok(None);
+    };
+    // The replay's predictions at the fitted scales, from fits on them only.
+    let observed: Vec<ObservedPeak> = rest
+        .iter()
+        .map(|p| {
+            Ok(ObservedPeak {
+                rows_in: p.rows,
+                max_ranking_samples: 0,
+                peak_bytes: p.pandas_peak_bytes,
+                predicted_bytes: replay_peak_at(rest, p.rows)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let scaling = crate::model::affine_scaling(&observed);
+    let predicted = scaling.apply(replay_peak_at(rest, last.rows)?);
+    Ok(Some(Holdout {
+        fitted_scales: rest.iter().map(|p| p.scale).collect(),
+        rows: last.rows,
+        predicted_bytes: predicted,
+        measured_bytes: last.pandas_peak_bytes,
+        error: ratio(
+            predicted - last.pandas_peak_bytes as f64,
+            last.pandas_peak_bytes as f64,
+        ),
+    }))
 }
 
 impl Fidelity {
@@ -238,29 +349,30 @@ impl Fidelity {
         self.strategies.iter().find(|s| s.strategy == name)
     }
 
-    /// legacy's per-row cost over optimized's, on each side: (oomlab, pandas).
+    /// legacy's per-row cost of the peak over optimized's, on each side:
+    /// (oomlab, pandas).
     pub fn legacy_optimized_ratios(&self) -> Option<(f64, f64)> {
-        let (l, o) = (self.strategy("legacy")?, self.strategy("optimized")?);
+        let l = self.strategy("legacy")?.per_row.as_ref()?;
+        let o = self.strategy("optimized")?.per_row.as_ref()?;
         Some((
-            ratio(
-                l.overall.oomlab.bytes_per_row_in,
-                o.overall.oomlab.bytes_per_row_in,
-            ),
-            ratio(
-                l.overall.pandas.bytes_per_row_in,
-                o.overall.pandas.bytes_per_row_in,
-            ),
+            ratio(l.oomlab_bytes_per_row, o.oomlab_bytes_per_row),
+            ratio(l.pandas_bytes_per_row, o.pandas_bytes_per_row),
         ))
     }
 
-    /// The pandas peaks of `strategy` as `--observed ROWS=PEAK` values, so a
-    /// model calibrates to them exactly as to peaks seen in production.
-    pub fn observed_flags(&self, strategy: &str) -> Vec<String> {
+    /// The pandas peaks of `strategy` (no sampling), as observations a
+    /// model calibrates to exactly as to peaks seen in production.
+    pub fn observations(&self, strategy: &str) -> Vec<ObservedPeak> {
         self.strategy(strategy)
             .map(|s| {
                 s.points
                     .iter()
-                    .map(|p| format!("{}={}", p.rows, p.pandas_peak_bytes))
+                    .map(|p| ObservedPeak {
+                        rows_in: p.rows,
+                        max_ranking_samples: 0,
+                        peak_bytes: p.pandas_peak_bytes,
+                        predicted_bytes: 0.0,
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -297,26 +409,18 @@ impl Fidelity {
     }
 }
 
-/// `--observed` values for `strategy` from a `--fidelity` file, appended to
-/// the ones given on the command line (empty when no file was given).
-pub fn calibration_flags(
-    fidelity: Option<&Path>,
-    strategy: &str,
-    observed: &[String],
-) -> Result<Vec<String>> {
-    let mut all = observed.to_vec();
-    if let Some(path) = fidelity {
-        let f = Fidelity::read(path)?;
-        let flags = f.observed_flags(strategy);
-        if flags.is_empty() {
-            return Err(bad_input(format!(
-                "{}: no pandas points of `{strategy}` to calibrate with",
-                path.display()
-            )));
-        }
-        all.extend(flags);
+/// The pandas peaks of `strategy` in a `--fidelity` file (exit 2 when the
+/// file cannot be used or has none).
+pub fn observations(path: &Path, strategy: &str) -> Result<Vec<ObservedPeak>> {
+    let f = Fidelity::read(path)?;
+    let points = f.observations(strategy);
+    if points.is_empty() {
+        return Err(bad_input(format!(
+            "{}: no pandas points of `{strategy}` to calibrate with",
+            path.display()
+        )));
     }
-    Ok(all)
+    Ok(points)
 }
 
 #[cfg(test)]
@@ -347,6 +451,9 @@ mod tests {
         assert!((s.overall.per_row_ratio - 0.5).abs() < 1e-9);
         assert!((s.overall.fixed_ratio - 1.0 / 3.0).abs() < 1e-6);
         assert_eq!(s.stages.len(), 1);
+        let per_row = s.per_row.as_ref().unwrap();
+        assert_eq!(per_row.oomlab_stage, "merge");
+        assert!((per_row.ratio - 0.5).abs() < 1e-9);
         let h = s.holdout.unwrap();
         assert!(h.error.abs() < 1e-9, "{}", h.error);
         assert_eq!(h.rows, 4000);

@@ -55,13 +55,13 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             strategy::names().join(", ")
         )));
     }
-    let observed = crate::fidelity::calibration_flags(
+    let (loaded, variant_name) = load_model(
+        args.model.as_deref(),
+        &args.observed,
         args.fidelity.as_deref(),
         &args.strategy,
-        &args.observed,
+        sampling,
     )?;
-    let (loaded, variant_name) =
-        load_model(args.model.as_deref(), &observed, &args.strategy, sampling)?;
     let model = &loaded.model;
     let variant = model.variant(&variant_name)?;
     let (cap, source) = resolve_max_ranking_samples(args.max_ranking_samples)?;
@@ -133,7 +133,14 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             format_bytes(margin.abs() as u64)
         );
         if let Some(t) = calibration_table(&loaded.before, model, variant, rows_in, cap) {
-            println!("Calibration: factor {:.3}\n{}", model.factor(), t.to_text());
+            if let Some(c) = &model.calibration {
+                println!(
+                    "Calibration: {} (from {})",
+                    crate::model::describe_calibration(c),
+                    c.source
+                );
+            }
+            println!("{}", t.to_text());
         }
         match &would_fit {
             Some(Answer::NoSampling { prediction }) => println!(

@@ -245,8 +245,27 @@ fn render(f: &Fidelity, pictures: &[PathBuf]) -> String {
             row(&st.stage, &st.comparison);
         }
     }
+    let mut summary = Table {
+        headers: vec![
+            "Strategy".into(),
+            "pandas per row (stage)".into(),
+            format!("oomlab ({} mode) per row (stage)", f.memory_mode.name()),
+            "Ratio oomlab/pandas".into(),
+        ],
+        rows: Vec::new(),
+    };
+    for s in &f.strategies {
+        if let Some(p) = &s.per_row {
+            summary.rows.push(vec![
+                s.strategy.clone(),
+                format!("{:.0} B ({})", p.pandas_bytes_per_row, p.pandas_stage),
+                format!("{:.0} B ({})", p.oomlab_bytes_per_row, p.oomlab_stage),
+                format!("{:.2}", p.ratio),
+            ]);
+        }
+    }
     let mut md = format!(
-        "# Fidelity: {} (oomlab replay vs pandas reference)\n\nScales {}; replay memory mode: {}; pandas side: {} running {}.\n\n{}\n",
+        "# Fidelity: {} (oomlab replay vs pandas reference)\n\nScales {}; replay memory mode: {}; pandas side: {} running {}.\n\n## Per-row cost of the peak\n\nOn each side the stage whose cost grows fastest with the rows (it sets the peak at production sizes):\n\n{}\n",
         f.scenario,
         f.scales
             .iter()
@@ -256,7 +275,7 @@ fn render(f: &Fidelity, pictures: &[PathBuf]) -> String {
         f.memory_mode_description,
         f.python,
         f.reference,
-        table.to_markdown()
+        summary.to_markdown()
     );
     if let Some((o, p)) = f.legacy_optimized_ratios() {
         md += &format!(
@@ -264,7 +283,26 @@ fn render(f: &Fidelity, pictures: &[PathBuf]) -> String {
             o / p * 100.0
         );
     }
+    md += &format!(
+        "## Per stage\n\nFits of each stage's peak, `fixed + per_row x rows`, on both sides (\"whole run\" fits the run's peak as measured, whichever stage set it):\n\n{}\n",
+        table.to_markdown()
+    );
     for s in &f.strategies {
+        if let Some(h) = &s.calibrated_holdout {
+            md += &format!(
+                "{}: calibrated replay (pandas = offset + k x oomlab, fitted on scales {}) predicts pandas at {} rows at {}, measured {} ({:+.1}%).\n",
+                s.strategy,
+                h.fitted_scales
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format_count(h.rows),
+                format_bytes(h.predicted_bytes.max(0.0) as u64),
+                format_bytes(h.measured_bytes),
+                h.error * 100.0
+            );
+        }
         if let Some(h) = &s.holdout {
             md += &format!(
                 "{}: pandas peak at {} rows predicted from scales {} at {}, measured {} ({:+.1}%).\n",

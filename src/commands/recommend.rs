@@ -37,10 +37,13 @@ pub struct LoadedModel {
 }
 
 /// Reads the model, picks the variant of `strategy` sampled the `sampling`
-/// way, and applies `--observed` calibrations to it.
+/// way, and calibrates it: to a `--fidelity` result's pandas peaks (affine,
+/// see [`Model::calibrate_affine`]) together with any `--observed` peaks, or
+/// to `--observed` peaks alone (one factor).
 pub fn load_model(
     flag: Option<&Path>,
     observed: &[String],
+    fidelity: Option<&Path>,
     strategy: &str,
     sampling: SamplingMode,
 ) -> Result<(LoadedModel, String)> {
@@ -48,11 +51,18 @@ pub fn load_model(
     let before = Model::read(&path)?;
     let variant = before.variant_for(strategy, sampling)?.name.clone();
     let mut model = before.clone();
-    let observations = observed
+    let mut observations = observed
         .iter()
         .map(|o| ObservedPeak::parse(o))
         .collect::<Result<Vec<_>>>()?;
-    model.calibrate(&variant, &observations)?;
+    match fidelity {
+        Some(file) => {
+            observations.extend(crate::fidelity::observations(file, strategy)?);
+            let source = format!("the pandas runs in {}", file.display());
+            model.calibrate_affine(&variant, &observations, &source)?;
+        }
+        None => model.calibrate(&variant, &observations)?,
+    }
     Ok((
         LoadedModel {
             path,
@@ -468,7 +478,8 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
     let sampling = SamplingMode::parse(&args.sampling)?;
     let (loaded, variant_name) = load_model(
         args.model.as_deref(),
-        &crate::fidelity::calibration_flags(args.fidelity.as_deref(), "optimized", &args.observed)?,
+        &args.observed,
+        args.fidelity.as_deref(),
         "optimized",
         sampling,
     )?;
@@ -694,10 +705,13 @@ fn print_text(
         out.rows_in,
         out.max_ranking_samples.unwrap_or(0),
     ) {
-        println!(
-            "Calibration: factor {:.3} on every prediction",
-            model.factor()
-        );
+        if let Some(c) = &model.calibration {
+            println!(
+                "Calibration: {} on every prediction (from {})",
+                crate::model::describe_calibration(c),
+                c.source
+            );
+        }
         println!("{}", t.to_text());
     }
     println!(

@@ -144,11 +144,12 @@ pub fn recommend(
         return Ok(Answer::NoSampling { prediction: full });
     }
     let kept_full = model.rows_after_dropna(rows_in);
-    let factor = model.factor();
+    let scaling = model.scaling();
     let (mut lo, mut hi) = (1.0f64, kept_full.saturating_sub(1) as f64);
     for stage in &variant.stages {
-        let base = (stage.fit.fixed_bytes + stage.fit.bytes_per_row_in * rows_in as f64) * factor;
-        let slope = stage.fit.bytes_per_row_kept * factor;
+        let base =
+            scaling.apply(stage.fit.fixed_bytes + stage.fit.bytes_per_row_in * rows_in as f64);
+        let slope = stage.fit.bytes_per_row_kept * scaling.factor;
         if slope > 0.0 {
             hi = hi.min(((limit - base) / slope).floor());
         } else if slope < 0.0 {
@@ -183,12 +184,13 @@ pub fn recommend(
 /// being dropna's ratio, so each stage bounds the rows on its own and the
 /// smallest bound wins.
 pub fn max_rows_without_sampling(model: &Model, variant: &VariantModel, limit: f64) -> Option<u64> {
-    let factor = model.factor();
+    let scaling = model.scaling();
     let mut bound = f64::INFINITY;
     for stage in &variant.stages {
         let f = &stage.fit;
-        let fixed = f.fixed_bytes * factor;
-        let slope = (f.bytes_per_row_in + f.bytes_per_row_kept * model.dropna_keep_ratio) * factor;
+        let fixed = scaling.apply(f.fixed_bytes);
+        let slope =
+            (f.bytes_per_row_in + f.bytes_per_row_kept * model.dropna_keep_ratio) * scaling.factor;
         if slope > 0.0 {
             bound = bound.min(((limit - fixed) / slope).floor().max(0.0));
         } else if fixed > limit {

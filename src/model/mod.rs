@@ -178,9 +178,95 @@ pub struct HeldOut {
 /// A rescaling of the model to peaks seen outside the replay.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Calibration {
-    /// Every prediction is multiplied by this.
+    /// Every stage's prediction is multiplied by this...
     pub factor: f64,
+    /// ...and this is added to it: zero for `--observed` (a peak or two cannot
+    /// tell fixed from per-row costs), fitted for a `--fidelity` result, whose
+    /// pandas points at several sizes can (pandas' fixed cost, the interpreter
+    /// and pyarrow's pool, is not the replay's).
+    #[serde(default)]
+    pub offset_bytes: f64,
+    /// Where the observations came from (`--observed`, or the fidelity file).
+    #[serde(default)]
+    pub source: String,
     pub observations: Vec<ObservedPeak>,
+}
+
+/// A calibration in words: `x1.23`, or `x1.23 + 1.9 GiB`.
+pub fn describe_calibration(c: &Calibration) -> String {
+    if c.offset_bytes.abs() < 1.0 {
+        format!("x{:.2}", c.factor)
+    } else {
+        format!(
+            "x{:.2} {} {}",
+            c.factor,
+            if c.offset_bytes < 0.0 { "-" } else { "+" },
+            crate::units::format_bytes(c.offset_bytes.abs() as u64)
+        )
+    }
+}
+
+/// `offset + k x predicted` fitted to observed peaks by relative least squares
+/// (see [`Model::calibrate_affine`]); one factor (offset 0) when the points
+/// cannot separate the two: fewer than two sizes, or a fit with `k <= 0`.
+pub fn affine_scaling(points: &[ObservedPeak]) -> Scaling {
+    let (mut num, mut den) = (0.0, 0.0);
+    let (mut s_w, mut s_p, mut s_pp, mut s_o, mut s_po) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for o in points {
+        let (p, y) = (o.predicted_bytes, o.peak_bytes as f64);
+        if y <= 0.0 {
+            continue;
+        }
+        let w = 1.0 / (y * y);
+        num += p / y;
+        den += (p / y).powi(2);
+        s_w += w;
+        s_p += w * p;
+        s_pp += w * p * p;
+        s_o += w * y;
+        s_po += w * p * y;
+    }
+    let single = Scaling {
+        factor: if den > 0.0 { num / den } else { 1.0 },
+        offset_bytes: 0.0,
+    };
+    let distinct = points
+        .iter()
+        .map(|o| o.rows_in)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let det = s_w * s_pp - s_p * s_p;
+    if distinct < 2 || det.abs() <= 1e-12 * s_pp * s_w {
+        return single;
+    }
+    let k = (s_w * s_po - s_p * s_o) / det;
+    if k <= 0.0 {
+        return single;
+    }
+    Scaling {
+        factor: k,
+        offset_bytes: (s_o - k * s_p) / s_w,
+    }
+}
+
+/// How a calibration maps a replay figure to the calibrated one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scaling {
+    pub factor: f64,
+    pub offset_bytes: f64,
+}
+
+impl Scaling {
+    /// No calibration.
+    pub const IDENTITY: Scaling = Scaling {
+        factor: 1.0,
+        offset_bytes: 0.0,
+    };
+
+    /// The calibrated figure of a replay figure.
+    pub fn apply(self, bytes: f64) -> f64 {
+        self.offset_bytes + self.factor * bytes
+    }
 }
 
 /// A peak observed in production (or a postmortem) at a known size.
@@ -302,14 +388,14 @@ impl VariantModel {
     }
 
     /// Predicts every stage and the peak at `rows_in` rows loaded and
-    /// `rows_kept` rows kept, scaled by `factor` (1 unless calibrated).
-    pub fn predict(&self, rows_in: u64, rows_kept: u64, factor: f64) -> Prediction {
+    /// `rows_kept` rows kept, mapped by `scaling` (the identity unless calibrated).
+    pub fn predict(&self, rows_in: u64, rows_kept: u64, scaling: Scaling) -> Prediction {
         let stages: Vec<StagePrediction> = self
             .stages
             .iter()
             .map(|s| StagePrediction {
                 stage: s.name.clone(),
-                bytes: s.fit.eval(rows_in as f64, rows_kept as f64).max(0.0) * factor,
+                bytes: scaling.apply(s.fit.eval(rows_in as f64, rows_kept as f64).max(0.0)),
             })
             .collect();
         let top = stages
@@ -333,7 +419,7 @@ impl VariantModel {
     /// run's own sizes (its measured rows kept, so only the memory model is
     /// judged, not dropna's ratio).
     pub fn judge(&self, p: &Point) -> HeldOut {
-        let pred = self.predict(p.rows_in, p.rows_kept, 1.0);
+        let pred = self.predict(p.rows_in, p.rows_kept, Scaling::IDENTITY);
         let measured = p.peak_bytes as f64;
         let fixed = self
             .stages
@@ -408,9 +494,12 @@ impl Model {
         }
     }
 
-    /// The calibration factor (1 when uncalibrated).
-    pub fn factor(&self) -> f64 {
-        self.calibration.as_ref().map_or(1.0, |c| c.factor)
+    /// The calibration's mapping of replay figures (the identity when uncalibrated).
+    pub fn scaling(&self) -> Scaling {
+        self.calibration.as_ref().map_or(Scaling::IDENTITY, |c| Scaling {
+            factor: c.factor,
+            offset_bytes: c.offset_bytes,
+        })
     }
 
     /// Predicts a variant at `rows_in` loaded and `MAX_RANKING_SAMPLES = cap`.
@@ -418,7 +507,7 @@ impl Model {
         variant.predict(
             rows_in,
             self.rows_kept(variant, rows_in, cap),
-            self.factor(),
+            self.scaling(),
         )
     }
 
@@ -443,7 +532,7 @@ impl Model {
                 .predict(
                     o.rows_in,
                     self.rows_kept(&v, o.rows_in, o.max_ranking_samples),
-                    1.0,
+                    Scaling::IDENTITY,
                 )
                 .peak_bytes;
             if p <= 0.0 {
@@ -462,8 +551,37 @@ impl Model {
         }
         self.calibration = Some(Calibration {
             factor: num / den,
+            offset_bytes: 0.0,
+            source: "--observed".into(),
             observations: points,
         });
+        Ok(())
+    }
+
+    /// Rescales the model to peaks of the real pipeline at several sizes (a
+    /// `--fidelity` result's pandas runs): `peak = offset + k x replay`, with
+    /// `offset` and `k` minimising the relative error
+    /// `sum(((offset + k p_i) - o_i) / o_i)^2`. Two parameters, so the pandas
+    /// fixed cost does not inflate the per-row factor (one factor fitted at
+    /// small sizes, where the fixed cost dominates, over-predicts production
+    /// several times). Falls back to [`Model::calibrate`] when the points
+    /// cannot separate the two (fewer than two sizes, or a fit with k <= 0).
+    pub fn calibrate_affine(
+        &mut self,
+        variant: &str,
+        observed: &[ObservedPeak],
+        source: &str,
+    ) -> Result<()> {
+        self.calibrate(variant, observed)?;
+        let Some(single) = self.calibration.clone() else {
+            return Ok(());
+        };
+        let mut calibration = single;
+        calibration.source = source.to_string();
+        let scaling = affine_scaling(&calibration.observations);
+        calibration.factor = scaling.factor;
+        calibration.offset_bytes = scaling.offset_bytes;
+        self.calibration = Some(calibration);
         Ok(())
     }
 

@@ -46,6 +46,8 @@ pub struct Inputs {
     /// Seconds between stats rows that carry no time.
     pub stats_interval_s: f64,
     pub model: Option<PathBuf>,
+    /// `--fidelity`: calibrates the model to pandas' bytes.
+    pub fidelity: Option<PathBuf>,
     /// Lines kept before and after the kill.
     pub context: usize,
 }
@@ -188,7 +190,16 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         .as_deref()
         .map(|p| scan_file(p, 0, "docker stats file"))
         .transpose()?;
-    let model = inputs.model.as_deref().map(model::load).transpose()?;
+    if inputs.fidelity.is_some() && inputs.model.is_none() {
+        return Err(bad_input(
+            "--fidelity calibrates a model: pass --model model.json too",
+        ));
+    }
+    let model = inputs
+        .model
+        .as_deref()
+        .map(|m| model::load(m, inputs.fidelity.as_deref()))
+        .transpose()?;
 
     // Stats rows from both files; the container that used the most memory.
     let mut all_stats: Vec<StatsPoint> = log.stats.clone();

@@ -70,9 +70,21 @@ pub trait PeakModel {
 /// Share of the limit kept free when choosing a setting (as `recommend` does).
 pub const HEADROOM: f64 = advice::DEFAULT_HEADROOM;
 
-/// Reads `model.json` (exit 2 with a clear message when it cannot be used).
-pub fn load(path: &Path) -> Result<Box<dyn PeakModel>> {
-    Ok(Box::new(SweepModel(Model::read(path)?)))
+/// Reads `model.json` (exit 2 with a clear message when it cannot be used),
+/// calibrated to a fidelity result's pandas peaks of the v2 pipeline when one
+/// is given, so the postmortem's figures are in pandas bytes.
+pub fn load(path: &Path, fidelity: Option<&Path>) -> Result<Box<dyn PeakModel>> {
+    let mut model = Model::read(path)?;
+    if let Some(file) = fidelity {
+        let variant = model
+            .variant_for("optimized", crate::sampling::SamplingMode::Uniform)?
+            .name
+            .clone();
+        let points = crate::fidelity::observations(file, "optimized")?;
+        let source = format!("the pandas runs in {}", file.display());
+        model.calibrate_affine(&variant, &points, &source)?;
+    }
+    Ok(Box::new(SweepModel(model)))
 }
 
 /// The model `oomlab sweep` writes.
@@ -93,7 +105,11 @@ impl PeakModel for SweepModel {
             m.scenario.name, m.created_at, m.scales
         );
         if let Some(c) = &m.calibration {
-            text += &format!(", calibrated x{:.2} to observed peaks", c.factor);
+            text += &format!(
+                ", calibrated {} to peaks from {}",
+                crate::model::describe_calibration(c),
+                c.source
+            );
         }
         text
     }

@@ -6,9 +6,10 @@
 //! copies, a merge materializes). `pandas` goes further and holds it the way a
 //! pandas 2.x process does (see [`super::frame`]): object columns as 8-byte
 //! handles to string objects stored once, merges through pandas' take and
-//! consolidating copy, `astype` column swaps that keep the old block alive, and
-//! glibc malloc at its defaults, as CPython runs it. `oomlab fidelity` measures
-//! how close each mode's per-row costs come to real pandas.
+//! consolidating copy, and `astype` column swaps that keep the old block
+//! alive. `oomlab fidelity` measures how close each mode's per-row costs come
+//! to real pandas. What neither mode emulates: glibc keeping freed memory in a
+//! Python process's RSS, which depends on that process's own history.
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -42,7 +43,7 @@ impl MemoryMode {
                 "polars: strings as 16-byte views plus their bytes; copies and merges allocate where pandas does"
             }
             MemoryMode::Pandas => {
-                "pandas: object columns as 8-byte handles to string objects stored once (CPython sizes); merge = join indexers + take + consolidating copy; astype keeps the old block until all its columns are replaced; glibc malloc at its defaults"
+                "pandas: object columns as 8-byte handles to string objects stored once (CPython sizes); merge = join indexers + take + consolidating copy; astype keeps the old block until all its columns are replaced"
             }
         }
     }
