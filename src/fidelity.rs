@@ -303,7 +303,10 @@ fn replay_peak_at(points: &[FidelityPoint], rows: u64) -> Result<f64> {
         }
     }
     if best == f64::MIN {
-        let pts: Vec<(u64, u64)> = points.iter().map(|p| (p.rows, p.oomlab_peak_bytes)).collect();
+        let pts: Vec<(u64, u64)> = points
+            .iter()
+            .map(|p| (p.rows, p.oomlab_peak_bytes))
+            .collect();
         best = fit_rows(&pts)?.eval(x, x);
     }
     Ok(best)

@@ -37,8 +37,10 @@ fn fidelity_fits_both_sides_and_writes_its_result() {
     .expect("JSON");
     let strategies = f["strategies"].as_array().expect("strategies");
     assert_eq!(strategies.len(), 2);
+    // The replay side ran in the mode meant to track pandas, and says so.
+    assert_eq!(f["memory_mode"], "pandas");
     let per_row = |s: &serde_json::Value, side: &str| {
-        s["overall"][side]["bytes_per_row_in"]
+        s["per_row"][format!("{side}_bytes_per_row")]
             .as_f64()
             .expect("per-row cost")
     };
@@ -46,7 +48,7 @@ fn fidelity_fits_both_sides_and_writes_its_result() {
         let name = s["strategy"].as_str().unwrap_or("?");
         assert_eq!(s["points"].as_array().map(Vec::len), Some(3), "{name}");
         // Both sides pay per row, and the replay's cost is of pandas' order.
-        let ratio = s["overall"]["per_row_ratio"].as_f64().expect("ratio");
+        let ratio = s["per_row"]["ratio"].as_f64().expect("ratio");
         assert!(per_row(s, "pandas") > 0.0 && per_row(s, "oomlab") > 0.0);
         assert!((0.5..2.0).contains(&ratio), "{name}: per-row ratio {ratio}");
         // The pandas stages were cut at the reference's own stage lines.
@@ -64,6 +66,10 @@ fn fidelity_fits_both_sides_and_writes_its_result() {
             s["holdout"]["error"].is_number(),
             "{name}: no held-out check"
         );
+        assert!(
+            s["calibrated_holdout"]["predicted_bytes"].as_f64() > Some(0.0),
+            "{name}: no calibrated held-out check"
+        );
     }
     // legacy costs several times optimized per row, on both sides.
     let (l, o) = (&strategies[0], &strategies[1]);
@@ -73,6 +79,8 @@ fn fidelity_fits_both_sides_and_writes_its_result() {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     assert!(stdout.contains("Per-row ratio oomlab/pandas"), "{stdout}");
+    assert!(stdout.contains("Per-row cost of the peak"), "{stdout}");
+    assert!(stdout.contains("oomlab (pandas mode)"), "{stdout}");
 }
 
 #[test]

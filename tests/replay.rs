@@ -242,3 +242,63 @@ fn malformed_scenarios_exit_2_naming_file_and_key() {
     let out = run(&["compare", "--scale", "-1", "--quiet"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Issue 10's `pandas` memory mode: same prepared data as polars mode (the
+/// handles decode to the same strings), object columns at 8 bytes a row, and
+/// the before/after relation kept.
+#[test]
+fn pandas_memory_mode_holds_strings_as_handles_and_keeps_the_output() {
+    let both = ["--strategy", "legacy,optimized", "--hash-output"];
+    let (polars, _) = replay("mode-polars", "run", &both);
+    let mut args = both.to_vec();
+    args.extend(["--memory-mode", "pandas"]);
+    let (pandas, _) = replay("mode-pandas", "run", &args);
+    assert_eq!(pandas["settings"]["memory_mode"], "pandas");
+    assert_eq!(polars["settings"]["memory_mode"], "polars");
+    for strategy in ["legacy", "optimized"] {
+        let (p, q) = (run_of(&polars, strategy), run_of(&pandas, strategy));
+        assert_eq!(
+            p["output"]["hash"], q["output"]["hash"],
+            "{strategy}: pandas mode prepared other data"
+        );
+        assert!(q["output"]["hash"].is_string());
+    }
+    // The wide merge holds 213 object columns: 8-byte handles, not 16-byte views.
+    let merged = |r: &serde_json::Value| {
+        u(&stage(run_of(r, "legacy"), "merge_dataset_profile")["detail"]["bytes"])
+    };
+    assert!(
+        merged(&pandas) < merged(&polars),
+        "pandas mode {} vs polars mode {}",
+        merged(&pandas),
+        merged(&polars)
+    );
+    let peak = |r: &serde_json::Value, s: &str| u(&run_of(r, s)["peak_bytes"]);
+    assert!(peak(&pandas, "legacy") > peak(&pandas, "optimized"));
+}
+
+#[test]
+fn pandas_memory_mode_refuses_what_it_cannot_replay() {
+    let cache = cache_dir();
+    let cache = cache.to_str().unwrap();
+    for (extra, needle) in [
+        (vec!["--memory-mode", "numpy"], "--memory-mode numpy"),
+        (
+            vec!["--memory-mode", "pandas", "--strategy", "streaming"],
+            "streaming",
+        ),
+    ] {
+        let mut args = vec![
+            "run",
+            "--scenario",
+            "scenarios/ci.toml",
+            "--cache-dir",
+            cache,
+        ];
+        args.extend(extra);
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

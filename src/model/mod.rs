@@ -496,10 +496,12 @@ impl Model {
 
     /// The calibration's mapping of replay figures (the identity when uncalibrated).
     pub fn scaling(&self) -> Scaling {
-        self.calibration.as_ref().map_or(Scaling::IDENTITY, |c| Scaling {
-            factor: c.factor,
-            offset_bytes: c.offset_bytes,
-        })
+        self.calibration
+            .as_ref()
+            .map_or(Scaling::IDENTITY, |c| Scaling {
+                factor: c.factor,
+                offset_bytes: c.offset_bytes,
+            })
     }
 
     /// Predicts a variant at `rows_in` loaded and `MAX_RANKING_SAMPLES = cap`.
@@ -791,6 +793,26 @@ mod model_tests {
         m2.calibrate("optimized", &[a, b]).unwrap();
         let p = m2.predict(&v, 8_532_146, 0).peak_bytes;
         assert!(p > 50e9 && p < 60e9);
+    }
+
+    #[test]
+    fn affine_calibration_recovers_offset_and_factor() {
+        let obs: Vec<ObservedPeak> = [1.0e9f64, 2.0e9, 4.0e9]
+            .iter()
+            .map(|&p| ObservedPeak {
+                rows_in: p as u64,
+                max_ranking_samples: 0,
+                peak_bytes: (1.5e9 + 1.2 * p) as u64,
+                predicted_bytes: p,
+            })
+            .collect();
+        let s = affine_scaling(&obs);
+        assert!((s.factor - 1.2).abs() < 1e-6, "{s:?}");
+        assert!((s.offset_bytes - 1.5e9).abs() < 1e3, "{s:?}");
+        // One size cannot separate the two: one factor.
+        let s = affine_scaling(&obs[..1]);
+        assert_eq!(s.offset_bytes, 0.0);
+        assert!((s.factor - 2.7).abs() < 1e-6, "{s:?}");
     }
 
     #[test]

@@ -529,3 +529,93 @@ impl JoinIndexers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(columns: Vec<Column>, objects: &[bool]) -> Frame {
+        let height = columns[0].len();
+        Frame::consolidated(DataFrame::new(height, columns).unwrap(), objects)
+    }
+
+    #[test]
+    fn python_strings_take_cpython_sizes() {
+        // sys.getsizeof("x" * 24) == 73 on CPython 3.11; pymalloc gives 80.
+        assert_eq!(python_str_bytes(24), 80);
+        assert_eq!(python_str_bytes(0), 64);
+        assert_eq!(python_str_bytes(1000), 1065);
+    }
+
+    #[test]
+    fn a_merge_result_is_unconsolidated_until_copied() {
+        let ops = Ops::new(MemoryMode::Pandas);
+        let left = frame(
+            vec![
+                Column::new("k".into(), vec![1i64, 2, 3]),
+                Column::new("a".into(), vec![0.5f64, 1.5, 2.5]),
+            ],
+            &[false, false],
+        );
+        let right = frame(
+            vec![
+                Column::new("k".into(), vec![1i64, 2]),
+                Column::new("b".into(), vec![7.0f64, 8.0]),
+            ],
+            &[false, false],
+        );
+        let merged = ops.merge_left(&left, &right, "k").unwrap();
+        assert_eq!(merged.height(), 3);
+        // Two float64 blocks (one per side): a copy must consolidate them.
+        assert_eq!(merged.split_groups(), vec![vec![1, 2]]);
+        let copied = ops.copy(&merged).unwrap();
+        assert!(copied.split_groups().is_empty());
+        assert!(copied.df.equals_missing(&merged.df));
+    }
+
+    #[test]
+    fn astype_keeps_a_block_until_its_last_column_is_replaced() {
+        let ops = Ops::new(MemoryMode::Pandas);
+        let mut f = frame(
+            vec![
+                Column::new("x".into(), vec![1.0f64, 2.0]),
+                Column::new("y".into(), vec![3.0f64, 4.0]),
+                Column::new("s".into(), vec![1u64, 2]),
+            ],
+            &[false, false, true],
+        );
+        ops.optimize_memory(&mut f).unwrap();
+        assert_eq!(f.df.column("x").unwrap().dtype(), &DataType::Float32);
+        // The float64 block was fully replaced: nothing of it stays; the
+        // object column is not touched.
+        assert!(f.retained.is_empty());
+        assert_eq!(f.df.column("s").unwrap().dtype(), &DataType::UInt64);
+        let mut partial = frame(
+            vec![
+                Column::new("i".into(), vec![1i64, 2]),
+                Column::new("j".into(), vec![i64::MAX, 0]),
+            ],
+            &[false, false],
+        );
+        ops.optimize_memory(&mut partial).unwrap();
+        // `j` keeps int64, so the block (and `i`'s old buffer) lives on.
+        assert_eq!(partial.retained.len(), 1);
+    }
+
+    #[test]
+    fn handles_decode_to_the_strings() {
+        let mut store = ObjectStore::default();
+        let col = StringChunked::from_iter_options(
+            "s".into(),
+            [Some("ab"), None, Some("ab"), Some("a much longer string")].into_iter(),
+        )
+        .into_column();
+        let handles = store.intern(&col).unwrap();
+        assert_eq!(handles.dtype(), &DataType::UInt64);
+        assert_eq!(store.bytes(), python_str_bytes(2) + python_str_bytes(20));
+        let back = store.decode(&handles).unwrap();
+        assert!(back
+            .as_materialized_series()
+            .equals_missing(col.as_materialized_series()));
+    }
+}
