@@ -288,28 +288,38 @@ impl StrategyFidelity {
     }
 }
 
-/// The largest stage prediction of the replay's stage fits at `rows`.
-fn replay_peak_at(points: &[FidelityPoint], rows: u64) -> Result<f64> {
+/// The replay's fit of its fastest-growing stage (the one that sets the
+/// peak at large sizes) over `points`; the whole-run fit when no stage was
+/// measured at every point. Calibrating on it, not on the largest stage at
+/// the fitted sizes, keeps a fixed-cost stage that peaks only at small sizes
+/// (loading the profile) from posing as the per-row cost.
+fn replay_growth_fit(points: &[FidelityPoint]) -> Result<Fit> {
     let first = points.first().context("no points")?;
-    let x = rows as f64;
-    let mut best = f64::MIN;
+    let mut best: Option<Fit> = None;
     for stage in first.oomlab_stages.keys() {
         let pts: Vec<(u64, u64)> = points
             .iter()
             .filter_map(|p| p.oomlab_stages.get(stage).map(|v| (p.rows, *v)))
             .collect();
         if pts.len() == points.len() {
-            best = best.max(fit_rows(&pts)?.eval(x, x));
+            let f = fit_rows(&pts)?;
+            if best
+                .as_ref()
+                .is_none_or(|b| f.bytes_per_row_in > b.bytes_per_row_in)
+            {
+                best = Some(f);
+            }
         }
     }
-    if best == f64::MIN {
-        let pts: Vec<(u64, u64)> = points
-            .iter()
-            .map(|p| (p.rows, p.oomlab_peak_bytes))
-            .collect();
-        best = fit_rows(&pts)?.eval(x, x);
+    match best {
+        Some(f) => Ok(f),
+        None => fit_rows(
+            &points
+                .iter()
+                .map(|p| (p.rows, p.oomlab_peak_bytes))
+                .collect::<Vec<_>>(),
+        ),
     }
-    Ok(best)
 }
 
 /// See [`StrategyFidelity::calibrated_holdout`] (needs three scales).
@@ -321,19 +331,19 @@ fn calibrated_holdout(points: &[FidelityPoint]) -> Result<Option<Holdout>> {
         return Ok(None);
     };
     // The replay's predictions at the fitted scales, from fits on them only.
+    let growth = replay_growth_fit(rest)?;
+    let at = |rows: u64| growth.eval(rows as f64, rows as f64);
     let observed: Vec<ObservedPeak> = rest
         .iter()
-        .map(|p| {
-            Ok(ObservedPeak {
-                rows_in: p.rows,
-                max_ranking_samples: 0,
-                peak_bytes: p.pandas_peak_bytes,
-                predicted_bytes: replay_peak_at(rest, p.rows)?,
-            })
+        .map(|p| ObservedPeak {
+            rows_in: p.rows,
+            max_ranking_samples: 0,
+            peak_bytes: p.pandas_peak_bytes,
+            predicted_bytes: at(p.rows),
         })
-        .collect::<Result<_>>()?;
+        .collect();
     let scaling = crate::model::affine_scaling(&observed);
-    let predicted = scaling.apply(replay_peak_at(rest, last.rows)?);
+    let predicted = scaling.apply(at(last.rows));
     Ok(Some(Holdout {
         fitted_scales: rest.iter().map(|p| p.scale).collect(),
         rows: last.rows,

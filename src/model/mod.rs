@@ -415,6 +415,15 @@ impl VariantModel {
         }
     }
 
+    /// The stage whose peak grows fastest with the rows loaded (without
+    /// sampling, `keep` of them kept): the one that sets the peak at large sizes.
+    pub fn fastest_stage(&self, keep: f64) -> Option<&StageModel> {
+        let growth = |s: &StageModel| s.fit.bytes_per_row_in + s.fit.bytes_per_row_kept * keep;
+        self.stages
+            .iter()
+            .max_by(|a, b| growth(a).total_cmp(&growth(b)))
+    }
+
     /// A measured run of this variant against this model's prediction at the
     /// run's own sizes (its measured rows kept, so only the memory model is
     /// judged, not dropna's ratio).
@@ -579,6 +588,16 @@ impl Model {
             return Ok(());
         };
         let mut calibration = single;
+        // Against the stage that sets the peak at large sizes: at the small
+        // sizes a fidelity run measures, a fixed-cost stage can be the largest
+        // and would make the pandas per-row growth look like a huge factor.
+        let v = self.variant(variant)?.clone();
+        if let Some(stage) = v.fastest_stage(self.dropna_keep_ratio) {
+            for o in &mut calibration.observations {
+                let kept = self.rows_kept(&v, o.rows_in, o.max_ranking_samples);
+                o.predicted_bytes = stage.fit.eval(o.rows_in as f64, kept as f64).max(0.0);
+            }
+        }
         calibration.source = source.to_string();
         let scaling = affine_scaling(&calibration.observations);
         calibration.factor = scaling.factor;
