@@ -456,7 +456,7 @@ impl Ops {
     }
 
     /// The frame as polars columns (handles decoded), for output and hashing.
-    pub fn to_polars(&self, f: Frame, objects: &ObjectStore) -> Result<DataFrame> {
+    pub fn decoded(self, f: Frame, objects: &ObjectStore) -> Result<DataFrame> {
         if self.mode == MemoryMode::Polars {
             return Ok(f.df);
         }

@@ -67,7 +67,7 @@ pub fn finish_frame(
     lookup_bytes: Option<u64>,
 ) -> Result<()> {
     let mut df = if job.output.is_some() || job.hash_output {
-        ops.to_polars(frame, objects)?
+        ops.decoded(frame, objects)?
     } else {
         frame.df
     };
