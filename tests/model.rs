@@ -536,7 +536,8 @@ fn observed_peaks_calibrate_every_prediction() {
             &observed,
         ],
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Calibration: factor 2.000"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("Calibration: x2.00 on every prediction (from --observed)"));
 }
 
 #[test]
