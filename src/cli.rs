@@ -414,6 +414,11 @@ pub struct FidelityArgs {
     /// track pandas) or `polars` (to see how far polars' own bytes are).
     #[arg(long, default_value = "pandas")]
     pub memory_mode: String,
+    /// Runs of the pandas reference per scale and strategy; each of its
+    /// figures is the median (its peaks move from run to run, the replay's
+    /// hardly do).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
     /// Where generated data is cached (default: $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,

@@ -85,7 +85,11 @@ pub struct FidelityPoint {
     /// Ranking samples loaded.
     pub rows: u64,
     pub oomlab_peak_bytes: u64,
+    /// The median of the pandas runs' peaks (`--repeat`).
     pub pandas_peak_bytes: u64,
+    /// Every pandas run's peak, in run order.
+    #[serde(default)]
+    pub pandas_repeats: Vec<u64>,
     pub oomlab_stages: BTreeMap<String, u64>,
     pub pandas_stages: BTreeMap<String, u64>,
     /// The two reports the figures come from.
@@ -446,6 +450,7 @@ mod tests {
             rows,
             oomlab_peak_bytes: o,
             pandas_peak_bytes: p,
+            pandas_repeats: vec![p],
             oomlab_stages: [("merge".to_string(), o)].into(),
             pandas_stages: [("merge".to_string(), p)].into(),
             oomlab_report: String::new(),

@@ -79,6 +79,28 @@ fn completed(run: &RunRecord, what: &str, report: &Path) -> Result<u64> {
         .with_context(|| format!("{what}: no exact peak in {}", report.display()))
 }
 
+/// The median of some peaks (the lower middle of an even count: a peak seen
+/// is never invented).
+fn median(values: &[u64]) -> u64 {
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
+}
+
+/// Each stage's median over the runs that measured it.
+fn median_stages(runs: &[BTreeMap<String, u64>]) -> BTreeMap<String, u64> {
+    let mut all: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for run in runs {
+        for (stage, peak) in run {
+            all.entry(stage.clone()).or_default().push(*peak);
+        }
+    }
+    all.into_iter()
+        .filter(|(_, v)| v.len() == runs.len())
+        .map(|(stage, v)| (stage, median(&v)))
+        .collect()
+}
+
 /// `oomlab fidelity`.
 pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
     let scenario = Scenario::load(&args.scenario)?;
@@ -98,6 +120,12 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
     }
     let interval = parse_interval(&args.interval)?;
     let memory_mode = MemoryMode::parse(&args.memory_mode)?;
+    let repeat = args.repeat;
+    if repeat == 0 {
+        return Err(bad_input(
+            "--repeat 0: run the pandas reference at least once",
+        ));
+    }
     let reference = args.reference.clone();
     if !reference.is_file() {
         return Err(bad_input(format!(
@@ -134,34 +162,55 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
         for run in &replay.runs {
             let replay_path = replay_dir.join("report.json");
             let oomlab_peak = completed(run, &format!("oomlab {}", run.strategy), &replay_path)?;
-            let pandas_dir = dir.join(format!("pandas-{}", run.strategy));
-            let record_plan = RecordPlan {
-                command: vec![
-                    OsString::from(&exe),
-                    reference.clone().into_os_string(),
-                    "--strategy".into(),
-                    run.strategy.clone().into(),
-                    "--data-dir".into(),
-                    data.clone().into_os_string(),
-                    "--max-ranking-samples".into(),
-                    "0".into(),
-                ],
-                interval,
-                memory_limit: None,
-                pattern: Pattern::new(STAGE_PATTERN).map_err(anyhow::Error::msg)?,
-                stream: StageStream::Stdout,
-                label: format!("pandas-{}", run.strategy),
-                out: pandas_dir.clone(),
-                passthrough: !args.quiet,
-            };
-            let pandas = record_command(&record_plan, &mut progress)?;
-            write_report_dir(&pandas, &pandas_dir)?;
-            let pandas_path = pandas_dir.join("report.json");
-            let prun = pandas
-                .runs
-                .first()
-                .context("the pandas record has no run")?;
-            let pandas_peak = completed(prun, &format!("pandas {}", run.strategy), &pandas_path)?;
+            // The reference is run `--repeat` times and each figure is the
+            // median: a Python process's peak moves from run to run (glibc
+            // keeps freed arrays in RSS depending on its history) by more
+            // than the replay's does.
+            let mut peaks = Vec::new();
+            let mut stage_runs: Vec<BTreeMap<String, u64>> = Vec::new();
+            let mut reports = Vec::new();
+            for attempt in 1..=repeat {
+                let pandas_dir = if repeat == 1 {
+                    dir.join(format!("pandas-{}", run.strategy))
+                } else {
+                    dir.join(format!("pandas-{}-{attempt}", run.strategy))
+                };
+                let record_plan = RecordPlan {
+                    command: vec![
+                        OsString::from(&exe),
+                        reference.clone().into_os_string(),
+                        "--strategy".into(),
+                        run.strategy.clone().into(),
+                        "--data-dir".into(),
+                        data.clone().into_os_string(),
+                        "--max-ranking-samples".into(),
+                        "0".into(),
+                    ],
+                    interval,
+                    memory_limit: None,
+                    pattern: Pattern::new(STAGE_PATTERN).map_err(anyhow::Error::msg)?,
+                    stream: StageStream::Stdout,
+                    label: format!("pandas-{}", run.strategy),
+                    out: pandas_dir.clone(),
+                    passthrough: !args.quiet,
+                };
+                let pandas = record_command(&record_plan, &mut progress)?;
+                write_report_dir(&pandas, &pandas_dir)?;
+                let pandas_path = pandas_dir.join("report.json");
+                let prun = pandas
+                    .runs
+                    .first()
+                    .context("the pandas record has no run")?;
+                peaks.push(completed(
+                    prun,
+                    &format!("pandas {}", run.strategy),
+                    &pandas_path,
+                )?);
+                stage_runs.push(stage_peaks(prun));
+                reports.push(pandas_path.display().to_string());
+            }
+            let pandas_peak = median(&peaks);
+            let pandas_stages = median_stages(&stage_runs);
             points
                 .entry(run.strategy.clone())
                 .or_default()
@@ -170,10 +219,11 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
                     rows: sizes.sample_rows,
                     oomlab_peak_bytes: oomlab_peak,
                     pandas_peak_bytes: pandas_peak,
+                    pandas_repeats: peaks,
                     oomlab_stages: stage_peaks(run),
-                    pandas_stages: stage_peaks(prun),
+                    pandas_stages,
                     oomlab_report: replay_path.display().to_string(),
-                    pandas_report: pandas_path.display().to_string(),
+                    pandas_report: reports.join(", "),
                 });
         }
     }

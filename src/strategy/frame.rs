@@ -392,7 +392,8 @@ impl Ops {
         // `_get_join_info`: the factorizer's hash table and the intp arrays of
         // `left_outer_join` (codes, sorter, both indexers, the reordering and
         // its copies); the two indexers outlive it until the merge returns.
-        let indexers = JoinIndexers::build(&gather, right.height());
+        let cast_left_key = left.df.column(key)?.dtype() != right.df.column(key)?.dtype();
+        let indexers = JoinIndexers::build(&gather, right.height(), cast_left_key);
         let right_rest = right_without(right, key)?;
         let taken = right_rest.with_rows(right_rest.df.take(&gather)?);
         drop(gather);
@@ -498,31 +499,38 @@ fn right_without(right: &Frame, key: &str) -> Result<Frame> {
     })
 }
 
-/// What pandas' join machinery holds while a left merge runs, allocated and
-/// written so it is resident: the `Int64Factorizer` hash table (sized to the
-/// larger side, a power of two at load factor 0.77, 16 bytes a bucket), and
-/// six intp arrays of the left's length of `left_outer_join` with `sort=False`.
-/// All but the two result indexers are freed when the join info is complete.
+/// What pandas' join machinery holds while a left merge runs (pandas 2.3,
+/// `_factorize_keys` and `libjoin.left_outer_join` with `sort=False`),
+/// allocated and written so it is resident: the left keys cast to int64 when
+/// the sides' key dtypes differ; the `Int64Factorizer` hash table (sized to
+/// the larger side, a power of two at load factor 0.77, 16 bytes a bucket);
+/// and the intp arrays of the left's length alive when the join returns:
+/// the left codes, the group sort order, both indexers, the reordering `rev`
+/// and the two reordered indexers. Only the reordered indexers outlive it,
+/// until the merge returns.
 struct JoinIndexers {
     _left_indexer: Vec<i64>,
     _right_indexer: Vec<i64>,
 }
 
 impl JoinIndexers {
-    fn build(gather: &IdxCa, right_rows: usize) -> Self {
+    fn build(gather: &IdxCa, right_rows: usize, cast_left_key: bool) -> Self {
         let n = gather.len();
         let buckets = ((n.max(right_rows) as f64 / 0.77).ceil() as usize).next_power_of_two();
         let fill = |len: usize| -> Vec<i64> { (0..len as i64).collect() };
+        let key_copy = if cast_left_key { fill(n) } else { Vec::new() };
         let table = fill(2 * buckets);
-        let scratch: Vec<Vec<i64>> = (0..4).map(|_| fill(n)).collect();
+        // codes, sorter, left/right indexer, rev
+        let scratch: Vec<Vec<i64>> = (0..5).map(|_| fill(n)).collect();
         let left_indexer = fill(n);
         let right_indexer: Vec<i64> = gather
             .iter()
             .map(|g| g.map(|g| g as i64).unwrap_or(-1))
             .collect();
-        std::hint::black_box((&table, &scratch, &left_indexer, &right_indexer));
+        std::hint::black_box((&key_copy, &table, &scratch, &left_indexer, &right_indexer));
         drop(scratch);
         drop(table);
+        drop(key_copy);
         Self {
             _left_indexer: left_indexer,
             _right_indexer: right_indexer,
