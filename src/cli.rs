@@ -185,7 +185,8 @@ pub struct DataArgs {
 /// `oomlab plot`: pictures of a saved report, without re-running anything.
 #[derive(Debug, Args, Clone)]
 pub struct PlotArgs {
-    /// The report to draw (report.json of any oomlab command, from any machine).
+    /// The report to draw (report.json of any oomlab command, from any
+    /// machine, or a fidelity.json).
     pub report: PathBuf,
     /// Directory for the pictures (default: the report's directory).
     #[arg(long)]
@@ -399,7 +400,7 @@ pub struct FidelityArgs {
     pub scenario: PathBuf,
     /// Scales to measure, comma-separated (at least 3; the largest checks the
     /// extrapolation, so make it about twice the one before).
-    #[arg(long, default_value = "0.005,0.01,0.02")]
+    #[arg(long, default_value = "0.02,0.04,0.08")]
     pub scales: String,
     /// Strategies, comma-separated (legacy, optimized).
     #[arg(long, default_value = "legacy,optimized")]

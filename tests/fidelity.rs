@@ -17,6 +17,8 @@ fn fidelity_fits_both_sides_and_writes_its_result() {
             "scenarios/ci.toml",
             "--scales",
             "0.25,0.5,1",
+            "--repeat",
+            "2",
             "--cache-dir",
             cache.to_str().unwrap(),
             "--out",
@@ -47,6 +49,13 @@ fn fidelity_fits_both_sides_and_writes_its_result() {
     for s in strategies {
         let name = s["strategy"].as_str().unwrap_or("?");
         assert_eq!(s["points"].as_array().map(Vec::len), Some(3), "{name}");
+        // Each pandas figure is the median of --repeat runs, all kept.
+        for p in s["points"].as_array().unwrap() {
+            let runs = p["pandas_repeats"].as_array().expect("pandas_repeats");
+            assert_eq!(runs.len(), 2, "{name}");
+            let median = p["pandas_peak_bytes"].as_u64().unwrap();
+            assert!(runs.iter().any(|r| r.as_u64() == Some(median)), "{name}");
+        }
         // Both sides pay per row, and the replay's cost is of pandas' order.
         let ratio = s["per_row"]["ratio"].as_f64().expect("ratio");
         assert!(per_row(s, "pandas") > 0.0 && per_row(s, "oomlab") > 0.0);

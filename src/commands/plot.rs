@@ -1,4 +1,5 @@
-//! `oomlab plot`: re-draw the pictures of a saved report without re-running it.
+//! `oomlab plot`: re-draw the pictures of a saved report (or of a
+//! `fidelity.json`) without re-running it.
 
 use anyhow::Result;
 
@@ -16,7 +17,6 @@ pub fn plot(args: PlotArgs) -> Result<Exit> {
         .as_deref()
         .map(|t| parse_size(t).map_err(|e| bad_input(format!("--budget {t}: {e}"))))
         .transpose()?;
-    let report = Report::read_json(&args.report)?;
     let dir = match &args.out {
         Some(dir) => dir.clone(),
         None => args
@@ -26,6 +26,19 @@ pub fn plot(args: PlotArgs) -> Result<Exit> {
             .map(|p| p.to_path_buf())
             .unwrap_or_else(|| ".".into()),
     };
+    // A fidelity result (`oomlab fidelity`) has its own picture.
+    if args
+        .report
+        .file_name()
+        .is_some_and(|n| n == "fidelity.json")
+    {
+        let f = crate::fidelity::Fidelity::read(&args.report)?;
+        for file in plot::render(&plot::fits::FitChart::fidelity(&f), &dir)? {
+            println!("{}", file.display());
+        }
+        return Ok(Exit::Ok);
+    }
+    let report = Report::read_json(&args.report)?;
     let opts = PlotOptions {
         budget_bytes,
         ..PlotOptions::for_report(&report)

@@ -61,7 +61,10 @@ fn grid(lo: f64, hi: f64, log: bool) -> Vec<f64> {
 
 impl FitChart {
     /// `fidelity.png`: per strategy, pandas (solid, filled) and the replay
-    /// (dashed, hollow), peak against rows loaded.
+    /// (dashed, hollow), peak against rows loaded. Each line is the largest of
+    /// that side's stage fits (a fixed-cost stage can set the peak at small
+    /// sizes, a merge at large ones); the legend gives the per-row cost of the
+    /// fastest-growing stage.
     pub fn fidelity(f: &Fidelity) -> Self {
         let x_max = f
             .strategies
@@ -71,14 +74,30 @@ impl FitChart {
             * 1.05;
         let mut series = Vec::new();
         for (i, s) in f.strategies.iter().enumerate() {
-            for (side, fit, pandas) in [
-                ("pandas", &s.overall.pandas, true),
-                ("oomlab", &s.overall.oomlab, false),
-            ] {
+            for (side, pandas) in [("pandas", true), ("oomlab", false)] {
+                let side_fit = |c: &crate::fidelity::Comparison| {
+                    if pandas {
+                        c.pandas.clone()
+                    } else {
+                        c.oomlab.clone()
+                    }
+                };
+                let mut fits: Vec<crate::model::fit::Fit> =
+                    s.stages.iter().map(|st| side_fit(&st.comparison)).collect();
+                if fits.is_empty() {
+                    fits.push(side_fit(&s.overall));
+                }
+                let per_row = match &s.per_row {
+                    Some(p) if pandas => {
+                        format!("{:.0} B/row ({})", p.pandas_bytes_per_row, p.pandas_stage)
+                    }
+                    Some(p) => format!("{:.0} B/row ({})", p.oomlab_bytes_per_row, p.oomlab_stage),
+                    None => format!("{:.0} B/row", side_fit(&s.overall).bytes_per_row_in),
+                };
                 let mut style = series_style(&s.strategy, i);
                 style.dash = if pandas { Dash::Solid } else { Dash::Dashed };
                 series.push(Series {
-                    label: format!("{} ({side}): {:.0} B/row", s.strategy, fit.bytes_per_row_in),
+                    label: format!("{} ({side}): {per_row}", s.strategy),
                     style,
                     points: s
                         .points
@@ -94,7 +113,10 @@ impl FitChart {
                         .collect(),
                     curve: grid(0.0, x_max, false)
                         .into_iter()
-                        .map(|x| (x, fit.eval(x, x)))
+                        .map(|x| {
+                            let peak = fits.iter().map(|f| f.eval(x, x)).fold(f64::MIN, f64::max);
+                            (x, peak)
+                        })
                         .collect(),
                 });
             }
