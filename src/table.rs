@@ -122,6 +122,12 @@ pub fn before_after(report: &Report) -> Table {
     } else {
         format!("{}: ranking prep (no sampling)", s.name)
     };
+    // Figures of the `pandas` memory mode are in other bytes: say so in the row.
+    let case = if report.settings.memory_mode == crate::strategy::memory::MemoryMode::Pandas {
+        format!("{case}, pandas memory mode")
+    } else {
+        case
+    };
     let mut size = format!("{} samples", format_count(s.scaled.sample_rows));
     if mrs > 0 && mrs < s.scaled.sample_rows {
         size = format!(
