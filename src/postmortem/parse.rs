@@ -260,6 +260,32 @@ fn has_word(lower: &str, word: &str) -> bool {
     false
 }
 
+/// A shell's report of a SIGKILLed job: `Killed` alone (or ending the line,
+/// after a prefix such as a timestamp or `python3 x.py:`), or a job line
+/// `... 4242 Killed    python3 x.py`. Capitalised, as shells print it; a
+/// sentence that only mentions killing (`3 stale workers killed`, `killed by
+/// the user`) is not a kill of this process.
+fn shell_killed(line: &str) -> bool {
+    let t = line.trim_end();
+    if t.trim_start() == "Killed" {
+        return true;
+    }
+    if let Some(head) = t.strip_suffix("Killed") {
+        if head.ends_with([' ', ':', '\t']) {
+            return true;
+        }
+    }
+    let words: Vec<&str> = t.split_whitespace().take(64).collect();
+    words.windows(2).any(|w| {
+        w[1] == "Killed"
+            && w[0]
+                .trim_end_matches(':')
+                .chars()
+                .all(|c| c.is_ascii_digit())
+            && !w[0].is_empty()
+    })
+}
+
 fn kill_event(line: &str, lower: &str) -> Option<LogEvent> {
     const OOM_KILLER: &[&str] = &[
         "out of memory: kill",
@@ -295,7 +321,7 @@ fn kill_event(line: &str, lower: &str) -> Option<LogEvent> {
         KillKind::OomKiller
     } else if SIGKILL.iter().any(|p| lower.contains(p)) {
         KillKind::Sigkill
-    } else if has_word(lower, "killed") {
+    } else if shell_killed(line) {
         KillKind::Killed
     } else if lower.contains("memoryerror") || has_word(lower, "oom") {
         if lower.contains("memoryerror") {
@@ -491,6 +517,28 @@ fn civil(y: i64, m: i64, d: i64) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_a_shell_report_of_killed_is_a_kill() {
+        for line in [
+            "Killed",
+            "  Killed  ",
+            "2025-12-25 08:19:29 run_pipeline.sh: line 12: Killed",
+            "bash: line 1:  4242 Killed                  python3 prepare.py",
+        ] {
+            assert!(shell_killed(line), "{line:?} is a kill");
+        }
+        for line in [
+            "INFO cleanup: 3 stale workers killed",
+            "WARNING the previous attempt was killed by the user",
+            "INFO Killed 0 zombies",
+        ] {
+            assert!(!shell_killed(line), "{line:?} is no kill");
+            let lower = line.to_lowercase();
+            assert!(kill_event(line, &lower).is_none(), "{line:?}");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 
