@@ -113,7 +113,11 @@ pub fn before_after(report: &Report) -> Table {
     }
     let s = &report.scenario;
     let mrs = report.settings.max_ranking_samples;
-    let case = if mrs > 0 {
+    let recorded = s.data_hash.is_empty();
+    let case = if recorded {
+        // `record`: any command, not necessarily ranking prep.
+        s.name.clone()
+    } else if mrs > 0 {
         format!(
             "{}: ranking prep (sampling to {})",
             s.name,
@@ -128,7 +132,11 @@ pub fn before_after(report: &Report) -> Table {
     } else {
         case
     };
-    let mut size = format!("{} samples", format_count(s.scaled.sample_rows));
+    let mut size = if recorded && s.scaled.sample_rows == 0 {
+        "not logged".to_string()
+    } else {
+        format!("{} samples", format_count(s.scaled.sample_rows))
+    };
     if mrs > 0 && mrs < s.scaled.sample_rows {
         size = format!(
             "{} -> {} samples",

@@ -393,6 +393,9 @@ sys.exit(3)
         summary.contains("**Failed** (exit code 3) in stage `work`: ValueError: disk on fire"),
         "{summary}"
     );
+    // oomlab generated no data for it: no zero-filled data table, seed or hash.
+    assert!(!summary.contains("| ranking_samples rows | 0"), "{summary}");
+    assert!(!summary.contains("data hash"), "{summary}");
 
     // Death by a signal nobody sent on purpose is a failure too, with the signal.
     let r = record_python(

@@ -6,6 +6,40 @@ use super::{Report, RunStatus};
 use crate::table;
 use crate::units::{format_bytes, format_count};
 
+/// The sizes a recorded command logged (`record`: oomlab generated no data,
+/// so there is no seed, hash or production shape to show); nothing when it
+/// logged none.
+fn logged_sizes(md: &mut String, report: &Report) {
+    let s = &report.scenario.scaled;
+    let rows: Vec<(&str, u64)> = [
+        ("ranking_samples rows", s.sample_rows),
+        ("dataset_profile rows", s.datasets),
+        ("dataset_profile feature columns", s.profile_columns),
+        ("user_features rows", s.users),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v > 0)
+    .collect();
+    if rows.is_empty() && report.settings.max_ranking_samples == 0 {
+        return;
+    }
+    let _ = writeln!(md, "## Sizes the command logged\n");
+    if !rows.is_empty() {
+        let _ = writeln!(md, "| | logged |\n|---|---|");
+        for (label, v) in rows {
+            let _ = writeln!(md, "| {label} | {} |", format_count(v));
+        }
+    }
+    if report.settings.max_ranking_samples > 0 {
+        let _ = writeln!(
+            md,
+            "\nMAX_RANKING_SAMPLES={} ({}).",
+            report.settings.max_ranking_samples, report.settings.max_ranking_samples_source
+        );
+    }
+    let _ = writeln!(md);
+}
+
 /// Renders the markdown summary of a report.
 pub fn render(report: &Report) -> String {
     let mut md = String::new();
@@ -34,50 +68,55 @@ pub fn render(report: &Report) -> String {
     for pic in crate::plot::report_charts(report) {
         let _ = writeln!(md, "[![{pic}]({pic}.png)]({pic}.svg)\n");
     }
-    let _ = writeln!(md, "## Data\n");
-    let _ = writeln!(
-        md,
-        "| | production | this run (scale {}) |\n|---|---|---|",
-        s.scale
-    );
-    for (label, p, r) in [
-        (
-            "ranking_samples rows",
-            s.production.sample_rows,
-            s.scaled.sample_rows,
-        ),
-        (
-            "dataset_profile rows",
-            s.production.datasets,
-            s.scaled.datasets,
-        ),
-        (
-            "dataset_profile feature columns",
-            s.production.profile_columns,
-            s.scaled.profile_columns,
-        ),
-        (
-            "of which numeric",
-            s.production.profile_numeric_columns,
-            s.scaled.profile_numeric_columns,
-        ),
-        ("user_features rows", s.production.users, s.scaled.users),
-    ] {
+    if s.data_hash.is_empty() {
+        // A recorded command's data is its own: only what it logged is known.
+        logged_sizes(&mut md, report);
+    } else {
+        let _ = writeln!(md, "## Data\n");
         let _ = writeln!(
             md,
-            "| {label} | {} | {} |",
-            format_count(p),
-            format_count(r)
+            "| | production | this run (scale {}) |\n|---|---|---|",
+            s.scale
+        );
+        for (label, p, r) in [
+            (
+                "ranking_samples rows",
+                s.production.sample_rows,
+                s.scaled.sample_rows,
+            ),
+            (
+                "dataset_profile rows",
+                s.production.datasets,
+                s.scaled.datasets,
+            ),
+            (
+                "dataset_profile feature columns",
+                s.production.profile_columns,
+                s.scaled.profile_columns,
+            ),
+            (
+                "of which numeric",
+                s.production.profile_numeric_columns,
+                s.scaled.profile_numeric_columns,
+            ),
+            ("user_features rows", s.production.users, s.scaled.users),
+        ] {
+            let _ = writeln!(
+                md,
+                "| {label} | {} | {} |",
+                format_count(p),
+                format_count(r)
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nSeed {}, data hash `{}`. MAX_RANKING_SAMPLES={} ({}).\n",
+            s.seed,
+            s.data_hash,
+            report.settings.max_ranking_samples,
+            report.settings.max_ranking_samples_source
         );
     }
-    let _ = writeln!(
-        md,
-        "\nSeed {}, data hash `{}`. MAX_RANKING_SAMPLES={} ({}).\n",
-        s.seed,
-        s.data_hash,
-        report.settings.max_ranking_samples,
-        report.settings.max_ranking_samples_source
-    );
     for run in &report.runs {
         let _ = writeln!(md, "## {}\n", run.strategy);
         let workload = if report.scenario.scaled.items > 0 {
