@@ -456,6 +456,25 @@ impl Ops {
         Ok(())
     }
 
+    /// Bytes the frame holds in this mode: its buffers, and in `pandas` mode
+    /// the string objects its object columns point to (the output's share of
+    /// the floor).
+    pub fn resident_bytes(&self, f: &Frame, objects: &ObjectStore) -> u64 {
+        let own = frame_ops::frame_bytes(&f.df);
+        if self.mode == MemoryMode::Polars {
+            return own;
+        }
+        own + f
+            .df
+            .columns()
+            .iter()
+            .zip(&f.slots)
+            .filter(|(_, s)| s.object)
+            .filter_map(|(c, _)| objects.pools.get(c.name().as_str()))
+            .map(|p| p.python_bytes)
+            .sum::<u64>()
+    }
+
     /// The frame as polars columns (handles decoded), for output and hashing.
     pub fn decoded(self, f: Frame, objects: &ObjectStore) -> Result<DataFrame> {
         if self.mode == MemoryMode::Polars {

@@ -26,6 +26,18 @@ pub fn finish(
     df: &mut DataFrame,
     lookup_bytes: Option<u64>,
 ) -> Result<()> {
+    finish_counted(probe, job, df, lookup_bytes, None)
+}
+
+/// [`finish`], with the output's bytes as the memory mode counts them when
+/// they are not `df`'s own (pandas mode: handles plus the string objects).
+fn finish_counted(
+    probe: &Probe,
+    job: &Job,
+    df: &mut DataFrame,
+    lookup_bytes: Option<u64>,
+    bytes: Option<u64>,
+) -> Result<()> {
     let features = feature_count(df);
     probe.info(format!(
         "Ranking data prepared: {} rows, {features} features",
@@ -42,7 +54,7 @@ pub fn finish(
         }
         None => None,
     };
-    let bytes = frame_bytes(df);
+    let bytes = bytes.unwrap_or_else(|| frame_bytes(df));
     probe.output(OutputSummary {
         rows: df.height() as u64,
         features,
@@ -66,12 +78,13 @@ pub fn finish_frame(
     objects: &ObjectStore,
     lookup_bytes: Option<u64>,
 ) -> Result<()> {
+    let bytes = ops.resident_bytes(&frame, objects);
     let mut df = if job.output.is_some() || job.hash_output {
         ops.decoded(frame, objects)?
     } else {
         frame.df
     };
-    finish(probe, job, &mut df, lookup_bytes)
+    finish_counted(probe, job, &mut df, lookup_bytes, Some(bytes))
 }
 
 /// Writes a frame to Parquet (a temporary name, then renamed into place).
