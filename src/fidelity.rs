@@ -426,10 +426,18 @@ impl Fidelity {
     }
 }
 
-/// The pandas peaks of `strategy` in a `--fidelity` file (exit 2 when the
-/// file cannot be used or has none).
-pub fn observations(path: &Path, strategy: &str) -> Result<Vec<ObservedPeak>> {
+/// The pandas peaks of `strategy` in a `--fidelity` file, for a model of
+/// `scenario` (exit 2 when the file cannot be used, has none, or was measured
+/// on another scenario: its peaks would calibrate another column mix).
+pub fn observations(path: &Path, strategy: &str, scenario: &str) -> Result<Vec<ObservedPeak>> {
     let f = Fidelity::read(path)?;
+    if f.scenario != scenario {
+        return Err(bad_input(format!(
+            "{}: a fidelity result of scenario `{}`, but the model is of `{scenario}`; run `oomlab fidelity` on the model's scenario",
+            path.display(),
+            f.scenario
+        )));
+    }
     let points = f.observations(strategy);
     if points.is_empty() {
         return Err(bad_input(format!(

@@ -720,3 +720,88 @@ fn gib_budgets_of_the_table_are_the_write_ups() {
     );
     assert!(f(&answer["limit_bytes"]) < 64.0 * GIB);
 }
+
+/// Issue 10: a fidelity result calibrates `recommend`, `check` and
+/// `postmortem` (offset + factor, in pandas bytes), and only a model of its
+/// own scenario.
+#[test]
+fn a_fidelity_result_calibrates_recommend_check_and_postmortem() {
+    let s = sweep();
+    let dir = scratch("model-fidelity");
+    let cache = cache_dir();
+    let out = oomlab()
+        .args([
+            "fidelity",
+            "--scenario",
+            "scenarios/ci.toml",
+            "--scales",
+            "0.25,0.5,1",
+            "--repeat",
+            "1",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .expect("oomlab runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fidelity = dir.join("fidelity.json");
+    let fidelity = fidelity.to_str().unwrap();
+    let out = ask(
+        "recommend",
+        &["--memory", "64GiB", "--no-coverage", "--fidelity", fidelity],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains("Calibration: x"), "{stdout}");
+    assert!(stdout.contains("from the pandas runs in"), "{stdout}");
+    let log = dir.join("pipeline.log");
+    std::fs::write(
+        &log,
+        "INFO Ranking samples: 200000 rows before optimization\nINFO Merging with dataset features (87 columns)...\nKilled\n",
+    )
+    .unwrap();
+    let pm = dir.join("pm");
+    let out = oomlab()
+        .args([
+            "postmortem",
+            "--log",
+            log.to_str().unwrap(),
+            "--model",
+            s.model.to_str().unwrap(),
+            "--fidelity",
+            fidelity,
+            "--out",
+            pm.to_str().unwrap(),
+        ])
+        .output()
+        .expect("oomlab runs");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let md = std::fs::read_to_string(pm.join("postmortem.md")).unwrap();
+    assert!(md.contains("to peaks from the pandas runs in"), "{md}");
+    // The committed production model is of another scenario: refused, naming both.
+    let out = oomlab()
+        .args([
+            "check",
+            "--model",
+            "reports/model.json",
+            "--fidelity",
+            fidelity,
+            "--memory",
+            "64GiB",
+        ])
+        .output()
+        .expect("oomlab runs");
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`ci`") && err.contains("`production`"),
+        "{err}"
+    );
+}

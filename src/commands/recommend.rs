@@ -57,7 +57,11 @@ pub fn load_model(
         .collect::<Result<Vec<_>>>()?;
     match fidelity {
         Some(file) => {
-            observations.extend(crate::fidelity::observations(file, strategy)?);
+            observations.extend(crate::fidelity::observations(
+                file,
+                strategy,
+                &before.scenario.name,
+            )?);
             let source = format!("the pandas runs in {}", file.display());
             model.calibrate_affine(&variant, &observations, &source)?;
         }

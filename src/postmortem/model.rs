@@ -80,7 +80,7 @@ pub fn load(path: &Path, fidelity: Option<&Path>) -> Result<Box<dyn PeakModel>> 
             .variant_for("optimized", crate::sampling::SamplingMode::Uniform)?
             .name
             .clone();
-        let points = crate::fidelity::observations(file, "optimized")?;
+        let points = crate::fidelity::observations(file, "optimized", &model.scenario.name)?;
         let source = format!("the pandas runs in {}", file.display());
         model.calibrate_affine(&variant, &points, &source)?;
     }
