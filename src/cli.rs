@@ -229,6 +229,10 @@ pub struct SweepArgs {
     /// model: its fixed cost holds one chunk's working set).
     #[arg(long, default_value_t = crate::strategy::streaming::DEFAULT_CHUNK_ROWS)]
     pub chunk_rows: u64,
+    /// How the children hold their frames: `polars`, or `pandas` (a model in
+    /// the bytes of the pandas pipeline's representation; no `streaming`).
+    #[arg(long, default_value = "polars")]
+    pub memory_mode: String,
     /// After fitting, also measure the production table's cases at scale 1
     /// where the model predicts they fit this machine (the rest stay
     /// extrapolated); reports the model's error on them.

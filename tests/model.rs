@@ -805,3 +805,63 @@ fn a_fidelity_result_calibrates_recommend_check_and_postmortem() {
         "{err}"
     );
 }
+
+/// `sweep --memory-mode pandas`: a model in the pandas representation's bytes,
+/// without `streaming` (no pandas counterpart), that `recommend` names as such.
+#[test]
+fn a_pandas_mode_sweep_fits_legacy_and_optimized_only() {
+    let dir = scratch("model-sweep-pandas");
+    let model = dir.join("model.json");
+    let cache = cache_dir();
+    let out = oomlab()
+        .args([
+            "sweep",
+            "--scenario",
+            "scenarios/ci.toml",
+            "--scales",
+            "0.25,0.5,1",
+            "--max-ranking-samples-fraction",
+            "0.5",
+            "--memory-mode",
+            "pandas",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .expect("oomlab runs");
+    assert!(out.status.success(), "{}", text(&out));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(json["memory_mode"], "pandas");
+    let names: Vec<&str> = json["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"legacy") && names.contains(&"optimized"),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("streaming")),
+        "{names:?}"
+    );
+    let out = oomlab()
+        .args([
+            "recommend",
+            "--model",
+            model.to_str().unwrap(),
+            "--memory",
+            "1GiB",
+            "--no-coverage",
+        ])
+        .output()
+        .expect("oomlab runs");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pandas memory mode"));
+}

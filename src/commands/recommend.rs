@@ -612,9 +612,10 @@ fn print_text(
         .collect::<Vec<_>>()
         .join(", ");
     println!(
-        "Model: {} ({} scenario, fitted {} on scales {:?}; held-out error {})",
+        "Model: {} ({} scenario, {} memory mode, fitted {} on scales {:?}; held-out error {})",
         loaded.path.display(),
         model.scenario.name,
+        model.memory_mode.name(),
         model.created_at,
         model.scales,
         errors

@@ -25,6 +25,7 @@ use crate::replay::ReplayPlan;
 use crate::report::{self, Report, RunRecord, RunStatus};
 use crate::sampling::SamplingMode;
 use crate::scenario::{validate_scale, LoadedScenario, Scenario};
+use crate::strategy::memory::MemoryMode;
 use crate::strategy::{self, Strategy};
 use crate::table::Table;
 use crate::units::{format_bytes, format_count};
@@ -274,6 +275,7 @@ pub fn sweep_plan(
     plan.force = args.force;
     plan.estimates = estimates;
     plan.output.chunk_rows = args.chunk_rows;
+    plan.memory_mode = MemoryMode::parse(&args.memory_mode)?;
     Ok(plan)
 }
 
@@ -309,7 +311,9 @@ fn measure_production(
             let Some(variant) = variants_fed(name, cap, mode).first().copied() else {
                 continue;
             };
-            let v = model.variant(variant)?;
+            let Ok(v) = model.variant(variant) else {
+                continue; // not in this model (streaming, in pandas mode)
+            };
             if cap > 0 && v.sampling.is_none() {
                 continue; // ignores the cap: measured (or not) without one
             }
@@ -398,6 +402,11 @@ pub fn run_plan(mut plan: ReplayPlan, dir: &Path, progress: &mut Progress) -> Re
 pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let scenario = Scenario::load(&args.scenario)?;
     if scenario.scenario.workload() == crate::scenario::Workload::Similarity {
+        if MemoryMode::parse(&args.memory_mode)? == MemoryMode::Pandas {
+            return Err(bad_input(
+                "--memory-mode pandas: only ranking-prep scenarios have a pandas memory mode (similarity is numpy, replayed as is)",
+            ));
+        }
         return super::similarity_model::sweep(&args, &scenario);
     }
     if scenario.scenario.scaling.scale_pools {
@@ -408,6 +417,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
     }
     let scales = parse_scales(&args.scales)?;
     let fractions = parse_fractions(&args.max_ranking_samples_fraction)?;
+    let memory_mode = MemoryMode::parse(&args.memory_mode)?;
     parse_interval(&args.interval)?;
     if args.chunk_rows == 0 {
         return Err(bad_input(
@@ -421,8 +431,10 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| default_out_dir(&format!("sweep-{name}")));
     let mut progress = Progress::new(args.quiet);
+    // `streaming` has no pandas counterpart: a pandas-mode model has none.
     let all: Vec<&'static dyn Strategy> = STRATEGIES
         .iter()
+        .filter(|name| memory_mode != MemoryMode::Pandas || **name != "streaming")
         .map(|name| strategy_by_name(name))
         .collect::<Result<_>>()?;
     let sampled: Vec<&'static dyn Strategy> = all
@@ -492,6 +504,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         allocator,
     )?;
     model.streaming_chunk_rows = args.chunk_rows;
+    model.memory_mode = memory_mode;
     if args.production {
         model.production_checks = measure_production(
             &args,
@@ -532,7 +545,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         println!("  {variant}: largest held-out error {err:.1}%");
     }
     let smallest = scenario.scenario.sizes(scales[0]).sample_rows;
-    if smallest < CHUNKS_FOR_AFFINE * args.chunk_rows {
+    if model.variant("streaming").is_ok() && smallest < CHUNKS_FOR_AFFINE * args.chunk_rows {
         println!(
             "  note: the smallest scale loads {} rows, fewer than {CHUNKS_FOR_AFFINE} streaming chunks of {}: streaming's peak is a sawtooth in rows mod chunk (one chunk's working set), which an affine fit over so few chunks absorbs into its per-row cost; larger scales or a smaller --chunk-rows make its fit closer",
             format_count(smallest),
@@ -643,6 +656,7 @@ pub fn build_model(
         machine,
         dropna_keep_ratio,
         streaming_chunk_rows: 0,
+        memory_mode: MemoryMode::Polars,
         variants,
         validation: Validation {
             holdout_scale: holdout,
@@ -854,6 +868,12 @@ fn render_summary(
         model.dropna_keep_ratio,
         model.allocator
     );
+    if model.memory_mode == MemoryMode::Pandas {
+        s += &format!(
+            "Memory mode: {} (figures track a pandas process's bytes per row; no `streaming`).\n\n",
+            model.memory_mode.describe()
+        );
+    }
     s += &format!(
         "## Held-out check\n\nFitted on scales {}; predicting scale {}.\n\n{}\n",
         join_scales(&model.validation.fitted_scales),

@@ -72,6 +72,10 @@ pub struct Model {
     /// this chunk size (0 in models from before it was recorded).
     #[serde(default)]
     pub streaming_chunk_rows: u64,
+    /// The memory mode the sweep's children ran in (`--memory-mode`); models
+    /// from before it was recorded are `polars`.
+    #[serde(default)]
+    pub memory_mode: crate::strategy::memory::MemoryMode,
     /// One model per strategy and way of sampling.
     pub variants: Vec<VariantModel>,
     /// How the model fitted on all but the largest scale did on the largest.
@@ -748,6 +752,7 @@ columns = 12
             machine: MachineFacts::default(),
             dropna_keep_ratio: 0.98,
             streaming_chunk_rows: 100_000,
+            memory_mode: Default::default(),
             variants: vec![legacy, optimized],
             validation: Validation {
                 holdout_scale: 0.004,
