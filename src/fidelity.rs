@@ -166,6 +166,37 @@ pub struct Holdout {
     pub error: f64,
 }
 
+impl Holdout {
+    /// `predicted` pandas bytes at `last` from the `fitted` points, judged
+    /// against what pandas measured there.
+    fn of(fitted: &[FidelityPoint], last: &FidelityPoint, predicted: f64) -> Self {
+        let measured = last.pandas_peak_bytes as f64;
+        Self {
+            fitted_scales: fitted.iter().map(|p| p.scale).collect(),
+            rows: last.rows,
+            predicted_bytes: predicted,
+            measured_bytes: last.pandas_peak_bytes,
+            error: ratio(predicted - measured, measured),
+        }
+    }
+
+    /// One line: `<what> at N rows at X, measured Y (+e%)`.
+    pub fn sentence(&self, what: &str) -> String {
+        format!(
+            "{what} (fitted on scales {}) predicts pandas at {} rows at {}, measured {} ({:+.1}%).",
+            self.fitted_scales
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::units::format_count(self.rows),
+            crate::units::format_bytes(self.predicted_bytes.max(0.0) as u64),
+            crate::units::format_bytes(self.measured_bytes),
+            self.error * 100.0
+        )
+    }
+}
+
 fn fit_rows(points: &[(u64, u64)]) -> Result<Fit> {
     let obs: Vec<Observation> = points
         .iter()
@@ -267,16 +298,7 @@ impl StrategyFidelity {
             if any_stage {
                 predicted = by_stage;
             }
-            Some(Holdout {
-                fitted_scales: rest.iter().map(|p| p.scale).collect(),
-                rows: last.rows,
-                predicted_bytes: predicted,
-                measured_bytes: last.pandas_peak_bytes,
-                error: ratio(
-                    predicted - last.pandas_peak_bytes as f64,
-                    last.pandas_peak_bytes as f64,
-                ),
-            })
+            Some(Holdout::of(rest, last, predicted))
         } else {
             None
         };
@@ -348,16 +370,7 @@ fn calibrated_holdout(points: &[FidelityPoint]) -> Result<Option<Holdout>> {
         .collect();
     let scaling = crate::model::affine_scaling(&observed);
     let predicted = scaling.apply(at(last.rows));
-    Ok(Some(Holdout {
-        fitted_scales: rest.iter().map(|p| p.scale).collect(),
-        rows: last.rows,
-        predicted_bytes: predicted,
-        measured_bytes: last.pandas_peak_bytes,
-        error: ratio(
-            predicted - last.pandas_peak_bytes as f64,
-            last.pandas_peak_bytes as f64,
-        ),
-    }))
+    Ok(Some(Holdout::of(rest, last, predicted)))
 }
 
 impl Fidelity {

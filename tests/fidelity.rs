@@ -4,35 +4,11 @@
 
 mod common;
 
-use common::{cache_dir, oomlab, scratch};
+use common::{fidelity_ci, oomlab, scratch};
 
 #[test]
 fn fidelity_fits_both_sides_and_writes_its_result() {
-    let out = scratch("fidelity-ci");
-    let cache = cache_dir();
-    let output = oomlab()
-        .args([
-            "fidelity",
-            "--scenario",
-            "scenarios/ci.toml",
-            "--scales",
-            "0.25,0.5,1",
-            "--repeat",
-            "2",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .expect("oomlab runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "fidelity failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (out, stdout) = fidelity_ci("fidelity-ci", 2);
     let f: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("fidelity.json")).expect("fidelity.json written"),
     )

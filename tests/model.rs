@@ -38,26 +38,11 @@ fn sweep() -> &'static Sweep {
     SWEEP.get_or_init(|| {
         let dir = scratch("model-sweep");
         let model = dir.join("saved-model.json");
-        let cache = cache_dir();
-        let out = oomlab()
-            .args([
-                "sweep",
-                "--scenario",
-                "scenarios/ci.toml",
-                "--scales",
-                "0.25,0.5,0.75,1",
-                "--chunk-rows",
-                "10000",
-                "--cache-dir",
-                cache.to_str().unwrap(),
-                "--out",
-                dir.to_str().unwrap(),
-                "--model",
-                model.to_str().unwrap(),
-                "--quiet",
-            ])
-            .output()
-            .expect("oomlab runs");
+        let out = run_sweep(
+            &dir,
+            &model,
+            &["--scales", "0.25,0.5,0.75,1", "--chunk-rows", "10000"],
+        );
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
@@ -75,6 +60,26 @@ fn sweep() -> &'static Sweep {
             json,
         }
     })
+}
+
+/// Runs `oomlab sweep` on ci.toml into `dir`, saving the model at `model`,
+/// with `extra` flags (scales and the like).
+fn run_sweep(dir: &std::path::Path, model: &std::path::Path, extra: &[&str]) -> Output {
+    let cache = cache_dir();
+    let mut args = vec![
+        "sweep",
+        "--scenario",
+        "scenarios/ci.toml",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    oomlab().args(&args).output().expect("oomlab runs")
 }
 
 /// Runs `oomlab <command> --model <the sweep's> args...`.
@@ -727,30 +732,7 @@ fn gib_budgets_of_the_table_are_the_write_ups() {
 #[test]
 fn a_fidelity_result_calibrates_recommend_check_and_postmortem() {
     let s = sweep();
-    let dir = scratch("model-fidelity");
-    let cache = cache_dir();
-    let out = oomlab()
-        .args([
-            "fidelity",
-            "--scenario",
-            "scenarios/ci.toml",
-            "--scales",
-            "0.25,0.5,1",
-            "--repeat",
-            "1",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .expect("oomlab runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (dir, _) = common::fidelity_ci("model-fidelity", 1);
     let fidelity = dir.join("fidelity.json");
     let fidelity = fidelity.to_str().unwrap();
     let out = ask(
@@ -812,28 +794,18 @@ fn a_fidelity_result_calibrates_recommend_check_and_postmortem() {
 fn a_pandas_mode_sweep_fits_legacy_and_optimized_only() {
     let dir = scratch("model-sweep-pandas");
     let model = dir.join("model.json");
-    let cache = cache_dir();
-    let out = oomlab()
-        .args([
-            "sweep",
-            "--scenario",
-            "scenarios/ci.toml",
+    let out = run_sweep(
+        &dir,
+        &model,
+        &[
             "--scales",
             "0.25,0.5,1",
             "--max-ranking-samples-fraction",
             "0.5",
             "--memory-mode",
             "pandas",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-            "--model",
-            model.to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .expect("oomlab runs");
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
     assert_eq!(json["memory_mode"], "pandas");

@@ -133,12 +133,8 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             format_bytes(margin.abs() as u64)
         );
         if let Some(t) = calibration_table(&loaded.before, model, variant, rows_in, cap) {
-            if let Some(c) = &model.calibration {
-                println!(
-                    "Calibration: {} (from {})",
-                    crate::model::describe_calibration(c),
-                    c.source
-                );
+            if let Some(line) = crate::model::calibration_line(model) {
+                println!("{line}");
             }
             println!("{}", t.to_text());
         }

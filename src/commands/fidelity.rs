@@ -26,7 +26,7 @@ use crate::report::{self, utc_now_rfc3339, RunRecord, RunStatus};
 use crate::scenario::{Scenario, Workload};
 use crate::strategy::memory::MemoryMode;
 use crate::table::Table;
-use crate::units::{format_bytes, format_count};
+use crate::units::format_bytes;
 
 /// Stage boundaries of the pandas reference: its `INFO [stage] NAME` lines only
 /// (the pipeline's own INFO lines are kept as logs, not cut into stages).
@@ -340,33 +340,13 @@ fn render(f: &Fidelity, pictures: &[PathBuf]) -> String {
     for s in &f.strategies {
         if let Some(h) = &s.calibrated_holdout {
             md += &format!(
-                "{}: calibrated replay (pandas = offset + k x oomlab, fitted on scales {}) predicts pandas at {} rows at {}, measured {} ({:+.1}%).\n",
+                "{}: {}\n",
                 s.strategy,
-                h.fitted_scales
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                format_count(h.rows),
-                format_bytes(h.predicted_bytes.max(0.0) as u64),
-                format_bytes(h.measured_bytes),
-                h.error * 100.0
+                h.sentence("the replay calibrated to pandas (pandas = offset + k x oomlab)")
             );
         }
         if let Some(h) = &s.holdout {
-            md += &format!(
-                "{}: pandas peak at {} rows predicted from scales {} at {}, measured {} ({:+.1}%).\n",
-                s.strategy,
-                format_count(h.rows),
-                h.fitted_scales
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                format_bytes(h.predicted_bytes.max(0.0) as u64),
-                format_bytes(h.measured_bytes),
-                h.error * 100.0
-            );
+            md += &format!("{}: {}\n", s.strategy, h.sentence("pandas' own stage fits"));
         }
     }
     md += "\nCalibrate a model to these pandas peaks with `oomlab recommend --fidelity <this dir>/fidelity.json` (or `check --fidelity`).\n";

@@ -710,12 +710,8 @@ fn print_text(
         out.rows_in,
         out.max_ranking_samples.unwrap_or(0),
     ) {
-        if let Some(c) = &model.calibration {
-            println!(
-                "Calibration: {} on every prediction (from {})",
-                crate::model::describe_calibration(c),
-                c.source
-            );
+        if let Some(line) = crate::model::calibration_line(model) {
+            println!("{line}");
         }
         println!("{}", t.to_text());
     }

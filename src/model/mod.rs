@@ -196,6 +196,18 @@ pub struct Calibration {
     pub observations: Vec<ObservedPeak>,
 }
 
+/// The `Calibration: ...` line of `recommend` and `check` (`None` when the
+/// model is uncalibrated).
+pub fn calibration_line(model: &Model) -> Option<String> {
+    model.calibration.as_ref().map(|c| {
+        format!(
+            "Calibration: {} on every prediction (from {})",
+            describe_calibration(c),
+            c.source
+        )
+    })
+}
+
 /// A calibration in words: `x1.23`, or `x1.23 + 1.9 GiB`.
 pub fn describe_calibration(c: &Calibration) -> String {
     if c.offset_bytes.abs() < 1.0 {

@@ -82,3 +82,33 @@ pub fn stage<'a>(run: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
         .and_then(|s| s.iter().find(|s| s["name"] == name))
         .unwrap_or_else(|| panic!("no stage {name}"))
 }
+
+/// Runs `oomlab fidelity` on ci.toml at scales 0.25, 0.5 and 1 with the pandas
+/// reference run `repeat` times per point, into a fresh directory; returns
+/// the directory and stdout (panics, with both streams, when it fails).
+pub fn fidelity_ci(name: &str, repeat: u32) -> (PathBuf, String) {
+    let out = scratch(name);
+    let cache = cache_dir();
+    let repeat = repeat.to_string();
+    let output = run(&[
+        "fidelity",
+        "--scenario",
+        "scenarios/ci.toml",
+        "--scales",
+        "0.25,0.5,1",
+        "--repeat",
+        &repeat,
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "fidelity failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (out, stdout)
+}
