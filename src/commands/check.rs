@@ -159,9 +159,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             None => {}
         }
         if model.calibration.is_none() {
-            println!(
-                "note: the model is of the replay (polars); pandas in production pays more per row: pass --observed ROWS=PEAK from a production run to calibrate"
-            );
+            println!("note: {}", crate::model::uncalibrated_note(model));
         }
     }
     Ok(if fits { Exit::Ok } else { Exit::Failed })

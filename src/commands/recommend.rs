@@ -521,10 +521,7 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         ));
     }
     if model.calibration.is_none() {
-        warnings.push(
-            "the model is of the replay (polars); pandas in production pays more per row: pass --observed ROWS=PEAK from a production run to calibrate"
-                .into(),
-        );
+        warnings.push(crate::model::uncalibrated_note(model));
     }
     let coverage = if args.no_coverage {
         None

@@ -891,8 +891,9 @@ fn render_summary(
         );
     }
     s += &format!(
-        "\n## At production size\n\nModel fitted on all scales; {} rows loaded. Figures are of the replay (polars); calibrate with `oomlab recommend --observed ROWS=PEAK` to a production peak.\n\n{}\n![sweep](sweep.png)\n\n## Fits\n\n{}\n## Reports\n\n",
+        "\n## At production size\n\nModel fitted on all scales; {} rows loaded. Figures are of the replay ({} memory mode); calibrate with `oomlab recommend --fidelity fidelity.json` (or `--observed ROWS=PEAK`) to pandas' bytes.\n\n{}\n![sweep](sweep.png)\n\n## Fits\n\n{}\n## Reports\n\n",
         format_count(model.scenario.production.sample_rows),
+        model.memory_mode.name(),
         production.to_markdown(),
         fits.to_markdown()
     );

@@ -196,6 +196,15 @@ pub struct Calibration {
     pub observations: Vec<ObservedPeak>,
 }
 
+/// What an uncalibrated model's figures are, and how to make them pandas
+/// bytes (the note `recommend` and `check` print).
+pub fn uncalibrated_note(model: &Model) -> String {
+    format!(
+        "the model is of the replay ({} memory mode); pandas in production pays more per row: calibrate with --fidelity fidelity.json (oomlab fidelity) or --observed ROWS=PEAK from a production run",
+        model.memory_mode.name()
+    )
+}
+
 /// The `Calibration: ...` line of `recommend` and `check` (`None` when the
 /// model is uncalibrated).
 pub fn calibration_line(model: &Model) -> Option<String> {
