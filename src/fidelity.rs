@@ -183,7 +183,7 @@ impl Holdout {
     /// One line: `<what> at N rows at X, measured Y (+e%)`.
     pub fn sentence(&self, what: &str) -> String {
         format!(
-            "{what} (fitted on scales {}) predicts pandas at {} rows at {}, measured {} ({:+.1}%).",
+            "{what}, fitted on scales {}, predicts pandas at {} rows at {}, measured {} ({:+.1}%).",
             self.fitted_scales
                 .iter()
                 .map(|s| s.to_string())

@@ -342,7 +342,7 @@ fn render(f: &Fidelity, pictures: &[PathBuf]) -> String {
             md += &format!(
                 "{}: {}\n",
                 s.strategy,
-                h.sentence("the replay calibrated to pandas (pandas = offset + k x oomlab)")
+                h.sentence("the replay calibrated to pandas as offset + k x oomlab")
             );
         }
         if let Some(h) = &s.holdout {

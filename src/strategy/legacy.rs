@@ -52,6 +52,10 @@ impl Strategy for Legacy {
             probe.info(format!("Ranking samples: {rows} rows before optimization"));
             d.insert("rows".into(), json!(rows));
             d.insert("bytes".into(), json!(frame_bytes(&inputs.samples.df)));
+            d.insert(
+                "arrow_pool_bytes".into(),
+                json!(inputs.objects.arrow_pool_bytes()),
+            );
             d.insert("object_bytes".into(), json!(inputs.objects.bytes()));
             Ok(inputs)
         })?;

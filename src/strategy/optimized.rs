@@ -70,6 +70,7 @@ impl Strategy for Optimized {
             d.insert("rows".into(), json!(rows));
             d.insert("bytes_before".into(), json!(before));
             d.insert("bytes".into(), json!(frame_bytes(&samples.df)));
+            d.insert("arrow_pool_bytes".into(), json!(objects.arrow_pool_bytes()));
             d.insert("object_bytes".into(), json!(objects.bytes()));
             Ok((samples, profile, users, objects))
         })?;
