@@ -24,6 +24,8 @@
 //!   which deep-copies (and so consolidates) both halves; the left side is not
 //!   taken since its indexer is a range. The take is freed once the copy exists,
 //!   so the step peaks near twice its result.
+//! - **pyarrow's pool.** The decoded Arrow tables stay for the whole run, as
+//!   pyarrow's mimalloc pool keeps their memory (see [`ObjectStore`]).
 
 use std::collections::{BTreeMap, HashMap};
 

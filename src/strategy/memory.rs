@@ -43,7 +43,7 @@ impl MemoryMode {
                 "polars: strings as 16-byte views plus their bytes; copies and merges allocate where pandas does"
             }
             MemoryMode::Pandas => {
-                "pandas: object columns as 8-byte handles to string objects stored once (CPython sizes); merge = join indexers + take + consolidating copy; astype keeps the old block until all its columns are replaced"
+                "pandas: object columns as 8-byte handles to string objects stored once (CPython sizes); merge = join indexers + take + consolidating copy; astype keeps the old block until all its columns are replaced; the decoded Arrow tables stay, as pyarrow's pool keeps them"
             }
         }
     }
