@@ -86,14 +86,15 @@ impl Frame {
         }
     }
 
+    /// A frame without object columns, one block per dtype: how `polars`
+    /// mode holds every frame (its layout is never consulted).
+    fn plain(df: DataFrame) -> Self {
+        let objects = vec![false; df.width()];
+        Self::consolidated(df, &objects)
+    }
+
     fn class(&self, i: usize) -> (bool, DataType) {
-        let slot = self.slots[i];
-        let dtype = if slot.object {
-            DataType::String
-        } else {
-            self.df.columns()[i].dtype().clone()
-        };
-        (slot.object, dtype)
+        class_of(&self.df.columns()[i], self.slots[i].object)
     }
 
     /// Column indices of every dtype held in more than one block: what a deep
@@ -127,20 +128,24 @@ impl Frame {
     }
 }
 
+/// What decides which columns can share a block: object columns share one
+/// kind of block whatever their handles' dtype, the others one per dtype.
+fn class_of(column: &Column, object: bool) -> (bool, DataType) {
+    let dtype = if object {
+        DataType::String
+    } else {
+        column.dtype().clone()
+    };
+    (object, dtype)
+}
+
 fn consolidated_slots(df: &DataFrame, objects: &[bool]) -> Vec<Slot> {
     let mut classes: Vec<(bool, DataType)> = Vec::new();
     df.columns()
         .iter()
         .zip(objects)
         .map(|(c, &object)| {
-            let class = (
-                object,
-                if object {
-                    DataType::String
-                } else {
-                    c.dtype().clone()
-                },
-            );
+            let class = class_of(c, object);
             let block = match classes.iter().position(|k| *k == class) {
                 Some(b) => b,
                 None => {
@@ -227,11 +232,10 @@ impl ObjectStore {
         drop(ids);
         let python_bytes: u64 = values.iter().map(|s| python_str_bytes(s.len())).sum();
         let dictionary = StringChunked::from_iter_values(column.name().clone(), values.into_iter());
-        let held = frame_ops::column_bytes(&dictionary.clone().into_column(), None)
-            + dictionary
-                .downcast_iter()
-                .flat_map(|a| a.data_buffers().iter().map(|b| b.len() as u64))
-                .sum::<u64>();
+        let held = frame_ops::column_bytes(
+            &dictionary.clone().into_column(),
+            Some(&mut Default::default()),
+        );
         let padding = python_bytes.saturating_sub(held) as usize;
         self.pools.insert(
             column.name().to_string(),
@@ -261,7 +265,8 @@ pub struct Loaded {
     pub samples: Frame,
     pub profile: Frame,
     pub users: Frame,
-    /// The string objects the object columns point to (empty in `polars` mode).
+    /// The string objects the object columns point to and the decoded tables
+    /// pyarrow's pool keeps (empty in `polars` mode).
     pub objects: ObjectStore,
 }
 
@@ -292,10 +297,7 @@ impl Ops {
         let mut objects = ObjectStore::default();
         let mut convert = |df: DataFrame| -> Result<Frame> {
             match self.mode {
-                MemoryMode::Polars => {
-                    let objects = vec![false; df.width()];
-                    Ok(Frame::consolidated(df, &objects))
-                }
+                MemoryMode::Polars => Ok(Frame::plain(df)),
                 MemoryMode::Pandas => {
                     let mut columns = Vec::with_capacity(df.width());
                     let mut is_object = Vec::with_capacity(df.width());
@@ -402,9 +404,9 @@ impl Ops {
     /// `left.merge(right, on=key, how="left")` with a many-to-one right side.
     pub fn merge_left(&self, left: &Frame, right: &Frame, key: &str) -> Result<Frame> {
         if self.mode == MemoryMode::Polars {
-            let df = frame_ops::merge_left(&left.df, &right.df, key)?;
-            let objects = vec![false; df.width()];
-            return Ok(Frame::consolidated(df, &objects));
+            return Ok(Frame::plain(frame_ops::merge_left(
+                &left.df, &right.df, key,
+            )?));
         }
         let gather = frame_ops::right_positions(&left.df, &right.df, key)?;
         // `_get_join_info`: the factorizer's hash table and the intp arrays of
