@@ -276,28 +276,12 @@ impl StrategyFidelity {
             // changes with size: loading the profile at small scales, a merge
             // at large ones).
             let x = last.rows as f64;
-            let mut predicted = fit_rows(
-                &rest
-                    .iter()
-                    .map(|p| (p.rows, p.pandas_peak_bytes))
-                    .collect::<Vec<_>>(),
-            )?
-            .eval(x, x);
-            let mut any_stage = false;
-            let mut by_stage = f64::MIN;
-            for stage in last.pandas_stages.keys() {
-                let pts: Vec<(u64, u64)> = rest
-                    .iter()
-                    .filter_map(|p| p.pandas_stages.get(stage).map(|v| (p.rows, *v)))
-                    .collect();
-                if pts.len() == rest.len() {
-                    by_stage = by_stage.max(fit_rows(&pts)?.eval(x, x));
-                    any_stage = true;
-                }
-            }
-            if any_stage {
-                predicted = by_stage;
-            }
+            let fits = stage_fits(rest, |p| &p.pandas_stages)?;
+            let predicted = if fits.is_empty() {
+                peak_fit(rest, |p| p.pandas_peak_bytes)?.eval(x, x)
+            } else {
+                fits.iter().map(|f| f.eval(x, x)).fold(f64::MIN, f64::max)
+            };
             Some(Holdout::of(rest, last, predicted))
         } else {
             None
@@ -314,37 +298,51 @@ impl StrategyFidelity {
     }
 }
 
+/// One side's fit of every stage measured at all `points` (`stages` picks
+/// the side), in stage-name order.
+fn stage_fits(
+    points: &[FidelityPoint],
+    stages: fn(&FidelityPoint) -> &BTreeMap<String, u64>,
+) -> Result<Vec<Fit>> {
+    let Some(first) = points.first() else {
+        return Ok(Vec::new());
+    };
+    let mut fits = Vec::new();
+    for stage in stages(first).keys() {
+        let pts: Vec<(u64, u64)> = points
+            .iter()
+            .filter_map(|p| stages(p).get(stage).map(|v| (p.rows, *v)))
+            .collect();
+        if pts.len() == points.len() {
+            fits.push(fit_rows(&pts)?);
+        }
+    }
+    Ok(fits)
+}
+
+/// One side's fit of the whole run's peak over `points`.
+fn peak_fit(points: &[FidelityPoint], peak: fn(&FidelityPoint) -> u64) -> Result<Fit> {
+    fit_rows(&points.iter().map(|p| (p.rows, peak(p))).collect::<Vec<_>>())
+}
+
 /// The replay's fit of its fastest-growing stage (the one that sets the
 /// peak at large sizes) over `points`; the whole-run fit when no stage was
 /// measured at every point. Calibrating on it, not on the largest stage at
 /// the fitted sizes, keeps a fixed-cost stage that peaks only at small sizes
 /// (loading the profile) from posing as the per-row cost.
 fn replay_growth_fit(points: &[FidelityPoint]) -> Result<Fit> {
-    let first = points.first().context("no points")?;
     let mut best: Option<Fit> = None;
-    for stage in first.oomlab_stages.keys() {
-        let pts: Vec<(u64, u64)> = points
-            .iter()
-            .filter_map(|p| p.oomlab_stages.get(stage).map(|v| (p.rows, *v)))
-            .collect();
-        if pts.len() == points.len() {
-            let f = fit_rows(&pts)?;
-            if best
-                .as_ref()
-                .is_none_or(|b| f.bytes_per_row_in > b.bytes_per_row_in)
-            {
-                best = Some(f);
-            }
+    for f in stage_fits(points, |p| &p.oomlab_stages)? {
+        if best
+            .as_ref()
+            .is_none_or(|b| f.bytes_per_row_in > b.bytes_per_row_in)
+        {
+            best = Some(f);
         }
     }
     match best {
         Some(f) => Ok(f),
-        None => fit_rows(
-            &points
-                .iter()
-                .map(|p| (p.rows, p.oomlab_peak_bytes))
-                .collect::<Vec<_>>(),
-        ),
+        None => peak_fit(points, |p| p.oomlab_peak_bytes),
     }
 }
 
@@ -390,24 +388,6 @@ impl Fidelity {
         ))
     }
 
-    /// The pandas peaks of `strategy` (no sampling), as observations a
-    /// model calibrates to exactly as to peaks seen in production.
-    pub fn observations(&self, strategy: &str) -> Vec<ObservedPeak> {
-        self.strategy(strategy)
-            .map(|s| {
-                s.points
-                    .iter()
-                    .map(|p| ObservedPeak {
-                        rows_in: p.rows,
-                        max_ranking_samples: 0,
-                        peak_bytes: p.pandas_peak_bytes,
-                        predicted_bytes: 0.0,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// Writes `fidelity.json` (atomically).
     pub fn write(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).context("serializing the fidelity result")?;
@@ -451,7 +431,22 @@ pub fn observations(path: &Path, strategy: &str, scenario: &str) -> Result<Vec<O
             f.scenario
         )));
     }
-    let points = f.observations(strategy);
+    // Without sampling, as observations a model calibrates to exactly as to
+    // peaks seen in production.
+    let points: Vec<ObservedPeak> = f
+        .strategy(strategy)
+        .map(|s| {
+            s.points
+                .iter()
+                .map(|p| ObservedPeak {
+                    rows_in: p.rows,
+                    max_ranking_samples: 0,
+                    peak_bytes: p.pandas_peak_bytes,
+                    predicted_bytes: 0.0,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     if points.is_empty() {
         return Err(bad_input(format!(
             "{}: no pandas points of `{strategy}` to calibrate with",
