@@ -235,24 +235,20 @@ pub fn describe_calibration(c: &Calibration) -> String {
 /// (see [`Model::calibrate_affine`]); one factor (offset 0) when the points
 /// cannot separate the two: fewer than two sizes, or a fit with `k <= 0`.
 pub fn affine_scaling(points: &[ObservedPeak]) -> Scaling {
-    let (mut num, mut den) = (0.0, 0.0);
+    let measured: Vec<&ObservedPeak> = points.iter().filter(|o| o.peak_bytes > 0).collect();
     let (mut s_w, mut s_p, mut s_pp, mut s_o, mut s_po) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for o in points {
+    for o in &measured {
         let (p, y) = (o.predicted_bytes, o.peak_bytes as f64);
-        if y <= 0.0 {
-            continue;
-        }
         let w = 1.0 / (y * y);
-        num += p / y;
-        den += (p / y).powi(2);
         s_w += w;
         s_p += w * p;
         s_pp += w * p * p;
         s_o += w * y;
         s_po += w * p * y;
     }
+    let factor = one_factor(measured.iter().copied());
     let single = Scaling {
-        factor: if den > 0.0 { num / den } else { 1.0 },
+        factor: if factor.is_finite() { factor } else { 1.0 },
         offset_bytes: 0.0,
     };
     let distinct = points
@@ -272,6 +268,19 @@ pub fn affine_scaling(points: &[ObservedPeak]) -> Scaling {
         factor: k,
         offset_bytes: (s_o - k * s_p) / s_w,
     }
+}
+
+/// The one factor `k` minimising `sum((k p_i - o_i) / o_i)^2` over observed
+/// peaks `o_i` and their predictions `p_i`: `sum(r) / sum(r^2)` with
+/// `r = p / o` (NaN without points).
+fn one_factor<'a>(points: impl IntoIterator<Item = &'a ObservedPeak>) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for o in points {
+        let r = o.predicted_bytes / o.peak_bytes as f64;
+        num += r;
+        den += r * r;
+    }
+    num / den
 }
 
 /// How a calibration maps a replay figure to the calibrated one.
@@ -562,7 +571,6 @@ impl Model {
         }
         let v = self.variant(variant)?.clone();
         let mut points = Vec::new();
-        let (mut num, mut den) = (0.0, 0.0);
         for o in observed {
             let p = v
                 .predict(
@@ -577,16 +585,13 @@ impl Model {
                     o.rows_in
                 )));
             }
-            let ratio = p / o.peak_bytes as f64;
-            num += ratio;
-            den += ratio * ratio;
             points.push(ObservedPeak {
                 predicted_bytes: p,
                 ..*o
             });
         }
         self.calibration = Some(Calibration {
-            factor: num / den,
+            factor: one_factor(&points),
             offset_bytes: 0.0,
             source: "--observed".into(),
             observations: points,
@@ -599,8 +604,8 @@ impl Model {
     /// `offset` and `k` minimising the relative error
     /// `sum(((offset + k p_i) - o_i) / o_i)^2`. Two parameters, so the pandas
     /// fixed cost does not inflate the per-row factor (one factor fitted at
-    /// small sizes, where the fixed cost dominates, over-predicts production
-    /// several times). Falls back to [`Model::calibrate`] when the points
+    /// small sizes, where the fixed cost dominates, scaled production by
+    /// about 2 on the production scenario). Falls back to [`Model::calibrate`] when the points
     /// cannot separate the two (fewer than two sizes, or a fit with k <= 0).
     pub fn calibrate_affine(
         &mut self,
@@ -608,11 +613,11 @@ impl Model {
         observed: &[ObservedPeak],
         source: &str,
     ) -> Result<()> {
+        // Validates the observations and records them, with one factor.
         self.calibrate(variant, observed)?;
-        let Some(single) = self.calibration.clone() else {
+        let Some(mut calibration) = self.calibration.take() else {
             return Ok(());
         };
-        let mut calibration = single;
         // Against the stage that sets the peak at large sizes: at the small
         // sizes a fidelity run measures, a fixed-cost stage can be the largest
         // and would make the pandas per-row growth look like a huge factor.
