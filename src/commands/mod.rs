@@ -71,7 +71,8 @@ pub fn plan(
     let (scenario, scale, cache_root) = load_scenario(&args.scenario)?;
     let (max_ranking_samples, source) = resolve_max_ranking_samples(args.max_ranking_samples)?;
     let memory_mode = crate::strategy::memory::MemoryMode::parse(&args.memory_mode)?;
-    let strategies = pandas_mode_strategies(memory_mode, &scenario, strategies)?;
+    memory_mode.check_workload(scenario.scenario.workload())?;
+    let strategies = memory_mode.replayable(strategies)?;
     let similarity = crate::strategy::similarity::resolve_knobs(
         scenario.scenario.similarity.as_ref(),
         args.similarity_micro_batch_size,
@@ -95,36 +96,6 @@ pub fn plan(
         journal_dir: None,
         memory_mode,
     })
-}
-
-/// The strategies a `--memory-mode` can replay: `pandas` mode models pandas'
-/// ranking prep (`legacy`, `optimized`); `streaming` has no pandas
-/// counterpart and is left out with a note, and naming only it is an error.
-fn pandas_mode_strategies(
-    mode: crate::strategy::memory::MemoryMode,
-    scenario: &LoadedScenario,
-    strategies: Vec<&'static dyn Strategy>,
-) -> Result<Vec<&'static dyn Strategy>> {
-    if mode != crate::strategy::memory::MemoryMode::Pandas {
-        return Ok(strategies);
-    }
-    if scenario.scenario.workload() != crate::scenario::Workload::RankingPrep {
-        return Err(bad_input(
-            "--memory-mode pandas: only ranking-prep scenarios have a pandas memory mode (similarity is numpy, replayed as is)",
-        ));
-    }
-    let (kept, dropped): (Vec<_>, Vec<_>) = strategies
-        .into_iter()
-        .partition(|s| s.name() != crate::strategy::streaming::Streaming.name());
-    if kept.is_empty() {
-        return Err(bad_input(
-            "--memory-mode pandas: `streaming` has no pandas counterpart; replay legacy or optimized",
-        ));
-    }
-    if !dropped.is_empty() {
-        eprintln!("note: --memory-mode pandas leaves out `streaming` (no pandas counterpart)");
-    }
-    Ok(kept)
 }
 
 /// The `--memory-limit` a command was given, parsed (exit 2 on a bad size).

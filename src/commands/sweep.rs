@@ -401,12 +401,9 @@ pub fn run_plan(mut plan: ReplayPlan, dir: &Path, progress: &mut Progress) -> Re
 /// `oomlab sweep`.
 pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let scenario = Scenario::load(&args.scenario)?;
+    let memory_mode = MemoryMode::parse(&args.memory_mode)?;
+    memory_mode.check_workload(scenario.scenario.workload())?;
     if scenario.scenario.workload() == crate::scenario::Workload::Similarity {
-        if MemoryMode::parse(&args.memory_mode)? == MemoryMode::Pandas {
-            return Err(bad_input(
-                "--memory-mode pandas: only ranking-prep scenarios have a pandas memory mode (similarity is numpy, replayed as is)",
-            ));
-        }
         return super::similarity_model::sweep(&args, &scenario);
     }
     if scenario.scenario.scaling.scale_pools {
@@ -417,7 +414,6 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
     }
     let scales = parse_scales(&args.scales)?;
     let fractions = parse_fractions(&args.max_ranking_samples_fraction)?;
-    let memory_mode = MemoryMode::parse(&args.memory_mode)?;
     parse_interval(&args.interval)?;
     if args.chunk_rows == 0 {
         return Err(bad_input(
@@ -431,12 +427,12 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| default_out_dir(&format!("sweep-{name}")));
     let mut progress = Progress::new(args.quiet);
-    // `streaming` has no pandas counterpart: a pandas-mode model has none.
-    let all: Vec<&'static dyn Strategy> = STRATEGIES
-        .iter()
-        .filter(|name| memory_mode != MemoryMode::Pandas || **name != "streaming")
-        .map(|name| strategy_by_name(name))
-        .collect::<Result<_>>()?;
+    let all: Vec<&'static dyn Strategy> = memory_mode.replayable(
+        STRATEGIES
+            .iter()
+            .map(|name| strategy_by_name(name))
+            .collect::<Result<_>>()?,
+    )?;
     let sampled: Vec<&'static dyn Strategy> = all
         .iter()
         .copied()

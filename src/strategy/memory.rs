@@ -14,7 +14,9 @@
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use super::Strategy;
 use crate::error::bad_input;
+use crate::scenario::Workload;
 
 /// How a replay child holds its frames (`--memory-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -46,6 +48,41 @@ impl MemoryMode {
                 "pandas: object columns as 8-byte handles to string objects stored once (CPython sizes); merge = join indexers + take + consolidating copy; astype keeps the old block until all its columns are replaced; the decoded Arrow tables stay, as pyarrow's pool keeps them"
             }
         }
+    }
+
+    /// Refuses (exit 2) a workload the mode has no model of: `pandas` mode
+    /// models pandas' ranking prep; similarity is numpy, replayed as is.
+    pub fn check_workload(self, workload: Workload) -> Result<()> {
+        if self == MemoryMode::Pandas && workload != Workload::RankingPrep {
+            return Err(bad_input(
+                "--memory-mode pandas: only ranking-prep scenarios have a pandas memory mode (similarity is numpy, replayed as is)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The strategies this mode replays: `pandas` mode models `legacy` and
+    /// `optimized`; `streaming` has no pandas counterpart and is left out with
+    /// a note, and naming only it is an error (exit 2).
+    pub fn replayable(
+        self,
+        strategies: Vec<&'static dyn Strategy>,
+    ) -> Result<Vec<&'static dyn Strategy>> {
+        if self != MemoryMode::Pandas {
+            return Ok(strategies);
+        }
+        let (kept, dropped): (Vec<_>, Vec<_>) = strategies
+            .into_iter()
+            .partition(|s| s.name() != super::streaming::Streaming.name());
+        if kept.is_empty() {
+            return Err(bad_input(
+                "--memory-mode pandas: `streaming` has no pandas counterpart; replay legacy or optimized",
+            ));
+        }
+        if !dropped.is_empty() {
+            eprintln!("note: --memory-mode pandas leaves out `streaming` (no pandas counterpart)");
+        }
+        Ok(kept)
     }
 
     /// Parses `--memory-mode` (exit 2 on anything else).
