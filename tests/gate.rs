@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{cache_dir, scratch};
+use common::{cache, path_str, scratch, text};
 
 /// The binary with a clean environment: no step summary unless a test sets one.
 fn oomlab() -> Command {
@@ -20,22 +20,6 @@ fn oomlab() -> Command {
 
 fn run(args: &[&str]) -> Output {
     oomlab().args(args).output().expect("oomlab runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn cache() -> String {
-    cache_dir().display().to_string()
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 /// Blesses a fresh baseline of the optimized strategy on ci.toml into `dir`.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::sync::OnceLock;
 
-use common::{cache_dir, oomlab, run_of, scratch};
+use common::{cache_dir, oomlab, run_of, scratch, text};
 use serde_json::Value;
 
 /// Headroom `recommend` and `check` keep by default.
@@ -96,14 +96,6 @@ fn ask(command: &str, args: &[&str]) -> Output {
 
 fn code(out: &Output) -> i32 {
     out.status.code().expect("exited, not killed")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn json_of(out: &Output) -> Value {

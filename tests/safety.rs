@@ -10,10 +10,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cache_dir, run_of, scratch};
+use common::{cache, path_str, run_of, scratch, text};
 
 /// Documented exit codes (README, "Exit codes").
 const EXIT_BAD_INPUT: i32 = 2;
@@ -28,22 +28,6 @@ const PATIENCE: Duration = Duration::from_secs(180);
 
 /// The variable that marks every process a test starts (children inherit it).
 const TAG_VAR: &str = "OOMLAB_SAFETY_TEST_TAG";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn cache() -> String {
-    cache_dir().display().to_string()
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 /// A tag unique to this test process and test.
 fn tag(name: &str) -> String {
@@ -661,54 +645,45 @@ fn hostile_scenario_files_and_flags_exit_2_naming_them() {
         std::fs::write(&p, bytes).unwrap();
         path_str(&p).to_string()
     };
-    let empty = write("empty.toml", b"");
-    bad_input(
-        &["compare", "--scenario", &empty],
-        &[],
-        &["empty.toml", "`name`"],
-    );
-    let binary = write("binary.toml", &[0xff, 0xfe, 0x00, 0x9c, 0x80, 0x01]);
-    bad_input(
-        &["compare", "--scenario", &binary],
-        &[],
-        &["binary.toml", "UTF-8"],
-    );
     let good = std::fs::read_to_string("scenarios/ci.toml").unwrap();
-    let huge = write(
-        "huge.toml",
-        good.replace("rows = 200_000", "rows = 99999999999999999999")
-            .as_bytes(),
-    );
-    bad_input(&["compare", "--scenario", &huge], &[], &["huge.toml"]);
-    let big = write(
-        "big.toml",
-        good.replace("rows = 200_000", "rows = 5_000_000_000")
-            .as_bytes(),
-    );
-    bad_input(
-        &["compare", "--scenario", &big],
-        &[],
-        &["big.toml", "ranking_samples.rows", "5000000000"],
-    );
-    let nan = write(
-        "nan.toml",
-        good.replace("label_null_share = 0.05", "label_null_share = nan")
-            .as_bytes(),
-    );
-    bad_input(
-        &["compare", "--scenario", &nan],
-        &[],
-        &["nan.toml", "label_null_share", "NaN"],
-    );
-    let both = write(
-        "both.toml",
-        format!("{good}\n[similarity]\nitems = 10\ndimension = 4\n").as_bytes(),
-    );
-    bad_input(
-        &["compare", "--scenario", &both],
-        &[],
-        &["both.toml", "not both"],
-    );
+    // (file, its bytes, what the error must name besides the file)
+    let cases: [(&str, Vec<u8>, &[&str]); 6] = [
+        ("empty.toml", Vec::new(), &["`name`"]),
+        (
+            "binary.toml",
+            vec![0xff, 0xfe, 0x00, 0x9c, 0x80, 0x01],
+            &["UTF-8"],
+        ),
+        (
+            "huge.toml",
+            good.replace("rows = 200_000", "rows = 99999999999999999999")
+                .into_bytes(),
+            &[],
+        ),
+        (
+            "big.toml",
+            good.replace("rows = 200_000", "rows = 5_000_000_000")
+                .into_bytes(),
+            &["ranking_samples.rows", "5000000000"],
+        ),
+        (
+            "nan.toml",
+            good.replace("label_null_share = 0.05", "label_null_share = nan")
+                .into_bytes(),
+            &["label_null_share", "NaN"],
+        ),
+        (
+            "both.toml",
+            format!("{good}\n[similarity]\nitems = 10\ndimension = 4\n").into_bytes(),
+            &["not both"],
+        ),
+    ];
+    for (name, bytes, pieces) in cases {
+        let path = write(name, &bytes);
+        let mut expected = vec![name];
+        expected.extend_from_slice(pieces);
+        bad_input(&["compare", "--scenario", &path], &[], &expected);
+    }
     bad_input(
         &["compare", "--scenario", path_str(&dir)],
         &[],

@@ -112,3 +112,22 @@ pub fn fidelity_ci(name: &str, repeat: u32) -> (PathBuf, String) {
     );
     (out, stdout)
 }
+
+/// A command's stdout and stderr together, for assertions and failure messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// [`cache_dir`] as a command-line argument.
+pub fn cache() -> String {
+    cache_dir().display().to_string()
+}
+
+/// A path as a command-line argument (test paths are UTF-8).
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
