@@ -9,16 +9,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{cache_dir, run, run_of, scratch};
+use common::{cache_dir, run, run_of, scratch, u};
 
 const LIMIT: &str = "800MiB";
 const LIMIT_BYTES: u64 = 800 << 20;
 /// Documented exit code when a strategy was killed for crossing its limit.
 const EXIT_OOM_KILLED: i32 = 5;
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
 
 fn f(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))

@@ -17,15 +17,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{cache_dir, oomlab, run, scratch};
+use common::{cache_dir, oomlab, run, scratch, u};
 use serde_json::Value;
 
 const EXIT_BAD_INPUT: i32 = 2;
 const GIB: f64 = (1u64 << 30) as f64;
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
 
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{oomlab, scratch};
+use common::{oomlab, scratch, u};
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
@@ -20,10 +20,6 @@ const MIB: u64 = 1 << 20;
 const EXIT_BAD_INPUT: i32 = 2;
 const EXIT_OOM_KILLED: i32 = 5;
 const EXIT_CHILD_FAILED: i32 = 6;
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
 
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))

@@ -5,15 +5,11 @@ mod common;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::{cache_dir, oomlab, run_of, scratch, stage};
+use common::{cache_dir, completed_with_stages, oomlab, run_of, scratch, stage, u};
 
 const SCENARIO: &str = "scenarios/similarity-ci.toml";
 const LEGACY_STAGES: &[&str] = &["load", "normalize", "similarity_matrix", "top_k"];
 const OPTIMIZED_STAGES: &[&str] = &["load", "normalize", "micro_batches"];
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
 
 /// Runs oomlab on the similarity CI scenario with `env` set (and no other
 /// similarity knob in the environment), into a fresh directory.
@@ -62,22 +58,7 @@ fn compare_measures_every_stage_and_the_full_matrix_peaks_higher() {
     );
     assert_eq!(u(&report["settings"]["similarity_top_k"]), 200);
     for (strategy, stages) in [("legacy", LEGACY_STAGES), ("optimized", OPTIMIZED_STAGES)] {
-        let run = run_of(&report, strategy);
-        assert_eq!(run["status"]["kind"], "completed", "{strategy}");
-        let names: Vec<&str> = run["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, stages, "{strategy} stages");
-        for s in run["stages"].as_array().unwrap() {
-            assert!(
-                u(&s["exact_peak_bytes"]) > 0,
-                "{strategy}/{} has no exact peak",
-                s["name"]
-            );
-        }
+        let run = completed_with_stages(&report, strategy, stages);
         assert_eq!(u(&run["output"]["rows"]), 6_000, "{strategy}");
         assert_eq!(u(&run["output"]["features"]), 200, "{strategy}");
         let logs: Vec<&str> = run["logs"]

@@ -2,11 +2,7 @@
 
 mod common;
 
-use common::{replay, run_of, scratch};
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
+use common::{replay, run_of, scratch, u};
 
 fn output<'a>(report: &'a serde_json::Value, strategy: &str) -> &'a serde_json::Value {
     &run_of(report, strategy)["output"]

@@ -131,3 +131,34 @@ pub fn cache() -> String {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// A report figure that must be a whole number.
+pub fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// The run of `strategy` in a report, checked to have completed with exactly
+/// `stages`, each with an exact (kernel) peak.
+pub fn completed_with_stages<'a>(
+    report: &'a serde_json::Value,
+    strategy: &str,
+    stages: &[&str],
+) -> &'a serde_json::Value {
+    let run = run_of(report, strategy);
+    assert_eq!(run["status"]["kind"], "completed", "{strategy}");
+    let names: Vec<&str> = run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, stages, "{strategy} stages");
+    for s in run["stages"].as_array().unwrap() {
+        assert!(
+            u(&s["exact_peak_bytes"]) > 0,
+            "{strategy}/{} has no exact peak",
+            s["name"]
+        );
+    }
+    run
+}
