@@ -257,22 +257,14 @@ pub struct RecommendArgs {
     /// Ranking samples loaded (default: the scenario's production rows).
     #[arg(long)]
     pub rows: Option<String>,
-    /// Model file (default: $OOMLAB_MODEL, else reports/model.json, written by `sweep`).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Share of the budget kept free.
     #[arg(long, default_value_t = crate::model::advice::DEFAULT_HEADROOM)]
     pub headroom: f64,
     /// How the cap picks rows: uniform (the pipeline's sample()) or capped per dataset.
     #[arg(long, default_value = "uniform")]
     pub sampling: String,
-    /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK (repeatable): rescales the model.
-    #[arg(long)]
-    pub observed: Vec<String>,
-    /// A fidelity result (fidelity.json from `oomlab fidelity`): calibrate the
-    /// model to its pandas peaks, so the answer is in pandas bytes.
-    #[arg(long)]
-    pub fidelity: Option<PathBuf>,
     /// Scale of the scenario data the coverage figures are measured on (default: the sweep's largest).
     #[arg(long)]
     pub coverage_scale: Option<f64>,
@@ -286,6 +278,22 @@ pub struct RecommendArgs {
     /// Print the answer as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The memory model `recommend` and `check` answer from, and how to
+/// calibrate it to the real pipeline's bytes.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// Model file (default: $OOMLAB_MODEL, else reports/model.json, written by `sweep`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK (repeatable): rescales the model.
+    #[arg(long)]
+    pub observed: Vec<String>,
+    /// A fidelity result (fidelity.json from `oomlab fidelity`): calibrate the
+    /// model to its pandas peaks, so the answer is in pandas bytes.
+    #[arg(long)]
+    pub fidelity: Option<PathBuf>,
 }
 
 /// `oomlab check`: do the planned settings fit the budget?
@@ -306,19 +314,11 @@ pub struct CheckArgs {
     /// How the cap picks rows: uniform or capped.
     #[arg(long, default_value = "uniform")]
     pub sampling: String,
-    /// Model file (default: $OOMLAB_MODEL, else reports/model.json).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Share of the budget kept free.
     #[arg(long, default_value_t = crate::model::advice::DEFAULT_HEADROOM)]
     pub headroom: f64,
-    /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK (repeatable): rescales the model.
-    #[arg(long)]
-    pub observed: Vec<String>,
-    /// A fidelity result (fidelity.json from `oomlab fidelity`): calibrate the
-    /// model to its pandas peaks, so the answer is in pandas bytes.
-    #[arg(long)]
-    pub fidelity: Option<PathBuf>,
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,

@@ -55,13 +55,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             strategy::names().join(", ")
         )));
     }
-    let (loaded, variant_name) = load_model(
-        args.model.as_deref(),
-        &args.observed,
-        args.fidelity.as_deref(),
-        &args.strategy,
-        sampling,
-    )?;
+    let (loaded, variant_name) = load_model(&args.model, &args.strategy, sampling)?;
     let model = &loaded.model;
     let variant = model.variant(&variant_name)?;
     let (cap, source) = resolve_max_ranking_samples(args.max_ranking_samples)?;

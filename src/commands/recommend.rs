@@ -9,7 +9,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use super::sweep::base_plan;
-use crate::cli::RecommendArgs;
+use crate::cli::{ModelArgs, RecommendArgs};
 use crate::data::columns::{DATASET_ID, LABEL};
 use crate::data::DataCache;
 use crate::error::{bad_input, exit_with, Exit};
@@ -41,21 +41,20 @@ pub struct LoadedModel {
 /// see [`Model::calibrate_affine`]) together with any `--observed` peaks, or
 /// to `--observed` peaks alone (one factor).
 pub fn load_model(
-    flag: Option<&Path>,
-    observed: &[String],
-    fidelity: Option<&Path>,
+    args: &ModelArgs,
     strategy: &str,
     sampling: SamplingMode,
 ) -> Result<(LoadedModel, String)> {
-    let path = model_path(flag);
+    let path = model_path(args.model.as_deref());
     let before = Model::read(&path)?;
     let variant = before.variant_for(strategy, sampling)?.name.clone();
     let mut model = before.clone();
-    let mut observations = observed
+    let mut observations = args
+        .observed
         .iter()
         .map(|o| ObservedPeak::parse(o))
         .collect::<Result<Vec<_>>>()?;
-    match fidelity {
+    match args.fidelity.as_deref() {
         Some(file) => {
             observations.extend(crate::fidelity::observations(
                 file,
@@ -480,13 +479,7 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
     }
     let headroom = validate_headroom(args.headroom)?;
     let sampling = SamplingMode::parse(&args.sampling)?;
-    let (loaded, variant_name) = load_model(
-        args.model.as_deref(),
-        &args.observed,
-        args.fidelity.as_deref(),
-        "optimized",
-        sampling,
-    )?;
+    let (loaded, variant_name) = load_model(&args.model, "optimized", sampling)?;
     let model = &loaded.model;
     let variant = model.variant(&variant_name)?;
     if !variant.sampling_identified() {

@@ -295,7 +295,7 @@ fn render(model: &SimilarityModel) -> Result<String> {
 /// `MAX_RANKING_SAMPLES` beside them when a ranking model is saved.
 pub fn recommend(args: &RecommendArgs, items_text: &str) -> Result<Exit> {
     let headroom = validate_headroom(args.headroom)?;
-    let path = similarity_model_path(args.model.as_deref());
+    let path = similarity_model_path(args.model.model.as_deref());
     let model = SimilarityModel::read(&path)?;
     let items = items_text
         .trim()
