@@ -6,9 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-3}"; shift || true
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/oomlab"
-out=$(mktemp -d)
+. bench/lib.sh
 echo "warm-up (generates the data cache if missing)..."
 start=$(date +%s.%N); $bin compare --quiet --out "$out/warm" "$@" >/dev/null; end=$(date +%s.%N)
 printf 'first run (incl. data generation if cold): %.2f s\n' "$(echo "$end - $start" | bc)"

@@ -12,10 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scales="${1:-0.02,0.04,0.08,0.16}"; shift || true
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/oomlab"
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+. bench/lib.sh
 start=$(date +%s)
 "$bin" fidelity --quiet --scenario scenarios/production.toml --scales "$scales" \
   --out "$out/f" "$@" >/dev/null

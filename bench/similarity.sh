@@ -6,10 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale="${1:-0.04}"
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/oomlab"
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+. bench/lib.sh
 sc=scenarios/similarity.toml
 echo "throughput at --scale $scale (warm data cache):"
 for b in 20 50 100 200; do

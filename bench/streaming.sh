@@ -8,10 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale="${1:-1.0}"; shift || true
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/oomlab"
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+. bench/lib.sh
 strategies=optimized,streaming
 if python3 -c "import sys; sys.exit(0 if float('$scale') <= 0.1 else 1)"; then
   strategies=legacy,optimized,streaming
