@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use oomlab::settings::{MemoryMode, OutputSettings, SamplingMode};
 
 /// Memory profiling and OOM diagnosis for data-preparation pipelines.
 #[derive(Debug, Parser)]
@@ -48,7 +49,7 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct ScenarioArgs {
     /// Scenario file describing the shape of production data.
-    #[arg(long, default_value = crate::scenario::DEFAULT_SCENARIO)]
+    #[arg(long, default_value = oomlab::scenario::DEFAULT_SCENARIO)]
     pub scenario: PathBuf,
     /// Multiply row counts (samples, and pools when the scenario says so).
     #[arg(long, default_value_t = 1.0)]
@@ -85,19 +86,38 @@ pub struct ReplayArgs {
     /// How MAX_RANKING_SAMPLES picks rows: `uniform` (the pipeline's
     /// `sample(n, random_state=42)`) or `capped` (at most the same number per
     /// dataset, which keeps the long tail).
-    #[arg(long, default_value = "uniform")]
-    pub sampling: String,
+    #[arg(long, value_enum, default_value_t = SamplingMode::Uniform)]
+    pub sampling: SamplingMode,
     /// How the replay holds its frames: `polars`, or `pandas` (object columns
     /// as 8-byte handles, pandas' merge/copy/astype allocations) so that
     /// figures track a pandas process's bytes per row.
-    #[arg(long, default_value = "polars")]
-    pub memory_mode: String,
+    #[arg(long, value_enum, default_value_t = MemoryMode::Polars)]
+    pub memory_mode: MemoryMode,
     /// Similarity scenarios: items per micro-batch; overrides $SIMILARITY_MICRO_BATCH_SIZE.
     #[arg(long)]
     pub similarity_micro_batch_size: Option<u64>,
     /// Similarity scenarios: neighbours kept per item; overrides $SIMILARITY_TOP_K.
     #[arg(long)]
     pub similarity_top_k: Option<u64>,
+}
+
+impl ReplayArgs {
+    /// The typed settings these flags ask for (exit 2 on a bad interval).
+    pub fn settings(&self) -> anyhow::Result<oomlab::replay::ReplaySettings> {
+        Ok(oomlab::replay::ReplaySettings {
+            scenario: self.scenario.scenario.clone(),
+            scale: self.scenario.scale,
+            cache_dir: self.scenario.cache_dir.clone(),
+            max_ranking_samples: self.max_ranking_samples,
+            interval: crate::commands::parse_interval(&self.interval)?,
+            sampling: self.sampling,
+            memory_mode: self.memory_mode,
+            output: self.output.settings(),
+            force: self.force,
+            similarity_micro_batch_size: self.similarity_micro_batch_size,
+            similarity_top_k: self.similarity_top_k,
+        })
+    }
 }
 
 /// What happens to the prepared data.
@@ -111,8 +131,19 @@ pub struct OutputArgs {
     #[arg(long)]
     pub hash_output: bool,
     /// Rows per chunk for the `streaming` strategy.
-    #[arg(long, default_value_t = crate::strategy::streaming::DEFAULT_CHUNK_ROWS)]
+    #[arg(long, default_value_t = oomlab::strategy::streaming::DEFAULT_CHUNK_ROWS)]
     pub chunk_rows: u64,
+}
+
+impl OutputArgs {
+    /// The settings a replay plan carries to its children.
+    pub fn settings(&self) -> OutputSettings {
+        OutputSettings {
+            path: self.path.clone(),
+            hash_output: self.hash_output,
+            chunk_rows: self.chunk_rows,
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -227,12 +258,12 @@ pub struct SweepArgs {
     pub force: bool,
     /// Rows per chunk of the `streaming` strategy's runs (recorded in the
     /// model: its fixed cost holds one chunk's working set).
-    #[arg(long, default_value_t = crate::strategy::streaming::DEFAULT_CHUNK_ROWS)]
+    #[arg(long, default_value_t = oomlab::strategy::streaming::DEFAULT_CHUNK_ROWS)]
     pub chunk_rows: u64,
     /// How the children hold their frames: `polars`, or `pandas` (a model in
     /// the bytes of the pandas pipeline's representation; no `streaming`).
-    #[arg(long, default_value = "polars")]
-    pub memory_mode: String,
+    #[arg(long, value_enum, default_value_t = MemoryMode::Polars)]
+    pub memory_mode: MemoryMode,
     /// After fitting, also measure the production table's cases at scale 1
     /// where the model predicts they fit this machine (the rest stay
     /// extrapolated); reports the model's error on them.
@@ -260,11 +291,11 @@ pub struct RecommendArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Share of the budget kept free.
-    #[arg(long, default_value_t = crate::model::advice::DEFAULT_HEADROOM)]
+    #[arg(long, default_value_t = oomlab::model::advice::DEFAULT_HEADROOM)]
     pub headroom: f64,
     /// How the cap picks rows: uniform (the pipeline's sample()) or capped per dataset.
-    #[arg(long, default_value = "uniform")]
-    pub sampling: String,
+    #[arg(long, value_enum, default_value_t = SamplingMode::Uniform)]
+    pub sampling: SamplingMode,
     /// Scale of the scenario data the coverage figures are measured on (default: the sweep's largest).
     #[arg(long)]
     pub coverage_scale: Option<f64>,
@@ -312,12 +343,12 @@ pub struct CheckArgs {
     #[arg(long, default_value = "optimized")]
     pub strategy: String,
     /// How the cap picks rows: uniform or capped.
-    #[arg(long, default_value = "uniform")]
-    pub sampling: String,
+    #[arg(long, value_enum, default_value_t = SamplingMode::Uniform)]
+    pub sampling: SamplingMode,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Share of the budget kept free.
-    #[arg(long, default_value_t = crate::model::advice::DEFAULT_HEADROOM)]
+    #[arg(long, default_value_t = oomlab::model::advice::DEFAULT_HEADROOM)]
     pub headroom: f64,
     /// Print the verdict as JSON.
     #[arg(long)]
@@ -333,8 +364,8 @@ pub struct LimitArgs {
     pub memory_limit: Option<String>,
     /// How to enforce --memory-limit: a kernel kill through a memory cgroup,
     /// the parent's RSS watchdog, or auto (a cgroup when one can be made).
-    #[arg(long, value_enum, default_value_t = crate::runner::limit::LimitBy::Auto, value_name = "HOW")]
-    pub limit_by: crate::runner::limit::LimitBy,
+    #[arg(long, value_enum, default_value_t = oomlab::runner::limit::LimitBy::Auto, value_name = "HOW")]
+    pub limit_by: oomlab::runner::limit::LimitBy,
 }
 
 /// `oomlab record -- CMD ARGS...`: measure any command like a replay (README, "Measuring your own command").
@@ -347,11 +378,11 @@ pub struct RecordArgs {
     pub limit: LimitArgs,
     /// Regular expression: output lines that match start a new stage (the first
     /// capture group, else the match, is the stage's message).
-    #[arg(long, default_value = crate::record::DEFAULT_STAGE_PATTERN, value_name = "REGEX")]
+    #[arg(long, default_value = oomlab::record::DEFAULT_STAGE_PATTERN, value_name = "REGEX")]
     pub stage_pattern: String,
     /// Which of the command's streams carry stage markers.
-    #[arg(long, value_enum, default_value_t = crate::record::StageStream::Stdout)]
-    pub stage_stream: crate::record::StageStream,
+    #[arg(long, value_enum, default_value_t = oomlab::record::StageStream::Stdout)]
+    pub stage_stream: oomlab::record::StageStream,
     /// Label of the run in the report (default: the command's file name).
     #[arg(long)]
     pub label: Option<String>,
@@ -413,12 +444,12 @@ pub struct FidelityArgs {
     #[arg(long, default_value = "python3")]
     pub python: String,
     /// The pandas reference implementation.
-    #[arg(long, default_value = crate::fidelity::PANDAS_REFERENCE)]
+    #[arg(long, default_value = oomlab::fidelity::PANDAS_REFERENCE)]
     pub reference: PathBuf,
     /// How the replay side holds its frames: `pandas` (the mode meant to
     /// track pandas) or `polars` (to see how far polars' own bytes are).
-    #[arg(long, default_value = "pandas")]
-    pub memory_mode: String,
+    #[arg(long, value_enum, default_value_t = MemoryMode::Pandas)]
+    pub memory_mode: MemoryMode,
     /// Runs of the pandas reference per scale and strategy; each of its
     /// figures is the median (its peaks move from run to run, the replay's
     /// hardly do).

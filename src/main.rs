@@ -1,41 +1,18 @@
 //! oomlab: replays memory-hungry data preparation, measures it exactly, and
 //! tells you what fits. See README.md for the commands and exit codes.
+//!
+//! The binary is flags and glue: `cli` parses, `commands` calls the library.
 
-mod alloc;
-mod child;
 mod cli;
 mod commands;
-mod data;
-mod error;
-mod fidelity;
-mod gate;
-mod interrupt;
-mod journal;
-mod machine;
-mod model;
-mod plot;
-mod postmortem;
-mod preflight;
-mod probe;
-mod progress;
-mod protocol;
-mod record;
-mod replay;
-mod report;
-mod runner;
-mod sampler;
-mod sampling;
-mod scenario;
-mod strategy;
-mod table;
-mod units;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::error::{exit_code_of, Exit};
+use oomlab::error::{exit_code_of, Exit};
+use oomlab::{alloc, child, interrupt};
 
 /// Every allocation goes through `alloc::OomlabAlloc`: the system allocator,
 /// or dhat in a child that was asked to heap-profile (see `alloc.rs`).

@@ -9,8 +9,8 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
+use crate::protocol::OutputSummary;
 use crate::protocol::{monotonic_ns, Event};
-use crate::report::OutputSummary;
 
 /// Test hook, read only in a replay child: the child panics right after it
 /// starts the stage of this name, so the tests can prove that a crashing

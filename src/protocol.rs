@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::OutputSummary;
-
 /// Marks a protocol line on the child's stdout.
 pub const PREFIX: &str = "@oomlab ";
 
@@ -66,6 +64,28 @@ pub fn monotonic_ns() -> u64 {
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The prepared frame handed to training.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OutputSummary {
+    pub rows: u64,
+    pub features: u64,
+    pub columns: u64,
+    /// Bytes the prepared frame holds (every buffer once).
+    pub bytes: u64,
+    /// The floor of v2-style ranking prep: bytes of the prepared frame plus
+    /// the slim lookup tables it is joined against (id + numeric profile
+    /// columns, user features, narrowed). No strategy that holds its output
+    /// can go below it. Only strategies that produce the v2 output report it.
+    #[serde(default)]
+    pub floor_bytes: Option<u64>,
+    /// Content hash of the prepared frame (names, dtypes, values), when asked.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// Parquet file the output was written to, when a sink was given.
+    #[serde(default)]
+    pub sink: Option<String>,
 }
 
 #[cfg(test)]

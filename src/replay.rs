@@ -24,6 +24,105 @@ use crate::strategy::{self, Job, Strategy, GENERATE};
 /// Where `MAX_RANKING_SAMPLES` is read from when no flag is given.
 pub const MAX_RANKING_SAMPLES_ENV: &str = "MAX_RANKING_SAMPLES";
 
+/// What a replay is asked for, typed once: the command line fills it from
+/// its flags, and the library's own callers (sweeps, gates, fidelity) start
+/// from [`Default`], which holds the same defaults as the flags, instead of
+/// building an argv and parsing it again.
+#[derive(Debug, Clone)]
+pub struct ReplaySettings {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// Multiplies the scenario's row counts.
+    pub scale: f64,
+    /// Where generated data is cached (`None`: `$OOMLAB_CACHE_DIR` or `~/.cache/oomlab`).
+    pub cache_dir: Option<PathBuf>,
+    /// `MAX_RANKING_SAMPLES` from a flag (`None`: the environment, else no cap).
+    pub max_ranking_samples: Option<u64>,
+    /// RSS sampling interval.
+    pub interval: Duration,
+    /// How a cap picks rows.
+    pub sampling: crate::settings::SamplingMode,
+    /// How the children hold their frames.
+    pub memory_mode: crate::settings::MemoryMode,
+    /// What happens to the prepared data.
+    pub output: crate::settings::OutputSettings,
+    /// Start children even when preflight predicts they will not fit.
+    pub force: bool,
+    /// `SIMILARITY_MICRO_BATCH_SIZE` from a flag.
+    pub similarity_micro_batch_size: Option<u64>,
+    /// `SIMILARITY_TOP_K` from a flag.
+    pub similarity_top_k: Option<u64>,
+}
+
+impl Default for ReplaySettings {
+    fn default() -> Self {
+        ReplaySettings {
+            scenario: PathBuf::from(crate::scenario::DEFAULT_SCENARIO),
+            scale: 1.0,
+            cache_dir: None,
+            max_ranking_samples: None,
+            interval: DEFAULT_INTERVAL,
+            sampling: Default::default(),
+            memory_mode: Default::default(),
+            output: crate::settings::OutputSettings {
+                chunk_rows: crate::strategy::streaming::DEFAULT_CHUNK_ROWS,
+                ..Default::default()
+            },
+            force: false,
+            similarity_micro_batch_size: None,
+            similarity_top_k: None,
+        }
+    }
+}
+
+/// The RSS sampling interval when none is asked for: fine enough to see a
+/// stage's shape, coarse enough to cost little (exact peaks come from the
+/// kernel whatever the interval).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The plan a command's settings ask for: the scenario loaded and its scale
+/// checked, `MAX_RANKING_SAMPLES` resolved (flag, then environment), the
+/// strategies the memory mode can replay, and the similarity knobs resolved.
+pub fn plan(
+    command: &str,
+    settings: &ReplaySettings,
+    strategies: Vec<&'static dyn Strategy>,
+) -> Result<ReplayPlan> {
+    let scenario = crate::scenario::Scenario::load(&settings.scenario)?;
+    let scale = crate::scenario::validate_scale(settings.scale)?;
+    let cache_root = settings
+        .cache_dir
+        .clone()
+        .unwrap_or_else(crate::data::cache::default_cache_root);
+    let (max_ranking_samples, source) = resolve_max_ranking_samples(settings.max_ranking_samples)?;
+    let memory_mode = settings.memory_mode;
+    crate::strategy::memory::check_workload(memory_mode, scenario.scenario.workload())?;
+    let strategies = crate::strategy::memory::replayable(memory_mode, strategies)?;
+    let similarity = crate::strategy::similarity::resolve_knobs(
+        scenario.scenario.similarity.as_ref(),
+        settings.similarity_micro_batch_size,
+        settings.similarity_top_k,
+    )?;
+    Ok(ReplayPlan {
+        command: command.to_string(),
+        scenario,
+        scale,
+        strategies,
+        max_ranking_samples,
+        max_ranking_samples_source: source,
+        interval: settings.interval,
+        cache_root,
+        heap_profile: false,
+        force: settings.force,
+        sampling: settings.sampling,
+        output: settings.output.clone(),
+        similarity,
+        estimates: Default::default(),
+        journal_dir: None,
+        memory_mode,
+    })
+}
+
 /// What to replay and how.
 pub struct ReplayPlan {
     pub command: String,
@@ -43,7 +142,7 @@ pub struct ReplayPlan {
     /// Start children even when preflight predicts they will not fit (`--force`).
     pub force: bool,
     /// Output sink, hashing and chunking of the prepared data.
-    pub output: crate::cli::OutputArgs,
+    pub output: crate::settings::OutputSettings,
     /// `SIMILARITY_MICRO_BATCH_SIZE` / `SIMILARITY_TOP_K` and their sources
     /// (similarity scenarios; `None`: the scenario's defaults, or ranking prep).
     pub similarity: Option<crate::strategy::similarity::ResolvedKnobs>,

@@ -21,50 +21,14 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::bad_input;
 use crate::scenario::Scenario;
-use crate::strategy::optimized::SAMPLING_SEED;
 
 /// Tail thresholds the coverage figures count: datasets keeping at least 1 and
 /// at least 10 samples (one sample lets a dataset be seen at all; ten let a
 /// ranker learn something about it).
 pub const TAIL_THRESHOLDS: [u64; 2] = [1, 10];
 
-/// How `MAX_RANKING_SAMPLES` chooses the rows it keeps.
-///
-/// A child job carries it (serde default `uniform`, the write-up's behaviour),
-/// so old jobs and reports read the same.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SamplingMode {
-    /// `sample(n=cap, random_state=42)`: every row equally likely.
-    #[default]
-    Uniform,
-    /// At most `m` rows per dataset, `m` as large as the cap allows, ties broken
-    /// by a seeded shuffle: the head is cut, the tail is kept.
-    Capped,
-}
-
-impl SamplingMode {
-    /// The name used on the command line, in jobs and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            SamplingMode::Uniform => "uniform",
-            SamplingMode::Capped => "capped",
-        }
-    }
-
-    /// Parses a command-line value (`uniform` or `capped`).
-    pub fn parse(text: &str) -> Result<Self> {
-        match text.trim() {
-            "uniform" => Ok(SamplingMode::Uniform),
-            "capped" => Ok(SamplingMode::Capped),
-            other => Err(bad_input(format!(
-                "unknown sampling mode `{other}` (expected uniform or capped)"
-            ))),
-        }
-    }
-}
+pub use crate::settings::{SamplingMode, SAMPLING_SEED};
 
 /// Uniform sampling exactly as the pipeline does it: polars draws the row
 /// indices from (height, cap, seed) only, so any frame of the same height keeps
@@ -379,12 +343,11 @@ mod tests {
 
     #[test]
     fn modes_parse() {
-        assert_eq!(SamplingMode::parse("capped").unwrap(), SamplingMode::Capped);
-        assert_eq!(
-            SamplingMode::parse("uniform").unwrap(),
-            SamplingMode::Uniform
-        );
-        assert!(SamplingMode::parse("stratified").is_err());
+        use clap::ValueEnum;
+        let parse = |s: &str| SamplingMode::from_str(s, false);
+        assert_eq!(parse("capped").unwrap(), SamplingMode::Capped);
+        assert_eq!(parse("uniform").unwrap(), SamplingMode::Uniform);
+        assert!(parse("stratified").is_err());
         assert_eq!(SamplingMode::default().name(), "uniform");
     }
 }

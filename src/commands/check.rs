@@ -10,13 +10,13 @@ use serde::Serialize;
 
 use super::recommend::{calibration_table, load_model, needs_at_least, parse_rows};
 use crate::cli::CheckArgs;
-use crate::error::{bad_input, Exit};
-use crate::model::advice::{self, budget, describe_limit, validate_headroom, Answer, Budget};
-use crate::model::Prediction;
-use crate::replay::resolve_max_ranking_samples;
-use crate::sampling::SamplingMode;
-use crate::strategy;
-use crate::units::{format_bytes, format_count};
+use oomlab::error::{bad_input, Exit};
+use oomlab::model::advice::{self, budget, describe_limit, validate_headroom, Answer, Budget};
+use oomlab::model::Prediction;
+use oomlab::replay::resolve_max_ranking_samples;
+use oomlab::sampling::SamplingMode;
+use oomlab::strategy;
+use oomlab::units::{format_bytes, format_count};
 
 /// Everything `check --json` prints.
 #[derive(Debug, Clone, Serialize)]
@@ -47,7 +47,7 @@ pub struct CheckOutput {
 /// `oomlab check`.
 pub fn check(args: CheckArgs) -> Result<Exit> {
     let headroom = validate_headroom(args.headroom)?;
-    let sampling = SamplingMode::parse(&args.sampling)?;
+    let sampling = args.sampling;
     if strategy::by_name(&args.strategy).is_none() {
         return Err(bad_input(format!(
             "--strategy {}: unknown strategy (expected one of: {})",
@@ -127,7 +127,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             format_bytes(margin.abs() as u64)
         );
         if let Some(t) = calibration_table(&loaded.before, model, variant, rows_in, cap) {
-            if let Some(line) = crate::model::calibration_line(model) {
+            if let Some(line) = oomlab::model::calibration_line(model) {
                 println!("{line}");
             }
             println!("{}", t.to_text());
@@ -153,7 +153,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             None => {}
         }
         if model.calibration.is_none() {
-            println!("note: {}", crate::model::uncalibrated_note(model));
+            println!("note: {}", oomlab::model::uncalibrated_note(model));
         }
     }
     Ok(if fits { Exit::Ok } else { Exit::Failed })

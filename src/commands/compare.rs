@@ -4,10 +4,10 @@ use anyhow::Result;
 
 use super::{plan, replay_and_report};
 use crate::cli::{ReplayArgs, RunArgs};
-use crate::error::Exit;
-use crate::replay::parse_strategies_for;
-use crate::scenario::Scenario;
-use crate::strategy;
+use oomlab::error::Exit;
+use oomlab::replay::parse_strategies_for;
+use oomlab::scenario::Scenario;
+use oomlab::strategy;
 
 /// `oomlab compare`: legacy against optimized (of the scenario's workload).
 pub fn compare(args: ReplayArgs) -> Result<Exit> {

@@ -2,32 +2,26 @@
 
 use anyhow::Result;
 
-use super::plan;
-use crate::cli::{DataArgs, ReplayArgs};
-use crate::error::Exit;
-use crate::progress::Progress;
+use crate::cli::DataArgs;
+use oomlab::error::Exit;
+use oomlab::progress::Progress;
+use oomlab::replay::ReplaySettings;
 
 /// `oomlab data`: make sure the data exists and print its hash.
 pub fn data(args: DataArgs) -> Result<Exit> {
-    let replay = ReplayArgs {
-        scenario: args.scenario,
+    let settings = ReplaySettings {
+        scenario: args.scenario.scenario,
+        scale: args.scenario.scale,
+        cache_dir: args.scenario.cache_dir,
         max_ranking_samples: Some(0),
-        interval: "10ms".into(),
-        out: None,
-        quiet: true,
-        limit: Default::default(),
-        output: Default::default(),
-        similarity_micro_batch_size: None,
-        similarity_top_k: None,
         force: args.force,
-        sampling: "uniform".into(),
-        memory_mode: "polars".into(),
+        ..Default::default()
     };
-    let plan = plan("data", &replay, Vec::new())?;
+    let plan = oomlab::replay::plan("data", &settings, Vec::new())?;
     let report = plan.run(&mut Progress::new(true))?;
     println!("{}", report.scenario.data_hash);
     let sizes = plan.scenario.scenario.sizes(plan.scale);
-    let cache = crate::data::DataCache::locate(&plan.cache_root, &plan.scenario.scenario, &sizes);
+    let cache = oomlab::data::DataCache::locate(&plan.cache_root, &plan.scenario.scenario, &sizes);
     eprintln!("data: {}", cache.dir.display());
     Ok(Exit::Ok)
 }

@@ -1,5 +1,5 @@
 //! `oomlab fidelity`: the pandas reference and the replay on the same data,
-//! at the same scales, fitted side by side (see [`crate::fidelity`]).
+//! at the same scales, fitted side by side (see [`oomlab::fidelity`]).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -9,24 +9,24 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use super::sweep::{base_plan, parse_scales, run_plan};
-use super::{default_out_dir, parse_interval, write_report_dir};
+use super::{default_out_dir, parse_interval};
 use crate::cli::FidelityArgs;
-use crate::data::cache::default_cache_root;
-use crate::data::DataCache;
-use crate::error::{bad_input, exit_with, Exit};
-use crate::fidelity::{
+use oomlab::data::cache::default_cache_root;
+use oomlab::data::DataCache;
+use oomlab::error::{bad_input, exit_with, Exit};
+use oomlab::fidelity::{
     Fidelity, FidelityPoint, StrategyFidelity, FIDELITY_SCHEMA_VERSION, PANDAS_REFERENCE,
 };
-use crate::plot;
-use crate::progress::Progress;
-use crate::record::pattern::Pattern;
-use crate::record::{record as record_command, RecordPlan, StageStream};
-use crate::replay::parse_strategies;
-use crate::report::{self, utc_now_rfc3339, RunRecord, RunStatus};
-use crate::scenario::{Scenario, Workload};
-use crate::strategy::memory::MemoryMode;
-use crate::table::Table;
-use crate::units::format_bytes;
+use oomlab::plot;
+use oomlab::progress::Progress;
+use oomlab::record::pattern::Pattern;
+use oomlab::record::{record as record_command, RecordPlan, StageStream};
+use oomlab::replay::parse_strategies;
+use oomlab::report::{self, utc_now_rfc3339, RunRecord, RunStatus};
+use oomlab::scenario::{Scenario, Workload};
+use oomlab::summary::write_report_dir;
+use oomlab::table::Table;
+use oomlab::units::format_bytes;
 
 /// Stage boundaries of the pandas reference: its `INFO [stage] NAME` lines only
 /// (the pipeline's own INFO lines are kept as logs, not cut into stages).
@@ -119,7 +119,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
         )));
     }
     let interval = parse_interval(&args.interval)?;
-    let memory_mode = MemoryMode::parse(&args.memory_mode)?;
+    let memory_mode = args.memory_mode;
     let repeat = args.repeat;
     if repeat == 0 {
         return Err(bad_input(
@@ -256,11 +256,11 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn per_row(fit: &crate::model::fit::Fit) -> String {
+fn per_row(fit: &oomlab::model::fit::Fit) -> String {
     format!("{:.0} B", fit.bytes_per_row_in)
 }
 
-fn fixed(fit: &crate::model::fit::Fit) -> String {
+fn fixed(fit: &oomlab::model::fit::Fit) -> String {
     format_bytes(fit.fixed_bytes.max(0.0) as u64)
 }
 
@@ -279,7 +279,7 @@ fn render(f: &Fidelity, pictures: &[PathBuf]) -> String {
         rows: Vec::new(),
     };
     for s in &f.strategies {
-        let mut row = |stage: &str, c: &crate::fidelity::Comparison| {
+        let mut row = |stage: &str, c: &oomlab::fidelity::Comparison| {
             table.rows.push(vec![
                 s.strategy.clone(),
                 stage.to_string(),

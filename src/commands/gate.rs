@@ -8,23 +8,23 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 
-use crate::child::ALLOCATOR;
-use crate::cli::{GateArgs, ReplayArgs};
-use crate::error::{bad_input, Exit};
-use crate::gate::baseline::{
+use crate::cli::GateArgs;
+use oomlab::child::ALLOCATOR;
+use oomlab::error::{bad_input, Exit};
+use oomlab::gate::baseline::{
     parse_tolerance, Baseline, BaselineMachine, BaselineScenario, BaselineStage, BaselineStrategy,
     Floors, BASELINE_KIND, BASELINE_SCHEMA_VERSION,
 };
-use crate::gate::render::GateResult;
-use crate::gate::verdict::{judge_all, StrategyResult, Tolerances};
-use crate::gate::{measured_from_reports, median, require_completed, MeasuredScenario};
-use crate::machine::MachineFacts;
-use crate::progress::Progress;
-use crate::replay::{parse_strategies, resolve_max_ranking_samples};
-use crate::report::{utc_now_rfc3339, Report};
-use crate::strategy;
+use oomlab::gate::render::GateResult;
+use oomlab::gate::verdict::{judge_all, StrategyResult, Tolerances};
+use oomlab::gate::{measured_from_reports, median, require_completed, MeasuredScenario};
+use oomlab::machine::MachineFacts;
+use oomlab::progress::Progress;
+use oomlab::replay::ReplaySettings;
+use oomlab::replay::{parse_strategies, resolve_max_ranking_samples};
+use oomlab::report::{utc_now_rfc3339, Report};
+use oomlab::strategy;
 
 /// Most plain runs a gate will do per scenario.
 const MAX_RUNS: u32 = 25;
@@ -130,7 +130,7 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
             for sc in &blessed.scenarios {
                 for st in &sc.strategies {
                     println!("\n{} ({}) / {}", sc.name, sc.path, st.name);
-                    print!("{}", crate::gate::render::blessed_table(st).to_text());
+                    print!("{}", oomlab::gate::render::blessed_table(st).to_text());
                 }
             }
         }
@@ -260,38 +260,21 @@ fn creation_target(args: &GateArgs, existing: Option<&Baseline>) -> Result<Targe
     })
 }
 
-/// The replay flags for a target, parsed like a user's command line so every
-/// replay flag not named here keeps its documented default.
-fn replay_args(target: &Target, args: &GateArgs) -> Result<ReplayArgs> {
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        replay: ReplayArgs,
+/// The replay settings of a target: what the baseline names, every other
+/// setting at its default.
+fn replay_settings(target: &Target, args: &GateArgs) -> ReplaySettings {
+    ReplaySettings {
+        scenario: PathBuf::from(&target.path),
+        scale: target.scale,
+        max_ranking_samples: Some(target.max_ranking_samples),
+        cache_dir: args.cache_dir.clone(),
+        ..Default::default()
     }
-    let mut argv: Vec<String> = vec![
-        "oomlab-gate".into(),
-        "--scenario".into(),
-        target.path.clone(),
-        "--scale".into(),
-        target.scale.to_string(),
-        "--max-ranking-samples".into(),
-        target.max_ranking_samples.to_string(),
-    ];
-    if let Some(dir) = &args.cache_dir {
-        argv.push("--cache-dir".into());
-        argv.push(dir.display().to_string());
-    }
-    if args.quiet {
-        argv.push("--quiet".into());
-    }
-    Wrapper::try_parse_from(argv)
-        .map(|w| w.replay)
-        .map_err(|e| bad_input(format!("scenario {}: {e}", target.path)))
 }
 
 /// One heap profiling run, then `--runs` plain runs, through the shared replay path.
 fn measure(target: &Target, args: &GateArgs, progress: &mut Progress) -> Result<MeasuredScenario> {
-    let replay = replay_args(target, args)?;
+    let settings = replay_settings(target, args);
     let mut strategies = Vec::new();
     for (run, base) in &target.pairs {
         strategies.push(strategy::by_name(run).ok_or_else(|| {
@@ -303,7 +286,7 @@ fn measure(target: &Target, args: &GateArgs, progress: &mut Progress) -> Result<
             ))
         })?);
     }
-    let mut plan = super::plan("gate", &replay, strategies)?;
+    let mut plan = oomlab::replay::plan("gate", &settings, strategies)?;
     let total = args.runs + 1;
     say(
         args,
@@ -477,7 +460,7 @@ fn emit(result: &GateResult, args: &GateArgs) -> Result<()> {
     }
     if let Some(path) = &args.json {
         let json = serde_json::to_vec_pretty(result).context("serializing the gate result")?;
-        crate::report::write_atomically(path, &json)?;
+        oomlab::report::write_atomically(path, &json)?;
         if !args.quiet {
             eprintln!("gate: result written to {}", path.display());
         }

@@ -4,10 +4,10 @@
 use anyhow::Result;
 
 use crate::cli::PlotArgs;
-use crate::error::{bad_input, Exit};
-use crate::plot::{self, PlotOptions};
-use crate::report::Report;
-use crate::units::parse_size;
+use oomlab::error::{bad_input, Exit};
+use oomlab::plot::{self, PlotOptions};
+use oomlab::report::Report;
+use oomlab::units::parse_size;
 
 /// `oomlab plot <report.json>`: draws every picture of the report into `--out`
 /// (default: the report's own directory) and prints the files written.
@@ -32,7 +32,7 @@ pub fn plot(args: PlotArgs) -> Result<Exit> {
         .file_name()
         .is_some_and(|n| n == "fidelity.json")
     {
-        let f = crate::fidelity::Fidelity::read(&args.report)?;
+        let f = oomlab::fidelity::Fidelity::read(&args.report)?;
         for file in plot::render(&plot::fits::FitChart::fidelity(&f), &dir)? {
             println!("{}", file.display());
         }

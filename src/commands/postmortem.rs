@@ -6,9 +6,9 @@ use anyhow::Result;
 
 use super::default_out_dir;
 use crate::cli::PostmortemArgs;
-use crate::error::{bad_input, Exit};
-use crate::postmortem::{analyze, write, Inputs};
-use crate::units::parse_size;
+use oomlab::error::{bad_input, Exit};
+use oomlab::postmortem::{analyze, write, Inputs};
+use oomlab::units::parse_size;
 
 /// `oomlab postmortem`: exit 0 whenever the write-up was written (whatever the
 /// log held, even nothing recognizable), 2 when an input cannot be read.
@@ -32,7 +32,8 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
         .out
         .clone()
         .unwrap_or_else(|| default_out_dir("postmortem"));
-    write(&mut pm, &out)?;
+    pm.pictures = oomlab::plot::postmortem::draw(&pm, &out);
+    write(&pm, &out)?;
     // The files are written: a closed stdout (`| head -1`) is no failure.
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{}", pm.verdict);

@@ -10,19 +10,19 @@ use serde::Serialize;
 
 use super::sweep::base_plan;
 use crate::cli::{ModelArgs, RecommendArgs};
-use crate::data::columns::{DATASET_ID, LABEL};
-use crate::data::DataCache;
-use crate::error::{bad_input, exit_with, Exit};
-use crate::model::advice::{
+use oomlab::data::columns::{DATASET_ID, LABEL};
+use oomlab::data::DataCache;
+use oomlab::error::{bad_input, exit_with, Exit};
+use oomlab::model::advice::{
     self, budget, describe_limit, env_snippet, readable_floor, rule_of_thumb, validate_headroom,
     Answer, Budget, TABLE_BUDGETS_GIB,
 };
-use crate::model::{model_path, Calibration, Model, ObservedPeak, VariantModel};
-use crate::progress::Progress;
-use crate::sampling::{self, CoverageRow, SamplingMode};
-use crate::scenario::{validate_scale, LoadedScenario};
-use crate::table::Table;
-use crate::units::{format_bytes, format_count};
+use oomlab::model::{model_path, Calibration, Model, ObservedPeak, VariantModel};
+use oomlab::progress::Progress;
+use oomlab::sampling::{self, CoverageRow, SamplingMode};
+use oomlab::scenario::{validate_scale, LoadedScenario};
+use oomlab::table::Table;
+use oomlab::units::{format_bytes, format_count};
 
 /// The write-up's two recommended caps, always shown in the coverage table.
 const WRITE_UP_CAPS: [u64; 2] = [5_000_000, 2_000_000];
@@ -56,7 +56,7 @@ pub fn load_model(
         .collect::<Result<Vec<_>>>()?;
     match args.fidelity.as_deref() {
         Some(file) => {
-            observations.extend(crate::fidelity::observations(
+            observations.extend(oomlab::fidelity::observations(
                 file,
                 strategy,
                 &before.scenario.name,
@@ -478,7 +478,7 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         return super::similarity_model::recommend(&args, items);
     }
     let headroom = validate_headroom(args.headroom)?;
-    let sampling = SamplingMode::parse(&args.sampling)?;
+    let sampling = args.sampling;
     let (loaded, variant_name) = load_model(&args.model, "optimized", sampling)?;
     let model = &loaded.model;
     let variant = model.variant(&variant_name)?;
@@ -514,7 +514,7 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         ));
     }
     if model.calibration.is_none() {
-        warnings.push(crate::model::uncalibrated_note(model));
+        warnings.push(oomlab::model::uncalibrated_note(model));
     }
     let coverage = if args.no_coverage {
         None
@@ -529,7 +529,7 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
             if model.cache_root.is_dir() {
                 model.cache_root.clone()
             } else {
-                crate::data::cache::default_cache_root()
+                oomlab::data::cache::default_cache_root()
             }
         });
         let kept = model.rows_after_dropna(rows_in);
@@ -700,7 +700,7 @@ fn print_text(
         out.rows_in,
         out.max_ranking_samples.unwrap_or(0),
     ) {
-        if let Some(line) = crate::model::calibration_line(model) {
+        if let Some(line) = oomlab::model::calibration_line(model) {
             println!("{line}");
         }
         println!("{}", t.to_text());

@@ -2,15 +2,17 @@
 
 use anyhow::Result;
 
-use super::{default_out_dir, exit_for, memory_limit, parse_interval, write_report_dir};
+use super::{default_out_dir, memory_limit, parse_interval};
 use crate::cli::RecordArgs;
-use crate::error::{bad_input, Exit};
-use crate::progress::Progress;
-use crate::record::pattern::Pattern;
-use crate::record::{kill_sentence, record as record_command, RecordPlan};
-use crate::report::RunStatus;
-use crate::table;
-use crate::units::format_bytes;
+use oomlab::error::{bad_input, Exit};
+use oomlab::progress::Progress;
+use oomlab::record::pattern::Pattern;
+use oomlab::record::{kill_sentence, record as record_command, RecordPlan};
+use oomlab::report::exit_for;
+use oomlab::report::RunStatus;
+use oomlab::summary::write_report_dir;
+use oomlab::table;
+use oomlab::units::format_bytes;
 
 /// `oomlab record`: exit 0 when the command completed, 5 when the memory limit
 /// killed it, 6 when it failed on its own (its exit code is in the report).

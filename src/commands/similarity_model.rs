@@ -13,21 +13,21 @@ use anyhow::{Context, Result};
 use super::default_out_dir;
 use super::sweep::{parse_scales, run_plan, sweep_plan};
 use crate::cli::{RecommendArgs, SweepArgs};
-use crate::data::cache::default_cache_root;
-use crate::error::{exit_with, Exit};
-use crate::model::advice::{budget, describe_limit, validate_headroom, TABLE_BUDGETS_GIB};
-use crate::model::similarity::{
+use oomlab::data::cache::default_cache_root;
+use oomlab::error::{exit_with, Exit};
+use oomlab::model::advice::{budget, describe_limit, validate_headroom, TABLE_BUDGETS_GIB};
+use oomlab::model::similarity::{
     advise, batch_item_cost, env_lines, similarity_model_path, SimilarityModel, SimilarityPoint,
     StrategyModel, ThroughputPoint, BATCH_SIZES, SIMILARITY_MODEL_SCHEMA_VERSION,
 };
-use crate::progress::Progress;
-use crate::report::{self, utc_now_rfc3339, Report, RunRecord};
-use crate::sampling::SamplingMode;
-use crate::scenario::{LoadedScenario, Workload};
-use crate::strategy::similarity::{Knobs, ResolvedKnobs};
-use crate::strategy::{self, Strategy};
-use crate::table::Table;
-use crate::units::{format_bytes, format_count};
+use oomlab::progress::Progress;
+use oomlab::report::{self, utc_now_rfc3339, Report, RunRecord};
+use oomlab::sampling::SamplingMode;
+use oomlab::scenario::{LoadedScenario, Workload};
+use oomlab::strategy::similarity::{Knobs, ResolvedKnobs};
+use oomlab::strategy::{self, Strategy};
+use oomlab::table::Table;
+use oomlab::units::{format_bytes, format_count};
 
 /// The write-up's memory table row for similarity: 500,000 items, 200 GB -> 8 GB.
 const WRITE_UP_ROW: &str = "200 GB -> 8 GB (96% ↓)";
@@ -169,7 +169,7 @@ pub fn sweep(args: &SweepArgs, scenario: &LoadedScenario) -> Result<Exit> {
     let saved = similarity_model_path(args.model.as_deref());
     model.write(&saved)?;
 
-    let pictures = crate::plot::render(&crate::plot::fits::FitChart::similarity(&model), &out)?;
+    let pictures = oomlab::plot::render(&oomlab::plot::fits::FitChart::similarity(&model), &out)?;
     let mut summary = render(&model)?;
     for p in pictures
         .iter()
@@ -304,7 +304,7 @@ pub fn recommend(args: &RecommendArgs, items_text: &str) -> Result<Exit> {
         .ok()
         .filter(|&n| n > 0)
         .ok_or_else(|| {
-            crate::error::bad_input(format!(
+            oomlab::error::bad_input(format!(
                 "--items {items_text}: expected a positive whole number of items"
             ))
         })?;
@@ -431,19 +431,19 @@ pub fn recommend(args: &RecommendArgs, items_text: &str) -> Result<Exit> {
 /// is saved (the pipeline's two steps run one after the other in the same
 /// container, so each has the whole budget).
 fn ranking_line(limit: f64, rows: Option<&str>) -> Option<String> {
-    let path = crate::model::model_path(None);
+    let path = oomlab::model::model_path(None);
     if !Path::new(&path).is_file() {
         return None;
     }
-    let model = crate::model::Model::read(&path).ok()?;
+    let model = oomlab::model::Model::read(&path).ok()?;
     let variant = model
-        .variant_for("optimized", crate::sampling::SamplingMode::Uniform)
+        .variant_for("optimized", oomlab::sampling::SamplingMode::Uniform)
         .ok()?;
     let rows_in = match rows {
         Some(text) => text.trim().replace(['_', ','], "").parse().ok()?,
         None => model.scenario.production.sample_rows,
     };
-    let answer = crate::model::advice::recommend(&model, variant, rows_in, limit).ok()?;
+    let answer = oomlab::model::advice::recommend(&model, variant, rows_in, limit).ok()?;
     answer.setting().map(|s| {
         format!(
             "# 排序数据准备优化（{} rows, model {}）\nMAX_RANKING_SAMPLES={s}\n",

@@ -5,30 +5,31 @@
 //! sweep point is exactly what `oomlab run` would report at that scale.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{default_out_dir, exit_for, parse_interval, write_report_dir};
-use crate::cli::{ReplayArgs, SweepArgs};
-use crate::data::cache::default_cache_root;
-use crate::error::{bad_input, exit_with, Exit};
-use crate::model::fit::Observation;
-use crate::model::{
+use super::{default_out_dir, parse_interval};
+use crate::cli::SweepArgs;
+use oomlab::data::cache::default_cache_root;
+use oomlab::error::{bad_input, exit_with, Exit};
+use oomlab::model::fit::Observation;
+use oomlab::model::{
     model_path, HeldOut, Model, ModelScenario, Point, Validation, VariantModel,
     MODEL_SCHEMA_VERSION,
 };
-use crate::plot;
-use crate::progress::Progress;
-use crate::replay::ReplayPlan;
-use crate::report::{self, Report, RunRecord, RunStatus};
-use crate::sampling::SamplingMode;
-use crate::scenario::{validate_scale, LoadedScenario, Scenario};
-use crate::strategy::memory::MemoryMode;
-use crate::strategy::{self, Strategy};
-use crate::table::Table;
-use crate::units::{format_bytes, format_count};
+use oomlab::plot;
+use oomlab::progress::Progress;
+use oomlab::replay::ReplayPlan;
+use oomlab::report::exit_for;
+use oomlab::report::{self, Report, RunRecord, RunStatus};
+use oomlab::sampling::SamplingMode;
+use oomlab::scenario::{validate_scale, LoadedScenario, Scenario};
+use oomlab::strategy::memory::MemoryMode;
+use oomlab::strategy::{self, Strategy};
+use oomlab::summary::write_report_dir;
+use oomlab::table::Table;
+use oomlab::units::{format_bytes, format_count};
 
 /// The caps of the production table: the write-up's two recommended settings.
 pub const WRITE_UP_CAPS: [u64; 2] = [5_000_000, 2_000_000];
@@ -83,7 +84,7 @@ fn extrapolated_estimates(
     rows_in: u64,
     cap: u64,
     mode: SamplingMode,
-) -> BTreeMap<String, crate::preflight::Estimate> {
+) -> BTreeMap<String, oomlab::preflight::Estimate> {
     let (kept, loaded) = points
         .values()
         .flatten()
@@ -117,7 +118,7 @@ fn extrapolated_estimates(
                 peak: p.peak_bytes as f64,
             })
             .collect();
-        let Ok(f) = crate::model::fit::fit(&observations) else {
+        let Ok(f) = oomlab::model::fit::fit(&observations) else {
             continue;
         };
         let kept = if cap > 0 { full.min(cap as f64) } else { full };
@@ -126,7 +127,7 @@ fn extrapolated_estimates(
         if predicted.is_finite() && predicted > 0.0 {
             out.insert(
                 strategy.name().to_string(),
-                crate::preflight::Estimate {
+                oomlab::preflight::Estimate {
                     bytes: (predicted * (1.0 + EXTRAPOLATION_SLACK)) as u64,
                     source: format!(
                         "extrapolated from this sweep's scales {}, +{:.0}%",
@@ -219,9 +220,9 @@ fn point(report: &Report, run: &RunRecord, report_path: &Path) -> Result<Point> 
 }
 
 /// A plan for the scenario file at `scenario` with every replay setting at its
-/// command-line default, built by parsing flags as `oomlab run` does, so
-/// settings added to replays later get their defaults here too. Callers then
-/// set the scale, `MAX_RANKING_SAMPLES` and sampling of each run.
+/// default ([`ReplaySettings::default`], the flags' own defaults) and no
+/// cap. Callers then set the scale, `MAX_RANKING_SAMPLES` and sampling of
+/// each run.
 pub fn base_plan(
     command: &str,
     scenario: &Path,
@@ -229,25 +230,14 @@ pub fn base_plan(
     interval: &str,
     strategies: Vec<&'static dyn Strategy>,
 ) -> Result<ReplayPlan> {
-    #[derive(clap::Parser)]
-    struct Flags {
-        #[command(flatten)]
-        replay: ReplayArgs,
-    }
-    let argv: Vec<OsString> = vec![
-        command.into(),
-        "--scenario".into(),
-        scenario.into(),
-        "--cache-dir".into(),
-        cache_root.into(),
-        "--interval".into(),
-        interval.into(),
-        "--max-ranking-samples".into(),
-        "0".into(),
-    ];
-    let flags =
-        <Flags as clap::Parser>::try_parse_from(argv).map_err(|e| bad_input(e.to_string()))?;
-    let mut plan = super::plan(command, &flags.replay, strategies)?;
+    let settings = oomlab::replay::ReplaySettings {
+        scenario: scenario.to_path_buf(),
+        cache_dir: Some(cache_root.to_path_buf()),
+        interval: parse_interval(interval)?,
+        max_ranking_samples: Some(0),
+        ..Default::default()
+    };
+    let mut plan = oomlab::replay::plan(command, &settings, strategies)?;
     plan.max_ranking_samples_source = command.to_string();
     Ok(plan)
 }
@@ -260,7 +250,7 @@ pub fn sweep_plan(
     cache_root: &Path,
     (scale, cap, mode): (f64, u64, SamplingMode),
     strategies: Vec<&'static dyn Strategy>,
-    estimates: BTreeMap<String, crate::preflight::Estimate>,
+    estimates: BTreeMap<String, oomlab::preflight::Estimate>,
 ) -> Result<ReplayPlan> {
     let mut plan = base_plan(
         "sweep",
@@ -275,7 +265,7 @@ pub fn sweep_plan(
     plan.force = args.force;
     plan.estimates = estimates;
     plan.output.chunk_rows = args.chunk_rows;
-    plan.memory_mode = MemoryMode::parse(&args.memory_mode)?;
+    plan.memory_mode = args.memory_mode;
     Ok(plan)
 }
 
@@ -296,7 +286,7 @@ fn measure_production(
     if model.scales.iter().any(|s| (s - 1.0).abs() < 1e-12) {
         return Ok(Vec::new()); // the sweep measured production size already
     }
-    let usable = crate::preflight::usable_memory()?;
+    let usable = oomlab::preflight::usable_memory()?;
     let kept = model.rows_after_dropna(rows);
     let mut cases = vec![(0u64, SamplingMode::Uniform)];
     for cap in WRITE_UP_CAPS.iter().copied().filter(|c| *c < kept) {
@@ -318,7 +308,7 @@ fn measure_production(
                 continue; // ignores the cap: measured (or not) without one
             }
             let predicted = model.predict(v, rows, cap).peak_bytes;
-            let estimate = crate::preflight::Estimate {
+            let estimate = oomlab::preflight::Estimate {
                 bytes: (predicted * (1.0 + EXTRAPOLATION_SLACK)) as u64,
                 source: format!(
                     "the model fitted on this sweep's scales, +{:.0}%",
@@ -327,7 +317,7 @@ fn measure_production(
             };
             // Never forced: --force is for the sweep's scales, not for runs
             // the model already says this machine cannot hold.
-            if crate::preflight::check(name, &estimate, usable, false).is_ok() {
+            if oomlab::preflight::check(name, &estimate, usable, false).is_ok() {
                 strategies.push(strategy_by_name(name)?);
                 estimates.insert(name.to_string(), estimate);
             } else {
@@ -337,7 +327,7 @@ fn measure_production(
                     EXTRAPOLATION_SLACK * 100.0,
                     format_bytes(usable.0),
                     usable.1,
-                    crate::preflight::MARGIN_SHARE * 100.0
+                    oomlab::preflight::MARGIN_SHARE * 100.0
                 );
             }
         }
@@ -353,7 +343,7 @@ fn measure_production(
         plan.force = false;
         let report = match run_plan(plan, &dir, progress) {
             Ok(report) => report,
-            Err(e) if crate::error::exit_code_of(&e) == Exit::Refused => {
+            Err(e) if oomlab::error::exit_code_of(&e) == Exit::Refused => {
                 println!("production size: {e}; left extrapolated");
                 continue;
             }
@@ -401,9 +391,9 @@ pub fn run_plan(mut plan: ReplayPlan, dir: &Path, progress: &mut Progress) -> Re
 /// `oomlab sweep`.
 pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let scenario = Scenario::load(&args.scenario)?;
-    let memory_mode = MemoryMode::parse(&args.memory_mode)?;
-    memory_mode.check_workload(scenario.scenario.workload())?;
-    if scenario.scenario.workload() == crate::scenario::Workload::Similarity {
+    let memory_mode = args.memory_mode;
+    oomlab::strategy::memory::check_workload(memory_mode, scenario.scenario.workload())?;
+    if scenario.scenario.workload() == oomlab::scenario::Workload::Similarity {
         return super::similarity_model::sweep(&args, &scenario);
     }
     if scenario.scenario.scaling.scale_pools {
@@ -427,7 +417,8 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| default_out_dir(&format!("sweep-{name}")));
     let mut progress = Progress::new(args.quiet);
-    let all: Vec<&'static dyn Strategy> = memory_mode.replayable(
+    let all: Vec<&'static dyn Strategy> = oomlab::strategy::memory::replayable(
+        memory_mode,
         STRATEGIES
             .iter()
             .map(|name| strategy_by_name(name))
@@ -588,7 +579,7 @@ pub fn build_model(
     scales: &[f64],
     cache_root: &Path,
     mut points: BTreeMap<&str, Vec<Point>>,
-    machine: crate::machine::MachineFacts,
+    machine: oomlab::machine::MachineFacts,
     allocator: String,
 ) -> Result<Model> {
     let holdout = *scales.last().context("no scales")?;

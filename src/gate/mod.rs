@@ -82,7 +82,7 @@ pub fn spread(values: &[u64]) -> u64 {
 pub fn require_completed(report: &Report, what: &str) -> Result<()> {
     for run in &report.runs {
         if run.status != RunStatus::Completed {
-            let exit = crate::commands::exit_for(report);
+            let exit = crate::report::exit_for(report);
             return Err(exit_with(
                 exit,
                 format!(

@@ -20,6 +20,33 @@ use super::Chart;
 use crate::postmortem::{format_unix, Postmortem};
 use crate::units::format_bytes;
 
+/// Draws the postmortem picture into `dir` when there is a memory curve to
+/// draw (two stats rows at least) and returns the file names drawn. A picture
+/// that cannot be drawn is a warning: it must not cost the postmortem its
+/// report.
+pub fn draw(pm: &Postmortem, dir: &std::path::Path) -> Vec<String> {
+    if pm.stats.len() < 2 {
+        return Vec::new();
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!(
+            "warning: picture not drawn: creating {}: {e}",
+            dir.display()
+        );
+        return Vec::new();
+    }
+    match super::render(&PostmortemChart::new(pm), dir) {
+        Ok(files) => files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect(),
+        Err(e) => {
+            eprintln!("warning: picture not drawn: {e:#}");
+            Vec::new()
+        }
+    }
+}
+
 /// File stem of the picture.
 pub const NAME: &str = "postmortem";
 

@@ -948,20 +948,10 @@ pub fn render_markdown(pm: &Postmortem) -> String {
     md
 }
 
-/// Writes `postmortem.json`, `postmortem.md` and the picture into `dir`.
-pub fn write(pm: &mut Postmortem, dir: &Path) -> Result<()> {
+/// Writes `postmortem.json` and `postmortem.md` into `dir` (the picture is
+/// drawn first by `plot::postmortem::draw`, which names it in `pm.pictures`).
+pub fn write(pm: &Postmortem, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
-    if pm.stats.len() >= 2 {
-        match crate::plot::render(&crate::plot::postmortem::PostmortemChart::new(pm), dir) {
-            Ok(files) => {
-                pm.pictures = files
-                    .iter()
-                    .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .collect()
-            }
-            Err(e) => eprintln!("warning: picture not drawn: {e:#}"),
-        }
-    }
     let json = serde_json::to_vec_pretty(pm)?;
     write_atomically(&dir.join("postmortem.json"), &json)?;
     write_atomically(&dir.join("postmortem.md"), render_markdown(pm).as_bytes())?;

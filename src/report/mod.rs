@@ -4,16 +4,15 @@
 //! tables, pictures, models, gates and postmortems read it, possibly on another
 //! machine, so it carries a schema version and never the environment.
 
-pub mod summary;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::error::bad_input;
+use crate::error::{bad_input, Exit};
 use crate::machine::MachineFacts;
+pub use crate::protocol::OutputSummary;
 use crate::sampler::Timeline;
 use crate::scenario::Sizes;
 
@@ -277,28 +276,6 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// The prepared frame handed to training.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct OutputSummary {
-    pub rows: u64,
-    pub features: u64,
-    pub columns: u64,
-    /// Bytes the prepared frame holds (every buffer once).
-    pub bytes: u64,
-    /// The floor of v2-style ranking prep: bytes of the prepared frame plus
-    /// the slim lookup tables it is joined against (id + numeric profile
-    /// columns, user features, narrowed). No strategy that holds its output
-    /// can go below it. Only strategies that produce the v2 output report it.
-    #[serde(default)]
-    pub floor_bytes: Option<u64>,
-    /// Content hash of the prepared frame (names, dtypes, values), when asked.
-    #[serde(default)]
-    pub hash: Option<String>,
-    /// Parquet file the output was written to, when a sink was given.
-    #[serde(default)]
-    pub sink: Option<String>,
-}
-
 impl RunRecord {
     /// Percentage by which the sampler under-reads the exact peak.
     pub fn sampling_gap_pct(&self) -> Option<f64> {
@@ -374,6 +351,34 @@ pub fn exit_description(exit_code: Option<i32>, signal: Option<i32>) -> String {
         (Some(code), _) => format!("exit code {code}"),
         (None, Some(sig)) => format!("signal {sig}"),
         (None, None) => "no exit status".to_string(),
+    }
+}
+
+/// The exit code a finished run ends with: interrupted (130/143) first,
+/// then a failed child (6), then a killed one (5).
+pub fn exit_for(report: &Report) -> Exit {
+    let stopped_by = report.interrupted.as_ref().map(|i| i.signal).or_else(|| {
+        report.runs.iter().find_map(|r| match r.status {
+            RunStatus::Interrupted { signal, .. } => Some(signal),
+            _ => None,
+        })
+    });
+    if let Some(signal) = stopped_by {
+        Exit::for_signal(signal)
+    } else if report
+        .runs
+        .iter()
+        .any(|r| matches!(r.status, RunStatus::Failed { .. }))
+    {
+        Exit::ChildFailed
+    } else if report
+        .runs
+        .iter()
+        .any(|r| matches!(r.status, RunStatus::Killed { .. }))
+    {
+        Exit::OomKilled
+    } else {
+        Exit::Ok
     }
 }
 
@@ -637,7 +642,7 @@ mod tests {
     fn check_answer(bytes: &[u8]) -> Result<(), proptest::test_runner::TestCaseError> {
         match Report::from_json(bytes, "fuzz.json") {
             Ok(report) => {
-                let _ = summary::render(&report);
+                let _ = crate::summary::render(&report);
                 let _ = crate::table::before_after(&report).to_text();
                 for run in &report.runs {
                     let _ = crate::table::stages(run).to_markdown();

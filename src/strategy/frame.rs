@@ -33,8 +33,8 @@ use anyhow::{Context, Result};
 use polars::prelude::*;
 
 use super::frame_ops::{self, deep_copy};
-use super::memory::MemoryMode;
 use crate::data::{DataCache, Inputs};
+use crate::settings::MemoryMode;
 
 /// Where a column lives in pandas' block layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,9 +23,6 @@ use crate::data::DataCache;
 use crate::probe::Probe;
 use crate::sampling;
 
-/// The seed v2 samples with (`random_state=42`).
-pub const SAMPLING_SEED: u64 = 42;
-
 /// v2: no copy, slim merge, free at once, downcast, optional sampling.
 pub struct Optimized;
 

@@ -15,7 +15,7 @@ use super::frame_ops::{feature_count, frame_bytes};
 use super::Job;
 use crate::data::hash::frames_hash;
 use crate::probe::Probe;
-use crate::report::OutputSummary;
+use crate::protocol::OutputSummary;
 
 /// Logs the write-up's closing line, writes the sink (as its own stage) if the
 /// job names one, and reports the output. `lookup_bytes` is `Some` for

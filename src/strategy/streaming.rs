@@ -141,7 +141,7 @@ impl Strategy for Streaming {
                     streamed.rows,
                     streamed.columns.saturating_sub(1)
                 ));
-                probe.output(crate::report::OutputSummary {
+                probe.output(crate::protocol::OutputSummary {
                     rows: streamed.rows,
                     features: streamed.columns.saturating_sub(1),
                     columns: streamed.columns,
@@ -278,7 +278,7 @@ fn plan_rows(
                     cap,
                     false,
                     Some(false),
-                    Some(super::optimized::SAMPLING_SEED),
+                    Some(crate::settings::SAMPLING_SEED),
                 )?;
                 picked
                     .idx()?

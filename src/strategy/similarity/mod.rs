@@ -34,7 +34,7 @@ use super::Job;
 use crate::data::cache::{DataCache, DataMeta, GENERATOR_VERSION};
 use crate::error::bad_input;
 use crate::probe::{Detail, Probe};
-use crate::report::OutputSummary;
+use crate::protocol::OutputSummary;
 use crate::scenario::SimilaritySpec;
 
 /// Environment variable the pipeline reads its micro-batch size from.

@@ -2,7 +2,11 @@
 
 use std::fmt::Write;
 
-use super::{Report, RunStatus};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::report::{self, Report, RunStatus};
 use crate::table;
 use crate::units::{format_bytes, format_count};
 
@@ -38,6 +42,19 @@ fn logged_sizes(md: &mut String, report: &Report) {
         );
     }
     let _ = writeln!(md);
+}
+
+/// Writes the report directory: `report.json`, the pictures, `summary.md`.
+pub fn write_report_dir(report: &Report, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    report.write_json(&dir.join("report.json"))?;
+    // A picture that cannot be drawn must not cost the run its report or exit code.
+    let opts = crate::plot::PlotOptions::for_report(report);
+    if let Err(err) = crate::plot::draw_report(report, dir, &opts) {
+        eprintln!("warning: pictures not drawn: {err:#}");
+    }
+    report::write_atomically(&dir.join("summary.md"), render(report).as_bytes())?;
+    Ok(())
 }
 
 /// Renders the markdown summary of a report.
