@@ -328,6 +328,17 @@ pub struct ModelArgs {
 }
 
 /// `oomlab check`: do the planned settings fit the budget?
+impl ModelArgs {
+    /// Where the model and its calibration come from.
+    pub fn source(&self) -> oomlab::recommend::ModelSource {
+        oomlab::recommend::ModelSource {
+            model: self.model.clone(),
+            observed: self.observed.clone(),
+            fidelity: self.fidelity.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct CheckArgs {
     /// Memory budget, e.g. 150GiB (default: the container's limit, else available memory).

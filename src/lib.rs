@@ -14,7 +14,9 @@
 //!   [`replay`], [`record`];
 //! - what was measured: [`report`];
 //! - what is made of it: [`table`], [`summary`], [`plot`], [`model`], [`gate`],
-//!   [`postmortem`], [`fidelity`].
+//!   [`postmortem`], [`fidelity`];
+//! - what runs many measurements and answers with them: [`sweep`],
+//!   [`recommend`].
 
 pub mod alloc;
 pub mod child;
@@ -32,6 +34,7 @@ pub mod preflight;
 pub mod probe;
 pub mod progress;
 pub mod protocol;
+pub mod recommend;
 pub mod record;
 pub mod replay;
 pub mod report;
@@ -42,5 +45,6 @@ pub mod scenario;
 pub mod settings;
 pub mod strategy;
 pub mod summary;
+pub mod sweep;
 pub mod table;
 pub mod units;

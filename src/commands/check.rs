@@ -8,11 +8,11 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::recommend::{calibration_table, load_model, needs_at_least, parse_rows};
 use crate::cli::CheckArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::model::advice::{self, budget, describe_limit, validate_headroom, Answer, Budget};
 use oomlab::model::Prediction;
+use oomlab::recommend::{calibration_table, load_model, needs_at_least, parse_rows};
 use oomlab::replay::resolve_max_ranking_samples;
 use oomlab::sampling::SamplingMode;
 use oomlab::strategy;
@@ -55,7 +55,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             strategy::names().join(", ")
         )));
     }
-    let (loaded, variant_name) = load_model(&args.model, &args.strategy, sampling)?;
+    let (loaded, variant_name) = load_model(&args.model.source(), &args.strategy, sampling)?;
     let model = &loaded.model;
     let variant = model.variant(&variant_name)?;
     let (cap, source) = resolve_max_ranking_samples(args.max_ranking_samples)?;

@@ -8,8 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use super::sweep::{base_plan, parse_scales, run_plan};
-use super::{default_out_dir, parse_interval};
+use super::parse_interval;
 use crate::cli::FidelityArgs;
 use oomlab::data::cache::default_cache_root;
 use oomlab::data::DataCache;
@@ -25,6 +24,7 @@ use oomlab::replay::parse_strategies;
 use oomlab::report::{self, utc_now_rfc3339, RunRecord, RunStatus};
 use oomlab::scenario::{Scenario, Workload};
 use oomlab::summary::write_report_dir;
+use oomlab::sweep::{base_plan, parse_scales, run_plan};
 use oomlab::table::Table;
 use oomlab::units::format_bytes;
 
@@ -135,10 +135,9 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
     }
     let (exe, pandas_version) = python(&args.python)?;
     let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out_dir(&format!("fidelity-{}", scenario.scenario.name)));
+    let out = args.out.clone().unwrap_or_else(|| {
+        oomlab::report::default_out_dir(&format!("fidelity-{}", scenario.scenario.name))
+    });
     let mut progress = Progress::new(args.quiet);
     let mut points: BTreeMap<String, Vec<FidelityPoint>> = BTreeMap::new();
     let mut machine = None;
@@ -147,7 +146,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
             "fidelity",
             &args.scenario,
             &cache_root,
-            &args.interval,
+            interval,
             strategies.clone(),
         )?;
         plan.scale = scale;

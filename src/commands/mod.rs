@@ -12,10 +12,8 @@ pub mod plot;
 pub mod postmortem;
 pub mod recommend;
 pub mod record;
-pub mod similarity_model;
 pub mod sweep;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -81,14 +79,6 @@ pub fn memory_limit(
         .transpose()
 }
 
-/// Default report directory: `reports/runs/<UTC time>-<scenario>/`.
-pub fn default_out_dir(scenario: &str) -> PathBuf {
-    let stamp = report::utc_now_rfc3339()
-        .replace([':', '-'], "")
-        .replace('T', "-");
-    PathBuf::from("reports/runs").join(format!("{}-{scenario}", stamp.trim_end_matches('Z')))
-}
-
 /// Runs a replay and writes its report directory. The directory is chosen
 /// before anything runs, so the children's samples stream into it as they are
 /// taken (`samples.<strategy>.jsonl`) and outlive even a SIGKILL of oomlab.
@@ -98,7 +88,7 @@ pub fn replay_and_report(mut plan: ReplayPlan, args: &ReplayArgs) -> Result<Exit
     let dir = args
         .out
         .clone()
-        .unwrap_or_else(|| default_out_dir(&plan.scenario.scenario.name));
+        .unwrap_or_else(|| report::default_out_dir(&plan.scenario.scenario.name));
     plan.journal_dir = Some(dir.clone());
     let report = plan.run_limited(&mut progress, limit)?;
     write_report_dir(&report, &dir)?;

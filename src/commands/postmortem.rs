@@ -4,7 +4,6 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::default_out_dir;
 use crate::cli::PostmortemArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::postmortem::{analyze, write, Inputs};
@@ -31,7 +30,7 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_out_dir("postmortem"));
+        .unwrap_or_else(|| oomlab::report::default_out_dir("postmortem"));
     pm.pictures = oomlab::plot::postmortem::draw(&pm, &out);
     write(&pm, &out)?;
     // The files are written: a closed stdout (`| head -1`) is no failure.

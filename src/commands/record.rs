@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use super::{default_out_dir, memory_limit, parse_interval};
+use super::{memory_limit, parse_interval};
 use crate::cli::RecordArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::progress::Progress;
@@ -44,7 +44,7 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_out_dir(&format!("record-{safe}")));
+        .unwrap_or_else(|| oomlab::report::default_out_dir(&format!("record-{safe}")));
     let plan = RecordPlan {
         command: args.command.clone(),
         interval: parse_interval(&args.interval)?,

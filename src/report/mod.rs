@@ -354,6 +354,13 @@ pub fn exit_description(exit_code: Option<i32>, signal: Option<i32>) -> String {
     }
 }
 
+/// Default report directory: `reports/runs/<UTC time>-<scenario>/`.
+pub fn default_out_dir(scenario: &str) -> std::path::PathBuf {
+    let stamp = utc_now_rfc3339().replace([':', '-'], "").replace('T', "-");
+    std::path::PathBuf::from("reports/runs")
+        .join(format!("{}-{scenario}", stamp.trim_end_matches('Z')))
+}
+
 /// The exit code a finished run ends with: interrupted (130/143) first,
 /// then a failed child (6), then a killed one (5).
 pub fn exit_for(report: &Report) -> Exit {

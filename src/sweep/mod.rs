@@ -1,0 +1,944 @@
+//! `oomlab sweep`: measure every strategy at several small scales, fit the
+//! memory model, check it on the largest scale, save `model.json`.
+//!
+//! Every run goes through [`ReplayPlan`], the one measuring code path, so a
+//! sweep point is exactly what `oomlab run` would report at that scale.
+//!
+//! A layer above the model (which it fits), the pictures and the report
+//! directories (which it writes); the `sweep`, `recommend` and `fidelity`
+//! commands call into it.
+
+pub mod similarity;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::data::cache::default_cache_root;
+use crate::error::{bad_input, exit_with, Exit};
+use crate::model::fit::Observation;
+use crate::model::{
+    model_path, HeldOut, Model, ModelScenario, Point, Validation, VariantModel,
+    MODEL_SCHEMA_VERSION,
+};
+use crate::plot;
+use crate::progress::Progress;
+use crate::replay::ReplayPlan;
+use crate::report::exit_for;
+use crate::report::{self, Report, RunRecord, RunStatus};
+use crate::sampling::SamplingMode;
+use crate::scenario::{validate_scale, LoadedScenario, Scenario};
+use crate::strategy::memory::MemoryMode;
+use crate::strategy::{self, Strategy};
+use crate::summary::write_report_dir;
+use crate::table::Table;
+use crate::units::{format_bytes, format_count};
+
+/// What a sweep is asked for, typed (the command line fills it from `oomlab
+/// sweep`'s flags).
+#[derive(Debug, Clone)]
+pub struct SweepSettings {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// The scales as given (`--scales`); checked by [`parse_scales`] here.
+    pub scales: String,
+    /// The sampled runs' caps as shares of the rows loaded (`--max-ranking-samples-fraction`).
+    pub max_ranking_samples_fraction: String,
+    /// Where generated data is cached (`None`: the default cache).
+    pub cache_dir: Option<PathBuf>,
+    /// RSS sampling interval.
+    pub interval: Duration,
+    /// The sweep's directory (`None`: `reports/runs/<time>-sweep-<scenario>/`).
+    pub out: Option<PathBuf>,
+    /// Where the model is also saved (`None`: the default model path).
+    pub model: Option<PathBuf>,
+    /// Start children even when preflight predicts they will not fit.
+    pub force: bool,
+    /// Rows per chunk for the `streaming` strategy.
+    pub chunk_rows: u64,
+    /// How the children hold their frames.
+    pub memory_mode: MemoryMode,
+    /// Also measure the production table's cases at scale 1 where they fit.
+    pub production: bool,
+    /// Print less.
+    pub quiet: bool,
+}
+
+/// The caps of the production table: the write-up's two recommended settings.
+pub const WRITE_UP_CAPS: [u64; 2] = [5_000_000, 2_000_000];
+
+/// The variants a sweep fits: (name, strategy, sampling). Every strategy
+/// that reads `MAX_RANKING_SAMPLES` gets one variant per way of sampling, since
+/// uniform and per-dataset capped sampling keep different rows (and strings).
+pub const VARIANTS: [(&str, &str, Option<SamplingMode>); 5] = [
+    ("legacy", "legacy", None),
+    ("optimized", "optimized", Some(SamplingMode::Uniform)),
+    ("optimized-capped", "optimized", Some(SamplingMode::Capped)),
+    ("streaming", "streaming", Some(SamplingMode::Uniform)),
+    ("streaming-capped", "streaming", Some(SamplingMode::Capped)),
+];
+
+/// The strategies a sweep measures: every ranking-prep strategy, unsampled;
+/// the ones that read `MAX_RANKING_SAMPLES`, also sampled.
+const STRATEGIES: [&str; 3] = ["legacy", "optimized", "streaming"];
+
+/// The variants a measured run is a point of. An unsampled run (`cap` 0) is a
+/// point of every variant of its strategy, since without a cap the way of
+/// sampling changes nothing; a sampled run only of the variant sampled its way.
+fn variants_fed(strategy: &str, cap: u64, mode: SamplingMode) -> Vec<&'static str> {
+    VARIANTS
+        .iter()
+        .filter(|(_, s, sampling)| {
+            *s == strategy && (cap == 0 || sampling.is_none() || *sampling == Some(mode))
+        })
+        .map(|(name, _, _)| *name)
+        .collect()
+}
+
+/// Chunks the smallest scale should span before `streaming`'s peak (a sawtooth
+/// in rows mod chunk, of one chunk's working set) is close to affine in rows.
+const CHUNKS_FOR_AFFINE: u64 = 4;
+
+/// Extra share added to a peak extrapolated from the sweep's smaller scales
+/// before preflight compares it with the machine: the extrapolation is at
+/// most one doubling away, and the held-out checks of this model stay within
+/// a few percent, so a quarter is ample.
+const EXTRAPOLATION_SLACK: f64 = 0.25;
+
+/// Preflight estimates for the strategies of a run at `rows_in` rows with
+/// `MAX_RANKING_SAMPLES = cap`, extrapolated from the points this sweep has
+/// measured so far (at least two smaller scales of the same variant). The
+/// conservative estimate from the scenario's sizes is several times too high
+/// for these strategies (it counts every frame at pandas' widths), and would
+/// refuse scales the smaller ones show to fit.
+fn extrapolated_estimates(
+    points: &BTreeMap<&str, Vec<Point>>,
+    strategies: &[&'static dyn Strategy],
+    rows_in: u64,
+    cap: u64,
+    mode: SamplingMode,
+) -> BTreeMap<String, crate::preflight::Estimate> {
+    let (kept, loaded) = points
+        .values()
+        .flatten()
+        .filter(|p| p.max_ranking_samples == 0)
+        .fold((0u64, 0u64), |(k, l), p| (k + p.rows_kept, l + p.rows_in));
+    let ratio = if loaded > 0 {
+        kept as f64 / loaded as f64
+    } else {
+        1.0
+    };
+    let full = (rows_in as f64 * ratio).round();
+    let mut out = BTreeMap::new();
+    for strategy in strategies {
+        let Some(variant) = variants_fed(strategy.name(), cap, mode).first().copied() else {
+            continue;
+        };
+        let Some(pts) = points.get(variant) else {
+            continue;
+        };
+        let mut scales: Vec<f64> = pts.iter().map(|p| p.scale).collect();
+        scales.sort_by(f64::total_cmp);
+        scales.dedup();
+        if scales.len() < 2 {
+            continue;
+        }
+        let observations: Vec<Observation> = pts
+            .iter()
+            .map(|p| Observation {
+                rows_in: p.rows_in as f64,
+                rows_kept: p.rows_kept as f64,
+                peak: p.peak_bytes as f64,
+            })
+            .collect();
+        let Ok(f) = crate::model::fit::fit(&observations) else {
+            continue;
+        };
+        let kept = if cap > 0 { full.min(cap as f64) } else { full };
+        let measured_max = pts.iter().map(|p| p.peak_bytes).max().unwrap_or(0) as f64;
+        let predicted = f.eval(rows_in as f64, kept).max(measured_max);
+        if predicted.is_finite() && predicted > 0.0 {
+            out.insert(
+                strategy.name().to_string(),
+                crate::preflight::Estimate {
+                    bytes: (predicted * (1.0 + EXTRAPOLATION_SLACK)) as u64,
+                    source: format!(
+                        "extrapolated from this sweep's scales {}, +{:.0}%",
+                        join_scales(&scales),
+                        EXTRAPOLATION_SLACK * 100.0
+                    ),
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Parses a comma-separated list of numbers (`0.001,0.002`).
+fn parse_list(text: &str, flag: &str) -> Result<Vec<f64>> {
+    if text.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|t| {
+            t.trim().parse::<f64>().map_err(|_| {
+                bad_input(format!(
+                    "{flag} {text}: `{}` is not a number (expected a comma-separated list such as 0.001,0.002,0.004,0.008)",
+                    t.trim()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The sweep's scales: valid, distinct, ascending, at least three.
+pub fn parse_scales(text: &str) -> Result<Vec<f64>> {
+    let mut scales = parse_list(text, "--scales")?
+        .into_iter()
+        .map(validate_scale)
+        .collect::<Result<Vec<_>>>()?;
+    scales.sort_by(f64::total_cmp);
+    scales.dedup();
+    if scales.len() < 3 {
+        return Err(bad_input(format!(
+            "--scales {text}: expected at least 3 distinct scales (the model is fitted on all but the largest, which is held out)"
+        )));
+    }
+    Ok(scales)
+}
+
+/// The sampled runs' fractions: each in (0, 0.9].
+pub fn parse_fractions(text: &str) -> Result<Vec<f64>> {
+    let mut fractions = parse_list(text, "--max-ranking-samples-fraction")?;
+    for f in &fractions {
+        if !(f.is_finite() && *f > 0.0 && *f <= 0.9) {
+            return Err(bad_input(format!(
+                "--max-ranking-samples-fraction {text}: {f} is not in (0, 0.9] (a cap as a share of the rows loaded, below what dropna keeps)"
+            )));
+        }
+    }
+    fractions.sort_by(f64::total_cmp);
+    fractions.dedup();
+    Ok(fractions)
+}
+
+fn strategy_by_name(name: &str) -> Result<&'static dyn Strategy> {
+    strategy::by_name(name).with_context(|| format!("strategy `{name}` is not built in"))
+}
+
+/// A measured run turned into a model point.
+fn point(report: &Report, run: &RunRecord, report_path: &Path) -> Result<Point> {
+    let output = run.output.as_ref().with_context(|| {
+        format!(
+            "{}: run {} has no output rows",
+            report_path.display(),
+            run.strategy
+        )
+    })?;
+    let stage_peaks: BTreeMap<String, u64> = run
+        .stages
+        .iter()
+        .filter_map(|s| s.exact_peak_bytes.map(|p| (s.name.clone(), p)))
+        .collect();
+    Ok(Point {
+        scale: report.scenario.scale,
+        rows_in: report.scenario.scaled.sample_rows,
+        rows_kept: output.rows,
+        max_ranking_samples: report.settings.max_ranking_samples,
+        peak_bytes: run.peak_bytes.unwrap_or(0),
+        peak_stage: run.peak_stage().map(|s| s.name.clone()).unwrap_or_default(),
+        stage_peaks,
+        report: report_path.display().to_string(),
+    })
+}
+
+/// A plan for the scenario file at `scenario` with every replay setting at its
+/// default ([`ReplaySettings::default`], the flags' own defaults) and no
+/// cap. Callers then set the scale, `MAX_RANKING_SAMPLES` and sampling of
+/// each run.
+pub fn base_plan(
+    command: &str,
+    scenario: &Path,
+    cache_root: &Path,
+    interval: Duration,
+    strategies: Vec<&'static dyn Strategy>,
+) -> Result<ReplayPlan> {
+    let settings = crate::replay::ReplaySettings {
+        scenario: scenario.to_path_buf(),
+        cache_dir: Some(cache_root.to_path_buf()),
+        interval,
+        max_ranking_samples: Some(0),
+        ..Default::default()
+    };
+    let mut plan = crate::replay::plan(command, &settings, strategies)?;
+    plan.max_ranking_samples_source = command.to_string();
+    Ok(plan)
+}
+
+/// The plan of one sweep run: `strategies` at `scale` with
+/// `MAX_RANKING_SAMPLES = cap` sampled the `mode` way, preflight judging them
+/// by `estimates` where given.
+pub fn sweep_plan(
+    args: &SweepSettings,
+    cache_root: &Path,
+    (scale, cap, mode): (f64, u64, SamplingMode),
+    strategies: Vec<&'static dyn Strategy>,
+    estimates: BTreeMap<String, crate::preflight::Estimate>,
+) -> Result<ReplayPlan> {
+    let mut plan = base_plan(
+        "sweep",
+        &args.scenario,
+        cache_root,
+        args.interval,
+        strategies,
+    )?;
+    plan.scale = scale;
+    plan.max_ranking_samples = cap;
+    plan.sampling = mode;
+    plan.force = args.force;
+    plan.estimates = estimates;
+    plan.output.chunk_rows = args.chunk_rows;
+    plan.memory_mode = args.memory_mode;
+    Ok(plan)
+}
+
+/// `--production`: measures the production table's cases at scale 1, each
+/// strategy only when the model fitted on the sweep's scales (plus
+/// [`EXTRAPOLATION_SLACK`]) predicts it fits this machine; the rest stay
+/// extrapolated and the output says why. Every measured run is judged against
+/// that model: the check of the extrapolation itself, not only of one doubling.
+fn measure_production(
+    args: &SweepSettings,
+    cache_root: &Path,
+    model: &Model,
+    out: &Path,
+    progress: &mut Progress,
+    reports: &mut Vec<String>,
+) -> Result<Vec<HeldOut>> {
+    let rows = model.scenario.production.sample_rows;
+    if model.scales.iter().any(|s| (s - 1.0).abs() < 1e-12) {
+        return Ok(Vec::new()); // the sweep measured production size already
+    }
+    let usable = crate::preflight::usable_memory()?;
+    let kept = model.rows_after_dropna(rows);
+    let mut cases = vec![(0u64, SamplingMode::Uniform)];
+    for cap in WRITE_UP_CAPS.iter().copied().filter(|c| *c < kept) {
+        cases.push((cap, SamplingMode::Uniform));
+        cases.push((cap, SamplingMode::Capped));
+    }
+    let mut checks = Vec::new();
+    for (cap, mode) in cases {
+        let mut strategies = Vec::new();
+        let mut estimates = BTreeMap::new();
+        for name in STRATEGIES {
+            let Some(variant) = variants_fed(name, cap, mode).first().copied() else {
+                continue;
+            };
+            let Ok(v) = model.variant(variant) else {
+                continue; // not in this model (streaming, in pandas mode)
+            };
+            if cap > 0 && v.sampling.is_none() {
+                continue; // ignores the cap: measured (or not) without one
+            }
+            let predicted = model.predict(v, rows, cap).peak_bytes;
+            let estimate = crate::preflight::Estimate {
+                bytes: (predicted * (1.0 + EXTRAPOLATION_SLACK)) as u64,
+                source: format!(
+                    "the model fitted on this sweep's scales, +{:.0}%",
+                    EXTRAPOLATION_SLACK * 100.0
+                ),
+            };
+            // Never forced: --force is for the sweep's scales, not for runs
+            // the model already says this machine cannot hold.
+            if crate::preflight::check(name, &estimate, usable, false).is_ok() {
+                strategies.push(strategy_by_name(name)?);
+                estimates.insert(name.to_string(), estimate);
+            } else {
+                println!(
+                    "production size: {variant} with MAX_RANKING_SAMPLES={cap} is predicted to peak at {} (+{:.0}% slack), more than this machine offers ({} of {}, less {:.0}%): left extrapolated",
+                    format_bytes(predicted as u64),
+                    EXTRAPOLATION_SLACK * 100.0,
+                    format_bytes(usable.0),
+                    usable.1,
+                    crate::preflight::MARGIN_SHARE * 100.0
+                );
+            }
+        }
+        if strategies.is_empty() {
+            continue;
+        }
+        let dir = out.join("production").join(if cap == 0 {
+            "no-sampling".to_string()
+        } else {
+            format!("{}-{cap}", mode.name())
+        });
+        let mut plan = sweep_plan(args, cache_root, (1.0, cap, mode), strategies, estimates)?;
+        plan.force = false;
+        let report = match run_plan(plan, &dir, progress) {
+            Ok(report) => report,
+            Err(e) if crate::error::exit_code_of(&e) == Exit::Refused => {
+                println!("production size: {e}; left extrapolated");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let path = dir.join("report.json");
+        for run in &report.runs {
+            let p = point(&report, run, &path)?;
+            for variant in variants_fed(&run.strategy, cap, mode) {
+                checks.push(model.variant(variant)?.judge(&p));
+            }
+        }
+        reports.push(path.display().to_string());
+    }
+    Ok(checks)
+}
+
+/// Runs one plan, streaming its samples into and writing its report
+/// directory; refuses failed runs.
+pub fn run_plan(mut plan: ReplayPlan, dir: &Path, progress: &mut Progress) -> Result<Report> {
+    plan.journal_dir = Some(dir.to_path_buf());
+    let report = plan.run(progress)?;
+    write_report_dir(&report, dir)?;
+    let exit = exit_for(&report);
+    if exit != Exit::Ok {
+        let why: Vec<String> = report
+            .runs
+            .iter()
+            .filter(|r| r.status != RunStatus::Completed)
+            .map(|r| format!("{}: {:?}", r.strategy, r.status))
+            .collect();
+        return Err(exit_with(
+            exit,
+            format!(
+                "sweep stopped: a run did not complete at scale {} ({}); report: {}",
+                plan.scale,
+                why.join("; "),
+                dir.join("report.json").display()
+            ),
+        ));
+    }
+    Ok(report)
+}
+
+/// `oomlab sweep`: measures, fits, checks, saves and prints the model.
+pub fn sweep(args: SweepSettings) -> Result<Exit> {
+    let scenario = Scenario::load(&args.scenario)?;
+    let memory_mode = args.memory_mode;
+    crate::strategy::memory::check_workload(memory_mode, scenario.scenario.workload())?;
+    if scenario.scenario.workload() == crate::scenario::Workload::Similarity {
+        return similarity::sweep(&args, &scenario);
+    }
+    if scenario.scenario.scaling.scale_pools {
+        return Err(bad_input(format!(
+            "{}: key `scaling.scale_pools` is true: the dataset and user pools change with --scale, so a model in sample rows alone would mix pool costs into per-row costs (expected scale_pools = false for a sweep)",
+            args.scenario.display()
+        )));
+    }
+    let scales = parse_scales(&args.scales)?;
+    let fractions = parse_fractions(&args.max_ranking_samples_fraction)?;
+    if args.chunk_rows == 0 {
+        return Err(bad_input(
+            "--chunk-rows 0: expected a positive number of rows per streaming chunk",
+        ));
+    }
+    let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
+    let name = scenario.scenario.name.clone();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::report::default_out_dir(&format!("sweep-{name}")));
+    let mut progress = Progress::new(args.quiet);
+    let all: Vec<&'static dyn Strategy> = crate::strategy::memory::replayable(
+        memory_mode,
+        STRATEGIES
+            .iter()
+            .map(|name| strategy_by_name(name))
+            .collect::<Result<_>>()?,
+    )?;
+    let sampled: Vec<&'static dyn Strategy> = all
+        .iter()
+        .copied()
+        .filter(|s| {
+            VARIANTS
+                .iter()
+                .any(|(_, v, sampling)| *v == s.name() && sampling.is_some())
+        })
+        .collect();
+
+    let mut points: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
+    let mut reports = Vec::new();
+    let mut machine = None;
+    let mut allocator = String::new();
+    for &scale in &scales {
+        let sizes = scenario.scenario.sizes(scale);
+        let scale_dir = out.join(format!("scale-{scale}"));
+        let mut runs: Vec<(Vec<&'static dyn Strategy>, u64, SamplingMode, PathBuf)> = vec![(
+            all.clone(),
+            0,
+            SamplingMode::Uniform,
+            scale_dir.join("no-sampling"),
+        )];
+        for &fraction in &fractions {
+            let cap = ((sizes.sample_rows as f64 * fraction).round() as u64).max(1);
+            for mode in [SamplingMode::Uniform, SamplingMode::Capped] {
+                runs.push((
+                    sampled.clone(),
+                    cap,
+                    mode,
+                    scale_dir.join(format!("{}-{fraction}", mode.name())),
+                ));
+            }
+        }
+        for (strategies, cap, mode, dir) in runs {
+            let estimates =
+                extrapolated_estimates(&points, &strategies, sizes.sample_rows, cap, mode);
+            let plan = sweep_plan(
+                &args,
+                &cache_root,
+                (scale, cap, mode),
+                strategies,
+                estimates,
+            )?;
+            let report = run_plan(plan, &dir, &mut progress)?;
+            let path = dir.join("report.json");
+            for run in &report.runs {
+                let p = point(&report, run, &path)?;
+                for variant in variants_fed(&run.strategy, cap, mode) {
+                    points.entry(variant).or_default().push(p.clone());
+                }
+            }
+            machine.get_or_insert(report.machine.clone());
+            allocator = report.allocator.clone();
+            reports.push(path.display().to_string());
+        }
+    }
+
+    let mut model = build_model(
+        &scenario,
+        &scales,
+        &cache_root,
+        points,
+        machine.unwrap_or_default(),
+        allocator,
+    )?;
+    model.streaming_chunk_rows = args.chunk_rows;
+    model.memory_mode = memory_mode;
+    if args.production {
+        model.production_checks = measure_production(
+            &args,
+            &cache_root,
+            &model,
+            &out,
+            &mut progress,
+            &mut reports,
+        )?;
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    model.write(&out.join("model.json"))?;
+    let saved = model_path(args.model.as_deref());
+    model.write(&saved)?;
+
+    let held_out = judged_table(&model.validation.points);
+    let production_checked = judged_table(&model.production_checks);
+    let fits = fit_table(&model);
+    let production = production_table(&model);
+    let pictures = plot::render(&plot::sweep::SweepChart::new(&model), &out)?;
+    let summary = render_summary(
+        &model,
+        &held_out,
+        &production_checked,
+        &fits,
+        &production,
+        &reports,
+    );
+    report::write_atomically(&out.join("sweep.md"), summary.as_bytes())?;
+
+    println!(
+        "\nHeld-out check: fitted on scales {}, predicting scale {}",
+        join_scales(&model.validation.fitted_scales),
+        model.validation.holdout_scale
+    );
+    println!("{}", held_out.to_text());
+    for (variant, err) in &model.validation.max_abs_error_pct {
+        println!("  {variant}: largest held-out error {err:.1}%");
+    }
+    let smallest = scenario.scenario.sizes(scales[0]).sample_rows;
+    if model.variant("streaming").is_ok() && smallest < CHUNKS_FOR_AFFINE * args.chunk_rows {
+        println!(
+            "  note: the smallest scale loads {} rows, fewer than {CHUNKS_FOR_AFFINE} streaming chunks of {}: streaming's peak is a sawtooth in rows mod chunk (one chunk's working set), which an affine fit over so few chunks absorbs into its per-row cost; larger scales or a smaller --chunk-rows make its fit closer",
+            format_count(smallest),
+            format_count(args.chunk_rows)
+        );
+    }
+    if !model.production_checks.is_empty() {
+        println!(
+            "\nProduction check ({} rows loaded, {:.0}x the largest scale): measured against the model fitted on the sweep's scales",
+            format_count(model.scenario.production.sample_rows),
+            1.0 / model.validation.holdout_scale
+        );
+        print!("{}", production_checked.to_text());
+    }
+    println!(
+        "\nAt production size ({} rows loaded; model fitted on all {} scales):",
+        format_count(model.scenario.production.sample_rows),
+        model.scales.len()
+    );
+    println!("{}", production.to_text());
+    println!(
+        "model: {} (also saved as {})",
+        out.join("model.json").display(),
+        saved.display()
+    );
+    for p in &pictures {
+        println!("picture: {}", p.display());
+    }
+    println!("summary: {}", out.join("sweep.md").display());
+    Ok(Exit::Ok)
+}
+
+fn join_scales(scales: &[f64]) -> String {
+    scales
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Fits every variant, checks the fit on the largest scale, assembles the model.
+pub fn build_model(
+    scenario: &LoadedScenario,
+    scales: &[f64],
+    cache_root: &Path,
+    mut points: BTreeMap<&str, Vec<Point>>,
+    machine: crate::machine::MachineFacts,
+    allocator: String,
+) -> Result<Model> {
+    let holdout = *scales.last().context("no scales")?;
+    let fitted_scales: Vec<f64> = scales.iter().copied().filter(|s| *s < holdout).collect();
+    let (kept, loaded) = points
+        .get("legacy")
+        .into_iter()
+        .flatten()
+        .chain(
+            points
+                .get("optimized")
+                .into_iter()
+                .flatten()
+                .filter(|p| p.max_ranking_samples == 0),
+        )
+        .fold((0u64, 0u64), |(k, l), p| (k + p.rows_kept, l + p.rows_in));
+    let dropna_keep_ratio = if loaded > 0 {
+        kept as f64 / loaded as f64
+    } else {
+        1.0
+    };
+
+    let mut variants = Vec::new();
+    let mut held = Vec::new();
+    let mut max_err = BTreeMap::new();
+    for (name, strategy_name, sampling) in VARIANTS {
+        let Some(pts) = points.remove(name) else {
+            continue;
+        };
+        let stages = strategy_by_name(strategy_name)?.stages();
+        let train: Vec<Point> = pts.iter().filter(|p| p.scale < holdout).cloned().collect();
+        let checked = VariantModel::fit(name, strategy_name, sampling, stages, train)?;
+        let mut worst = 0.0f64;
+        for p in pts.iter().filter(|p| p.scale >= holdout) {
+            let h = checked.judge(p);
+            worst = worst.max(h.error_pct.abs());
+            held.push(h);
+        }
+        max_err.insert(name.to_string(), worst);
+        variants.push(VariantModel::fit(
+            name,
+            strategy_name,
+            sampling,
+            stages,
+            pts,
+        )?);
+    }
+    Ok(Model {
+        schema_version: MODEL_SCHEMA_VERSION,
+        oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: report::utc_now_rfc3339(),
+        scenario: ModelScenario {
+            name: scenario.scenario.name.clone(),
+            path: scenario.path.display().to_string(),
+            scenario: scenario.scenario.clone(),
+            production: scenario.scenario.production_sizes(),
+        },
+        scales: scales.to_vec(),
+        cache_root: absolute(cache_root),
+        allocator,
+        machine,
+        dropna_keep_ratio,
+        streaming_chunk_rows: 0,
+        memory_mode: MemoryMode::Polars,
+        variants,
+        validation: Validation {
+            holdout_scale: holdout,
+            fitted_scales,
+            points: held,
+            max_abs_error_pct: max_err,
+        },
+        calibration: None,
+        production_checks: Vec::new(),
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn cap_label(cap: u64) -> String {
+    if cap == 0 {
+        "none".into()
+    } else {
+        format_count(cap)
+    }
+}
+
+/// Measured runs against a model's predictions: the held-out scale against the
+/// model fitted without it, or production-size runs (`--production`).
+pub fn judged_table(judged: &[HeldOut]) -> Table {
+    let headers = [
+        "Variant",
+        "Rows in",
+        "MAX_RANKING_SAMPLES",
+        "Measured peak",
+        "Predicted",
+        "Error",
+        "Error on row-driven part",
+        "Peak stage (measured / predicted)",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = judged
+        .iter()
+        .map(|h| {
+            vec![
+                h.variant.clone(),
+                format_count(h.rows_in),
+                cap_label(h.max_ranking_samples),
+                format_bytes(h.measured_bytes),
+                format_bytes(h.predicted_bytes as u64),
+                format!("{:+.1}%", h.error_pct),
+                h.row_part_error_pct
+                    .map_or("-".into(), |e| format!("{e:+.1}%")),
+                format!("{} / {}", h.measured_stage, h.predicted_stage),
+            ]
+        })
+        .collect();
+    Table { headers, rows }
+}
+
+/// Every stage fit of every variant.
+pub fn fit_table(model: &Model) -> Table {
+    let headers = [
+        "Variant",
+        "Stage",
+        "Fixed",
+        "Bytes/row in",
+        "Bytes/row kept",
+        "R²",
+        "Max |residual|",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut rows = Vec::new();
+    for v in &model.variants {
+        for s in &v.stages {
+            let f = &s.fit;
+            rows.push(vec![
+                v.name.clone(),
+                s.name.clone(),
+                format_bytes(f.fixed_bytes.max(0.0) as u64),
+                format!("{:.0}", f.bytes_per_row_in),
+                if f.rows_kept_identified {
+                    format!("{:.0}", f.bytes_per_row_kept)
+                } else {
+                    "(folded into rows in)".into()
+                },
+                format!("{:.4}", f.r2),
+                format_bytes(f.max_abs_residual() as u64),
+            ]);
+        }
+    }
+    Table { headers, rows }
+}
+
+/// A figure at production size, marked measured when a sweep point is exactly
+/// there, extrapolated otherwise.
+fn production_cell(model: &Model, variant: &str, cap: u64) -> (Option<f64>, String) {
+    let Ok(v) = model.variant(variant) else {
+        return (None, "-".into());
+    };
+    let rows = model.scenario.production.sample_rows;
+    let cap = if v.sampling.is_some() { cap } else { 0 };
+    let measured = v
+        .points
+        .iter()
+        .find(|p| p.rows_in == rows && p.max_ranking_samples == cap)
+        .map(|p| p.peak_bytes)
+        .or_else(|| {
+            model
+                .production_checks
+                .iter()
+                .find(|h| h.variant == v.name && h.rows_in == rows && h.max_ranking_samples == cap)
+                .map(|h| h.measured_bytes)
+        });
+    if let Some(bytes) = measured {
+        return (
+            Some(bytes as f64),
+            format!("{} (measured)", format_bytes(bytes)),
+        );
+    }
+    let pred = model.predict(v, rows, cap);
+    (
+        Some(pred.peak_bytes),
+        format!("{} (extrapolated)", format_bytes(pred.peak_bytes as u64)),
+    )
+}
+
+/// The write-up's memory table at the production row count: legacy against
+/// v2 (`optimized`) without sampling and at the write-up's two caps, each way
+/// of sampling, with `streaming` beside them, every figure marked measured or
+/// extrapolated.
+pub fn production_table(model: &Model) -> Table {
+    let rows_in = model.scenario.production.sample_rows;
+    let kept = model.rows_after_dropna(rows_in);
+    let headers = [
+        "Scenario",
+        "Data size",
+        "legacy peak",
+        "optimized (v2) peak",
+        "Reduction",
+        "Peak stage (v2)",
+        "streaming peak",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut rows = Vec::new();
+    let mut cases = vec![(
+        0u64,
+        ("optimized", "streaming"),
+        "ranking prep (no sampling)".to_string(),
+    )];
+    for cap in WRITE_UP_CAPS.iter().copied().filter(|c| *c < kept) {
+        cases.push((
+            cap,
+            ("optimized", "streaming"),
+            format!("ranking prep (sampling to {})", format_count(cap)),
+        ));
+        cases.push((
+            cap,
+            ("optimized-capped", "streaming-capped"),
+            format!("ranking prep (capped sampling to {})", format_count(cap)),
+        ));
+    }
+    for (cap, (variant, streaming), label) in cases {
+        if model.variant(variant).is_err() {
+            continue;
+        }
+        let (legacy, legacy_cell) = production_cell(model, "legacy", cap);
+        let (after, after_cell) = production_cell(model, variant, cap);
+        let (_, streaming_cell) = production_cell(model, streaming, cap);
+        let reduction = match (legacy, after) {
+            (Some(b), Some(a)) if b > 0.0 => format!("{:.1}% ↓", (b - a) / b * 100.0),
+            _ => "-".into(),
+        };
+        let stage = model
+            .variant(variant)
+            .map(|v| model.predict(v, rows_in, cap).peak_stage)
+            .unwrap_or_default();
+        let size = if cap == 0 {
+            format!("{} samples", format_count(rows_in))
+        } else {
+            format!("{} -> {} samples", format_count(rows_in), format_count(cap))
+        };
+        rows.push(vec![
+            format!("{}: {label}", model.scenario.name),
+            size,
+            legacy_cell,
+            after_cell,
+            reduction,
+            stage,
+            streaming_cell,
+        ]);
+    }
+    Table { headers, rows }
+}
+
+fn render_summary(
+    model: &Model,
+    held: &Table,
+    production_checked: &Table,
+    fits: &Table,
+    production: &Table,
+    reports: &[String],
+) -> String {
+    let mut s = format!(
+        "# Sweep: {} scenario\n\nScales {} ({} rows loaded at the largest); the model is `peak = fixed + a x rows_in + b x rows_kept` per stage, a strategy's peak the largest stage. Rows surviving dropna: {:.4} per row loaded. Allocator: {}.\n\n",
+        model.scenario.name,
+        join_scales(&model.scales),
+        format_count(model.scenario.scenario.sizes(model.validation.holdout_scale).sample_rows),
+        model.dropna_keep_ratio,
+        model.allocator
+    );
+    if model.memory_mode == MemoryMode::Pandas {
+        s += &format!(
+            "Memory mode: {} (figures track a pandas process's bytes per row; no `streaming`).\n\n",
+            model.memory_mode.describe()
+        );
+    }
+    s += &format!(
+        "## Held-out check\n\nFitted on scales {}; predicting scale {}.\n\n{}\n",
+        join_scales(&model.validation.fitted_scales),
+        model.validation.holdout_scale,
+        held.to_markdown()
+    );
+    for (v, e) in &model.validation.max_abs_error_pct {
+        s += &format!("- {v}: largest held-out error {e:.1}%\n");
+    }
+    if !model.production_checks.is_empty() {
+        s += &format!(
+            "\n## Production check\n\nMeasured at production size ({} rows loaded), against the model fitted on the sweep's scales.\n\n{}\n",
+            format_count(model.scenario.production.sample_rows),
+            production_checked.to_markdown()
+        );
+    }
+    s += &format!(
+        "\n## At production size\n\nModel fitted on all scales; {} rows loaded. Figures are of the replay ({} memory mode); calibrate with `oomlab recommend --fidelity fidelity.json` (or `--observed ROWS=PEAK`) to pandas' bytes.\n\n{}\n![sweep](sweep.png)\n\n## Fits\n\n{}\n## Reports\n\n",
+        format_count(model.scenario.production.sample_rows),
+        model.memory_mode.name(),
+        production.to_markdown(),
+        fits.to_markdown()
+    );
+    for r in reports {
+        s += &format!("- {r}\n");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scales_and_fractions() {
+        assert_eq!(
+            parse_scales("0.004, 0.001,0.002").unwrap(),
+            vec![0.001, 0.002, 0.004]
+        );
+        assert!(parse_scales("0.001,0.002").is_err());
+        assert!(parse_scales("0.001,abc,0.002").is_err());
+        assert!(parse_scales("0.001,0.002,-1").is_err());
+        assert_eq!(parse_fractions("none").unwrap(), Vec::<f64>::new());
+        assert!(parse_fractions("0.95").is_err());
+        assert_eq!(parse_fractions("0.6,0.25").unwrap(), vec![0.25, 0.6]);
+    }
+}
