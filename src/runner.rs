@@ -18,11 +18,9 @@
 //! stage, when and at what RSS, and the timeline runs up to the kill.
 
 pub mod limit;
+mod pumps;
 
-use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
@@ -43,13 +41,7 @@ use crate::report::{
 };
 use crate::sampler::{OnSample, ProcessTree, Sampler};
 use limit::{kill_all, ChildCgroup, LimitBy, MemoryLimit};
-
-/// How many stderr lines a failed run keeps.
-const STDERR_TAIL_LINES: usize = 40;
-
-/// Longest output line (bytes) kept for stage matching; the rest of a longer
-/// line is still passed through and saved, just not matched.
-const MAX_LINE_BYTES: usize = 64 * 1024;
+use pumps::{Message, Pumps};
 
 /// After the root process exits, how long descendants may keep its output
 /// pipes open before the run is closed without them.
@@ -149,12 +141,6 @@ pub struct RunOptions {
     /// The report directory, when known: the run's samples are streamed to
     /// `samples.<label>.jsonl` there as they are taken (see `journal`).
     pub journal_dir: Option<PathBuf>,
-}
-
-enum Message {
-    Event(Event),
-    Output(String),
-    Marker(u64, Marker),
 }
 
 struct OpenStage {
@@ -409,14 +395,7 @@ pub fn run_child(
         None => Sampler::start(pid, options.interval, origin_ns, on_sample),
     };
 
-    let (tx, rx) = mpsc::channel::<Message>();
-    let stderr_tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
-    let stdout = child.stdout.take().context("child stdout")?;
-    let stderr = child.stderr.take().context("child stderr")?;
-    let readers = match &output_mode {
-        None => protocol_readers(stdout, stderr, tx, stderr_tail.clone()),
-        Some(o) => output_readers(stdout, stderr, tx, stderr_tail.clone(), o)?,
-    };
+    let pumps = Pumps::start(&mut child, output_mode.as_ref())?;
 
     let secs = |t_ns: u64| t_ns.saturating_sub(origin_ns) as f64 / 1e9;
     let mut stages = Vec::new();
@@ -449,7 +428,7 @@ pub fn run_child(
                 stop_tree(pid);
             }
         }
-        match rx.recv_timeout(Duration::from_millis(100)) {
+        match pumps.messages.recv_timeout(Duration::from_millis(100)) {
             Ok(Message::Event(event)) => match event {
                 Event::StageStart {
                     stage,
@@ -573,11 +552,7 @@ pub fn run_child(
     drop(child);
     let end_ns = monotonic_ns();
     let end_s = secs(end_ns);
-    for reader in readers {
-        if reader.is_finished() {
-            let _ = reader.join();
-        }
-    }
+    pumps::join_finished(pumps.readers);
     let final_peaks = tree.as_ref().and_then(|tr| {
         let command = spec.program.display().to_string();
         tr.lock()
@@ -586,10 +561,7 @@ pub fn run_child(
     });
     let mut timeline = sampler.finish();
     progress.finish();
-    let stderr_tail: Vec<String> = stderr_tail
-        .lock()
-        .map(|t| t.iter().cloned().collect())
-        .unwrap_or_default();
+    let stderr_tail = pumps.stderr_tail.lines();
 
     // Who killed it, if anyone, and where (a note from the sampler, or else
     // the end of the run).
@@ -850,150 +822,6 @@ fn tree_detail(peaks: &crate::sampler::StagePeaks) -> Detail {
     detail
 }
 
-/// Readers of a replay child: protocol lines from stdout, a tail of stderr.
-fn protocol_readers(
-    stdout: impl Read + Send + 'static,
-    stderr: impl Read + Send + 'static,
-    tx: mpsc::Sender<Message>,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
-) -> Vec<std::thread::JoinHandle<()>> {
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let msg = match Event::parse_line(&line) {
-                Some(Ok(event)) => Message::Event(event),
-                _ => Message::Output(line),
-            };
-            if tx.send(msg).is_err() {
-                break;
-            }
-        }
-    });
-    let err_reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            push_tail(&stderr_tail, line);
-        }
-    });
-    vec![reader, err_reader]
-}
-
-fn push_tail(tail: &Mutex<VecDeque<String>>, line: String) {
-    if let Ok(mut t) = tail.lock() {
-        if t.len() == STDERR_TAIL_LINES {
-            t.pop_front();
-        }
-        t.push_back(line);
-    }
-}
-
-/// Readers of a recorded command: each stream is passed through, saved, and
-/// searched line by line for stage markers.
-fn output_readers(
-    stdout: impl Read + Send + 'static,
-    stderr: impl Read + Send + 'static,
-    tx: mpsc::Sender<Message>,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
-    o: &OutputStages,
-) -> Result<Vec<std::thread::JoinHandle<()>>> {
-    let file = |name: &str| -> Result<Option<File>> {
-        o.save_dir
-            .as_ref()
-            .map(|d| {
-                std::fs::create_dir_all(d)
-                    .and_then(|_| File::create(d.join(name)))
-                    .with_context(|| format!("creating {}", d.join(name).display()))
-            })
-            .transpose()
-    };
-    let (out_file, err_file) = (file("stdout.log")?, file("stderr.log")?);
-    let mut handles = Vec::new();
-    for (is_stdout, source, save, markers) in [
-        (
-            true,
-            Box::new(stdout) as Box<dyn Read + Send>,
-            out_file,
-            o.stdout_markers,
-        ),
-        (false, Box::new(stderr), err_file, o.stderr_markers),
-    ] {
-        let (tx, marker, tail) = (tx.clone(), o.marker.clone(), stderr_tail.clone());
-        let passthrough = o.passthrough;
-        handles.push(std::thread::spawn(move || {
-            let mut save = save;
-            pump(
-                source,
-                |chunk| {
-                    if passthrough {
-                        if is_stdout {
-                            let mut out = std::io::stdout().lock();
-                            let _ = out.write_all(chunk).and_then(|_| out.flush());
-                        } else {
-                            let mut err = std::io::stderr().lock();
-                            let _ = err.write_all(chunk).and_then(|_| err.flush());
-                        }
-                    }
-                    if let Some(f) = save.as_mut() {
-                        let _ = f.write_all(chunk);
-                    }
-                },
-                |line| {
-                    let t_ns = monotonic_ns();
-                    if !is_stdout {
-                        push_tail(&tail, line.to_string());
-                    }
-                    if markers {
-                        if let Some(m) = marker(line) {
-                            let _ = tx.send(Message::Marker(t_ns, m));
-                        }
-                    }
-                },
-            );
-            if let Some(f) = save.as_mut() {
-                let _ = f.flush();
-            }
-        }));
-    }
-    Ok(handles)
-}
-
-/// Copies `source` chunk by chunk to `on_chunk` as it arrives, and calls
-/// `on_line` for each complete line (lossily decoded, at most
-/// [`MAX_LINE_BYTES`] of it, without the line ending).
-fn pump(mut source: impl Read, mut on_chunk: impl FnMut(&[u8]), mut on_line: impl FnMut(&str)) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut line: Vec<u8> = Vec::new();
-    let mut emit = |line: &mut Vec<u8>| {
-        let text = String::from_utf8_lossy(line);
-        on_line(text.trim_end_matches('\r'));
-        line.clear();
-    };
-    loop {
-        let n = match source.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        let chunk = &buf[..n];
-        on_chunk(chunk);
-        for piece in chunk.split_inclusive(|b| *b == b'\n') {
-            let (body, ends) = match piece.split_last() {
-                Some((b'\n', body)) => (body, true),
-                _ => (piece, false),
-            };
-            let room = MAX_LINE_BYTES.saturating_sub(line.len());
-            line.extend_from_slice(&body[..body.len().min(room)]);
-            if ends {
-                emit(&mut line);
-            }
-        }
-    }
-    if !line.is_empty() {
-        emit(&mut line);
-    }
-}
-
 /// Why a command given to `record` could not be started, in words that say
 /// what to fix: not found (and where it was looked for), not executable, or
 /// the system's own reason.
@@ -1081,20 +909,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pump_splits_lines_and_passes_everything_through() {
-        let input: &[u8] = b"one\r\ntwo\n\xffthree";
-        let mut chunks = Vec::new();
-        let mut lines = Vec::new();
-        pump(
-            input,
-            |c| chunks.extend_from_slice(c),
-            |l| lines.push(l.to_string()),
-        );
-        assert_eq!(chunks, input);
-        assert_eq!(lines, vec!["one", "two", "\u{fffd}three"]);
-    }
-
-    #[test]
     fn statuses_read_as_sentences() {
         let failed = RunStatus::Failed {
             exit_code: Some(3),
@@ -1154,13 +968,5 @@ mod tests {
             "MemoryError: boom"
         );
         assert_eq!(failure_message(&[]), "no message on stderr");
-    }
-
-    #[test]
-    fn pump_caps_long_lines() {
-        let input = vec![b'x'; MAX_LINE_BYTES * 3];
-        let mut lines = Vec::new();
-        pump(&input[..], |_| {}, |l| lines.push(l.len()));
-        assert_eq!(lines, vec![MAX_LINE_BYTES]);
     }
 }
