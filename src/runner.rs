@@ -17,13 +17,14 @@
 //! container's OOM killer would; the record then says who killed it, in which
 //! stage, when and at what RSS, and the timeline runs up to the kill.
 
+mod enforce;
 pub mod limit;
 mod pumps;
+mod spawn;
 
 use std::ffi::OsString;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,17 +32,16 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::error::bad_input;
 use crate::journal::Journal;
 use crate::probe::Detail;
 use crate::progress::Progress;
 use crate::protocol::{monotonic_ns, Event};
-use crate::report::{
-    LimitRecord, LogLine, ProcessRecord, RecordedCommand, RunRecord, RunStatus, StageRecord,
-};
-use crate::sampler::{OnSample, ProcessTree, Sampler};
-use limit::{kill_all, ChildCgroup, LimitBy, MemoryLimit};
+use crate::report::{LogLine, ProcessRecord, RecordedCommand, RunRecord, RunStatus, StageRecord};
+use crate::sampler::{ProcessTree, Sampler};
+use enforce::{Enforcement, KillNote};
+use limit::MemoryLimit;
 use pumps::{Message, Pumps};
+use spawn::{has_exited, spawn, stop_tree, wait_with_rusage};
 
 /// After the root process exits, how long descendants may keep its output
 /// pipes open before the run is closed without them.
@@ -149,130 +149,6 @@ struct OpenStage {
     rss_start: u64,
 }
 
-/// How a run's memory limit is being enforced.
-enum Enforcement {
-    None,
-    Watchdog {
-        bytes: u64,
-        fallback_reason: Option<String>,
-    },
-    Cgroup {
-        bytes: u64,
-        cgroup: ChildCgroup,
-    },
-}
-
-impl Enforcement {
-    fn prepare(limit: Option<MemoryLimit>) -> Result<Self> {
-        let Some(limit) = limit else {
-            return Ok(Self::None);
-        };
-        Ok(match limit.by {
-            LimitBy::Watchdog => Self::Watchdog {
-                bytes: limit.bytes,
-                fallback_reason: None,
-            },
-            LimitBy::Auto => match ChildCgroup::create(limit.bytes) {
-                Ok(cgroup) => Self::Cgroup {
-                    bytes: limit.bytes,
-                    cgroup,
-                },
-                Err(reason) => Self::Watchdog {
-                    bytes: limit.bytes,
-                    fallback_reason: Some(reason),
-                },
-            },
-            LimitBy::Cgroup => {
-                let cgroup = ChildCgroup::create(limit.bytes).map_err(|e| {
-                    bad_input(format!(
-                        "--limit-by cgroup: no memory cgroup can be used here: {e} (use --limit-by auto or watchdog)"
-                    ))
-                })?;
-                Self::Cgroup {
-                    bytes: limit.bytes,
-                    cgroup,
-                }
-            }
-        })
-    }
-
-    fn cgroup(&self) -> Option<&ChildCgroup> {
-        match self {
-            Self::Cgroup { cgroup, .. } => Some(cgroup),
-            _ => None,
-        }
-    }
-
-    fn record(&self) -> Option<LimitRecord> {
-        match self {
-            Self::None => None,
-            Self::Watchdog {
-                bytes,
-                fallback_reason,
-            } => Some(LimitRecord {
-                limit_bytes: *bytes,
-                enforced_by: "watchdog".into(),
-                fallback_reason: fallback_reason.clone(),
-                cgroup_path: None,
-                cgroup_peak_bytes: None,
-                oom_kills: None,
-            }),
-            Self::Cgroup { bytes, cgroup } => Some(LimitRecord {
-                limit_bytes: *bytes,
-                enforced_by: cgroup.label().into(),
-                fallback_reason: None,
-                cgroup_path: Some(cgroup.path()),
-                cgroup_peak_bytes: cgroup.peak_bytes(),
-                oom_kills: cgroup.oom_kills(),
-            }),
-        }
-    }
-}
-
-/// Where a limit kill happened (watchdog, or a cgroup kill the sampler saw):
-/// `(seconds since spawn, sampled RSS of the tree)`.
-type KillNote = Arc<Mutex<Option<(f64, u64)>>>;
-
-fn build_command(spec: &ChildSpec, cgroup: Option<&ChildCgroup>) -> Command {
-    let mut command = Command::new(&spec.program);
-    command
-        .args(&spec.args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: a terminal's Ctrl-C reaches oomlab alone,
-        // which then stops the whole group (see `stop_tree`).
-        .process_group(0);
-    for (k, v) in &spec.env {
-        command.env(k, v);
-    }
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the hook makes only async-signal-safe syscalls (prctl, getppid)
-    // and builds its error without allocating.
-    unsafe {
-        command.pre_exec(move || {
-            // Dies with oomlab, however oomlab dies (even SIGKILL): a harness
-            // must never leave a memory-hungry child behind.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // oomlab died between the fork and the prctl: do not run at all.
-            if libc::getppid() != parent {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
-    if let Some(cg) = cgroup {
-        // SAFETY: the hook only makes async-signal-safe syscalls on buffers
-        // prepared before the fork (see `ChildCgroup::join_hook`).
-        unsafe {
-            command.pre_exec(cg.join_hook());
-        }
-    }
-    command
-}
-
 /// Spawns the child, samples it until it exits, and records everything it said.
 pub fn run_child(
     spec: &ChildSpec,
@@ -298,25 +174,7 @@ pub fn run_child(
         .map(|dir| Journal::create(dir, &spec.label).map(Arc::new))
         .transpose()?;
     let origin_ns = monotonic_ns();
-    let spawned = build_command(spec, enforcement.cgroup()).spawn();
-    let spawned = match (spawned, &enforcement) {
-        (Err(e), Enforcement::Cgroup { bytes, .. })
-            if options.memory_limit.map(|l| l.by) == Some(LimitBy::Auto) =>
-        {
-            // Joining the cgroup failed in the child: fall back to the watchdog.
-            enforcement = Enforcement::Watchdog {
-                bytes: *bytes,
-                fallback_reason: Some(format!("joining the cgroup failed: {e}")),
-            };
-            build_command(spec, None).spawn()
-        }
-        (other, _) => other,
-    };
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) if output_mode.is_some() => return Err(bad_input(spawn_error(&spec.program, &e))),
-        Err(e) => return Err(e).with_context(|| format!("starting {}", spec.program.display())),
-    };
+    let mut child = spawn(spec, &mut enforcement, options.memory_limit)?;
     let pid = child.id() as i32;
     if let Some(j) = &journal {
         j.start(&spec.label, pid, options.interval.as_secs_f64() * 1e3);
@@ -324,72 +182,8 @@ pub fn run_child(
     let tree = output_mode
         .as_ref()
         .map(|_| Arc::new(Mutex::new(ProcessTree::new(pid))));
-    let kill_note: KillNote = Arc::new(Mutex::new(None));
-    // Ends the whole tree: twice over, so a process forked between look and
-    // kill is found by the second look.
-    let kill_tree = {
-        let tree = tree.clone();
-        move || {
-            for _ in 0..2 {
-                let mut pids = tree
-                    .as_ref()
-                    .and_then(|tr| tr.lock().ok().map(|t| t.live_pids()))
-                    .unwrap_or_default();
-                pids.push(pid);
-                kill_all(&pids);
-            }
-        }
-    };
-    let on_sample: OnSample = match &enforcement {
-        Enforcement::Watchdog { bytes, .. } => {
-            let (limit, note, journal) = (*bytes, kill_note.clone(), journal.clone());
-            Box::new(move |t, rss| {
-                if let Some(j) = &journal {
-                    j.sample(t, rss);
-                }
-                if rss < limit {
-                    return false;
-                }
-                kill_tree();
-                if let Ok(mut n) = note.lock() {
-                    *n = Some((t, rss));
-                }
-                true
-            })
-        }
-        Enforcement::Cgroup { cgroup, .. } => {
-            // The kernel kills one victim (the largest process); the rest of
-            // the tree would run on, as if nothing happened. End it at the
-            // first sample that sees the kill, and note the kill there with
-            // the RSS of the sample before it (after it, the victim is gone).
-            let (oom_kills, note, journal) =
-                (cgroup.oom_kill_reader(), kill_note.clone(), journal.clone());
-            let mut rss_before = 0;
-            Box::new(move |t, rss| {
-                if let Some(j) = &journal {
-                    j.sample(t, rss);
-                }
-                if oom_kills().unwrap_or(0) == 0 {
-                    rss_before = rss;
-                    return false;
-                }
-                kill_tree();
-                if let Ok(mut n) = note.lock() {
-                    *n = Some((t, rss_before.max(rss)));
-                }
-                true
-            })
-        }
-        Enforcement::None => {
-            let journal = journal.clone();
-            Box::new(move |t, rss| {
-                if let Some(j) = &journal {
-                    j.sample(t, rss);
-                }
-                false
-            })
-        }
-    };
+    let kill_note = KillNote::default();
+    let on_sample = enforcement.on_sample(pid, tree.clone(), kill_note.clone(), journal.clone());
     let sampler = match &tree {
         Some(tr) => Sampler::start_tree(tr.clone(), options.interval, origin_ns, on_sample),
         None => Sampler::start(pid, options.interval, origin_ns, on_sample),
@@ -719,21 +513,6 @@ pub fn run_child(
     })
 }
 
-/// Kills the child's process group and every process of its tree, twice over
-/// (a process forked between a look and the kill is found by the second
-/// look). The group catches descendants that left the tree by being
-/// orphaned; the tree catches those that left the group (`setsid`).
-fn stop_tree(pid: i32) {
-    for _ in 0..2 {
-        let mut pids = ProcessTree::new(pid).live_pids();
-        // SAFETY: kill has no memory-safety preconditions; `-pid` is the
-        // child's own process group (it was started as its leader).
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        pids.push(pid);
-        kill_all(&pids);
-    }
-}
-
 /// The line of a failed child's stderr that says why: a Rust panic's
 /// location and message, else the last non-empty line that is not a hint
 /// about backtraces.
@@ -822,67 +601,6 @@ fn tree_detail(peaks: &crate::sampler::StagePeaks) -> Detail {
     detail
 }
 
-/// Why a command given to `record` could not be started, in words that say
-/// what to fix: not found (and where it was looked for), not executable, or
-/// the system's own reason.
-fn spawn_error(program: &std::path::Path, err: &std::io::Error) -> String {
-    let shown = program.display();
-    let is_path = program.components().count() > 1 || program.is_absolute();
-    match err.kind() {
-        std::io::ErrorKind::NotFound if is_path => {
-            format!("cannot run `{shown}`: no such file")
-        }
-        std::io::ErrorKind::NotFound => format!(
-            "cannot run `{shown}`: command not found in $PATH (for a file in this directory, give its path: ./{shown})"
-        ),
-        std::io::ErrorKind::PermissionDenied if program.is_dir() => {
-            format!("cannot run `{shown}`: it is a directory, expected an executable file")
-        }
-        std::io::ErrorKind::PermissionDenied => format!(
-            "cannot run `{shown}`: permission denied (is it executable? `chmod +x`, or run it through its interpreter)"
-        ),
-        _ => format!("cannot run `{shown}`: {err}"),
-    }
-}
-
-/// True once `pid` (our child) has exited, without reaping it.
-fn has_exited(pid: i32) -> bool {
-    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid writes only into `info`; WNOWAIT leaves the child to reap.
-    let r = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    // SAFETY: si_pid is valid to read for a waitid result.
-    r == 0 && unsafe { info.si_pid() } == pid
-}
-
-/// Reaps `pid` with `wait4`, returning its exit status and `ru_maxrss` in bytes:
-/// the kernel's peak RSS of the process (since its last VmHWM reset) and of any
-/// descendant it reaped, whichever is larger.
-fn wait_with_rusage(pid: i32) -> std::io::Result<(ExitStatus, Option<u64>)> {
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid out-parameter.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: wait4 writes only into `status` and `usage`.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            let max_rss = (usage.ru_maxrss > 0).then(|| usage.ru_maxrss as u64 * 1024);
-            return Ok((ExitStatus::from_raw(status), max_rss));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
 fn stage_record(
     name: String,
     start_s: f64,
@@ -933,22 +651,6 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Some("));
-    }
-
-    #[test]
-    fn spawn_errors_say_what_to_fix() {
-        use std::io::{Error, ErrorKind};
-        use std::path::Path;
-        let nf = Error::from(ErrorKind::NotFound);
-        let m = spawn_error(Path::new("no-such-tool"), &nf);
-        assert!(m.contains("`no-such-tool`") && m.contains("$PATH"), "{m}");
-        let m = spawn_error(Path::new("./bin/tool"), &nf);
-        assert!(m.contains("no such file") && !m.contains("PATH"), "{m}");
-        let denied = Error::from(ErrorKind::PermissionDenied);
-        let m = spawn_error(Path::new("/"), &denied);
-        assert!(m.contains("directory"), "{m}");
-        let m = spawn_error(Path::new("/etc/hostname"), &denied);
-        assert!(m.contains("executable"), "{m}");
     }
 
     #[test]
