@@ -17,6 +17,7 @@
 //! container's OOM killer would; the record then says who killed it, in which
 //! stage, when and at what RSS, and the timeline runs up to the kill.
 
+mod classify;
 mod enforce;
 pub mod limit;
 mod pumps;
@@ -38,6 +39,7 @@ use crate::progress::Progress;
 use crate::protocol::{monotonic_ns, Event};
 use crate::report::{LogLine, ProcessRecord, RecordedCommand, RunRecord, RunStatus, StageRecord};
 use crate::sampler::{ProcessTree, Sampler};
+use classify::{classify, status_sentence, Ending};
 use enforce::{Enforcement, KillNote};
 use limit::MemoryLimit;
 use pumps::{Message, Pumps};
@@ -357,28 +359,16 @@ pub fn run_child(
     progress.finish();
     let stderr_tail = pumps.stderr_tail.lines();
 
-    // Who killed it, if anyone, and where (a note from the sampler, or else
-    // the end of the run).
-    let kill_at = kill_note.lock().ok().and_then(|n| *n);
-    let cgroup_kills = enforcement
-        .cgroup()
-        .and_then(|c| c.oom_kills())
-        .unwrap_or(0);
-    let signal = status.signal();
-    let killed_by = if cgroup_kills > 0 {
-        Some("cgroup")
-    } else if kill_at.is_some() {
-        Some("watchdog")
-    } else if interrupted.is_some() {
-        None
-    } else if signal == Some(libc::SIGKILL) {
-        Some("unknown")
-    } else {
-        None
+    let ending = Ending {
+        status,
+        kill_note: kill_note.lock().ok().and_then(|n| *n),
+        cgroup_kills: enforcement
+            .cgroup()
+            .and_then(|c| c.oom_kills())
+            .unwrap_or(0),
+        interrupted,
     };
-    // Stopped by us on Ctrl-C/SIGTERM (unless a limit killed it first).
-    let stopped = interrupted.filter(|_| killed_by.is_none());
-    let ended_early = killed_by.is_some() || stopped.is_some();
+    let ended_early = ending.ended_early();
     let last_rss = timeline
         .rss_bytes
         .iter()
@@ -390,7 +380,6 @@ pub fn run_child(
     // A stage still open when the child ended: for a replay child that means
     // it died in it; a recorded command's last stage ends when it exits, and
     // is where it died when it was killed or failed.
-    let ended_badly = killed_by.is_some() || !status.success();
     let mut died_in = None;
     if let Some(mut o) = open {
         if output_mode.is_some() && markers_seen == 0 {
@@ -400,7 +389,7 @@ pub fn run_child(
             (Some(p), false) => (Some(p.total_bytes), tree_detail(p)),
             _ => (None, Detail::new()),
         };
-        if output_mode.is_none() || ended_badly || ended_early {
+        if output_mode.is_none() || ending.ended_badly() || ended_early {
             died_in = Some(o.name.clone());
         }
         if let Some(peak) = exact {
@@ -429,31 +418,7 @@ pub fn run_child(
         timeline.rss_bytes.push(0);
     }
 
-    let run_status = match (status.code(), killed_by, stopped) {
-        (_, Some(by), _) => {
-            let (t_s, rss_bytes) = kill_at.unwrap_or((end_s, last_rss));
-            RunStatus::Killed {
-                signal: libc::SIGKILL,
-                stage: died_in,
-                t_s,
-                rss_bytes,
-                by: by.into(),
-            }
-        }
-        (_, None, Some((signal, t_s))) => RunStatus::Interrupted {
-            signal,
-            stage: died_in,
-            t_s,
-            rss_bytes: last_rss,
-        },
-        (Some(0), None, None) if died_in.is_none() => RunStatus::Completed,
-        (code, None, None) => RunStatus::Failed {
-            exit_code: code,
-            signal,
-            stage: died_in,
-            message: failure_message(&stderr_tail),
-        },
-    };
+    let run_status = classify(&ending, died_in, end_s, last_rss, &stderr_tail);
     if run_status != RunStatus::Completed {
         progress.warn(&status_sentence(&spec.label, &run_status));
     }
@@ -489,7 +454,7 @@ pub fn run_child(
         }
         let mut r = o.recorded.clone();
         r.exit_code = status.code();
-        r.signal = signal;
+        r.signal = status.signal();
         r.root_max_rss_bytes = root_max_rss;
         r.markers = markers_seen;
         recorded = Some(r);
@@ -511,69 +476,6 @@ pub fn run_child(
         processes,
         recorded,
     })
-}
-
-/// The line of a failed child's stderr that says why: a Rust panic's
-/// location and message, else the last non-empty line that is not a hint
-/// about backtraces.
-fn failure_message(stderr_tail: &[String]) -> String {
-    if let Some(i) = stderr_tail
-        .iter()
-        .rposition(|l| l.contains(" panicked at "))
-    {
-        let next = stderr_tail
-            .get(i + 1)
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty() && !l.starts_with("note: "));
-        return match next {
-            Some(message) => format!("{} {message}", stderr_tail[i].trim()),
-            None => stderr_tail[i].trim().to_string(),
-        };
-    }
-    stderr_tail
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
-        .map(str::to_string)
-        .unwrap_or_else(|| "no message on stderr".into())
-}
-
-/// How a run ended, as a sentence for terminals (not Rust's debug form).
-fn status_sentence(label: &str, status: &RunStatus) -> String {
-    match status {
-        RunStatus::Completed => format!("{label} completed"),
-        RunStatus::Killed {
-            signal,
-            stage,
-            t_s,
-            rss_bytes,
-            by,
-        } => format!(
-            "{label} was killed (-{signal}) by {by} in stage {} at {t_s:.2} s, RSS {}",
-            stage.as_deref().unwrap_or("?"),
-            crate::units::format_bytes(*rss_bytes)
-        ),
-        RunStatus::Failed {
-            exit_code,
-            signal,
-            stage,
-            message,
-        } => {
-            let how = crate::report::exit_description(*exit_code, *signal);
-            format!(
-                "{label} failed ({how}) in stage {}: {message}",
-                stage.as_deref().unwrap_or("?")
-            )
-        }
-        RunStatus::Interrupted {
-            signal, stage, t_s, ..
-        } => format!(
-            "{label} was stopped by oomlab ({}) in stage {} at {t_s:.2} s",
-            crate::interrupt::signal_name(*signal),
-            stage.as_deref().unwrap_or("?")
-        ),
-    }
 }
 
 /// Per-process figures of a tree stage, kept in the stage's details.
@@ -619,56 +521,5 @@ fn stage_record(
         rss_end_bytes,
         sampled_peak_bytes: None,
         detail,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_read_as_sentences() {
-        let failed = RunStatus::Failed {
-            exit_code: Some(3),
-            signal: None,
-            stage: Some("work".into()),
-            message: "ValueError: disk on fire".into(),
-        };
-        assert_eq!(
-            status_sentence("prep", &failed),
-            "prep failed (exit code 3) in stage work: ValueError: disk on fire"
-        );
-        let killed = RunStatus::Killed {
-            signal: 9,
-            stage: Some("grow".into()),
-            t_s: 1.5,
-            rss_bytes: 300 << 20,
-            by: "watchdog".into(),
-        };
-        let text = status_sentence("prep", &killed);
-        assert!(
-            text.starts_with("prep was killed (-9) by watchdog in stage grow at 1.50 s, RSS 300"),
-            "{text}"
-        );
-        assert!(!text.contains("Some("));
-    }
-
-    #[test]
-    fn failure_messages_say_why() {
-        let tail = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            failure_message(&tail(&[
-                "",
-                "thread 'main' (4242) panicked at src/probe.rs:80:13:",
-                "OOMLAB_TEST_PANIC_IN_STAGE=copy",
-                "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
-            ])),
-            "thread 'main' (4242) panicked at src/probe.rs:80:13: OOMLAB_TEST_PANIC_IN_STAGE=copy"
-        );
-        assert_eq!(
-            failure_message(&tail(&["Traceback", "MemoryError: boom", "  "])),
-            "MemoryError: boom"
-        );
-        assert_eq!(failure_message(&[]), "no message on stderr");
     }
 }
