@@ -22,10 +22,12 @@ mod enforce;
 pub mod limit;
 mod pumps;
 mod spawn;
+mod stages;
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,16 +36,16 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::journal::Journal;
-use crate::probe::Detail;
 use crate::progress::Progress;
-use crate::protocol::{monotonic_ns, Event};
-use crate::report::{LogLine, ProcessRecord, RecordedCommand, RunRecord, RunStatus, StageRecord};
-use crate::sampler::{ProcessTree, Sampler};
+use crate::protocol::monotonic_ns;
+use crate::report::{ProcessRecord, RecordedCommand, RunRecord, RunStatus};
+use crate::sampler::{ProcessTree, Sampler, StagePeaks};
 use classify::{classify, status_sentence, Ending};
 use enforce::{Enforcement, KillNote};
 use limit::MemoryLimit;
 use pumps::{Message, Pumps};
 use spawn::{has_exited, spawn, stop_tree, wait_with_rusage};
+use stages::{last_rss, StageBook};
 
 /// After the root process exits, how long descendants may keep its output
 /// pipes open before the run is closed without them.
@@ -58,7 +60,9 @@ pub const FIRST_STAGE: &str = "start";
 pub struct ChildSpec {
     /// Label in reports and displays (the strategy name).
     pub label: String,
+    /// The executable (looked up in `$PATH` when it is a bare name).
     pub program: PathBuf,
+    /// Its arguments, passed as they are (no shell).
     pub args: Vec<OsString>,
     /// Environment variables to set for the child (the pipeline's documented knobs).
     pub env: Vec<(String, String)>,
@@ -137,6 +141,7 @@ impl std::fmt::Debug for OutputStages {
 /// Sampling settings for a run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// How often the child's RSS is sampled.
     pub interval: Duration,
     /// Kill the child when its memory crosses this limit (`--memory-limit`).
     pub memory_limit: Option<MemoryLimit>,
@@ -145,10 +150,107 @@ pub struct RunOptions {
     pub journal_dir: Option<PathBuf>,
 }
 
-struct OpenStage {
-    name: String,
-    start_s: f64,
-    rss_start: u64,
+impl StageSource {
+    /// The output handling of a recorded command (`None` for a replay child).
+    fn output(&self) -> Option<&OutputStages> {
+        match self {
+            Self::Output(o) => Some(o),
+            Self::Protocol => None,
+        }
+    }
+}
+
+/// The running child as the runner follows it: what the receive loop, the
+/// sampler's callback and the end of the run share.
+struct Live<'a> {
+    label: &'a str,
+    pid: i32,
+    /// The process tree, followed for a recorded command.
+    tree: Option<Arc<Mutex<ProcessTree>>>,
+    journal: Option<Arc<Journal>>,
+    /// Where the limit's enforcement killed the tree, if it did.
+    kill_note: KillNote,
+}
+
+impl<'a> Live<'a> {
+    /// Follows the child `pid` of `spec` (its whole tree for a recorded
+    /// command) and starts its journal.
+    fn new(
+        spec: &'a ChildSpec,
+        pid: i32,
+        journal: Option<Arc<Journal>>,
+        interval: Duration,
+    ) -> Self {
+        if let Some(j) = &journal {
+            j.start(&spec.label, pid, interval.as_secs_f64() * 1e3);
+        }
+        Self {
+            label: &spec.label,
+            pid,
+            tree: spec
+                .stages
+                .output()
+                .map(|_| Arc::new(Mutex::new(ProcessTree::new(pid)))),
+            journal,
+            kill_note: KillNote::default(),
+        }
+    }
+
+    /// Starts sampling the child (or its tree) every `interval`, under
+    /// `enforcement`.
+    fn start_sampler(
+        &self,
+        enforcement: &Enforcement,
+        interval: Duration,
+        origin_ns: u64,
+    ) -> Sampler {
+        let on_sample = enforcement.on_sample(
+            self.pid,
+            self.tree.clone(),
+            self.kill_note.clone(),
+            self.journal.clone(),
+        );
+        match &self.tree {
+            Some(tr) => Sampler::start_tree(tr.clone(), interval, origin_ns, on_sample),
+            None => Sampler::start(self.pid, interval, origin_ns, on_sample),
+        }
+    }
+
+    /// The tree's figures over its last stage, once the root was reaped at
+    /// `end_s` (`None` for a replay child).
+    fn final_peaks(
+        &self,
+        end_s: f64,
+        root_max_rss: Option<u64>,
+        program: &Path,
+    ) -> Option<StagePeaks> {
+        self.tree.as_ref().and_then(|tr| {
+            let command = program.display().to_string();
+            tr.lock()
+                .ok()
+                .map(|mut tr| tr.finish(end_s, root_max_rss, &command))
+        })
+    }
+
+    /// What the report says about a recorded command and its processes,
+    /// once it has ended (`None` and no processes for a replay child).
+    fn recorded(
+        &self,
+        output: Option<&OutputStages>,
+        status: ExitStatus,
+        root_max_rss: Option<u64>,
+        markers: u64,
+    ) -> (Vec<ProcessRecord>, Option<RecordedCommand>) {
+        let (Some(o), Some(tree)) = (output, &self.tree) else {
+            return (Vec::new(), None);
+        };
+        let mut r = o.recorded.clone();
+        r.exit_code = status.code();
+        r.signal = status.signal();
+        r.root_max_rss_bytes = root_max_rss;
+        r.markers = markers;
+        (tree_processes(tree, self.pid), Some(r))
+    }
 }
 
 /// Spawns the child, samples it until it exits, and records everything it said.
@@ -161,11 +263,8 @@ pub fn run_child(
     // SIGINT/SIGTERM stop this child (see `interrupt`) while it runs.
     let _interrupt = crate::interrupt::Guard::install();
     let mut enforcement = Enforcement::prepare(options.memory_limit)?;
-    let output_mode = match &spec.stages {
-        StageSource::Output(o) => Some(o.as_ref().clone()),
-        StageSource::Protocol => None,
-    };
-    if output_mode.is_some() {
+    let output = spec.stages.output();
+    if output.is_some() {
         // The kernel hands a spawned child our high-water mark, which then
         // floors the child's `ru_maxrss`: make it our current RSS (small).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -177,164 +276,109 @@ pub fn run_child(
         .transpose()?;
     let origin_ns = monotonic_ns();
     let mut child = spawn(spec, &mut enforcement, options.memory_limit)?;
-    let pid = child.id() as i32;
-    if let Some(j) = &journal {
-        j.start(&spec.label, pid, options.interval.as_secs_f64() * 1e3);
-    }
-    let tree = output_mode
-        .as_ref()
-        .map(|_| Arc::new(Mutex::new(ProcessTree::new(pid))));
-    let kill_note = KillNote::default();
-    let on_sample = enforcement.on_sample(pid, tree.clone(), kill_note.clone(), journal.clone());
-    let sampler = match &tree {
-        Some(tr) => Sampler::start_tree(tr.clone(), options.interval, origin_ns, on_sample),
-        None => Sampler::start(pid, options.interval, origin_ns, on_sample),
+    let live = Live::new(spec, child.id() as i32, journal, options.interval);
+    let sampler = live.start_sampler(&enforcement, options.interval, origin_ns);
+    let pumps = Pumps::start(&mut child, output)?;
+    let mut book = match output {
+        Some(_) => StageBook::recorded(origin_ns, progress),
+        None => StageBook::protocol(origin_ns),
     };
+    let interrupted = follow(&live, &pumps.messages, &sampler, &mut book, progress);
 
-    let pumps = Pumps::start(&mut child, output_mode.as_ref())?;
-
-    let secs = |t_ns: u64| t_ns.saturating_sub(origin_ns) as f64 / 1e9;
-    let mut stages = Vec::new();
-    let mut logs = Vec::new();
-    let mut output = None;
-    let mut markers_seen = 0u64;
-    let mut open: Option<OpenStage> = output_mode.as_ref().map(|_| OpenStage {
-        name: FIRST_STAGE.to_string(),
-        start_s: 0.0,
-        rss_start: 0,
-    });
-    if output_mode.is_some() {
-        progress.stage_start(FIRST_STAGE, 0.0);
+    let (status, root_max_rss) = wait_with_rusage(live.pid).context("waiting for the child")?;
+    drop(child);
+    let end_s = book.secs(monotonic_ns());
+    pumps::join_finished(pumps.readers);
+    let final_peaks = live.final_peaks(end_s, root_max_rss, &spec.program);
+    let mut timeline = sampler.finish();
+    progress.finish();
+    let stderr_tail = pumps.stderr_tail.lines();
+    let ending = Ending {
+        status,
+        kill_note: live.kill_note.lock().ok().and_then(|n| *n),
+        cgroup_kills: enforcement.oom_kills(),
+        interrupted,
+    };
+    let last_rss = last_rss(&timeline);
+    let book = book.close(end_s, final_peaks.as_ref(), &ending, &timeline, progress);
+    if timeline.t_s.is_empty() {
+        timeline.t_s.push(0.0);
+        timeline.rss_bytes.push(0);
     }
+    let run_status = classify(&ending, book.died_in.clone(), end_s, last_rss, &stderr_tail);
+    announce_end(&live, &run_status, end_s, progress);
+
+    let mut peak_bytes = book.stages.iter().filter_map(|s| s.exact_peak_bytes).max();
+    if output.is_some() && !ending.ended_early() {
+        // The biggest single process's kernel peak bounds the tree's from below.
+        peak_bytes = peak_bytes.max(root_max_rss);
+    }
+    let (processes, recorded) = live.recorded(output, status, root_max_rss, book.markers);
+    let memory_limit = enforcement.record();
+    drop(enforcement);
+    Ok(RunRecord {
+        strategy: spec.label.clone(),
+        peak_bytes,
+        sampled_peak_bytes: timeline.peak(),
+        wall_s: end_s,
+        status: run_status,
+        stages: book.stages,
+        logs: book.logs,
+        output: book.output,
+        stderr_tail,
+        timeline,
+        memory_limit,
+        processes,
+        recorded,
+    })
+}
+
+/// Receives what the child says until its output closes (or, once the root
+/// has exited, until [`PIPE_GRACE`] runs out), keeping the live display and
+/// the journal going and stopping the child when oomlab is interrupted.
+/// Returns `(signal, seconds since spawn)` of that interrupt, if one came.
+fn follow(
+    live: &Live,
+    messages: &mpsc::Receiver<Message>,
+    sampler: &Sampler,
+    book: &mut StageBook,
+    progress: &mut Progress,
+) -> Option<(i32, f64)> {
+    let journal = live.journal.as_deref();
     let mut exited_at: Option<u64> = None;
-    // `(signal, seconds since spawn)` once oomlab was interrupted.
-    let mut interrupted: Option<(i32, f64)> = None;
+    let mut interrupted = None;
     loop {
-        if let Some(j) = &journal {
+        if let Some(j) = journal {
             j.tick();
         }
         if interrupted.is_none() {
             if let Some(signal) = crate::interrupt::received() {
-                interrupted = Some((signal, secs(monotonic_ns())));
+                interrupted = Some((signal, book.secs(monotonic_ns())));
                 progress.warn(&format!(
-                    "{}: stopping {} (pid {pid}) and every process it started",
+                    "{}: stopping {} (pid {}) and every process it started",
                     crate::interrupt::signal_name(signal),
-                    spec.label
+                    live.label,
+                    live.pid
                 ));
-                stop_tree(pid);
+                stop_tree(live.pid);
             }
         }
-        match pumps.messages.recv_timeout(Duration::from_millis(100)) {
-            Ok(Message::Event(event)) => match event {
-                Event::StageStart {
-                    stage,
-                    t_ns,
-                    rss_bytes,
-                } => {
-                    if let Some(j) = &journal {
-                        j.event("stage_start", secs(t_ns), json!({ "stage": stage }));
-                    }
-                    progress.stage_start(&stage, secs(t_ns));
-                    open = Some(OpenStage {
-                        name: stage,
-                        start_s: secs(t_ns),
-                        rss_start: rss_bytes,
-                    });
-                }
-                Event::StageEnd {
-                    stage,
-                    t_ns,
-                    peak_bytes,
-                    rss_bytes,
-                    detail,
-                } => {
-                    if let Some(j) = &journal {
-                        j.event(
-                            "stage_end",
-                            secs(t_ns),
-                            json!({ "stage": stage, "peak_bytes": peak_bytes }),
-                        );
-                    }
-                    let (start_s, rss_start) = match open.take() {
-                        Some(o) if o.name == stage => (o.start_s, o.rss_start),
-                        _ => (secs(t_ns), rss_bytes),
-                    };
-                    progress.stage_end(&stage, secs(t_ns) - start_s, peak_bytes);
-                    stages.push(stage_record(
-                        stage,
-                        start_s,
-                        secs(t_ns),
-                        Some(peak_bytes),
-                        rss_start,
-                        rss_bytes,
-                        detail,
-                    ));
-                }
-                Event::Log {
-                    t_ns,
-                    level,
-                    message,
-                } => {
-                    if let Some(j) = &journal {
-                        j.event(
-                            "log",
-                            secs(t_ns),
-                            json!({ "level": level, "message": message }),
-                        );
-                    }
-                    progress.log(&level, &message);
-                    logs.push(LogLine {
-                        t_s: secs(t_ns),
-                        level,
-                        message,
-                    });
-                }
-                Event::Output(summary) => output = Some(summary),
-            },
+        match messages.recv_timeout(Duration::from_millis(100)) {
+            Ok(Message::Event(event)) => book.on_event(event, progress, journal),
             Ok(Message::Output(line)) => progress.log("OUT", &line),
             Ok(Message::Marker(t_ns, marker)) => {
-                markers_seen += 1;
-                let t = secs(t_ns);
-                if let Some(j) = &journal {
-                    j.event(
-                        "stage_start",
-                        t,
-                        json!({ "stage": marker.stage, "message": marker.message }),
-                    );
-                }
-                let peaks = tree
-                    .as_ref()
-                    .and_then(|tr| tr.lock().ok().map(|mut tr| tr.boundary(t)))
-                    .unwrap_or_default();
-                if let Some(o) = open.take() {
-                    progress.stage_end(&o.name, t - o.start_s, peaks.total_bytes);
-                    stages.push(stage_record(
-                        o.name,
-                        o.start_s,
-                        t,
-                        Some(peaks.total_bytes),
-                        o.rss_start,
-                        peaks.rss_bytes,
-                        tree_detail(&peaks),
-                    ));
-                }
-                progress.stage_start(&marker.stage, t);
-                open = Some(OpenStage {
-                    name: marker.stage,
-                    start_s: t,
-                    rss_start: peaks.rss_bytes,
-                });
-                logs.push(LogLine {
-                    t_s: t,
-                    level: marker.level,
-                    message: marker.message,
-                });
+                let tree = live.tree.as_deref();
+                let boundary = |t| {
+                    tree.and_then(|tr| tr.lock().ok().map(|mut tr| tr.boundary(t)))
+                        .unwrap_or_default()
+                };
+                book.on_marker(t_ns, marker, boundary, progress, journal);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                progress.tick(secs(monotonic_ns()), sampler.latest());
+                progress.tick(book.secs(monotonic_ns()), sampler.latest());
                 // Descendants may hold the output pipes after the root exited:
                 // give them a grace period, then close the run without them.
-                if exited_at.is_none() && has_exited(pid) {
+                if exited_at.is_none() && has_exited(live.pid) {
                     exited_at = Some(monotonic_ns());
                 }
                 if exited_at.is_some_and(|t| monotonic_ns() - t > PIPE_GRACE.as_nanos() as u64) {
@@ -344,182 +388,39 @@ pub fn run_child(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    let (status, root_max_rss) = wait_with_rusage(pid).context("waiting for the child")?;
-    drop(child);
-    let end_ns = monotonic_ns();
-    let end_s = secs(end_ns);
-    pumps::join_finished(pumps.readers);
-    let final_peaks = tree.as_ref().and_then(|tr| {
-        let command = spec.program.display().to_string();
-        tr.lock()
-            .ok()
-            .map(|mut tr| tr.finish(end_s, root_max_rss, &command))
-    });
-    let mut timeline = sampler.finish();
-    progress.finish();
-    let stderr_tail = pumps.stderr_tail.lines();
+    interrupted
+}
 
-    let ending = Ending {
-        status,
-        kill_note: kill_note.lock().ok().and_then(|n| *n),
-        cgroup_kills: enforcement
-            .cgroup()
-            .and_then(|c| c.oom_kills())
-            .unwrap_or(0),
-        interrupted,
-    };
-    let ended_early = ending.ended_early();
-    let last_rss = timeline
-        .rss_bytes
-        .iter()
-        .rev()
-        .copied()
-        .find(|r| *r > 0)
-        .unwrap_or(0);
-
-    // A stage still open when the child ended: for a replay child that means
-    // it died in it; a recorded command's last stage ends when it exits, and
-    // is where it died when it was killed or failed.
-    let mut died_in = None;
-    if let Some(mut o) = open {
-        if output_mode.is_some() && markers_seen == 0 {
-            o.name = "run".into();
-        }
-        let (exact, detail) = match (&final_peaks, ended_early) {
-            (Some(p), false) => (Some(p.total_bytes), tree_detail(p)),
-            _ => (None, Detail::new()),
-        };
-        if output_mode.is_none() || ending.ended_badly() || ended_early {
-            died_in = Some(o.name.clone());
-        }
-        if let Some(peak) = exact {
-            progress.stage_end(&o.name, end_s - o.start_s, peak);
-        }
-        let rss_end = if output_mode.is_some() || ended_early {
-            last_rss
-        } else {
-            timeline.rss_bytes.last().copied().unwrap_or(o.rss_start)
-        };
-        stages.push(stage_record(
-            o.name,
-            o.start_s,
-            end_s,
-            exact,
-            o.rss_start,
-            rss_end,
-            detail,
-        ));
+/// Says how a run ended: a warning unless it completed, and the journal's
+/// last line.
+fn announce_end(live: &Live, status: &RunStatus, end_s: f64, progress: &mut Progress) {
+    if *status != RunStatus::Completed {
+        progress.warn(&status_sentence(live.label, status));
     }
-    for stage in &mut stages {
-        stage.sampled_peak_bytes = timeline.peak_between(stage.start_s, stage.end_s);
-    }
-    if timeline.t_s.is_empty() {
-        timeline.t_s.push(0.0);
-        timeline.rss_bytes.push(0);
-    }
-
-    let run_status = classify(&ending, died_in, end_s, last_rss, &stderr_tail);
-    if run_status != RunStatus::Completed {
-        progress.warn(&status_sentence(&spec.label, &run_status));
-    }
-    if let Some(j) = &journal {
-        j.event("end", end_s, json!({ "status": run_status }));
+    if let Some(j) = &live.journal {
+        j.event("end", end_s, json!({ "status": status }));
         if let Some(err) = j.finish() {
             progress.warn(&format!("samples journal incomplete: {err}"));
         }
     }
-    let mut peak_bytes = stages.iter().filter_map(|s| s.exact_peak_bytes).max();
-    let mut processes = Vec::new();
-    let mut recorded = None;
-    if let (Some(o), Some(tree)) = (&output_mode, &tree) {
-        if !ended_early {
-            // The biggest single process's kernel peak bounds the tree's from below.
-            peak_bytes = peak_bytes.max(root_max_rss);
-        }
-        if let Ok(tree) = tree.lock() {
-            processes = tree
-                .processes()
-                .into_iter()
-                .map(|p| ProcessRecord {
-                    root: p.pid == pid,
-                    pid: p.pid,
-                    ppid: p.ppid,
-                    command: p.command,
-                    first_seen_s: p.first_seen_s,
-                    last_seen_s: p.last_seen_s,
-                    peak_bytes: p.peak_bytes,
-                    sampled_peak_bytes: p.sampled_peak_bytes,
-                })
-                .collect();
-        }
-        let mut r = o.recorded.clone();
-        r.exit_code = status.code();
-        r.signal = status.signal();
-        r.root_max_rss_bytes = root_max_rss;
-        r.markers = markers_seen;
-        recorded = Some(r);
-    }
-    let memory_limit = enforcement.record();
-    drop(enforcement);
-    Ok(RunRecord {
-        strategy: spec.label.clone(),
-        peak_bytes,
-        sampled_peak_bytes: timeline.peak(),
-        wall_s: end_s,
-        status: run_status,
-        stages,
-        logs,
-        output,
-        stderr_tail,
-        timeline,
-        memory_limit,
-        processes,
-        recorded,
-    })
 }
 
-/// Per-process figures of a tree stage, kept in the stage's details.
-fn tree_detail(peaks: &crate::sampler::StagePeaks) -> Detail {
-    let mut detail = Detail::new();
-    let per: serde_json::Map<String, serde_json::Value> = peaks
-        .per_process
-        .iter()
-        .map(|(pid, _, bytes)| (pid.to_string(), json!(bytes)))
-        .collect();
-    detail.insert("process_peaks".into(), serde_json::Value::Object(per));
-    detail.insert("processes".into(), json!(peaks.per_process.len()));
-    if peaks.sum_bytes != peaks.total_bytes {
-        // Processes that never ran at the same time: their plain sum, for comparison.
-        detail.insert("sum_of_process_peaks".into(), json!(peaks.sum_bytes));
-    }
-    if !peaks.reset_ok {
-        detail.insert("peak_reset_failed".into(), json!(true));
-    }
-    if peaks.late {
-        // The command had ended before this stage's boundary was read: the
-        // figure is the last one read, which spans this stage and earlier ones.
-        detail.insert("peak_spans_earlier_stages".into(), json!(true));
-    }
-    detail
-}
-
-fn stage_record(
-    name: String,
-    start_s: f64,
-    end_s: f64,
-    exact_peak_bytes: Option<u64>,
-    rss_start_bytes: u64,
-    rss_end_bytes: u64,
-    detail: Detail,
-) -> StageRecord {
-    StageRecord {
-        name,
-        start_s,
-        end_s,
-        exact_peak_bytes,
-        rss_start_bytes,
-        rss_end_bytes,
-        sampled_peak_bytes: None,
-        detail,
-    }
+/// Every process a recorded command's tree had, for the report (`root` is `pid`).
+fn tree_processes(tree: &Mutex<ProcessTree>, pid: i32) -> Vec<ProcessRecord> {
+    let Ok(tree) = tree.lock() else {
+        return Vec::new();
+    };
+    tree.processes()
+        .into_iter()
+        .map(|p| ProcessRecord {
+            root: p.pid == pid,
+            pid: p.pid,
+            ppid: p.ppid,
+            command: p.command,
+            first_seen_s: p.first_seen_s,
+            last_seen_s: p.last_seen_s,
+            peak_bytes: p.peak_bytes,
+            sampled_peak_bytes: p.sampled_peak_bytes,
+        })
+        .collect()
 }

@@ -80,6 +80,12 @@ impl Enforcement {
         }
     }
 
+    /// OOM kills the child's cgroup counted (0 without a cgroup): a kill
+    /// the sampler may not have seen, since the kernel acts between samples.
+    pub fn oom_kills(&self) -> u64 {
+        self.cgroup().and_then(|c| c.oom_kills()).unwrap_or(0)
+    }
+
     /// The limit as the report records it (read at the end: the cgroup's
     /// peak and kill count are the run's).
     pub fn record(&self) -> Option<LimitRecord> {
