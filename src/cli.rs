@@ -392,7 +392,7 @@ pub struct RecordArgs {
     #[arg(long, default_value = oomlab::record::DEFAULT_STAGE_PATTERN, value_name = "REGEX")]
     pub stage_pattern: String,
     /// Which of the command's streams carry stage markers.
-    #[arg(long, value_enum, default_value_t = oomlab::record::StageStream::Stdout)]
+    #[arg(long, value_enum, default_value_t = oomlab::record::StageStream::Both)]
     pub stage_stream: oomlab::record::StageStream,
     /// Label of the run in the report (default: the command's file name).
     #[arg(long)]
