@@ -267,7 +267,7 @@ fn pandas_memory_mode_refuses_what_it_cannot_replay() {
     let cache = cache_dir();
     let cache = cache.to_str().unwrap();
     for (extra, needle) in [
-        (vec!["--memory-mode", "numpy"], "--memory-mode numpy"),
+        (vec!["--memory-mode", "numpy"], "'numpy' for '--memory-mode"),
         (
             vec!["--memory-mode", "pandas", "--strategy", "streaming"],
             "streaming",
