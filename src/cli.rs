@@ -25,7 +25,7 @@ pub enum Command {
     Plot(PlotArgs),
     /// Re-run what a committed baseline names; exit 1 on a memory regression.
     Gate(GateArgs),
-    /// Measure every strategy at several scales, fit the memory model, save model.json.
+    /// Measure every strategy (or your own command, after `--`) at several sizes, fit the memory model, save model.json.
     Sweep(SweepArgs),
     /// The largest MAX_RANKING_SAMPLES whose predicted peak fits a memory budget.
     Recommend(RecommendArgs),
@@ -228,6 +228,10 @@ pub struct PlotArgs {
 }
 
 /// `oomlab sweep`: measure at several scales, fit, hold out, save the model.
+/// With `-- CMD ARGS...`, the command is measured instead of the replay: its
+/// arguments may name `{rows}`, `{scale}`, `{data_dir}` and
+/// `{max_ranking_samples}`, also exported as OOMLAB_ROWS, OOMLAB_SCALE,
+/// OOMLAB_DATA_DIR and MAX_RANKING_SAMPLES.
 #[derive(Debug, Args, Clone)]
 pub struct SweepArgs {
     /// Scenario file describing the shape of production data.
@@ -236,10 +240,24 @@ pub struct SweepArgs {
     /// Scales to measure, comma-separated (at least 3; the largest is held out).
     #[arg(long, default_value = "0.01,0.02,0.04,0.08")]
     pub scales: String,
+    /// Command sweeps: rows to run the command at, comma-separated (instead of --scales).
+    #[arg(long, conflicts_with = "scales")]
+    pub rows: Option<String>,
     /// MAX_RANKING_SAMPLES of the sampled runs, as fractions of the rows loaded
-    /// at each scale, comma-separated (`none`: no sampled runs).
-    #[arg(long, default_value = "0.25,0.6")]
-    pub max_ranking_samples_fraction: String,
+    /// at each scale, comma-separated (`none`: no sampled runs). Default:
+    /// 0.25,0.6 for the replay; none for a command.
+    #[arg(long)]
+    pub max_ranking_samples_fraction: Option<String>,
+    /// Command sweeps: runs per point; each figure is their median.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Command sweeps: the lines that start stages (as `record --stage-pattern`).
+    #[arg(long, default_value = oomlab::record::DEFAULT_STAGE_PATTERN, value_name = "REGEX")]
+    pub stage_pattern: String,
+    /// Command sweeps: generate the scenario's data at each size even when no
+    /// argument names {data_dir} (for a command that reads $OOMLAB_DATA_DIR).
+    #[arg(long)]
+    pub generate_data: bool,
     /// Where generated data is cached (default: $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -272,6 +290,9 @@ pub struct SweepArgs {
     /// Print only the tables and the output location.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The command to sweep instead of the replay, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// `oomlab recommend`: the MAX_RANKING_SAMPLES a budget allows.

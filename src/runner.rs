@@ -17,7 +17,7 @@
 //! container's OOM killer would; the record then says who killed it, in which
 //! stage, when and at what RSS, and the timeline runs up to the kill.
 
-mod classify;
+pub mod classify;
 mod enforce;
 pub mod limit;
 mod pumps;

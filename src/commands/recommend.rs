@@ -152,10 +152,10 @@ fn print_text(
         .collect::<Vec<_>>()
         .join(", ");
     println!(
-        "Model: {} ({} scenario, {} memory mode, fitted {} on scales {:?}; held-out error {})",
+        "Model: {} ({} scenario, in {}, fitted {} on scales {:?}; held-out error {})",
         loaded.path.display(),
         model.scenario.name,
-        model.memory_mode.name(),
+        model.source.describe(model.memory_mode),
         model.created_at,
         model.scales,
         errors

@@ -80,6 +80,9 @@ pub struct RecordPlan {
     pub out: PathBuf,
     /// Copy the command's output to oomlab's own as it comes (it is saved either way).
     pub passthrough: bool,
+    /// Variables set for the command on top of oomlab's environment (a
+    /// command sweep exports the size as `OOMLAB_ROWS` and the like).
+    pub env: Vec<(String, String)>,
 }
 
 /// The level word of a log line (`INFO`, `WARNING`, ...), or empty.
@@ -207,7 +210,7 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mut env = Vec::new();
+    let mut env = plan.env.clone();
     if std::env::var_os("PYTHONUNBUFFERED").is_none() {
         // A Python command's prints reach the pipe when printed, so stage
         // boundaries fall where they happen (not at the next 8 KiB flush).

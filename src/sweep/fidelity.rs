@@ -224,6 +224,7 @@ pub fn run(args: FidelitySettings) -> Result<Exit> {
                     label: format!("pandas-{}", run.strategy),
                     out: pandas_dir.clone(),
                     passthrough: !args.quiet,
+                    env: Vec::new(),
                 };
                 let pandas = record_command(&record_plan, &mut progress)?;
                 write_report_dir(&pandas, &pandas_dir)?;

@@ -8,6 +8,7 @@
 //! directories (which it writes); the `sweep`, `recommend` and `fidelity`
 //! commands call into it.
 
+pub mod command;
 pub mod fidelity;
 pub mod similarity;
 
@@ -688,6 +689,7 @@ pub fn build_model(
         },
         calibration: None,
         production_checks: Vec::new(),
+        source: Default::default(),
     })
 }
 
