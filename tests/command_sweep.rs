@@ -133,3 +133,81 @@ fn too_few_sizes_and_bad_rows_are_bad_input() {
         assert_eq!(run.status.code(), Some(2), "{extra:?}: {}", text(&run));
     }
 }
+
+/// The pandas reference swept as a user's command under one pandas (the
+/// interpreter `.ci/run` exports as `OOMLAB_PANDAS<major>_PYTHON`): the model
+/// records that pandas, its held-out check holds, and legacy pays more per
+/// row than optimized.
+fn reference_under(major: u32) {
+    let var = format!("OOMLAB_PANDAS{major}_PYTHON");
+    let Some(python) = std::env::var_os(&var) else {
+        eprintln!(
+            "skipped: ${var} is not set (.ci/run creates the virtual environment and sets it)"
+        );
+        return;
+    };
+    let python = python.to_string_lossy().into_owned();
+    let cache = common::cache();
+    let mut per_row = Vec::new();
+    for strategy in ["legacy", "optimized"] {
+        let out = scratch(&format!("command-sweep-pandas{major}-{strategy}"));
+        let run = sweep(
+            &out,
+            &[
+                "--scenario",
+                "scenarios/ci.toml",
+                "--scales",
+                "0.1,0.2,0.4",
+                "--cache-dir",
+                &cache,
+                "--stage-pattern",
+                r"^INFO \[stage\] (\S+)$",
+            ],
+            &[
+                &python,
+                "scenarios/pandas/ranking_prep.py",
+                "--strategy",
+                strategy,
+                "--data-dir",
+                "{data_dir}",
+            ],
+        );
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+        let model: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("model.json")).unwrap()).unwrap();
+        let pandas = model["source"]["pandas"].as_str().unwrap_or_default();
+        assert!(
+            pandas.starts_with(&format!("{major}.")),
+            "pandas {pandas:?} recorded, expected {major}.x"
+        );
+        let held = model["validation"]["max_abs_error_pct"]["command"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            held <= 10.0,
+            "{strategy}: held-out error {held}%\n{}",
+            text(&run)
+        );
+        per_row.push(
+            model["variants"][0]["overall"]["bytes_per_row_in"]
+                .as_f64()
+                .unwrap(),
+        );
+    }
+    assert!(
+        per_row[0] > per_row[1],
+        "pandas {major}: legacy {:.0} B/row should exceed optimized {:.0} B/row",
+        per_row[0],
+        per_row[1]
+    );
+}
+
+#[test]
+fn the_pandas_reference_sweeps_under_pandas_2() {
+    reference_under(2);
+}
+
+#[test]
+fn the_pandas_reference_sweeps_under_pandas_3() {
+    reference_under(3);
+}
