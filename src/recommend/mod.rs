@@ -245,6 +245,9 @@ pub struct RecommendOutput {
     pub table: Vec<BudgetRow>,
     pub coverage: Option<CoverageReport>,
     pub calibration: Option<Calibration>,
+    /// How far the rows loaded can grow at the recommended cap before the
+    /// peak crosses the limit (`None` when nothing fits).
+    pub rows_headroom: Option<crate::model::advice::RowsHeadroom>,
     pub warnings: Vec<String>,
 }
 
