@@ -37,12 +37,24 @@ pub enum Command {
     Postmortem(PostmortemArgs),
     /// Run the pandas reference and the replay at the same scales; fit both, report the ratios.
     Fidelity(FidelityArgs),
+    /// List the scenarios built into oomlab, or print one to copy and edit.
+    Scenarios(ScenariosArgs),
     /// Run one job in this process (internal: the parent starts it).
     #[command(name = "__child", hide = true)]
     Child {
         #[arg(long)]
         job: String,
     },
+}
+
+/// `oomlab scenarios [show NAME]`.
+#[derive(Debug, Args, Clone)]
+pub struct ScenariosArgs {
+    /// `show`, to print one scenario's file.
+    #[arg(value_parser = ["show"])]
+    pub action: Option<String>,
+    /// The scenario to print (`oomlab scenarios show production`).
+    pub name: Option<String>,
 }
 
 /// Flags shared by every command that replays a scenario.
