@@ -589,10 +589,13 @@ impl Model {
     pub fn variant_for(&self, strategy: &str, sampling: SamplingMode) -> Result<&VariantModel> {
         if matches!(self.source, ModelSource::Command { .. }) {
             // A command model is of the command, whatever strategy it runs.
+            // The sampled variant when the sweep had capped runs (it knows
+            // what a cap saves), else the unsampled one.
             if let Some(v) = self
                 .variants
                 .iter()
-                .find(|v| v.sampling.is_none_or(|s| s == sampling))
+                .find(|v| v.sampling == Some(sampling))
+                .or_else(|| self.variants.iter().find(|v| v.sampling.is_none()))
             {
                 return Ok(v);
             }

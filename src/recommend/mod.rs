@@ -426,6 +426,9 @@ pub fn coverage_table(report: &CoverageReport) -> Table {
 /// Rows the `streaming` strategy can load without sampling under `limit`
 /// (`None` when the model has no streaming variant, or no per-row cost).
 pub fn streaming_rows(model: &Model, limit: f64) -> Option<u64> {
+    if matches!(model.source, crate::model::ModelSource::Command { .. }) {
+        return None; // a command model is of the command, not of `streaming`
+    }
     let streaming = model.variant_for("streaming", SamplingMode::Uniform).ok()?;
     advice::max_rows_without_sampling(model, streaming, limit)
 }
