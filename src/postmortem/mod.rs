@@ -17,7 +17,6 @@ pub mod scan;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -165,14 +164,12 @@ fn scan_file(path: &Path, context: usize, what: &str) -> Result<LogAnalysis> {
         )));
     }
     let mut analyzer = Analyzer::new(&path.display().to_string(), context);
-    analyzer
-        .read_all(BufReader::with_capacity(256 * 1024, file))
-        .map_err(|e| {
-            bad_input(format!(
-                "{}: reading the {what} failed: {e}",
-                path.display()
-            ))
-        })?;
+    analyzer.read_all(file).map_err(|e| {
+        bad_input(format!(
+            "{}: reading the {what} failed: {e}",
+            path.display()
+        ))
+    })?;
     Ok(analyzer.finish())
 }
 
