@@ -4,6 +4,7 @@
 mod alloc;
 mod child;
 mod cli;
+mod clock;
 mod commands;
 mod data;
 mod error;

@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::unix_seconds;
 use crate::units::parse_size;
 
 /// One recognized line.
@@ -476,7 +477,7 @@ pub fn find_timestamp(line: &str) -> Option<f64> {
             _ => continue,
         }
         let Some(secs) = clock(line, j) else { continue };
-        return civil(y, mo, d).map(|days| days as f64 * 86_400.0 + secs);
+        return unix_seconds(y, mo, d, secs);
     }
     date_output(line)
 }
@@ -538,24 +539,10 @@ fn date_output(line: &str) -> Option<f64> {
             .take(2)
             .find_map(|t| t.parse::<i64>().ok().filter(|y| (1970..=9999).contains(y)));
         if let Some(y) = year {
-            return civil(y, mo as i64 + 1, d).map(|days| days as f64 * 86_400.0 + secs);
+            return unix_seconds(y, mo as i64 + 1, d, secs);
         }
     }
     None
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn civil(y: i64, m: i64, d: i64) -> Option<i64> {
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
 }
 
 #[cfg(test)]
