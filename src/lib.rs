@@ -6,7 +6,7 @@
 //! layers that import only downward (checked by `.ci/layers.py`; the map is
 //! `docs/ARCHITECTURE.md`):
 //!
-//! - leaves: [`units`], [`error`], [`settings`], [`machine`], [`scenario`],
+//! - leaves: [`units`], [`error`], [`clock`], [`settings`], [`machine`], [`scenario`],
 //!   [`interrupt`], [`alloc`], [`progress`];
 //! - what a child does: [`data`], [`sampling`], [`protocol`], [`probe`],
 //!   [`strategy`], [`child`];
@@ -20,6 +20,7 @@
 
 pub mod alloc;
 pub mod child;
+pub mod clock;
 pub mod data;
 pub mod error;
 pub mod fidelity;

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::protocol::OutputSummary;
 use crate::protocol::{monotonic_ns, Event};
+use crate::sampler::{reset_hwm_of, status_memory};
 
 /// Test hook, read only in a replay child: the child panics right after it
 /// starts the stage of this name, so the tests can prove that a crashing
@@ -23,9 +24,14 @@ pub const PANIC_IN_STAGE_ENV: &str = "OOMLAB_TEST_PANIC_IN_STAGE";
 /// (or SIGKILL) oomlab at a known stage without racing a fast replay.
 pub const PAUSE_IN_STAGE_ENV: &str = "OOMLAB_TEST_PAUSE_IN_STAGE";
 
+/// This process's id, as `/proc/<pid>` names it (`/proc/self`).
+fn own_pid() -> i32 {
+    std::process::id() as i32
+}
+
 /// Resets this process's VmHWM to its current RSS.
 pub fn reset_peak() -> Result<()> {
-    std::fs::write("/proc/self/clear_refs", "5")
+    reset_hwm_of(own_pid())
         .context("resetting the peak RSS via /proc/self/clear_refs (needs Linux >= 4.0)")
 }
 
@@ -34,11 +40,8 @@ pub fn reset_peak() -> Result<()> {
 /// unlike VmRSS it does not fall when the kernel reclaims clean pages of a
 /// memory-mapped input file under memory pressure.
 fn peak_rss_anon() -> Result<(u64, u64, u64)> {
-    let status = procfs::process::Process::myself()
-        .and_then(|p| p.status())
-        .context("reading /proc/self/status")?;
-    let kib = |v: Option<u64>| v.unwrap_or(0) * 1024;
-    Ok((kib(status.vmhwm), kib(status.vmrss), kib(status.rssanon)))
+    let m = status_memory(own_pid()).context("reading /proc/self/status")?;
+    Ok((m.hwm, m.rss, m.rss_anon))
 }
 
 /// Details a stage reports about itself (rows, bytes), merged into its marker.

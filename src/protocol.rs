@@ -55,16 +55,9 @@ impl Event {
     }
 }
 
-/// Nanoseconds on `CLOCK_MONOTONIC`, the clock shared by parent and child.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+/// The shared clock protocol timestamps are on (kept here for the parent's
+/// and child's callers; it lives with the other clocks).
+pub use crate::clock::monotonic_ns;
 
 /// The prepared frame handed to training.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -49,6 +49,10 @@ impl Timeline {
 }
 
 /// Reads the resident set size of `pid` in bytes (`None` once it is gone).
+///
+/// The sampler's per-tick read, so by hand: one small read and one number,
+/// where procfs' `statm` costs about half as much again (it opens the process
+/// directory first and parses all seven fields).
 pub fn rss_of(pid: i32) -> Option<u64> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let resident: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
@@ -161,23 +165,58 @@ impl Sampler {
     }
 }
 
-/// `(VmRSS, VmHWM)` of a live process in bytes; `None` once it exited (a
-/// zombie has no memory left to report) or when it cannot be read.
-pub fn rss_and_hwm_of(pid: i32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        let kib: u64 = line[name.len()..].split_whitespace().next()?.parse().ok()?;
-        Some(kib * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+/// The memory lines of a process's `/proc/<pid>/status`, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusMemory {
+    /// `VmRSS`: resident now.
+    pub rss: u64,
+    /// `VmHWM`: the most resident since the process started or its last reset.
+    pub hwm: u64,
+    /// `RssAnon`: heap and anonymous mappings, no file pages (0 before Linux 4.5).
+    pub rss_anon: u64,
 }
 
-/// Resets a process's `VmHWM` to its current RSS (`echo 5 > /proc/<pid>/clear_refs`).
+/// Reads the memory lines of `/proc/<pid>/status`: the one reader of that
+/// file, for the tree sampler (every process, every tick) and the child's
+/// stage marks. By hand, because procfs' `Status` parses all ~55 lines into
+/// owned strings first and costs about twice as much. `None` once the
+/// process exited (a zombie has no memory left to report) or when it cannot
+/// be read.
+pub fn status_memory(pid: i32) -> Option<StatusMemory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let (mut rss, mut hwm, mut rss_anon) = (None, None, None);
+    for line in status.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let slot = match name {
+            "VmRSS" => &mut rss,
+            "VmHWM" => &mut hwm,
+            "RssAnon" => &mut rss_anon,
+            _ => continue,
+        };
+        let kib = value
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok());
+        *slot = Some(kib? * 1024);
+        if rss.is_some() && hwm.is_some() && rss_anon.is_some() {
+            break;
+        }
+    }
+    Some(StatusMemory {
+        rss: rss?,
+        hwm: hwm?,
+        rss_anon: rss_anon.unwrap_or(0),
+    })
+}
+
+/// Resets a process's `VmHWM` to its current RSS (`echo 5 > /proc/<pid>/clear_refs`):
+/// the one writer of it, for the runner's processes and the child's own.
 ///
-/// Returns false when the kernel refused (process gone, or not ours to reset).
-pub fn reset_hwm_of(pid: i32) -> bool {
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+/// Fails when the kernel refused (process gone, not ours to reset, Linux < 4.0).
+pub fn reset_hwm_of(pid: i32) -> std::io::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
 }
 
 /// Identity and parent of a process, from `/proc/<pid>/stat`.
@@ -189,6 +228,9 @@ struct StatLine {
     zombie: bool,
 }
 
+/// By hand: the tree sampler reads every process's `stat` on every tick to
+/// find the tree, and procfs' `Stat` (directory handle, all 52 fields) costs
+/// more.
 fn stat_of(pid: i32) -> Option<StatLine> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
@@ -202,6 +244,8 @@ fn stat_of(pid: i32) -> Option<StatLine> {
 }
 
 /// The command line of a process, as one readable string (at most 200 chars).
+/// By hand: procfs' `cmdline` refuses arguments that are not UTF-8, which
+/// are read here with replacement characters.
 fn command_of(pid: i32) -> String {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let text: String = raw
@@ -389,7 +433,11 @@ impl ProcessTree {
         let mut seen = Vec::with_capacity(members.len());
         for (pid, st) in members {
             let key = (pid, st.start_ticks);
-            let reading = if st.zombie { None } else { rss_and_hwm_of(pid) };
+            let reading = if st.zombie {
+                None
+            } else {
+                status_memory(pid).map(|m| (m.rss, m.hwm))
+            };
             let Some((rss, hwm)) = reading else { continue };
             seen.push(key);
             total += rss;
@@ -447,7 +495,7 @@ impl ProcessTree {
             if p.alive {
                 // Read once more right at the boundary, then reset.
                 let mut rss_now = None;
-                if let Some((rss, hwm)) = rss_and_hwm_of(p.pid) {
+                if let Some(StatusMemory { rss, hwm, .. }) = status_memory(p.pid) {
                     p.stage_hwm = p.stage_hwm.max(hwm);
                     p.peak_bytes = p.peak_bytes.max(hwm);
                     out.rss_bytes += rss;
@@ -456,14 +504,11 @@ impl ProcessTree {
                 spans.push((p.alive_span(), p.stage_hwm));
                 out.per_process
                     .push((p.pid, p.command.clone(), p.stage_hwm));
-                if reset_hwm_of(p.pid) {
+                if reset_hwm_of(p.pid).is_ok() {
                     // The next stage starts from the RSS the reset set VmHWM
                     // to; should the process exit before it can be read, from
                     // the RSS read a moment ago (never from nothing).
-                    p.stage_hwm = rss_and_hwm_of(p.pid)
-                        .map(|(rss, _)| rss)
-                        .or(rss_now)
-                        .unwrap_or(0);
+                    p.stage_hwm = status_memory(p.pid).map(|m| m.rss).or(rss_now).unwrap_or(0);
                 } else {
                     out.reset_ok = false;
                 }
@@ -555,6 +600,18 @@ mod tests {
     use super::*;
 
     const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn reads_its_own_memory_lines() {
+        let me = std::process::id() as i32;
+        let m = status_memory(me).expect("own status");
+        assert!(m.rss > 0 && m.hwm >= m.rss && m.rss_anon > 0, "{m:?}");
+        assert!(m.rss_anon <= m.rss, "{m:?}");
+        let statm = rss_of(me).expect("own statm");
+        // Two reads a moment apart: the same order of size.
+        assert!(statm / 2 < m.rss && m.rss < statm * 2, "{statm} vs {m:?}");
+        assert_eq!(status_memory(-1), None);
+    }
 
     #[test]
     fn boundaries_read_after_every_process_exited_carry_the_last_figure() {

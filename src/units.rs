@@ -1,7 +1,10 @@
-//! Byte sizes as people write and read them.
+//! Byte sizes and durations as people write and read them.
 //!
 //! Budgets arrive as `64GiB`, `150GB`, `1.5TiB` or plain bytes; figures leave as
-//! `3.42 GiB`. One parser and one formatter so every command agrees.
+//! `3.42 GiB`. Intervals arrive as `10ms`, `0.5s` or `5m`. One parser each and
+//! one formatter so every command agrees.
+
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -49,6 +52,43 @@ pub fn parse_size(text: &str) -> Result<u64> {
         )));
     }
     Ok(bytes.round() as u64)
+}
+
+/// Parses the duration `flag` was given as `text`, between `min` and `max`
+/// (both written as a user would, such as `0.1ms` and `60s`).
+///
+/// Units: `us`, `ms`, `s`, `m` or `min`, `h`. A bare number is seconds, as
+/// for `sleep` and `watch -n`: one meaning for every flag, stated in the error.
+/// Errors are bad input (exit 2) quoting the flag and the text.
+pub fn parse_duration(flag: &str, text: &str, min: &str, max: &str) -> Result<Duration> {
+    let bad = |what: &str| bad_input(format!("{flag} {text}: {what}"));
+    let secs = duration_secs(text).ok_or_else(|| {
+        bad("expected a duration such as 10ms, 0.5s or 250us (also 5m, 5min, 1h; a bare number is seconds)")
+    })?;
+    let (lo, hi) = (duration_secs(min), duration_secs(max));
+    if lo.is_none_or(|lo| secs < lo) || hi.is_none_or(|hi| secs > hi) {
+        return Err(bad(&format!("expected between {min} and {max}")));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| bad(&e.to_string()))
+}
+
+/// Seconds in a duration's text, `None` when it is none.
+fn duration_secs(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let (number, unit_s) = [
+        ("us", 1e-6),
+        ("ms", 1e-3),
+        ("min", 60.0),
+        ("s", 1.0),
+        ("m", 60.0),
+        ("h", 3600.0),
+    ]
+    .iter()
+    .find_map(|(unit, secs)| Some((t.strip_suffix(unit)?, *secs)))
+    .unwrap_or((t, 1.0));
+    let value: f64 = number.trim().parse().ok()?;
+    let secs = value * unit_s;
+    secs.is_finite().then_some(secs)
 }
 
 /// Formats bytes in binary units with two decimals (`3.42 GiB`).
@@ -135,6 +175,38 @@ mod tests {
         assert_eq!(format_count(8_532_146), "8,532,146");
         assert_eq!(format_count(42), "42");
         assert_eq!(format_mb(3_456_780_000), "3456.78 MB");
+    }
+
+    #[test]
+    fn durations_people_write() {
+        let d = |t: &str| parse_duration("--x", t, "0.1ms", "24h").unwrap();
+        assert_eq!(d("10ms"), Duration::from_millis(10));
+        assert_eq!(d("0.5s"), Duration::from_millis(500));
+        assert_eq!(d("250us"), Duration::from_micros(250));
+        assert_eq!(d("5m"), Duration::from_secs(300));
+        assert_eq!(d("2min"), Duration::from_secs(120));
+        assert_eq!(d("1h"), Duration::from_secs(3600));
+        assert_eq!(d(" 1.5 s "), Duration::from_millis(1500));
+        // A bare number is seconds, and the error says so.
+        assert_eq!(d("30"), Duration::from_secs(30));
+        let err = parse_duration("--x", "soon", "0.1ms", "24h").unwrap_err();
+        assert!(
+            err.to_string().contains("a bare number is seconds"),
+            "{err}"
+        );
+        for bad in [
+            "", "fast", "0ms", "-5ms", "25h", "nan", "infs", "1e400s", "10 min s",
+        ] {
+            let err = parse_duration("--x", bad, "0.1ms", "24h").unwrap_err();
+            assert_eq!(
+                crate::error::exit_code_of(&err),
+                crate::error::Exit::BadInput,
+                "{bad}"
+            );
+            assert!(err.to_string().starts_with(&format!("--x {bad}:")), "{err}");
+        }
+        let err = parse_duration("--x", "61s", "0.1ms", "60s").unwrap_err();
+        assert!(err.to_string().contains("between 0.1ms and 60s"), "{err}");
     }
 
     /// What every answer of the parser must look like: a size of at least one

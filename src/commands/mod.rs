@@ -28,30 +28,11 @@ use oomlab::strategy::Strategy;
 use oomlab::summary::write_report_dir;
 use oomlab::table;
 
-/// Parses an interval such as `10ms`, `0.5s` or `250us`.
+/// Parses `--interval` (the RSS sampling interval: `10ms`, `0.5s`, `250us`;
+/// a bare number is seconds) with [`oomlab::units::parse_duration`]: from
+/// 0.1 ms, below which sampling costs more than it tells, to 60 s.
 pub fn parse_interval(text: &str) -> Result<Duration> {
-    let t = text.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix("us") {
-        (n, 1e-6)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (t, 1e-3)
-    };
-    let v: f64 = num.trim().parse().map_err(|_| {
-        bad_input(format!(
-            "--interval {text}: expected a duration such as 10ms, 0.5s or 250us"
-        ))
-    })?;
-    let secs = v * mult;
-    if !(1e-4..=60.0).contains(&secs) {
-        return Err(bad_input(format!(
-            "--interval {text}: expected between 0.1ms and 60s"
-        )));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    oomlab::units::parse_duration("--interval", text, "0.1ms", "60s")
 }
 
 /// The plan a replaying command's flags ask for.

@@ -44,38 +44,12 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Longest `--stats-interval`: a day (stats collected by a daily cron job).
-const MAX_STATS_INTERVAL_S: f64 = 86_400.0;
-
 /// Parses `--stats-interval` (`5s`, `500ms`, `5m`, `1h`; a bare number is
-/// seconds) into seconds. `docker stats` rows are often collected by `watch
-/// -n 300` or cron, so minutes and hours are as usual as seconds here.
+/// seconds) into seconds with [`crate::units::parse_duration`], from 1 ms to
+/// a day. `docker stats` rows are often collected by `watch -n 300` or cron,
+/// so minutes and hours are as usual as seconds here.
 fn parse_stats_interval(text: &str) -> Result<f64> {
-    let t = text.trim();
-    let (number, unit_s) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix("min") {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (t, 1.0)
-    };
-    let bad = || {
-        bad_input(format!(
-            "--stats-interval {text}: expected the time between docker stats rows, from 1ms to 24h, such as 5s, 500ms, 5m or 1h"
-        ))
-    };
-    let value: f64 = number.trim().parse().map_err(|_| bad())?;
-    let secs = value * unit_s;
-    if !secs.is_finite() || !(1e-3..=MAX_STATS_INTERVAL_S).contains(&secs) {
-        return Err(bad());
-    }
-    Ok(secs)
+    crate::units::parse_duration("--stats-interval", text, "1ms", "24h").map(|d| d.as_secs_f64())
 }
 
 #[cfg(test)]

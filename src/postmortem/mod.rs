@@ -17,7 +17,6 @@ pub mod scan;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -165,14 +164,12 @@ fn scan_file(path: &Path, context: usize, what: &str) -> Result<LogAnalysis> {
         )));
     }
     let mut analyzer = Analyzer::new(&path.display().to_string(), context);
-    analyzer
-        .read_all(BufReader::with_capacity(256 * 1024, file))
-        .map_err(|e| {
-            bad_input(format!(
-                "{}: reading the {what} failed: {e}",
-                path.display()
-            ))
-        })?;
+    analyzer.read_all(file).map_err(|e| {
+        bad_input(format!(
+            "{}: reading the {what} failed: {e}",
+            path.display()
+        ))
+    })?;
     Ok(analyzer.finish())
 }
 
@@ -455,29 +452,9 @@ fn model_findings(
     out
 }
 
-/// `2025-12-25 08:19:29 UTC` from seconds since the epoch.
-pub fn format_unix(t: f64) -> String {
-    if !t.is_finite() || t < 0.0 {
-        return "?".into();
-    }
-    let secs = t as i64;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+/// Log times as write-ups show them (`2025-12-25 08:29:29 UTC`), for the
+/// pictures too.
+pub use crate::clock::format_unix;
 
 fn at_time(t: Option<f64>) -> String {
     t.map(|t| format!(" at {}", format_unix(t)))
@@ -1064,14 +1041,5 @@ mod tests {
         );
         assert!(notes[1].contains("40 user feature columns"));
         assert!(notes[2].contains("123,456 datasets"));
-    }
-
-    #[test]
-    fn formats_times() {
-        assert_eq!(
-            format_unix(20_447.0 * 86_400.0 + 30_569.0),
-            "2025-12-25 08:29:29 UTC"
-        );
-        assert_eq!(format_unix(f64::NAN), "?");
     }
 }

@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::unix_seconds;
 use crate::units::parse_size;
 
 /// One recognized line.
@@ -126,6 +127,45 @@ impl LogEvent {
             }
         }
     }
+}
+
+/// Phrases, lowercase, one of which every line [`classify`] recognizes holds
+/// (`docker stats` rows aside, see [`size_before_slash`]): a scan looks for
+/// these first and classifies only the lines that have one, so a log of noise
+/// is read at the speed of a literal search. Kept next to the matchers below;
+/// a property test checks that no recognized line lacks them.
+pub const NEEDLES: &[&str] = &[
+    // The pipeline's lines: `ranking samples`, `sampling ranking data`,
+    // `preparing ranking data`, `ranking data prepared`, `max_ranking_samples`.
+    "ranking",
+    "merging with",
+    "optimizing enriched",
+    "memory optimization",
+    // Kills: each of OOM_KILLER and SIGKILL holds one of these.
+    "oom",
+    "out of memory",
+    "exit",
+    "return",
+    "status -9",
+    "sigkill",
+    "signal 9",
+    // A shell's `Killed`, Python's MemoryError, the `docker stats` header.
+    "killed",
+    "memoryerror",
+    "mem usage",
+];
+
+/// True when the `/` at byte `slash` of `text` follows a size unit (`GiB /`,
+/// `MB/`): the last non-blank character before it on its line is a `b`. Every
+/// `docker stats` row [`parse_stats_row`] reads has such a slash.
+pub fn size_before_slash(text: &str, slash: usize) -> bool {
+    let Some(head) = text.get(..slash) else {
+        return true;
+    };
+    head.chars()
+        .rev()
+        .find(|c| *c == '\n' || !c.is_whitespace())
+        .is_some_and(|c| c.eq_ignore_ascii_case(&'b'))
 }
 
 /// Classifies one line; `None` when it is none of the known lines.
@@ -286,36 +326,40 @@ fn shell_killed(line: &str) -> bool {
     })
 }
 
+/// What the kernel's OOM killer writes (lowercase).
+const OOM_KILLER: &[&str] = &[
+    "out of memory: kill",
+    "memory cgroup out of memory",
+    "oom-kill",
+    "oom_kill",
+    "oomkilled",
+    "oom killer",
+    "invoked oom-killer",
+];
+
+/// Exit codes and statuses of a SIGKILLed process (lowercase).
+const SIGKILL: &[&str] = &[
+    "exit code -9",
+    "exit code: -9",
+    "exit code=-9",
+    "exitcode=-9",
+    "exit_code=-9",
+    "return code -9",
+    "returncode=-9",
+    "returncode: -9",
+    "exit status -9",
+    "status -9",
+    "negsignal.sigkill",
+    "signal 9",
+    "sigkill",
+    "exited with code 137",
+    "exit code 137",
+    "exit code: 137",
+    "exit status 137",
+    "exitcode=137",
+];
+
 fn kill_event(line: &str, lower: &str) -> Option<LogEvent> {
-    const OOM_KILLER: &[&str] = &[
-        "out of memory: kill",
-        "memory cgroup out of memory",
-        "oom-kill",
-        "oom_kill",
-        "oomkilled",
-        "oom killer",
-        "invoked oom-killer",
-    ];
-    const SIGKILL: &[&str] = &[
-        "exit code -9",
-        "exit code: -9",
-        "exit code=-9",
-        "exitcode=-9",
-        "exit_code=-9",
-        "return code -9",
-        "returncode=-9",
-        "returncode: -9",
-        "exit status -9",
-        "status -9",
-        "negsignal.sigkill",
-        "signal 9",
-        "sigkill",
-        "exited with code 137",
-        "exit code 137",
-        "exit code: 137",
-        "exit status 137",
-        "exitcode=137",
-    ];
     let text = line.trim().chars().take(500).collect::<String>();
     let kind = if OOM_KILLER.iter().any(|p| lower.contains(p)) {
         KillKind::OomKiller
@@ -433,7 +477,7 @@ pub fn find_timestamp(line: &str) -> Option<f64> {
             _ => continue,
         }
         let Some(secs) = clock(line, j) else { continue };
-        return civil(y, mo, d).map(|days| days as f64 * 86_400.0 + secs);
+        return unix_seconds(y, mo, d, secs);
     }
     date_output(line)
 }
@@ -495,24 +539,10 @@ fn date_output(line: &str) -> Option<f64> {
             .take(2)
             .find_map(|t| t.parse::<i64>().ok().filter(|y| (1970..=9999).contains(y)));
         if let Some(y) = year {
-            return civil(y, mo as i64 + 1, d).map(|days| days as f64 * 86_400.0 + secs);
+            return unix_seconds(y, mo as i64 + 1, d, secs);
         }
     }
     None
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn civil(y: i64, m: i64, d: i64) -> Option<i64> {
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
 }
 
 #[cfg(test)]
@@ -541,6 +571,29 @@ mod tests {
 
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_phrase_holds_a_needle() {
+        let pipeline = [
+            "ranking samples optimized:",
+            "ranking samples:",
+            "sampling ranking data:",
+            "preparing ranking data",
+            "merging with dataset features",
+            "merging with user features",
+            "optimizing enriched dataframe memory",
+            "memory optimization:",
+            "ranking data prepared:",
+            "max_ranking_samples",
+            "killed",
+            "memoryerror",
+            "oom",
+            "mem usage",
+        ];
+        for phrase in pipeline.iter().chain(OOM_KILLER).chain(SIGKILL) {
+            assert!(NEEDLES.iter().any(|n| phrase.contains(n)), "{phrase}");
+        }
+    }
 
     #[test]
     fn recognizes_the_write_ups_lines() {

@@ -1,92 +1,43 @@
-//! Streaming through a log of any size, one bounded line at a time.
+//! Streaming through a log of any size, in large buffers of whole lines.
 //!
 //! A scheduler log can be gigabytes, a single "line" of binary junk can be all
-//! of it, and bytes need not be UTF-8. The reader never holds more than one
-//! capped line; the analyzer keeps only what a postmortem reports (recognized
+//! of it, and bytes need not be UTF-8. The reader holds one buffer of
+//! [`CHUNK_BYTES`] (a longer line is cut at [`MAX_LINE_BYTES`] and the rest
+//! skipped); the analyzer keeps only what a postmortem reports (recognized
 //! events up to a cap, the lines around the first kill, a thinned
 //! `docker stats` series), so memory stays flat whatever the input.
+//!
+//! Almost every line of a scheduler log is noise, so a buffer is first
+//! searched for the phrases a recognized line must hold ([`NEEDLES`], one
+//! Aho-Corasick search over the whole buffer); only the lines with one are
+//! read in full ([`Analyzer::feed`]). The others are counted, and what a full
+//! read would have taken from them (the last time stamp, the lines kept as
+//! context) is taken when a later line needs it: the result is the same as
+//! feeding every line, which the tests check.
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead};
+use std::io::{self, Read};
+use std::sync::OnceLock;
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+use memchr::{memchr, memrchr};
 use serde::{Deserialize, Serialize};
 
-use super::parse::{classify, find_timestamp, KillKind, LogEvent, StatsRow};
+use super::parse::{
+    classify, find_timestamp, size_before_slash, KillKind, LogEvent, StatsRow, NEEDLES,
+};
 
 /// Longest line kept, in bytes; the rest of a longer line is skipped (counted).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Bytes read at a time: large reads keep system calls off the profile, and
+/// one buffer bounds the reader's memory whatever the log.
+pub const CHUNK_BYTES: usize = 1 << 20;
 /// Longest line kept as context or event text, in characters.
 const MAX_TEXT_CHARS: usize = 1000;
 /// Recognized events kept for the timeline; later ones are counted, not kept.
 pub const MAX_EVENTS: usize = 10_000;
 /// `docker stats` points kept; past it, neighbours merge (keeping the larger).
 pub const MAX_STATS_POINTS: usize = 20_000;
-
-/// Reads lines of at most `max` bytes from a `BufRead`, without ever holding
-/// more than that (a longer line's tail is consumed and dropped).
-pub struct LineReader<R> {
-    inner: R,
-    max: usize,
-    /// Bytes consumed so far, line endings and the skipped tails of long lines included.
-    consumed: u64,
-}
-
-impl<R: BufRead> LineReader<R> {
-    /// A reader keeping at most `max` bytes of each line.
-    pub fn new(inner: R, max: usize) -> Self {
-        Self {
-            inner,
-            max,
-            consumed: 0,
-        }
-    }
-
-    /// Bytes read from the stream so far: its size, once it is all read.
-    pub fn bytes_read(&self) -> u64 {
-        self.consumed
-    }
-
-    /// Reads the next line into `buf` (without `\n` or a trailing `\r`);
-    /// `Some(truncated)` for a line, `None` at the end.
-    pub fn next_line(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
-        buf.clear();
-        let mut truncated = false;
-        let mut any = false;
-        loop {
-            let avail = match self.inner.fill_buf() {
-                Ok(a) => a,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if avail.is_empty() {
-                break;
-            }
-            any = true;
-            let (take, done) = match avail.iter().position(|b| *b == b'\n') {
-                Some(i) => (i, true),
-                None => (avail.len(), false),
-            };
-            let room = self.max.saturating_sub(buf.len());
-            if take > room {
-                truncated = true;
-            }
-            buf.extend_from_slice(&avail[..take.min(room)]);
-            let used = if done { take + 1 } else { take };
-            self.inner.consume(used);
-            self.consumed += used as u64;
-            if done {
-                break;
-            }
-        }
-        if !any {
-            return Ok(None);
-        }
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-        Ok(Some(truncated))
-    }
-}
 
 /// Counts of what a log held.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -234,7 +185,7 @@ fn stage_order(stage: &str) -> usize {
 }
 
 /// Everything a scan of one log found.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogAnalysis {
     pub source: SourceStats,
     pub events: Vec<TimelineEvent>,
@@ -268,6 +219,96 @@ pub struct Analyzer {
     stats_rows: u64,
     pending_stats: Option<StatsPoint>,
     pending_count: u64,
+    /// Longest line kept and bytes read at a time (small in tests, to
+    /// exercise the edges).
+    max_line: usize,
+    chunk_bytes: usize,
+}
+
+/// The search for lines worth classifying: [`NEEDLES`] (Aho-Corasick, whose
+/// Teddy search takes a buffer at a time), and slashes after a size unit (a
+/// `docker stats` row, see [`size_before_slash`]).
+struct Prefilter {
+    needles: AhoCorasick,
+}
+
+impl Prefilter {
+    fn get() -> &'static Prefilter {
+        static PREFILTER: OnceLock<Prefilter> = OnceLock::new();
+        PREFILTER.get_or_init(|| Prefilter {
+            needles: AhoCorasick::builder()
+                .kind(Some(AhoCorasickKind::DFA))
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(NEEDLES)
+                .expect("the needles are few and plain"),
+        })
+    }
+
+    /// Where the first needle at or after `from` starts in `lower` (a text
+    /// in ASCII lowercase: needles match whatever their case, as
+    /// [`classify`] reads lines), or `usize::MAX`.
+    fn next_needle(&self, lower: &[u8], from: usize) -> usize {
+        let span = from.min(lower.len())..lower.len();
+        self.needles
+            .find(Input::new(lower).span(span))
+            .map_or(usize::MAX, |m| m.start())
+    }
+
+    /// Where the first slash after a size unit at or after `from` is in
+    /// `text`, or `usize::MAX`.
+    fn next_size_slash(text: &str, mut from: usize) -> usize {
+        let bytes = text.as_bytes();
+        while let Some(i) = bytes.get(from..).and_then(|rest| memchr(b'/', rest)) {
+            if size_before_slash(text, from + i) {
+                return from + i;
+            }
+            from += i + 1;
+        }
+        usize::MAX
+    }
+
+    /// Whether a line may be one [`classify`] knows.
+    #[cfg(test)]
+    fn passes(&self, line: &str) -> bool {
+        let lower = line.to_ascii_lowercase();
+        self.next_needle(lower.as_bytes(), 0) != usize::MAX
+            || Self::next_size_slash(line, 0) != usize::MAX
+    }
+}
+
+/// A line as the analyzer keeps it: its first `max` bytes (without `\n`)
+/// minus a final `\r`, and whether it was longer.
+fn kept(raw: &[u8], max: usize) -> (&[u8], bool) {
+    let truncated = raw.len() > max;
+    let line = &raw[..raw.len().min(max)];
+    (line.strip_suffix(b"\r").unwrap_or(line), truncated)
+}
+
+/// Offset of the first byte that makes a line binary (NUL or a control
+/// character other than tab, CR, LF and ESC), blocks at a time so the check
+/// vectorizes.
+fn first_binary(bytes: &[u8]) -> Option<usize> {
+    let odd = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x1b);
+    let mut at = 0;
+    for block in bytes.chunks(64) {
+        if block.iter().fold(false, |any, &b| any | odd(b)) {
+            return block.iter().position(|&b| odd(b)).map(|i| at + i);
+        }
+        at += block.len();
+    }
+    None
+}
+
+/// The longest head of `lines` (whole lines, each ending in `\n`) that is
+/// UTF-8 without binary bytes: the part the fast path may read as text.
+fn clean_head(lines: &[u8]) -> &str {
+    let limit = first_binary(lines).unwrap_or(lines.len());
+    let valid = match std::str::from_utf8(&lines[..limit]) {
+        Ok(text) => text,
+        // Whatever is not read here is read line by line, so "" is safe.
+        Err(e) => std::str::from_utf8(&lines[..e.valid_up_to()]).unwrap_or(""),
+    };
+    &valid[..valid.rfind('\n').map_or(0, |i| i + 1)]
 }
 
 impl Analyzer {
@@ -290,19 +331,161 @@ impl Analyzer {
             stats_rows: 0,
             pending_stats: None,
             pending_count: 0,
+            max_line: MAX_LINE_BYTES,
+            chunk_bytes: CHUNK_BYTES,
         }
     }
 
-    /// Reads a whole stream through the analyzer.
-    pub fn read_all(&mut self, reader: impl BufRead) -> io::Result<()> {
-        let mut lines = LineReader::new(reader, MAX_LINE_BYTES);
-        let mut buf = Vec::with_capacity(1024);
-        while let Some(truncated) = lines.next_line(&mut buf)? {
-            self.feed(&buf, truncated);
+    /// Reads a whole stream through the analyzer, [`CHUNK_BYTES`] at a time
+    /// (no need for a `BufReader`): the same findings as [`Analyzer::feed`]
+    /// on every line.
+    pub fn read_all(&mut self, mut reader: impl Read) -> io::Result<()> {
+        let mut buf = vec![0u8; self.chunk_bytes.max(self.max_line + 1)];
+        let mut lower = Vec::new();
+        let mut filled = 0;
+        let mut total = 0u64;
+        // The head of a line longer than the buffer, while its tail is skipped.
+        let mut long_head: Option<Vec<u8>> = None;
+        let mut eof = false;
+        while !eof {
+            while filled < buf.len() {
+                match reader.read(&mut buf[filled..]) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        filled += n;
+                        total += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let mut start = 0;
+            if let Some(head) = &long_head {
+                let Some(nl) = memchr(b'\n', &buf[..filled]) else {
+                    filled = 0;
+                    continue;
+                };
+                let (line, truncated) = kept(head, self.max_line);
+                self.feed(line, truncated);
+                long_head = None;
+                start = nl + 1;
+            }
+            let end = memrchr(b'\n', &buf[start..filled]).map_or(start, |i| start + i + 1);
+            self.scan_lines(&buf[start..end], &mut lower);
+            if eof {
+                if end < filled {
+                    // The last line, without a line ending.
+                    let (line, truncated) = kept(&buf[end..filled], self.max_line);
+                    self.feed(line, truncated);
+                }
+            } else if filled - end == buf.len() {
+                // One line fills the buffer: keep its head, skip to its end.
+                long_head = Some(buf[..self.max_line + 1].to_vec());
+                filled = 0;
+            } else {
+                buf.copy_within(end..filled, 0);
+                filled -= end;
+            }
+        }
+        if let Some(head) = long_head {
+            let (line, truncated) = kept(&head, self.max_line);
+            self.feed(line, truncated);
         }
         // `feed` counts only what each line kept; the reader knows the rest.
-        self.out.source.bytes = lines.bytes_read();
+        self.out.source.bytes = total;
         Ok(())
+    }
+
+    /// Reads whole lines (each ending in `\n`): clean text on the fast path,
+    /// any line that is not UTF-8 or holds binary bytes in full.
+    fn scan_lines(&mut self, mut lines: &[u8], lower: &mut Vec<u8>) {
+        while !lines.is_empty() {
+            let text = clean_head(lines);
+            self.scan_text(text, lower);
+            lines = &lines[text.len()..];
+            if let Some(nl) = memchr(b'\n', lines) {
+                let (line, truncated) = kept(&lines[..nl], self.max_line);
+                self.feed(line, truncated);
+                lines = &lines[nl + 1..];
+            }
+        }
+    }
+
+    /// The fast path over whole lines of clean text: lines the prefilter
+    /// passes (and the overlong ones, and those kept after a kill) are fed in
+    /// full, the rest only counted until [`Analyzer::settle`] takes what a
+    /// full read would have.
+    fn scan_text(&mut self, text: &str, lower: &mut Vec<u8>) {
+        if text.is_empty() {
+            return;
+        }
+        lower.clear();
+        lower.extend_from_slice(text.as_bytes());
+        lower.make_ascii_lowercase();
+        let prefilter = Prefilter::get();
+        let bytes = text.as_bytes();
+        // The next hit of each search: both run ahead, line by line follows.
+        let mut needle = prefilter.next_needle(lower, 0);
+        let mut slash = Prefilter::next_size_slash(text, 0);
+        // Start of the lines counted but not yet settled.
+        let mut gap = 0;
+        let mut pos = 0;
+        while let Some(i) = memchr(b'\n', &bytes[pos..]) {
+            let nl = pos + i;
+            if needle.min(slash) < nl || nl - pos > self.max_line || self.after_needed > 0 {
+                self.settle(&text[gap..pos]);
+                let (line, truncated) = kept(&bytes[pos..nl], self.max_line);
+                self.feed(line, truncated);
+                gap = nl + 1;
+                if needle < nl {
+                    needle = prefilter.next_needle(lower, nl + 1);
+                }
+                if slash < nl {
+                    slash = Prefilter::next_size_slash(text, nl + 1);
+                }
+            } else {
+                let line = &text[pos..nl];
+                let s = &mut self.out.source;
+                s.lines += 1;
+                if line.trim().is_empty() {
+                    s.empty += 1;
+                } else {
+                    s.unknown += 1;
+                }
+            }
+            pos = nl + 1;
+        }
+        self.settle(&text[gap..pos]);
+    }
+
+    /// Takes from lines that were only counted (each ending in `\n`, the
+    /// last being the last line counted) what [`Analyzer::feed`] would have:
+    /// the latest time stamp, and the lines kept as context.
+    fn settle(&mut self, skipped: &str) {
+        let Some(skipped) = skipped.strip_suffix('\n') else {
+            return;
+        };
+        if let Some(t) = skipped
+            .rsplit('\n')
+            .find_map(|l| find_timestamp(l.strip_suffix('\r').unwrap_or(l)))
+        {
+            self.last_time = Some(t);
+        }
+        if self.context == 0 || self.out.kill.is_some() {
+            return;
+        }
+        let last = self.out.source.lines;
+        let mut kept: Vec<&str> = skipped.rsplit('\n').take(self.context).collect();
+        kept.reverse();
+        let first = last + 1 - kept.len() as u64;
+        for (i, l) in kept.into_iter().enumerate() {
+            let l = l.strip_suffix('\r').unwrap_or(l);
+            let short: String = l.chars().take(MAX_TEXT_CHARS).collect();
+            self.remember(first + i as u64, short);
+        }
     }
 
     /// Takes one line (raw bytes, no line ending).
@@ -486,34 +669,128 @@ mod tests {
         a.finish()
     }
 
-    #[test]
-    fn reader_caps_lines_and_handles_endings() {
-        let data = b"a\r\nbb\n\nccc";
-        let mut r = LineReader::new(&data[..], 2);
-        let mut buf = Vec::new();
-        let mut got = Vec::new();
-        while let Some(t) = r.next_line(&mut buf).unwrap() {
-            got.push((String::from_utf8(buf.clone()).unwrap(), t));
+    /// [`analyze`] with lines capped at `max` bytes, read `chunk` at a time.
+    fn analyze_with(bytes: &[u8], context: usize, max: usize, chunk: usize) -> LogAnalysis {
+        let mut a = Analyzer::new("t", context);
+        a.max_line = max;
+        a.chunk_bytes = chunk;
+        a.read_all(bytes).unwrap();
+        a.finish()
+    }
+
+    /// What the analyzer must find: every line split off naively and fed.
+    fn reference(bytes: &[u8], context: usize, max: usize) -> LogAnalysis {
+        let mut a = Analyzer::new("t", context);
+        a.max_line = max;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (raw, next) = match memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            let (line, truncated) = kept(raw, max);
+            a.feed(line, truncated);
+            rest = next;
         }
-        assert_eq!(
-            got,
-            vec![
-                ("a".into(), false),
-                ("bb".into(), false),
-                ("".into(), false),
-                ("cc".into(), true)
-            ]
-        );
+        a.out.source.bytes = bytes.len() as u64;
+        a.finish()
+    }
+
+    #[test]
+    fn lines_are_capped_and_lose_their_endings() {
+        let data = b"a\r\nbb\n\nccccccccc\nKilled";
+        for chunk in [3, 4, 7, 64] {
+            let a = analyze_with(data, 10, 6, chunk);
+            let kept: Vec<&str> = a.context_before.iter().map(|l| l.text.as_str()).collect();
+            assert_eq!(kept, ["a", "bb", "", "cccccc"], "chunk {chunk}");
+            assert_eq!(a.source.truncated, 1);
+            assert_eq!(a.source.empty, 1);
+            assert_eq!(a.kill.unwrap().line, 5);
+        }
     }
 
     #[test]
     fn bytes_read_counts_every_byte_kept_or_not() {
         for data in [&b""[..], b"a", b"a\n", b"a\r\nbb\n\nccc", b"xxxxxxxxxx\ny"] {
-            let mut r = LineReader::new(data, 3);
-            let mut buf = Vec::new();
-            while r.next_line(&mut buf).unwrap().is_some() {}
-            assert_eq!(r.bytes_read(), data.len() as u64, "{data:?}");
+            for chunk in [4, 5, 8, 1 << 20] {
+                let a = analyze_with(data, 2, 3, chunk);
+                assert_eq!(a.source.bytes, data.len() as u64, "{data:?}");
+                assert_eq!(a, reference(data, 2, 3), "{data:?} by {chunk}");
+            }
             assert_eq!(analyze(data, 2).source.bytes, data.len() as u64, "{data:?}");
+        }
+    }
+
+    /// A line of a log for the tests below: the pipeline's lines, kills,
+    /// stats rows, times, blanks, odd bytes, and noise.
+    fn log_line() -> impl Strategy<Value = Vec<u8>> {
+        let known: Vec<&'static str> = vec![
+            "[2025-12-25, 08:15:02 UTC] {train_models.py:1401} INFO - Ranking samples: 8532146 rows before optimization",
+            "2025-12-25 08:16:00,123 - INFO - Sampling ranking data: 8532146 -> 5000000 rows",
+            "INFO Preparing ranking data (samples: 100 rows, datasets: 7)",
+            "INFO Merging with dataset features (87 columns)...",
+            "INFO MERGING WITH USER FEATURES (12 columns)",
+            "INFO Memory optimization: 3456.78 MB -> 1234.56 MB (64.3% reduction)",
+            "Ranking data prepared: 5 rows, 4 features",
+            "MAX_RANKING_SAMPLES=2000000",
+            "Task exited with return code -9",
+            "Task exited with return code 0",
+            "bash: line 1:  4242 Killed    python3 prepare.py",
+            "Out of memory: Killed process 4242 (python3)",
+            "OOM at 08:19:29",
+            "c1 app 1.0% 142.3GiB / 150GiB 94.9%",
+            "c1\tapp\t1.5GiB\u{3000}/\u{a0}2GiB",
+            "app 1.5GiB/2GiB",
+            "CONTAINER ID NAME CPU % MEM USAGE / LIMIT MEM %",
+            "Thu Dec 25 08:19:29 UTC 2025 tick",
+            "2025-12-25T08:19:30Z no event",
+            "loading /opt/airflow/dags/x.py from /tmp / home",
+            "",
+            "   ",
+            "\u{a0}\u{3000}",
+            "\r",
+        ];
+        prop_oneof![
+            4 => proptest::sample::select(known).prop_map(|s| s.as_bytes().to_vec()),
+            2 => "[ -~]{0,40}".prop_map(String::into_bytes),
+            1 => ".{0,20}".prop_map(String::into_bytes),
+            1 => proptest::collection::vec(any::<u8>(), 0..30),
+            1 => (1usize..3).prop_map(|n| vec![b'y'; 30 * n]),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn reading_in_chunks_finds_what_feeding_every_line_does(
+            lines in proptest::collection::vec((log_line(), any::<bool>()), 0..60),
+            last_newline in any::<bool>(),
+            context in 0usize..4,
+            max in prop::sample::select(vec![8usize, 40, 64 * 1024]),
+            chunk in 1usize..200,
+        ) {
+            let mut log = Vec::new();
+            for (line, crlf) in &lines {
+                log.extend_from_slice(line);
+                log.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
+            }
+            if !last_newline && log.last() == Some(&b'\n') {
+                log.pop();
+            }
+            let want = reference(&log, context, max);
+            prop_assert_eq!(analyze_with(&log, context, max, chunk), want);
+        }
+
+        #[test]
+        fn the_prefilter_passes_every_line_classify_knows(
+            line in log_line(),
+            noise in "[ -~]{0,10}",
+        ) {
+            for bytes in [line.clone(), [noise.as_bytes(), &line, noise.as_bytes()].concat()] {
+                let text = String::from_utf8_lossy(&bytes);
+                if classify(&text).is_some() {
+                    prop_assert!(Prefilter::get().passes(&text), "{:?}", text);
+                }
+            }
         }
     }
 

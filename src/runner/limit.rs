@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use clap::ValueEnum;
 
+use crate::machine::{own_cgroup_path, own_cgroups};
+
 /// How `--memory-limit` is enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum LimitBy {
@@ -63,9 +65,8 @@ impl ChildCgroup {
     /// Makes a cgroup limited to `limit` bytes, v2 first, then v1; the error
     /// says why neither could be used (it goes into the report).
     pub fn create(limit: u64) -> Result<Self, String> {
-        let own = std::fs::read_to_string("/proc/self/cgroup")
-            .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
-        let v2 = match own_path(&own, None) {
+        let own = own_cgroups()?;
+        let v2 = match own_cgroup_path(&own, None) {
             Some(path) => Self::create_v2(&path, limit),
             None => Err("cgroup v2: this process is in no unified cgroup".to_string()),
         };
@@ -73,7 +74,7 @@ impl ChildCgroup {
             Ok(cg) => return Ok(cg),
             Err(e) => e,
         };
-        let v1 = match own_path(&own, Some("memory")) {
+        let v1 = match own_cgroup_path(&own, Some("memory")) {
             Some(path) => Self::create_v1(&path, limit),
             None => Err("cgroup v1: no memory controller in /proc/self/cgroup".to_string()),
         };
@@ -265,20 +266,6 @@ fn parse_oom_kills(text: &str) -> Option<u64> {
     })
 }
 
-/// The path of this process's cgroup: the unified one (`controller` = None) or
-/// the v1 hierarchy holding `controller`.
-fn own_path(proc_self_cgroup: &str, controller: Option<&str>) -> Option<String> {
-    proc_self_cgroup.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let hit = match controller {
-            None => id == "0" && controllers.is_empty(),
-            Some(c) => controllers.split(',').any(|x| x == c),
-        };
-        hit.then(|| path.trim_end_matches('/').to_string())
-    })
-}
-
 /// Writes `pid` in decimal into `buf` without allocating; returns the length.
 fn format_pid(pid: i32, buf: &mut [u8; 16]) -> usize {
     let mut digits = [0u8; 16];
@@ -311,15 +298,6 @@ pub fn kill_all(pids: &[i32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_own_cgroup_paths() {
-        let text = "4:memory:/a/b\n0::/user.slice/x\n";
-        assert_eq!(own_path(text, Some("memory")).as_deref(), Some("/a/b"));
-        assert_eq!(own_path(text, None).as_deref(), Some("/user.slice/x"));
-        assert_eq!(own_path("0::/\n", None).as_deref(), Some(""));
-        assert_eq!(own_path("", None), None);
-    }
 
     #[test]
     fn reads_oom_kill_counts() {
