@@ -430,6 +430,11 @@ pub struct PostmortemArgs {
     /// runs, so predicted peaks and settings are in the pandas pipeline's bytes.
     #[arg(long, requires = "model")]
     pub fidelity: Option<PathBuf>,
+    /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK
+    /// (repeatable): calibrates the model together with the kill, as
+    /// `oomlab check --observed` does.
+    #[arg(long, requires = "model")]
+    pub observed: Vec<String>,
     /// Lines of context kept before and after the kill.
     #[arg(long, default_value_t = 50)]
     pub context: usize,

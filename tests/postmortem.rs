@@ -454,10 +454,15 @@ fn a_model_gives_the_predicted_peak_and_the_setting_that_would_have_fitted() {
     assert!(legacy > optimized && optimized > 1 << 30, "{mf}");
     assert!(mf["model"].as_str().unwrap().contains("`ci`"));
     assert!(mf["fitting"].is_object(), "{mf}");
-    assert!(mf["env_snippet"]
+    // Whatever it prints, never the killed setting (0: no limit).
+    assert!(!mf["env_snippet"]
         .as_str()
-        .unwrap()
-        .contains("MAX_RANKING_SAMPLES="));
+        .unwrap_or("")
+        .contains("MAX_RANKING_SAMPLES=0 "));
+    assert_eq!(
+        mf["kill_observation"],
+        "8532146:0>=150000000000@merge_dataset_profile"
+    );
     // The ci model was measured with 300 profile columns; the log merged 312.
     let notes: Vec<&str> = mf["notes"]
         .as_array()
@@ -471,8 +476,10 @@ fn a_model_gives_the_predicted_peak_and_the_setting_that_would_have_fitted() {
             .any(|n| n.contains("312 dataset feature columns")),
         "{notes:?}"
     );
-    // Whether the model can explain the kill follows from its own figures.
-    let explains = legacy.max(optimized) >= 150_000_000_000;
+    // Whether the model could explain the kill follows from its own figures
+    // before the kill calibrated it; after, it reaches the limit.
+    let explains = u(&mf["largest_before_kill_bytes"]) >= 150_000_000_000;
+    assert!(legacy.max(optimized) >= 150_000_000_000 - 1, "{mf}");
     assert_eq!(mf["under_predicts"], !explains, "{mf}");
     assert_eq!(
         notes.iter().any(|n| n.contains("under-predicts")),
@@ -484,16 +491,21 @@ fn a_model_gives_the_predicted_peak_and_the_setting_that_would_have_fitted() {
         "{md}"
     );
     assert!(
-        pm.verdict().contains("The model predicts"),
+        pm.verdict()
+            .contains("Calibrated with the kill, the model predicts"),
         "{}",
         pm.verdict()
     );
 
-    // A limit the v2 prediction overshoots: a cap fits, within the headroom.
-    let limit = optimized;
+    // No kill, and a limit the v2 prediction overshoots: a cap fits, within
+    // the headroom, and nothing calls it an upper bound.
+    let completed = fixture("v2_sampled_completed.log");
+    let pm = postmortem("pm-model-completed", &completed, &["--model", model]);
+    pm.assert_ok();
+    let limit = u(&pm.json()["model"]["predicted"]["optimized"]["peak_bytes"]);
     let pm = postmortem(
         "pm-model-cap",
-        &log,
+        &completed,
         &["--model", model, "--memory-limit", &limit.to_string()],
     );
     pm.assert_ok();
@@ -512,6 +524,9 @@ fn a_model_gives_the_predicted_peak_and_the_setting_that_would_have_fitted() {
         .verdict()
         .contains(&format!("MAX_RANKING_SAMPLES={cap} would have fitted")));
 
+    assert_eq!(mf["cap_is_upper_bound"], false);
+    assert!(mf["kill_observation"].is_null());
+
     // Without any limit, the prediction but no setting, and why.
     let pm = postmortem("pm-model-nolimit", &log, &["--model", model]);
     pm.assert_ok();
@@ -522,6 +537,165 @@ fn a_model_gives_the_predicted_peak_and_the_setting_that_would_have_fitted() {
         .unwrap()
         .iter()
         .any(|n| n.as_str().unwrap().contains("no memory limit known")));
+}
+
+/// Runs a command line the postmortem printed (`oomlab check ...`) through
+/// a shell, with the binary under test in place of `oomlab`.
+fn run_printed(line: &str) -> std::process::Output {
+    let bin = common::bin();
+    let line = line.replacen("oomlab", &format!("'{}'", bin.display()), 1);
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("MAX_RANKING_SAMPLES")
+        .output()
+        .expect("sh runs")
+}
+
+/// Issue 16: the kill is an observation. On the write-up's lines of a v2 run
+/// with MAX_RANKING_SAMPLES=0 killed at 150 GB, the printed cap is below the
+/// killed rows, and `oomlab check` with the same calibration agrees: exit 0
+/// with that cap, exit 1 with the killed setting.
+#[test]
+fn the_kill_calibrates_the_model_and_check_agrees() {
+    let model = model().to_str().unwrap();
+    let log = fixture("v2_unsampled_killed_150gb.log");
+    let pm = postmortem(
+        "pm-kill-observed",
+        &log,
+        &["--model", model, "--memory-limit", "150GB"],
+    );
+    pm.assert_ok();
+    let j = pm.json();
+    assert_eq!(u(&j["kill_evidence"]["killed_rows"]), 11_873_402);
+    assert_eq!(j["kill_evidence"]["stage"], "merge_user_features");
+    let mf = &j["model"];
+    assert_eq!(
+        mf["kill_observation"], "11873402:0>=150000000000@merge_user_features",
+        "{mf}"
+    );
+    assert_eq!(mf["fitting"]["kind"], "cap", "{mf}");
+    let cap = u(&mf["fitting"]["cap"]);
+    assert!(cap > 0 && cap < 11_873_402, "{cap}");
+    assert_eq!(mf["cap_is_upper_bound"], true);
+    let env = mf["env_snippet"].as_str().unwrap();
+    assert!(
+        env.contains(&format!("MAX_RANKING_SAMPLES={cap} ")),
+        "{env}"
+    );
+    assert!(!env.contains("MAX_RANKING_SAMPLES=0 "), "{env}");
+    // The calibrated model reaches the limit at the killed setting.
+    assert!(u(&mf["predicted"]["optimized"]["peak_bytes"]) >= 150_000_000_000 - 1);
+    let verdict = pm.verdict();
+    assert!(
+        verdict.contains(&format!(
+            "MAX_RANKING_SAMPLES={cap} is the largest setting that can fit, an upper bound"
+        )),
+        "{verdict}"
+    );
+    let md = pm.md();
+    let check = mf["check_command"].as_str().unwrap();
+    let killed = mf["check_killed_command"].as_str().unwrap();
+    assert!(md.contains(check) && md.contains(killed), "{md}");
+    assert!(md.contains("## The kill as a measurement"), "{md}");
+    assert!(
+        check.contains("--observed '11873402:0>=150000000000@merge_user_features'"),
+        "{check}"
+    );
+
+    // The printed lines, as a user would paste them.
+    let out = run_printed(check);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{check}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("FITS"));
+    let out = run_printed(killed);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{killed}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("DOES NOT FIT") && text.contains("killed"),
+        "{text}"
+    );
+
+    // A peak observed elsewhere joins the kill, and check still agrees.
+    let pm = postmortem(
+        "pm-kill-observed-more",
+        &log,
+        &[
+            "--model",
+            model,
+            "--memory-limit",
+            "150GB",
+            "--observed",
+            "5000000:2000000=20GB",
+        ],
+    );
+    pm.assert_ok();
+    let mf = pm.json()["model"].clone();
+    if let Some(check) = mf["check_command"].as_str() {
+        assert!(
+            check.contains("--observed 5000000:2000000=20GB --observed"),
+            "{check}"
+        );
+        assert!(u(&mf["fitting"]["cap"]) < 11_873_402);
+        assert_eq!(run_printed(check).status.code(), Some(0), "{check}");
+    }
+    let killed = mf["check_killed_command"].as_str().unwrap();
+    assert_eq!(run_printed(killed).status.code(), Some(1), "{killed}");
+}
+
+/// Without a model the log alone bounds the bytes per row from below, and so
+/// the cap from above; labelled as such, and below the killed rows.
+#[test]
+fn without_a_model_the_log_alone_bounds_the_cap() {
+    let pm = postmortem(
+        "pm-log-bound",
+        &fixture("v2_unsampled_killed_150gb.log"),
+        &["--memory-limit", "150GB"],
+    );
+    pm.assert_ok();
+    let j = pm.json();
+    let b = &j["log_bound"];
+    assert_eq!(u(&b["killed_rows"]), 11_873_402);
+    assert_eq!(u(&b["cap_at_most"]), 9_400_000);
+    assert!((f(&b["bytes_per_row_at_least"]) - 150e9 / 11_873_402.0).abs() < 1e-3);
+    let verdict = pm.verdict();
+    assert!(verdict.contains("A bound from the log alone"), "{verdict}");
+    assert!(
+        verdict.contains("no MAX_RANKING_SAMPLES above 9,400,000"),
+        "{verdict}"
+    );
+    let md = pm.md();
+    assert!(md.contains("MAX_RANKING_SAMPLES=9400000"), "{md}");
+    assert!(
+        !md.lines().any(|l| l.starts_with("MAX_RANKING_SAMPLES=0 ")),
+        "{md}"
+    );
+
+    // No limit: the kill measures nothing, and the write-up says why.
+    let pm = postmortem(
+        "pm-log-bound-nolimit",
+        &fixture("v2_unsampled_killed_150gb.log"),
+        &[],
+    );
+    pm.assert_ok();
+    let j = pm.json();
+    assert!(j["log_bound"].is_null());
+    assert!(j["kill_not_used"]
+        .as_str()
+        .unwrap()
+        .contains("no memory limit"));
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
         stats_interval_s: parse_stats_interval(&args.stats_interval)?,
         model: args.model.clone(),
         fidelity: args.fidelity.clone(),
+        observed: args.observed.clone(),
         context: args.context.min(10_000),
     };
     let mut pm = analyze(&inputs)?;

@@ -10,6 +10,7 @@
 //! big the data was, how close memory came to the limit, and (with a model
 //! from `oomlab sweep`) what peak those sizes need and what would have fitted.
 
+pub mod kill;
 pub mod model;
 pub mod parse;
 pub mod scan;
@@ -24,8 +25,10 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::error::bad_input;
+use crate::model::ObservedPeak;
 use crate::report::{utc_now_rfc3339, write_atomically};
 use crate::units::{format_bytes, format_count};
+use kill::{KillEvidence, LogBound};
 use model::{FittingSetting, ModelShape, PeakModel, PredictedPeak, HEADROOM};
 use parse::LogEvent;
 use scan::{
@@ -48,6 +51,9 @@ pub struct Inputs {
     pub model: Option<PathBuf>,
     /// `--fidelity`: calibrates the model to pandas' bytes.
     pub fidelity: Option<PathBuf>,
+    /// `--observed ROWS[:CAP]=PEAK`: peaks seen elsewhere, calibrating the
+    /// model together with the kill (as `oomlab check --observed` does).
+    pub observed: Vec<String>,
     /// Lines kept before and after the kill.
     pub context: usize,
 }
@@ -106,6 +112,29 @@ pub struct ModelFindings {
     /// under-predicts this workload and its setting is optimistic.
     #[serde(default)]
     pub under_predicts: bool,
+    /// The kill as `--observed` takes it (`ROWS:CAP>=LIMIT@STAGE`): the
+    /// calibration point the postmortem added.
+    #[serde(default)]
+    pub kill_observation: Option<String>,
+    /// The largest prediction before the kill calibrated the model.
+    #[serde(default)]
+    pub largest_before_kill_bytes: Option<u64>,
+    /// The setting is an upper bound: calibrated to a peak of *at least* the
+    /// limit, the true peak (and so the per-row cost) may have been higher.
+    #[serde(default)]
+    pub cap_is_upper_bound: bool,
+    /// Why no setting can be shown safe, when none can.
+    #[serde(default)]
+    pub no_safe_cap: Option<String>,
+    /// `oomlab check` with the setting and the same calibration (exit 0).
+    #[serde(default)]
+    pub check_command: Option<String>,
+    /// `oomlab check` with the killed setting and the same calibration (exit 1).
+    #[serde(default)]
+    pub check_killed_command: Option<String>,
+    /// What to run to measure what is missing, when no setting is shown safe.
+    #[serde(default)]
+    pub measure_command: Option<String>,
     /// Why a part could not be answered.
     pub notes: Vec<String>,
 }
@@ -123,6 +152,15 @@ pub struct Postmortem {
     pub kill: Option<KillFinding>,
     /// Lines that said the process was killed (the first one is `kill`).
     pub kill_lines: u64,
+    /// What the kill measured (rows, cap, limit, stage), when it can be used.
+    #[serde(default)]
+    pub kill_evidence: Option<KillEvidence>,
+    /// Why the kill could not be used as a measurement.
+    #[serde(default)]
+    pub kill_not_used: Option<String>,
+    /// The cap bound the log alone gives (no model needed).
+    #[serde(default)]
+    pub log_bound: Option<LogBound>,
     /// The last pipeline stage reached before the kill (or in the log).
     pub last_stage: Option<TimelineEvent>,
     /// v2 (`sampling`/memory-optimization lines seen), or unknown.
@@ -195,17 +233,19 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
             "--fidelity calibrates a model: pass --model model.json too",
         ));
     }
-    let model = inputs
-        .model
-        .as_deref()
-        .map(|m| model::load(m, inputs.fidelity.as_deref()))
-        .transpose()?;
+    if !inputs.observed.is_empty() && inputs.model.is_none() {
+        return Err(bad_input(
+            "--observed calibrates a model: pass --model model.json too",
+        ));
+    }
+    let model = inputs.model.as_deref().map(model::load).transpose()?;
 
     // Stats rows from both files; the container that used the most memory.
     let mut all_stats: Vec<StatsPoint> = log.stats.clone();
     if let Some(s) = &stats_scan {
         all_stats.extend(s.stats.iter().cloned());
     }
+
     let stats_rows = all_stats.len() as u64;
     let container = all_stats
         .iter()
@@ -222,15 +262,40 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
     let memory = memory_findings(inputs, &log, &stats, container, stats_rows);
     let facts = facts(&log);
     let hint = version_hint(&log.run);
-    let model = model.map(|m| {
-        model_findings(
-            m.as_ref(),
-            &log.run,
-            &facts,
-            memory.limit_bytes,
-            log.kill.is_some(),
-        )
-    });
+    let evidence = kill::evidence(
+        &log.run,
+        &facts,
+        log.kill.as_ref(),
+        memory.limit_bytes,
+        &memory.limit_source,
+    );
+    let killed = log.kill.is_some();
+    let log_bound = evidence.as_ref().ok().map(|e| kill::log_bound(e, HEADROOM));
+    let model = match (model, inputs.model.as_deref()) {
+        (Some(mut m), Some(path)) => {
+            let ctx = ModelContext {
+                path: &path.display().to_string(),
+                fidelity: inputs.fidelity.as_deref(),
+                observed: &inputs.observed,
+            };
+            let mut found = model_findings(
+                m.as_mut(),
+                &ctx,
+                &log.run,
+                &facts,
+                memory.limit_bytes,
+                killed,
+                &evidence,
+            )?;
+            if !hint.starts_with("v2") && evidence.is_ok() {
+                found.notes.push(
+                    "no v2-only line came before the kill: if the killed code was pre-v2, which needs more per row, the kill calibrates the v2 model high and its setting is cautious".into(),
+                );
+            }
+            Some(found)
+        }
+        _ => None,
+    };
     let mut pm = Postmortem {
         schema_version: SCHEMA_VERSION,
         oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -240,6 +305,9 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         docker_stats_source: stats_scan.map(|s| s.source),
         kill: log.kill.clone(),
         kill_lines: log.kill_lines,
+        kill_not_used: evidence.as_ref().err().filter(|_| killed).cloned(),
+        kill_evidence: evidence.ok(),
+        log_bound,
         last_stage: log.run.last_stage.clone(),
         pipeline_version_hint: hint,
         runs_seen: log.runs_seen,
@@ -388,13 +456,30 @@ fn shape_notes(shape: ModelShape, run: &RunFacts) -> Vec<String> {
     notes
 }
 
+/// Where the model and its calibration came from, for the `oomlab check`
+/// line that reproduces it.
+struct ModelContext<'a> {
+    path: &'a str,
+    fidelity: Option<&'a Path>,
+    observed: &'a [String],
+}
+
 fn model_findings(
-    model: &dyn PeakModel,
+    model: &mut dyn PeakModel,
+    ctx: &ModelContext,
     run: &RunFacts,
     facts: &Facts,
     limit: Option<u64>,
     killed: bool,
-) -> ModelFindings {
+    evidence: &std::result::Result<KillEvidence, String>,
+) -> Result<ModelFindings> {
+    let user = ctx
+        .observed
+        .iter()
+        .map(|o| ObservedPeak::parse(o))
+        .collect::<Result<Vec<_>>>()?;
+    // First as `check` would see it without the kill.
+    model.calibrate(&user, ctx.fidelity)?;
     let mut out = ModelFindings {
         model: model.describe(),
         headroom: HEADROOM,
@@ -404,11 +489,70 @@ fn model_findings(
     let Some(rows_in) = facts.ranking_samples_rows else {
         out.notes
             .push("the log gives no ranking_samples row count: nothing to predict".into());
-        return out;
+        return Ok(out);
     };
     out.rows_in = rows_in;
-    out.max_ranking_samples_in_force = run.sampling.map(|(_, to)| to).unwrap_or(0);
+    out.max_ranking_samples_in_force = facts.max_ranking_samples.unwrap_or(0);
     out.notes.extend(shape_notes(model.shape(), run));
+    let largest = |model: &dyn PeakModel| {
+        ["legacy", "optimized"]
+            .iter()
+            .filter_map(|s| {
+                model
+                    .predict(s, rows_in, out.max_ranking_samples_in_force)
+                    .ok()
+            })
+            .map(|p| p.peak_bytes)
+            .max()
+    };
+    let before = largest(model);
+    out.largest_before_kill_bytes = before;
+    // A kill the model cannot explain: even its largest prediction fits.
+    if let (true, Some(limit), Some(before)) = (killed, limit, before) {
+        if before < limit {
+            out.under_predicts = true;
+            out.notes.push(format!(
+                "the run was killed at the {} limit, yet the model predicted at most {} at these sizes: it under-predicts this workload (another column mix, or memory held outside ranking prep)",
+                format_bytes(limit),
+                format_bytes(before)
+            ));
+        }
+    }
+    // The kill as an observation, calibrating the model with any --observed.
+    let mut observed_args: Vec<String> = ctx.observed.to_vec();
+    match evidence {
+        Ok(ev) => {
+            let o = kill::observation(ev, &model.stages());
+            if let (Some(stage), None) = (&ev.stage, &o.stage) {
+                out.notes.push(format!(
+                    "the model has no stage `{stage}`: the kill bounds its overall peak instead"
+                ));
+            }
+            let arg = o.to_arg();
+            let mut all = user.clone();
+            all.push(o);
+            model.calibrate(&all, ctx.fidelity)?;
+            out.notes.push(format!(
+                "the kill calibrates the model: at {} rows (MAX_RANKING_SAMPLES={}) the pipeline needed at least the {} limit{} (kill: {}, limit from {}); as `--observed {arg}`",
+                format_count(ev.rows_in),
+                ev.max_ranking_samples,
+                format_bytes(ev.limit_bytes),
+                ev.stage
+                    .as_deref()
+                    .map(|s| format!(" in `{s}` (line {})", ev.stage_line.unwrap_or(0)))
+                    .unwrap_or_default(),
+                ev.kill_source,
+                ev.limit_source,
+            ));
+            observed_args.push(arg.clone());
+            out.kill_observation = Some(arg);
+        }
+        Err(why) if killed => out
+            .notes
+            .push(format!("the kill is not used as a measurement: {why}")),
+        Err(_) => {}
+    }
+    out.model = model.describe();
     for strategy in ["legacy", "optimized"] {
         match model.predict(strategy, rows_in, out.max_ranking_samples_in_force) {
             Ok(p) => {
@@ -417,42 +561,71 @@ fn model_findings(
             Err(e) => out.notes.push(format!("{strategy}: {e}")),
         }
     }
-    // A kill the model cannot explain: even its largest prediction fits.
-    let largest = out.predicted.values().map(|p| p.peak_bytes).max();
-    if let (true, Some(limit), Some(largest)) = (killed, limit, largest) {
-        if largest < limit {
-            out.under_predicts = true;
-            out.notes.push(format!(
-                "the run was killed at the {} limit, yet the model predicts at most {} at these sizes: it under-predicts this workload (another column mix, or memory held outside ranking prep), so the setting it gives is optimistic; rescale it to what happened first, e.g. `oomlab recommend --observed {rows_in}={limit}` (the peak was at least the limit)",
-                format_bytes(limit),
-                format_bytes(largest)
-            ));
-        }
-    }
-    match limit {
-        Some(limit) => match model.fitting_setting(rows_in, limit, HEADROOM) {
-            Ok(setting) => {
-                out.env_snippet = match &setting {
-                    FittingSetting::NoSampling { .. } => Some(crate::model::advice::env_snippet(
-                        0,
-                        &format!("postmortem: fits {}", format_bytes(limit)),
-                    )),
-                    FittingSetting::Cap { cap, .. } => Some(crate::model::advice::env_snippet(
-                        *cap,
-                        &format!("postmortem: fits {}", format_bytes(limit)),
-                    )),
-                    FittingSetting::NoFit { .. } => None,
-                };
-                out.fitting = Some(setting);
-            }
-            Err(e) => out.notes.push(format!("no setting computed: {e}")),
-        },
-        None => out.notes.push(
+    let Some(limit) = limit else {
+        out.notes.push(
             "no memory limit known (give --memory-limit or --docker-stats): no setting computed"
                 .into(),
-        ),
+        );
+        return Ok(out);
+    };
+    let line = kill::CheckLine {
+        model: ctx.path,
+        fidelity: ctx.fidelity.and_then(|f| f.to_str()),
+        observed: observed_args,
+        rows_in,
+        memory_bytes: limit,
+    };
+    let killed_rows = evidence.as_ref().ok().map(|e| e.killed_rows);
+    match model.fitting_setting(rows_in, limit, HEADROOM) {
+        Ok(setting) => {
+            // Never the setting that was killed, nor one above it.
+            let cap = match &setting {
+                FittingSetting::NoSampling { .. } => Some(0),
+                FittingSetting::Cap { cap, .. } => Some(*cap),
+                FittingSetting::NoFit { .. } => None,
+            };
+            let safe = cap.filter(|&c| match killed_rows {
+                Some(k) => c > 0 && c < k,
+                None => true,
+            });
+            match (cap, safe) {
+                (_, Some(c)) => {
+                    out.cap_is_upper_bound = evidence.is_ok();
+                    let note = if out.cap_is_upper_bound {
+                        format!(
+                            "postmortem: at most this fits {}, an upper bound",
+                            format_bytes(limit)
+                        )
+                    } else {
+                        format!("postmortem: fits {}", format_bytes(limit))
+                    };
+                    out.env_snippet = Some(crate::model::advice::env_snippet(c, &note));
+                    out.check_command = Some(line.command(c));
+                }
+                (Some(c), None) => {
+                    out.no_safe_cap = Some(format!(
+                        "the model gives MAX_RANKING_SAMPLES={c}, at or above the {} rows killed under the same limit: it cannot be shown safe",
+                        format_count(killed_rows.unwrap_or(0))
+                    ));
+                }
+                (None, _) => {
+                    out.no_safe_cap = Some(
+                        "even sampling to one row is predicted over the limit after headroom"
+                            .into(),
+                    );
+                }
+            }
+            out.fitting = Some(setting);
+        }
+        Err(e) => out.notes.push(format!("no setting computed: {e}")),
     }
-    out
+    if let Ok(ev) = evidence {
+        out.check_killed_command = Some(line.command(ev.max_ranking_samples));
+        if out.no_safe_cap.is_some() {
+            out.measure_command = Some(kill::measure_command(ev));
+        }
+    }
+    Ok(out)
 }
 
 /// `2025-12-25 08:19:29 UTC` from seconds since the epoch.
@@ -624,32 +797,55 @@ fn verdict(pm: &Postmortem) -> String {
     }
     if let Some(model) = &pm.model {
         if let (Some(limit), Some(p)) = (model.limit_bytes, model.predicted.get("optimized")) {
+            if model.under_predicts {
+                let _ = write!(
+                    v,
+                    "The model predicted at most {} at these sizes, yet the run was killed: it under-predicted this workload. ",
+                    format_bytes(model.largest_before_kill_bytes.unwrap_or(0))
+                );
+            }
             let _ = write!(
                 v,
-                "The model predicts {} for v2 at these sizes against the {} limit",
+                "{} predicts {} for v2 at these sizes against the {} limit",
+                if model.kill_observation.is_some() {
+                    "Calibrated with the kill, the model"
+                } else {
+                    "The model"
+                },
                 format_bytes(p.peak_bytes),
                 format_bytes(limit)
             );
-            match &model.fitting {
-                Some(FittingSetting::NoSampling { .. }) => {
+            match (&model.fitting, &model.no_safe_cap) {
+                (_, Some(why)) => {
+                    let _ = write!(v, "; no setting can be shown safe: {why}.");
+                    if let Some(cmd) = &model.measure_command {
+                        let _ = write!(v, " Measure one: `{cmd}`.");
+                    }
+                }
+                (Some(FittingSetting::NoSampling { .. }), None) => {
                     v.push_str("; it fits without sampling.")
                 }
-                Some(FittingSetting::Cap { cap, .. }) => {
+                (Some(FittingSetting::Cap { cap, .. }), None) if model.cap_is_upper_bound => {
+                    let _ = write!(
+                        v,
+                        "; MAX_RANKING_SAMPLES={cap} is the largest setting that can fit, an upper bound: the kill shows the peak was at least the limit, and it may have been above it, so the safe cap may be lower."
+                    );
+                }
+                (Some(FittingSetting::Cap { cap, .. }), None) => {
                     let _ = write!(v, "; MAX_RANKING_SAMPLES={cap} would have fitted.");
                 }
-                Some(FittingSetting::NoFit { floor }) => {
+                (Some(FittingSetting::NoFit { floor }), None) => {
                     let _ = write!(
                         v,
                         "; no setting fits (v2 needs at least {}).",
                         format_bytes(floor.peak_bytes)
                     );
                 }
-                None => v.push('.'),
-            }
-            if model.under_predicts {
-                v.push_str(" But the run was killed where the model says it fits: the model under-predicts this workload (see its notes), so calibrate it before trusting that.");
+                (None, None) => v.push('.'),
             }
         }
+    } else if let Some(b) = &pm.log_bound {
+        v.push_str(&b.describe());
     }
     let mut v = v.trim_end().to_string();
     v.push_str(&encoding_note(&pm.log));
@@ -794,6 +990,46 @@ pub fn render_markdown(pm: &Postmortem) -> String {
     }
     let _ = writeln!(md);
 
+    let _ = writeln!(md, "## The kill as a measurement\n");
+    match (&pm.kill_evidence, &pm.kill_not_used) {
+        (Some(e), _) => {
+            let _ = writeln!(
+                md,
+                "- Killed ({}) holding {} rows ({} loaded, MAX_RANKING_SAMPLES={}){}, at the {} limit (from {}): the peak was at least the limit.",
+                e.kill_source,
+                format_count(e.killed_rows),
+                format_count(e.rows_in),
+                e.max_ranking_samples,
+                e.stage
+                    .as_deref()
+                    .map(|s| format!(" in `{s}` (line {})", e.stage_line.unwrap_or(0)))
+                    .unwrap_or_default(),
+                format_bytes(e.limit_bytes),
+                e.limit_source
+            );
+        }
+        (None, Some(why)) => {
+            let _ = writeln!(md, "- Not used: {why}.");
+        }
+        (None, None) => {
+            let _ = writeln!(md, "- No kill.");
+        }
+    }
+    if let Some(b) = &pm.log_bound {
+        let _ = writeln!(md, "- {}", b.describe());
+        if pm.model.is_none() && b.cap_at_most > 0 {
+            let _ = writeln!(
+                md,
+                "\n```bash\n{}```",
+                crate::model::advice::env_snippet(
+                    b.cap_at_most,
+                    "a bound from the log alone: at most this, maybe less"
+                )
+            );
+        }
+    }
+    let _ = writeln!(md);
+
     let _ = writeln!(md, "## Model\n");
     match &pm.model {
         None => {
@@ -867,8 +1103,35 @@ pub fn render_markdown(pm: &Postmortem) -> String {
                 }
                 None => {}
             }
+            if let Some(why) = &mf.no_safe_cap {
+                let _ = writeln!(md, "No setting can be shown safe: {why}.\n");
+            }
             if let Some(env) = &mf.env_snippet {
+                if mf.cap_is_upper_bound {
+                    let _ = writeln!(
+                        md,
+                        "An upper bound: the kill says the peak was at least the limit, not how far above it went, so the safe cap may be lower.\n"
+                    );
+                }
                 let _ = writeln!(md, "```bash\n{}```\n", env);
+            }
+            if let Some(cmd) = &mf.check_command {
+                let _ = writeln!(
+                    md,
+                    "The same calibration in `oomlab check` (exit 0: fits):\n\n```sh\n{cmd}\n```\n"
+                );
+            }
+            if let Some(cmd) = &mf.check_killed_command {
+                let _ = writeln!(
+                    md,
+                    "and with the killed setting (exit 1: does not fit):\n\n```sh\n{cmd}\n```\n"
+                );
+            }
+            if let Some(cmd) = &mf.measure_command {
+                let _ = writeln!(
+                    md,
+                    "To measure what is missing, one run at a smaller cap:\n\n```sh\n{cmd}\n```\n"
+                );
             }
             for n in &mf.notes {
                 let _ = writeln!(md, "- {n}");
@@ -962,15 +1225,33 @@ pub fn write(pm: &Postmortem, dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// A model whose peak is a fixed cost per row loaded.
+    /// A model whose peak is a fixed cost per row held, times a factor a
+    /// kill can raise.
     struct PerRow {
         legacy: u64,
         optimized: u64,
+        factor: f64,
+    }
+
+    fn per_row(legacy: u64, optimized: u64) -> PerRow {
+        PerRow {
+            legacy,
+            optimized,
+            factor: 1.0,
+        }
+    }
+
+    fn kept(rows_in: u64, cap: u64) -> u64 {
+        if cap > 0 && cap < rows_in {
+            cap
+        } else {
+            rows_in
+        }
     }
 
     impl PeakModel for PerRow {
         fn describe(&self) -> String {
-            "per-row test model".into()
+            format!("per-row test model x{}", self.factor)
         }
         fn shape(&self) -> ModelShape {
             ModelShape {
@@ -980,21 +1261,48 @@ mod tests {
                 user_columns: 12,
             }
         }
-        fn predict(&self, strategy: &str, rows_in: u64, _cap: u64) -> Result<PredictedPeak> {
+        fn predict(&self, strategy: &str, rows_in: u64, cap: u64) -> Result<PredictedPeak> {
             let per = if strategy == "legacy" {
                 self.legacy
             } else {
                 self.optimized
             };
             Ok(PredictedPeak {
-                peak_bytes: rows_in * per,
+                peak_bytes: (kept(rows_in, cap) as f64 * per as f64 * self.factor) as u64,
                 stage: "merge_dataset_profile".into(),
             })
         }
-        fn fitting_setting(&self, rows_in: u64, _: u64, _: f64) -> Result<FittingSetting> {
-            Ok(FittingSetting::NoSampling {
-                peak: self.predict("optimized", rows_in, 0)?,
+        fn fitting_setting(&self, rows_in: u64, budget: u64, h: f64) -> Result<FittingSetting> {
+            let limit = budget as f64 * (1.0 - h);
+            let rows = (limit / (self.optimized as f64 * self.factor)).floor() as u64;
+            Ok(if rows >= rows_in {
+                FittingSetting::NoSampling {
+                    peak: self.predict("optimized", rows_in, 0)?,
+                }
+            } else if rows >= 1 {
+                FittingSetting::Cap {
+                    cap: rows,
+                    peak: self.predict("optimized", rows_in, rows)?,
+                }
+            } else {
+                FittingSetting::NoFit {
+                    floor: self.predict("optimized", rows_in, 1)?,
+                }
             })
+        }
+        fn stages(&self) -> Vec<String> {
+            vec!["merge_dataset_profile".into()]
+        }
+        fn calibrate(&mut self, observed: &[ObservedPeak], _: Option<&Path>) -> Result<()> {
+            self.factor = observed
+                .iter()
+                .filter(|o| o.at_least)
+                .map(|o| {
+                    o.peak_bytes as f64
+                        / (kept(o.rows_in, o.max_ranking_samples) * self.optimized) as f64
+                })
+                .fold(1.0, f64::max);
+            Ok(())
         }
     }
 
@@ -1012,42 +1320,159 @@ mod tests {
         (run, facts)
     }
 
-    #[test]
-    fn a_kill_the_model_cannot_explain_is_flagged() {
-        let model = PerRow {
-            legacy: 1_000,
-            optimized: 200,
+    fn killed_at(rows: u64, limit: u64) -> std::result::Result<KillEvidence, String> {
+        Ok(KillEvidence {
+            rows_in: rows,
+            max_ranking_samples: 0,
+            killed_rows: rows,
+            limit_bytes: limit,
+            limit_source: "flag".into(),
+            stage: Some("merge_dataset_profile".into()),
+            stage_line: Some(5),
+            kill_line: 6,
+            kill_source: "log line 6".into(),
+        })
+    }
+
+    fn findings(
+        model: &mut PerRow,
+        facts: (&RunFacts, &Facts),
+        limit: u64,
+        killed: bool,
+        evidence: &std::result::Result<KillEvidence, String>,
+    ) -> ModelFindings {
+        let ctx = ModelContext {
+            path: "model.json",
+            fidelity: None,
+            observed: &[],
         };
+        model_findings(model, &ctx, facts.0, facts.1, Some(limit), killed, evidence).unwrap()
+    }
+
+    #[test]
+    fn a_kill_calibrates_the_model_and_its_cap_stays_below_the_killed_rows() {
         let (run, facts) = run_of(1_000_000, 300, 5_000);
         // Killed at 10 GB, but the model predicts 1 GB at most.
-        let found = model_findings(&model, &run, &facts, Some(10_000_000_000), true);
+        let ev = killed_at(1_000_000, 10_000_000_000);
+        let found = findings(
+            &mut per_row(1_000, 200),
+            (&run, &facts),
+            10_000_000_000,
+            true,
+            &ev,
+        );
         assert!(found.under_predicts);
+        assert_eq!(found.largest_before_kill_bytes, Some(1_000_000_000));
+        assert_eq!(
+            found.kill_observation.as_deref(),
+            Some("1000000:0>=10000000000@merge_dataset_profile")
+        );
         assert!(
-            found
-                .notes
-                .iter()
-                .any(|n| n.contains("under-predicts")
-                    && n.contains("--observed 1000000=10000000000")),
+            found.notes.iter().any(|n| n.contains("under-predicts")),
             "{:?}",
             found.notes
         );
-        // Not killed: nothing to explain. Killed above the prediction: explained.
-        let found = model_findings(&model, &run, &facts, Some(10_000_000_000), false);
+        // x50 now: 8 GB after headroom at 10,000 B a row is 800,000 rows.
+        match found.fitting {
+            Some(FittingSetting::Cap { cap, .. }) => assert_eq!(cap, 800_000),
+            ref other => panic!("{other:?}"),
+        }
+        assert!(found.cap_is_upper_bound);
+        assert!(found
+            .env_snippet
+            .unwrap()
+            .contains("MAX_RANKING_SAMPLES=800000"));
+        assert!(found
+            .check_command
+            .unwrap()
+            .ends_with("--rows 1000000 --memory 10000000000 --max-ranking-samples 800000"));
+        assert!(found
+            .check_killed_command
+            .unwrap()
+            .ends_with("--max-ranking-samples 0"));
+
+        // Not killed: nothing to explain, nothing calibrated.
+        let none = Err("no kill in the log".to_string());
+        let found = findings(
+            &mut per_row(1_000, 200),
+            (&run, &facts),
+            10_000_000_000,
+            false,
+            &none,
+        );
         assert!(
             !found.under_predicts && found.notes.is_empty(),
             "{:?}",
             found.notes
         );
-        let found = model_findings(&model, &run, &facts, Some(500_000_000), true);
+        assert!(found.kill_observation.is_none() && !found.cap_is_upper_bound);
+        // Killed above the prediction: explained, and still no cap at or above the kill.
+        let ev = killed_at(1_000_000, 500_000_000);
+        let found = findings(
+            &mut per_row(1_000, 200),
+            (&run, &facts),
+            500_000_000,
+            true,
+            &ev,
+        );
         assert!(!found.under_predicts, "{:?}", found.notes);
+        match found.fitting {
+            Some(FittingSetting::Cap { cap, .. }) => assert!(cap < 1_000_000),
+            ref other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_cap_shown_safe_says_how_to_measure_one() {
+        let (run, facts) = run_of(1_000_000, 300, 5_000);
+        // A model whose fixed answer is "no sampling" cannot overrule the kill.
+        struct Stubborn(PerRow);
+        impl PeakModel for Stubborn {
+            fn describe(&self) -> String {
+                self.0.describe()
+            }
+            fn shape(&self) -> ModelShape {
+                self.0.shape()
+            }
+            fn predict(&self, s: &str, r: u64, c: u64) -> Result<PredictedPeak> {
+                self.0.predict(s, r, c)
+            }
+            fn fitting_setting(&self, r: u64, _: u64, _: f64) -> Result<FittingSetting> {
+                Ok(FittingSetting::NoSampling {
+                    peak: self.0.predict("optimized", r, 0)?,
+                })
+            }
+            fn stages(&self) -> Vec<String> {
+                Vec::new()
+            }
+            fn calibrate(&mut self, o: &[ObservedPeak], f: Option<&Path>) -> Result<()> {
+                self.0.calibrate(o, f)
+            }
+        }
+        let ev = killed_at(1_000_000, 10_000_000_000);
+        let ctx = ModelContext {
+            path: "model.json",
+            fidelity: None,
+            observed: &[],
+        };
+        let mut m = Stubborn(per_row(1_000, 200));
+        let found =
+            model_findings(&mut m, &ctx, &run, &facts, Some(10_000_000_000), true, &ev).unwrap();
+        assert!(found.env_snippet.is_none() && found.check_command.is_none());
+        assert!(found.no_safe_cap.unwrap().contains("cannot be shown safe"));
+        assert!(found
+            .measure_command
+            .unwrap()
+            .contains("oomlab record --label ranking-prep-cap-250000 -- "));
+        assert!(found
+            .notes
+            .iter()
+            .any(|n| n.contains("no stage `merge_dataset_profile`")));
     }
 
     #[test]
     fn a_log_of_another_shape_than_the_models_is_noted() {
-        let model = PerRow {
-            legacy: 1_000,
-            optimized: 200,
-        };
+        let model = per_row(1_000, 200);
         let shape = model.shape();
         // The legacy merge takes all 300 columns, v2 the 87 numeric ones: both match.
         for columns in [300, 87] {

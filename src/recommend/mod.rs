@@ -134,21 +134,29 @@ pub fn calibration_table(
         .observations
         .iter()
         .map(|o| {
+            // A kill names the stage it died in: compare that stage's figure.
+            let at = |m: &Model| {
+                let p = m.predict(variant, o.rows_in, o.max_ranking_samples);
+                o.stage
+                    .as_deref()
+                    .and_then(|st| p.stages.iter().find(|s| s.stage == st))
+                    .map_or(p.peak_bytes, |s| s.bytes)
+            };
             vec![
-                "observed".into(),
+                if o.at_least { "killed" } else { "observed" }.into(),
                 format_count(o.rows_in),
                 cap_label(o.max_ranking_samples),
-                format_bytes(o.peak_bytes),
-                format_bytes(
-                    before
-                        .predict(variant, o.rows_in, o.max_ranking_samples)
-                        .peak_bytes as u64,
+                format!(
+                    "{}{}{}",
+                    if o.at_least { ">= " } else { "" },
+                    format_bytes(o.peak_bytes),
+                    o.stage
+                        .as_deref()
+                        .map(|s| format!(" in {s}"))
+                        .unwrap_or_default()
                 ),
-                format_bytes(
-                    after
-                        .predict(variant, o.rows_in, o.max_ranking_samples)
-                        .peak_bytes as u64,
-                ),
+                format_bytes(at(before) as u64),
+                format_bytes(at(after) as u64),
             ]
         })
         .collect();
