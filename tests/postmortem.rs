@@ -698,6 +698,46 @@ fn without_a_model_the_log_alone_bounds_the_cap() {
         .contains("no memory limit"));
 }
 
+/// A killed run and then a retry with a cap that completed: both summarized,
+/// and the setting printed stays below what was killed.
+#[test]
+fn a_kill_then_a_successful_retry_are_both_summarized() {
+    let pm = postmortem(
+        "pm-retried-model",
+        &fixture("killed_then_retried.log"),
+        &[
+            "--model",
+            model().to_str().unwrap(),
+            "--memory-limit",
+            "150GB",
+        ],
+    );
+    pm.assert_ok();
+    let j = pm.json();
+    assert_eq!(u(&j["kill_evidence"]["killed_rows"]), 20_000_000);
+    assert_eq!(
+        j["after_kill"]["sampling"],
+        serde_json::json!([20_000_000, 5_000_000])
+    );
+    assert_eq!(j["after_kill"]["last_stage"]["stage"], "prepared");
+    let verdict = pm.verdict();
+    assert!(verdict.contains("A later run started on line 10, sampled 20,000,000 -> 5,000,000 rows, and completed ranking prep."), "{verdict}");
+    let mf = &j["model"];
+    assert_eq!(
+        mf["kill_observation"],
+        "20000000:0>=150000000000@merge_user_features"
+    );
+    if let Some(cap) = mf["fitting"]["cap"].as_u64() {
+        assert!(cap < 20_000_000);
+    }
+    assert!(!mf["env_snippet"]
+        .as_str()
+        .unwrap_or("")
+        .contains("MAX_RANKING_SAMPLES=0 "));
+    let md = pm.md();
+    assert!(md.contains("## After the kill"), "{md}");
+}
+
 #[test]
 fn odd_inputs_never_panic_and_say_what_they_were() {
     // Empty.

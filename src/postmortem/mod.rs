@@ -952,6 +952,44 @@ pub fn render_markdown(pm: &Postmortem) -> String {
         pm.pipeline_version_hint, pm.runs_seen
     );
 
+    if let Some(r) = &pm.after_kill {
+        let _ = writeln!(md, "## After the kill: a later run\n");
+        let _ = writeln!(
+            md,
+            "- Started on line {}: {} ranking samples loaded, {}.",
+            r.first_line,
+            opt_count(r.ranking_samples_rows.or(r.preparing_samples)),
+            r.sampling
+                .map(|(a, b)| format!("sampled {} -> {} rows", format_count(a), format_count(b)))
+                .unwrap_or_else(|| "no sampling line".into())
+        );
+        match r.last_stage.as_ref() {
+            Some(s) if s.stage.as_deref() == Some("prepared") => {
+                let _ = writeln!(md, "- Completed ranking prep (line {}).", s.line);
+                if let Some((_, to)) = r.sampling {
+                    let _ = writeln!(
+                        md,
+                        "- So MAX_RANKING_SAMPLES={to} held through ranking prep in this log{}.",
+                        pm.memory
+                            .limit_bytes
+                            .map(|l| format!(" (limit {})", format_bytes(l)))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Some(s) => {
+                let _ = writeln!(
+                    md,
+                    "- Its last stage line was `{}` (line {}).",
+                    s.stage.as_deref().unwrap_or("?"),
+                    s.line
+                );
+            }
+            None => {}
+        }
+        let _ = writeln!(md);
+    }
+
     let m = &pm.memory;
     let _ = writeln!(md, "## Memory\n");
     match m.limit_bytes {
