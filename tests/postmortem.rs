@@ -946,3 +946,278 @@ fn a_large_log_is_streamed_in_flat_memory() {
         50
     );
 }
+
+fn source(name: &str) -> String {
+    format!("tests/fixtures/sources/{name}")
+}
+
+/// The facts of one source in postmortem.json.
+fn source_of(j: &Value, kind: &str) -> Value {
+    j["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} source in {}", j["sources"]))
+        .clone()
+}
+
+/// The first 7 lines of the issue's log: the run, without its kill line.
+fn log_without_kill(name: &str) -> String {
+    let text = std::fs::read_to_string(fixture("v2_unsampled_killed_150gb.log")).unwrap();
+    let path = scratch(name).join("scheduler.log");
+    let head: Vec<&str> = text.lines().take(7).collect();
+    std::fs::write(&path, head.join("\n") + "\n").unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn the_kernel_oom_report_gives_the_kill_and_the_limit() {
+    let log = fixture("v2_unsampled_killed_150gb.log");
+    for (file, kill_line, limit_line) in [("dmesg.txt", 23, 14), ("journalctl-k.txt", 4, 2)] {
+        let path = source(file);
+        let pm = postmortem("pm-kernel", &log, &["--kernel-log", &path]);
+        pm.assert_ok();
+        let j = pm.json();
+        let k = source_of(&j, "kernel log");
+        assert_eq!(u(&k["kill"]["at"]["line"]), kill_line, "{file}: {k}");
+        assert!(k["kill"]["what"]
+            .as_str()
+            .unwrap()
+            .contains("process 4242 (python3)"));
+        assert_eq!(u(&k["limit"]["bytes"]), 150_000_000_000, "{file}");
+        assert_eq!(u(&k["limit"]["at"]["line"]), limit_line);
+        assert!(k["facts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["what"].as_str().unwrap().contains("CONSTRAINT_MEMCG")));
+        // The kernel's limit is the one the kill is measured against.
+        assert_eq!(u(&j["memory"]["limit_bytes"]), 150_000_000_000);
+        let cite = format!("`{path}` line {limit_line}");
+        assert!(j["memory"]["limit_source"]
+            .as_str()
+            .unwrap()
+            .contains(&cite));
+        assert_eq!(u(&j["log_bound"]["cap_at_most"]), 9_400_000);
+        let md = pm.md();
+        assert!(md.contains("## Other sources"), "{md}");
+        assert!(md.contains(&format!("`{path}` line {kill_line}")), "{md}");
+    }
+
+    // The log lost its kill line: the kernel's report still names the kill.
+    let log = log_without_kill("pm-kernel-only");
+    let path = source("dmesg.txt");
+    let pm = postmortem("pm-kernel-only-out", &log, &["--kernel-log", &path]);
+    pm.assert_ok();
+    let j = pm.json();
+    assert!(j["kill"].is_null());
+    let ev = &j["kill_evidence"];
+    assert_eq!(u(&ev["killed_rows"]), 11_873_402);
+    assert!(ev["kill_source"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("`{path}` line 23")));
+    assert!(
+        pm.verdict()
+            .contains("The log shows no kill, but other sources recorded one"),
+        "{}",
+        pm.verdict()
+    );
+}
+
+#[test]
+fn cgroup_files_give_the_kill_the_limit_and_the_peak() {
+    let log = fixture("v2_unsampled_killed_150gb.log");
+    for (dir, kill_file, kill_line, limit_file) in [
+        ("cgroup_v2", "memory.events", 5, "memory.max"),
+        (
+            "cgroup_v1",
+            "memory.oom_control",
+            3,
+            "memory.limit_in_bytes",
+        ),
+    ] {
+        let pm = postmortem("pm-cgroup", &log, &["--cgroup-dir", &source(dir)]);
+        pm.assert_ok();
+        let j = pm.json();
+        let c = source_of(&j, "cgroup");
+        assert!(
+            c["kill"]["at"]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with(kill_file),
+            "{c}"
+        );
+        assert_eq!(u(&c["kill"]["at"]["line"]), kill_line);
+        assert!(c["limit"]["at"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with(limit_file));
+        assert_eq!(u(&c["limit"]["bytes"]), 150_000_000_000);
+        assert_eq!(u(&c["peak"]["bytes"]), 149_999_996_928);
+        assert_eq!(u(&j["memory"]["limit_bytes"]), 150_000_000_000);
+        assert!(pm.md().contains(&format!("{kill_file}` line {kill_line}")));
+    }
+
+    // A file that is not what the cgroup writes: exit 2, naming file and line.
+    let bad = scratch("pm-cgroup-bad");
+    std::fs::write(bad.join("memory.max"), "a lot\n").unwrap();
+    let pm = postmortem(
+        "pm-cgroup-bad-out",
+        &log,
+        &["--cgroup-dir", bad.to_str().unwrap()],
+    );
+    assert_eq!(pm.code, Some(EXIT_BAD_INPUT), "{}", pm.stderr);
+    assert!(pm.stderr.contains("memory.max: line 1"), "{}", pm.stderr);
+    let pm = postmortem("pm-cgroup-missing", &log, &["--cgroup-dir", "nope/cgroup"]);
+    assert_eq!(pm.code, Some(EXIT_BAD_INPUT), "{}", pm.stderr);
+    assert!(pm.stderr.contains("nope/cgroup"), "{}", pm.stderr);
+}
+
+#[test]
+fn kubernetes_pod_json_and_describe_give_oomkilled_and_the_limit() {
+    let log = log_without_kill("pm-k8s-log");
+    for (file, kill_line, limit_line) in [("pod.json", 62, 33), ("describe-pod.txt", 23, 31)] {
+        let path = source(file);
+        let pm = postmortem("pm-k8s", &log, &["--kubernetes", &path]);
+        pm.assert_ok();
+        let j = pm.json();
+        let k = source_of(&j, "kubernetes pod");
+        assert_eq!(u(&k["kill"]["at"]["line"]), kill_line, "{file}: {k}");
+        assert!(k["kill"]["what"].as_str().unwrap().contains("OOMKilled"));
+        assert_eq!(u(&k["limit"]["bytes"]), 150 << 30, "{file}");
+        assert_eq!(u(&k["limit"]["at"]["line"]), limit_line, "{file}");
+        assert_eq!(u(&j["memory"]["limit_bytes"]), 150 << 30);
+        // The log has no kill; the pod's status does.
+        assert_eq!(u(&j["kill_evidence"]["limit_bytes"]), 150 << 30);
+        assert!(j["kill_evidence"]["kill_source"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("`{path}` line {kill_line}")));
+        let facts = k["facts"].to_string();
+        if file == "describe-pod.txt" {
+            assert!(
+                facts.contains("exit code 137 (128 + 9: SIGKILL)"),
+                "{facts}"
+            );
+        }
+    }
+
+    // Not JSON after all: exit 2 with the file and the line.
+    let bad = scratch("pm-k8s-bad").join("pod.json");
+    std::fs::write(&bad, "{\n  \"kind\": \"Pod\",\n  \"spec\": {\n").unwrap();
+    let pm = postmortem(
+        "pm-k8s-bad-out",
+        &log,
+        &["--kubernetes", bad.to_str().unwrap()],
+    );
+    assert_eq!(pm.code, Some(EXIT_BAD_INPUT), "{}", pm.stderr);
+    assert!(pm.stderr.contains("pod.json: line 4"), "{}", pm.stderr);
+}
+
+#[test]
+fn a_prometheus_range_query_is_the_memory_curve() {
+    let log = fixture("v2_unsampled_killed_150gb.log");
+    let path = source("prometheus-working-set.json");
+    let pm = postmortem(
+        "pm-prometheus",
+        &log,
+        &["--prometheus", &path, "--memory-limit", "150GiB"],
+    );
+    pm.assert_ok();
+    let j = pm.json();
+    let m = &j["memory"];
+    // The container's series only (the pod's cgroup series double-counts it).
+    assert_eq!(m["container"], "base");
+    assert_eq!(u(&m["peak_usage_bytes"]), (150u64 << 30) - 4096);
+    assert!(u(&m["stats_rows"]) >= 30);
+    let p = source_of(&j, "prometheus");
+    assert_eq!(u(&p["peak"]["at"]["line"]), 3);
+    assert!(pm.md().contains(&format!("`{path}` line 3")));
+    assert!(
+        !j["pictures"].as_array().unwrap().is_empty(),
+        "{}",
+        j["pictures"]
+    );
+
+    let bad = scratch("pm-prom-bad").join("q.json");
+    std::fs::write(&bad, r#"{"status":"error","errorType":"bad_data","error":"1:10: parse error: unexpected \"}\""}"#).unwrap();
+    let pm = postmortem(
+        "pm-prom-bad-out",
+        &log,
+        &["--prometheus", bad.to_str().unwrap()],
+    );
+    assert_eq!(pm.code, Some(EXIT_BAD_INPUT), "{}", pm.stderr);
+    assert!(
+        pm.stderr.contains("q.json: line 1") && pm.stderr.contains("parse error"),
+        "{}",
+        pm.stderr
+    );
+}
+
+#[test]
+fn airflow_2_and_3_task_logs_name_the_kill() {
+    for (file, text) in [
+        (
+            "airflow2_task_killed.log",
+            "Task exited with return code -9",
+        ),
+        ("airflow3_task_killed.log", "\"exit_code\":-9"),
+    ] {
+        let pm = postmortem("pm-airflow", &fixture(file), &["--memory-limit", "150GB"]);
+        pm.assert_ok();
+        let j = pm.json();
+        assert_eq!(u(&j["kill"]["line"]), 9, "{file}");
+        assert_eq!(j["kill"]["kind"], "sigkill", "{file}");
+        assert!(j["kill"]["text"].as_str().unwrap().contains(text), "{file}");
+        assert_eq!(j["last_stage"]["stage"], "merge_user_features", "{file}");
+        assert_eq!(u(&j["facts"]["ranking_samples_rows"]), 11_873_402, "{file}");
+        assert_eq!(u(&j["log_bound"]["cap_at_most"]), 9_400_000, "{file}");
+    }
+    // Airflow's other ways of saying it.
+    let dir = scratch("pm-airflow-lines");
+    for line in [
+        "[2026-01-14, 02:08:13 UTC] {local_task_job_runner.py:234} INFO - Task exited with return code Negsignal.SIGKILL",
+        "[2026-01-14T02:08:13.000+0000] {taskinstance.py:1400} ERROR - Task received SIGKILL",
+    ] {
+        let path = dir.join("task.log");
+        std::fs::write(
+            &path,
+            format!("INFO - Ranking samples: 1000 rows before optimization\n{line}\n"),
+        )
+        .unwrap();
+        let pm = postmortem("pm-airflow-line", path.to_str().unwrap(), &[]);
+        pm.assert_ok();
+        assert_eq!(pm.json()["kill"]["kind"], "sigkill", "{line}");
+    }
+}
+
+/// With a model, a limit from the pod spec and the kill from its status:
+/// the check lines printed still agree with `oomlab check`.
+#[test]
+fn a_pod_limit_and_kill_calibrate_the_model_like_the_log_does() {
+    let log = log_without_kill("pm-k8s-model-log");
+    let pm = postmortem(
+        "pm-k8s-model",
+        &log,
+        &[
+            "--model",
+            model().to_str().unwrap(),
+            "--kubernetes",
+            &source("pod.json"),
+        ],
+    );
+    pm.assert_ok();
+    let mf = pm.json()["model"].clone();
+    assert_eq!(
+        mf["kill_observation"],
+        format!("11873402:0>={}@merge_user_features", 150u64 << 30)
+    );
+    let cap = u(&mf["fitting"]["cap"]);
+    assert!(cap > 0 && cap < 11_873_402, "{mf}");
+    let check = mf["check_command"].as_str().unwrap();
+    assert_eq!(run_printed(check).status.code(), Some(0), "{check}");
+    let killed = mf["check_killed_command"].as_str().unwrap();
+    assert_eq!(run_printed(killed).status.code(), Some(1), "{killed}");
+}

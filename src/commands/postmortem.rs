@@ -26,6 +26,10 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
         fidelity: args.fidelity.clone(),
         observed: args.observed.clone(),
         context: args.context.min(10_000),
+        kernel_log: args.kernel_log.clone(),
+        cgroup_dir: args.cgroup_dir.clone(),
+        kubernetes: args.kubernetes.clone(),
+        prometheus: args.prometheus.clone(),
     };
     let mut pm = analyze(&inputs)?;
     let out = args

@@ -14,6 +14,7 @@ pub mod kill;
 pub mod model;
 pub mod parse;
 pub mod scan;
+pub mod sources;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,6 +36,7 @@ use scan::{
     Analyzer, ContextLine, KillFinding, LogAnalysis, RunFacts, SourceStats, StatsPoint,
     TimelineEvent,
 };
+use sources::SourceFindings;
 
 /// Bumped whenever a reader of an older postmortem.json would misread a newer one.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -56,6 +58,14 @@ pub struct Inputs {
     pub observed: Vec<String>,
     /// Lines kept before and after the kill.
     pub context: usize,
+    /// `--kernel-log`: `dmesg` / `journalctl -k` output with the OOM report.
+    pub kernel_log: Option<PathBuf>,
+    /// `--cgroup-dir`: a copy of the container's memory cgroup directory.
+    pub cgroup_dir: Option<PathBuf>,
+    /// `--kubernetes`: `kubectl get pod -o json` or `kubectl describe pod` output.
+    pub kubernetes: Option<PathBuf>,
+    /// `--prometheus`: a range query of `container_memory_working_set_bytes`.
+    pub prometheus: Option<PathBuf>,
 }
 
 /// The write-up's four facts.
@@ -186,6 +196,10 @@ pub struct Postmortem {
     /// Pictures written next to the report.
     #[serde(default)]
     pub pictures: Vec<String>,
+    /// What the other sources (`--kernel-log`, `--cgroup-dir`, `--kubernetes`,
+    /// `--prometheus`) recorded, each fact with its file and line.
+    #[serde(default)]
+    pub sources: Vec<SourceFindings>,
 }
 
 /// `docker stats` refreshes every 5 s by default.
@@ -239,13 +253,16 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         ));
     }
     let model = inputs.model.as_deref().map(model::load).transpose()?;
+    let sources = read_sources(inputs)?;
 
     // Stats rows from both files; the container that used the most memory.
     let mut all_stats: Vec<StatsPoint> = log.stats.clone();
     if let Some(s) = &stats_scan {
         all_stats.extend(s.stats.iter().cloned());
     }
-
+    for s in &sources {
+        all_stats.extend(s.curve.iter().cloned());
+    }
     let stats_rows = all_stats.len() as u64;
     let container = all_stats
         .iter()
@@ -259,17 +276,46 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         p.index = i as u64;
     }
 
-    let memory = memory_findings(inputs, &log, &stats, container, stats_rows);
+    let mut memory = memory_findings(inputs, &log, &stats, container, stats_rows);
+    // A limit another source recorded wins over the one `docker stats` shows
+    // (it is the cgroup's own, or the pod spec's), never over the flag.
+    if memory.limit_source != "flag" {
+        if let Some((s, f, b)) = sources
+            .iter()
+            .find_map(|s| s.limit.as_ref().and_then(|f| f.bytes.map(|b| (s, f, b))))
+        {
+            memory.limit_bytes = Some(b);
+            memory.limit_source = format!("{}, {}", s.source, f.at.cite());
+            memory.peak_pct_of_limit = match (memory.peak_usage_bytes, memory.limit_bytes) {
+                (Some(p), Some(l)) if l > 0 => Some(p as f64 / l as f64 * 100.0),
+                _ => None,
+            };
+        }
+    }
     let facts = facts(&log);
     let hint = version_hint(&log.run);
-    let evidence = kill::evidence(
+    // The log's kill, else the first another source recorded.
+    let external_kill = sources.iter().find_map(|s| s.kill.as_ref().map(|f| (s, f)));
+    let synthesized = match (&log.kill, external_kill) {
+        (None, Some((s, f))) => Some(KillFinding {
+            line: 0,
+            t_unix: None,
+            kind: parse::KillKind::OomKiller,
+            text: format!("{}: {}", s.source, f.what),
+        }),
+        _ => None,
+    };
+    let mut evidence = kill::evidence(
         &log.run,
         &facts,
-        log.kill.as_ref(),
+        log.kill.as_ref().or(synthesized.as_ref()),
         memory.limit_bytes,
         &memory.limit_source,
     );
-    let killed = log.kill.is_some();
+    if let (Ok(ev), Some(_), Some((s, f))) = (&mut evidence, &synthesized, external_kill) {
+        ev.kill_source = format!("{}, {}", s.source, f.at.cite());
+    }
+    let killed = log.kill.is_some() || synthesized.is_some();
     let log_bound = evidence.as_ref().ok().map(|e| kill::log_bound(e, HEADROOM));
     let model = match (model, inputs.model.as_deref()) {
         (Some(mut m), Some(path)) => {
@@ -321,9 +367,29 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         stats,
         stats_interval_s: inputs.stats_interval_s,
         pictures: Vec::new(),
+        sources,
     };
     pm.verdict = verdict(&pm);
     Ok(pm)
+}
+
+/// Reads every source given by its own flag, in a fixed order (the first
+/// limit and kill found win, so the pod spec and the cgroup come first).
+fn read_sources(inputs: &Inputs) -> Result<Vec<SourceFindings>> {
+    let mut out = Vec::new();
+    if let Some(p) = &inputs.kubernetes {
+        out.push(sources::kubernetes::read(p)?);
+    }
+    if let Some(p) = &inputs.cgroup_dir {
+        out.push(sources::cgroup::read(p)?);
+    }
+    if let Some(p) = &inputs.kernel_log {
+        out.push(sources::kernel::read(p)?);
+    }
+    if let Some(p) = &inputs.prometheus {
+        out.push(sources::prometheus::read(p)?);
+    }
+    Ok(out)
 }
 
 fn memory_findings(
@@ -848,8 +914,29 @@ fn verdict(pm: &Postmortem) -> String {
         v.push_str(&b.describe());
     }
     let mut v = v.trim_end().to_string();
+    v.push_str(&sources_sentence(pm));
     v.push_str(&encoding_note(&pm.log));
     v
+}
+
+/// What the other sources add, one clause each, every one citing its file
+/// and line (empty without sources).
+fn sources_sentence(pm: &Postmortem) -> String {
+    let mut parts = Vec::new();
+    for s in &pm.sources {
+        for f in [&s.kill, &s.limit, &s.peak].into_iter().flatten() {
+            parts.push(format!("{} ({})", f.what, f.at.cite()));
+        }
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    let lead = if pm.kill.is_none() && pm.sources.iter().any(|s| s.kill.is_some()) {
+        " The log shows no kill, but other sources recorded one"
+    } else {
+        " Other sources"
+    };
+    format!("{lead}: {}.", parts.join("; "))
 }
 
 fn kill_label(kind: parse::KillKind) -> &'static str {
@@ -1027,6 +1114,35 @@ pub fn render_markdown(pm: &Postmortem) -> String {
         }
     }
     let _ = writeln!(md);
+
+    if !pm.sources.is_empty() {
+        let _ = writeln!(md, "## Other sources\n");
+        let _ = writeln!(
+            md,
+            "| source | fact | where | line as read |\n|---|---|---|---|"
+        );
+        for s in &pm.sources {
+            for f in s.all_facts() {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | `{}` |",
+                    s.source,
+                    f.what.replace('|', "\\|"),
+                    f.at.cite(),
+                    f.at.text.replace('|', "\\|").replace('`', "'")
+                );
+            }
+        }
+        let _ = writeln!(md);
+        for s in &pm.sources {
+            let _ = writeln!(
+                md,
+                "- {} `{}`: {} lines, {} recognized.",
+                s.source, s.path, s.lines, s.recognized
+            );
+        }
+        let _ = writeln!(md);
+    }
 
     let _ = writeln!(md, "## The kill as a measurement\n");
     match (&pm.kill_evidence, &pm.kill_not_used) {

@@ -315,6 +315,11 @@ fn kill_event(line: &str, lower: &str) -> Option<LogEvent> {
         "exit code: 137",
         "exit status 137",
         "exitcode=137",
+        // Airflow 3's structured (JSON) task logs: `"exit_code":-9`.
+        "\"exit_code\":-9",
+        "\"exit_code\": -9",
+        "\"exit_code\":137",
+        "\"exit_code\": 137",
     ];
     let text = line.trim().chars().take(500).collect::<String>();
     let kind = if OOM_KILLER.iter().any(|p| lower.contains(p)) {
