@@ -1020,7 +1020,7 @@ fn the_kernel_oom_report_gives_the_kill_and_the_limit() {
         .contains(&format!("`{path}` line 23")));
     assert!(
         pm.verdict()
-            .contains("The log shows no kill, but other sources recorded one"),
+            .contains(&format!("No kill (exit code -9, Killed, OOM) was found in the log, but the kernel log recorded one (`{path}` line 23).")),
         "{}",
         pm.verdict()
     );

@@ -816,7 +816,17 @@ fn verdict(pm: &Postmortem) -> String {
             }
         }
         None => {
-            v.push_str("No kill (exit code -9, Killed, OOM) was found in the log. ");
+            v.push_str("No kill (exit code -9, Killed, OOM) was found in the log");
+            match pm
+                .sources
+                .iter()
+                .find_map(|s| s.kill.as_ref().map(|f| (s, f)))
+            {
+                Some((s, f)) => {
+                    let _ = write!(v, ", but the {} recorded one ({}). ", s.source, f.at.cite());
+                }
+                None => v.push_str(". "),
+            }
             if let Some(s) = stage {
                 let _ = write!(
                     v,
@@ -931,11 +941,7 @@ fn sources_sentence(pm: &Postmortem) -> String {
     if parts.is_empty() {
         return String::new();
     }
-    let lead = if pm.kill.is_none() && pm.sources.iter().any(|s| s.kill.is_some()) {
-        " The log shows no kill, but other sources recorded one"
-    } else {
-        " Other sources"
-    };
+    let lead = " Other sources";
     format!("{lead}: {}.", parts.join("; "))
 }
 
@@ -953,6 +959,20 @@ fn opt_count(v: Option<u64>) -> String {
         .unwrap_or_else(|| "not in the log".into())
 }
 
+/// Where in the log the reported run said what `pick` picks: the last such
+/// line of that run (the one its figure was read from), as `log line N`, or
+/// `-` when the timeline (its first 10,000 events) does not hold it.
+fn cite_log(pm: &Postmortem, pick: impl Fn(&LogEvent) -> bool) -> String {
+    let from = pm.sizes.first_line;
+    let to = pm.kill.as_ref().map_or(u64::MAX, |k| k.line);
+    pm.timeline
+        .iter()
+        .filter(|e| e.line >= from && e.line <= to && pick(&e.event))
+        .map(|e| e.line)
+        .next_back()
+        .map_or_else(|| "-".into(), |l| format!("log line {l}"))
+}
+
 /// Renders `postmortem.md`.
 pub fn render_markdown(pm: &Postmortem) -> String {
     let mut md = String::new();
@@ -965,36 +985,87 @@ pub fn render_markdown(pm: &Postmortem) -> String {
     }
     let f = &pm.facts;
     let _ = writeln!(md, "## The four facts (write-up: 如果再次出现 OOM)\n");
-    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| | | from |\n|---|---|---|");
+    let rows_from = match cite_log(pm, |e| matches!(e, LogEvent::RankingSamples { .. })) {
+        c if c == "-" => cite_log(pm, |e| matches!(e, LogEvent::Preparing { .. })),
+        c => c,
+    };
     let _ = writeln!(
         md,
-        "| 1. `ranking_samples` rows | {} |",
+        "| 1. `ranking_samples` rows | {} | {rows_from} |",
         opt_count(f.ranking_samples_rows)
     );
     let _ = writeln!(
         md,
-        "| 2. `dataset_profile` columns x rows | {} feature columns x {} rows |",
+        "| 2. `dataset_profile` columns x rows | {} feature columns x {} rows | {}, {} |",
         opt_count(f.dataset_profile_columns),
-        opt_count(f.dataset_profile_rows)
+        opt_count(f.dataset_profile_rows),
+        cite_log(pm, |e| matches!(e, LogEvent::MergeDatasetFeatures { .. })),
+        cite_log(pm, |e| matches!(
+            e,
+            LogEvent::Preparing {
+                datasets: Some(_),
+                ..
+            }
+        ))
     );
     let _ = writeln!(
         md,
-        "| 3. `MAX_RANKING_SAMPLES` in force | {} ({}) |",
+        "| 3. `MAX_RANKING_SAMPLES` in force | {} ({}) | {} |",
         f.max_ranking_samples
             .map(|v| v.to_string())
             .unwrap_or_else(|| "unknown".into()),
-        f.max_ranking_samples_source
+        f.max_ranking_samples_source,
+        if pm.sizes.sampling.is_some() {
+            cite_log(pm, |e| matches!(e, LogEvent::Sampling { .. }))
+        } else if f.max_ranking_samples.is_some() {
+            "the line named".into()
+        } else {
+            "-".into()
+        }
     );
     let _ = writeln!(
         md,
-        "| 4. log lines around the kill | {} before, {} after (below) |\n",
+        "| 4. log lines around the kill | {} before, {} after (below) | {} |\n",
         f.log_lines_before_kill.len(),
-        f.log_lines_after_kill.len()
+        f.log_lines_after_kill.len(),
+        pm.kill
+            .as_ref()
+            .map_or_else(|| "-".into(), |k| format!("kill on log line {}", k.line))
     );
 
     let s = &pm.sizes;
     let _ = writeln!(md, "## Data sizes from the log\n");
-    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| | | from |\n|---|---|---|");
+    type Pick = fn(&LogEvent) -> bool;
+    let picks: [Pick; 10] = [
+        |e| matches!(e, LogEvent::RankingSamples { .. }),
+        |e| matches!(e, LogEvent::Sampling { .. }),
+        |e| matches!(e, LogEvent::SamplesOptimized { .. }),
+        |e| matches!(e, LogEvent::Preparing { .. }),
+        |e| {
+            matches!(
+                e,
+                LogEvent::Preparing {
+                    datasets: Some(_),
+                    ..
+                }
+            )
+        },
+        |e| matches!(e, LogEvent::MergeDatasetFeatures { .. }),
+        |e| matches!(e, LogEvent::MergeUserFeatures { .. }),
+        |e| matches!(e, LogEvent::MemoryOptimization { .. }),
+        |e| matches!(e, LogEvent::Prepared { .. }),
+        |e| {
+            matches!(
+                e,
+                LogEvent::Prepared {
+                    features: Some(_),
+                    ..
+                }
+            )
+        },
+    ];
     let rows: [(&str, String); 10] = [
         (
             "ranking samples before optimization",
@@ -1030,8 +1101,8 @@ pub fn render_markdown(pm: &Postmortem) -> String {
         ("prepared rows", opt_count(s.prepared_rows)),
         ("prepared features", opt_count(s.prepared_features)),
     ];
-    for (k, v) in rows {
-        let _ = writeln!(md, "| {k} | {v} |");
+    for ((k, v), pick) in rows.into_iter().zip(picks) {
+        let _ = writeln!(md, "| {k} | {v} | {} |", cite_log(pm, pick));
     }
     let _ = writeln!(
         md,
@@ -1085,7 +1156,16 @@ pub fn render_markdown(pm: &Postmortem) -> String {
                 md,
                 "- Limit: {} (from {}).",
                 format_bytes(l),
-                m.limit_source
+                match m.limit_source.as_str() {
+                    "flag" => "`--memory-limit`".to_string(),
+                    "docker stats" => format!(
+                        "`docker stats` rows in `{}`",
+                        pm.docker_stats_source
+                            .as_ref()
+                            .map_or(pm.log.path.as_str(), |s| s.path.as_str())
+                    ),
+                    other => other.to_string(),
+                }
             );
         }
         None => {
