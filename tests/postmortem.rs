@@ -655,6 +655,47 @@ fn the_kill_calibrates_the_model_and_check_agrees() {
     assert_eq!(run_printed(killed).status.code(), Some(1), "{killed}");
 }
 
+/// A kill at a limit even one row cannot fit under: no cap is shown safe,
+/// and the write-up says what to measure instead.
+#[test]
+fn when_no_cap_is_safe_it_says_what_to_measure() {
+    let pm = postmortem(
+        "pm-no-safe-cap",
+        &fixture("v2_unsampled_killed_150gb.log"),
+        &[
+            "--model",
+            model().to_str().unwrap(),
+            "--memory-limit",
+            "50MB",
+        ],
+    );
+    pm.assert_ok();
+    let mf = pm.json()["model"].clone();
+    assert!(
+        mf["env_snippet"].is_null() && mf["check_command"].is_null(),
+        "{mf}"
+    );
+    assert!(mf["no_safe_cap"].is_string(), "{mf}");
+    let cmd = mf["measure_command"].as_str().unwrap();
+    assert!(
+        cmd.starts_with("MAX_RANKING_SAMPLES=2900000 oomlab record ")
+            && cmd.ends_with(" -- <the pipeline's command>"),
+        "{cmd}"
+    );
+    let verdict = pm.verdict();
+    assert!(
+        verdict.contains("no setting can be shown safe"),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains("--observed 11873402:2900000=PEAK"),
+        "{verdict}"
+    );
+    // The killed setting still fails check under the same calibration.
+    let killed = mf["check_killed_command"].as_str().unwrap();
+    assert_eq!(run_printed(killed).status.code(), Some(1), "{killed}");
+}
+
 /// Without a model the log alone bounds the bytes per row from below, and so
 /// the cap from above; labelled as such, and below the killed rows.
 #[test]

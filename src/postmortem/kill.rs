@@ -226,7 +226,16 @@ impl CheckLine<'_> {
 pub fn measure_command(ev: &KillEvidence) -> String {
     let cap = readable_floor((ev.killed_rows / 4).max(1));
     format!(
-        "MAX_RANKING_SAMPLES={cap} oomlab record --label ranking-prep-cap-{cap} -- <the pipeline's command>   # then: --observed {}:{cap}=<its peak>",
+        "MAX_RANKING_SAMPLES={cap} oomlab record --label ranking-prep-cap-{cap} -- <the pipeline's command>"
+    )
+}
+
+/// What to do with the run [`measure_command`] measures: its peak, as an
+/// observation beside the kill.
+pub fn measure_then(ev: &KillEvidence) -> String {
+    let cap = readable_floor((ev.killed_rows / 4).max(1));
+    format!(
+        "then rerun the postmortem with `--observed {}:{cap}=PEAK` (PEAK: the peak it reports)",
         ev.rows_in
     )
 }

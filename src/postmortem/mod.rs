@@ -894,8 +894,8 @@ fn verdict(pm: &Postmortem) -> String {
             match (&model.fitting, &model.no_safe_cap) {
                 (_, Some(why)) => {
                     let _ = write!(v, "; no setting can be shown safe: {why}.");
-                    if let Some(cmd) = &model.measure_command {
-                        let _ = write!(v, " Measure one: `{cmd}`.");
+                    if let (Some(cmd), Some(ev)) = (&model.measure_command, &pm.kill_evidence) {
+                        let _ = write!(v, " Measure one: `{cmd}`, {}.", kill::measure_then(ev));
                     }
                 }
                 (Some(FittingSetting::NoSampling { .. }), None) => {
@@ -1364,7 +1364,11 @@ pub fn render_markdown(pm: &Postmortem) -> String {
             if let Some(cmd) = &mf.measure_command {
                 let _ = writeln!(
                     md,
-                    "To measure what is missing, one run at a smaller cap:\n\n```sh\n{cmd}\n```\n"
+                    "To measure what is missing, one run at a smaller cap:\n\n```sh\n{cmd}\n```\n\n{}.\n",
+                    pm.kill_evidence
+                        .as_ref()
+                        .map(kill::measure_then)
+                        .unwrap_or_default()
                 );
             }
             for n in &mf.notes {
