@@ -114,9 +114,13 @@ pub fn observation(ev: &KillEvidence, model_stages: &[String]) -> ObservedPeak {
 /// fixed cost). An upper bound on the safe cap, not a promise that it fits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogBound {
+    /// Rows the killed run held.
     pub killed_rows: u64,
+    /// The limit it died at.
     pub limit_bytes: u64,
+    /// `limit / killed_rows`: what each row cost at least.
     pub bytes_per_row_at_least: f64,
+    /// Share of the limit kept free, as `recommend` keeps it.
     pub headroom: f64,
     /// The largest cap the bound leaves (rounded down to two digits).
     pub cap_at_most: u64,
@@ -179,12 +183,16 @@ pub fn shell_quote(arg: &str) -> String {
 /// The calibration a postmortem used, as `oomlab check` takes it.
 #[derive(Debug, Clone, Default)]
 pub struct CheckLine<'a> {
+    /// The model file, as the postmortem was given it.
     pub model: &'a str,
+    /// The fidelity result the model was calibrated with, if any.
     pub fidelity: Option<&'a str>,
     /// `--observed` values, in the order the postmortem calibrated with them
     /// (the order of a float sum: the same order gives the same factor).
     pub observed: Vec<String>,
+    /// Rows the killed run loaded (`--rows`).
     pub rows_in: u64,
+    /// The limit it died at (`--memory`), in bytes so nothing is rounded.
     pub memory_bytes: u64,
 }
 

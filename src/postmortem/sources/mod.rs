@@ -27,7 +27,9 @@ use crate::error::bad_input;
 /// small file), and the line itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Where {
+    /// The file (for a cgroup, the file inside the directory).
     pub path: String,
+    /// 1-based line; `None` for a fact of the whole file.
     pub line: Option<u64>,
     /// The line as read (at most 300 characters).
     pub text: String,
@@ -46,9 +48,12 @@ impl Where {
 /// One fact a source recorded, in words, with its figure when it has one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fact {
+    /// The fact in words, as the write-up prints it.
     pub what: String,
+    /// Its figure in bytes (a limit, a peak, a resident size), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// Where it was read.
     pub at: Where,
 }
 
@@ -57,6 +62,7 @@ pub struct Fact {
 pub struct SourceFindings {
     /// `kernel log`, `cgroup`, `kubernetes pod`, `prometheus`.
     pub source: String,
+    /// The file (or cgroup directory) given by the flag.
     pub path: String,
     /// The OOM kill it recorded (the first, when several).
     pub kill: Option<Fact>,
@@ -66,8 +72,9 @@ pub struct SourceFindings {
     pub peak: Option<Fact>,
     /// Every other fact, in file order.
     pub facts: Vec<Fact>,
-    /// Lines (or entries) read, and how many said something.
+    /// Lines (or entries) read...
     pub lines: u64,
+    /// ...and how many said something the write-up uses.
     pub recognized: u64,
     /// A memory curve (Prometheus), as the `docker stats` timeline takes it.
     #[serde(skip)]
