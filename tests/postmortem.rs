@@ -777,6 +777,18 @@ fn a_kill_then_a_successful_retry_are_both_summarized() {
         .contains("MAX_RANKING_SAMPLES=0 "));
     let md = pm.md();
     assert!(md.contains("## After the kill"), "{md}");
+    assert!(
+        md.contains("- So MAX_RANKING_SAMPLES=5000000 held through ranking prep in this log"),
+        "{md}"
+    );
+    // The retry is checked against the kill-calibrated model.
+    assert!(
+        mf["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("a later run (line 10) completed ranking prep with 20,000,000 rows and MAX_RANKING_SAMPLES=5,000,000")),
+        "{mf}"
+    );
 }
 
 #[test]

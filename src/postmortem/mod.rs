@@ -333,6 +333,12 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
                 killed,
                 &evidence,
             )?;
+            if let (Some(note), true) = (
+                retry_note(m.as_ref(), log.after_kill.as_ref(), memory.limit_bytes),
+                killed,
+            ) {
+                found.notes.push(note);
+            }
             if !hint.starts_with("v2") && evidence.is_ok() {
                 found.notes.push(
                     "no v2-only line came before the kill: if the killed code was pre-v2, which needs more per row, the kill calibrates the v2 model high and its setting is cautious".into(),
@@ -371,6 +377,38 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
     };
     pm.verdict = verdict(&pm);
     Ok(pm)
+}
+
+/// A retry that completed ranking prep with a cap, under the same limit, is
+/// the other side of the kill: its peak stayed below the limit. The note
+/// says whether the calibrated model agrees (a prediction over the limit for
+/// a setting that held means the kill calibrated it too high for that setting).
+fn retry_note(
+    model: &dyn PeakModel,
+    retry: Option<&RunFacts>,
+    limit: Option<u64>,
+) -> Option<String> {
+    let r = retry?;
+    let limit = limit?;
+    if r.last_stage.as_ref()?.stage.as_deref() != Some("prepared") {
+        return None;
+    }
+    let (from, cap) = r.sampling?;
+    let rows = r.ranking_samples_rows.unwrap_or(from);
+    let p = model.predict("optimized", rows, cap).ok()?;
+    Some(format!(
+        "a later run (line {}) completed ranking prep with {} rows and MAX_RANKING_SAMPLES={} under the same {} limit; the calibrated model predicts {} for it{}",
+        r.first_line,
+        format_count(rows),
+        format_count(cap),
+        format_bytes(limit),
+        format_bytes(p.peak_bytes),
+        if p.peak_bytes > limit {
+            ": over the limit for a setting that held, so the kill calibrates the model too high there; measure that run's peak and pass it as --observed"
+        } else {
+            ", within the limit: the two runs agree"
+        }
+    ))
 }
 
 /// Reads every source given by its own flag, in a fixed order (the first
