@@ -672,9 +672,12 @@ fn model_findings(
         );
         return Ok(out);
     };
+    // Lossy for a path that is not UTF-8, but never dropped: without it the
+    // check line would calibrate differently.
+    let fidelity = ctx.fidelity.map(|f| f.display().to_string());
     let line = kill::CheckLine {
         model: ctx.path,
-        fidelity: ctx.fidelity.and_then(|f| f.to_str()),
+        fidelity: fidelity.as_deref(),
         observed: observed_args,
         rows_in,
         memory_bytes: limit,
