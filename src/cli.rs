@@ -25,7 +25,7 @@ pub enum Command {
     Plot(PlotArgs),
     /// Re-run what a committed baseline names; exit 1 on a memory regression.
     Gate(GateArgs),
-    /// Measure every strategy at several scales, fit the memory model, save model.json.
+    /// Measure every strategy (or your own command, after `--`) at several sizes, fit the memory model, save model.json.
     Sweep(SweepArgs),
     /// The largest MAX_RANKING_SAMPLES whose predicted peak fits a memory budget.
     Recommend(RecommendArgs),
@@ -37,12 +37,24 @@ pub enum Command {
     Postmortem(PostmortemArgs),
     /// Run the pandas reference and the replay at the same scales; fit both, report the ratios.
     Fidelity(FidelityArgs),
+    /// List the scenarios built into oomlab, or print one to copy and edit.
+    Scenarios(ScenariosArgs),
     /// Run one job in this process (internal: the parent starts it).
     #[command(name = "__child", hide = true)]
     Child {
         #[arg(long)]
         job: String,
     },
+}
+
+/// `oomlab scenarios [show NAME]`.
+#[derive(Debug, Args, Clone)]
+pub struct ScenariosArgs {
+    /// `show`, to print one scenario's file.
+    #[arg(value_parser = ["show"])]
+    pub action: Option<String>,
+    /// The scenario to print (`oomlab scenarios show production`).
+    pub name: Option<String>,
 }
 
 /// Flags shared by every command that replays a scenario.
@@ -228,6 +240,10 @@ pub struct PlotArgs {
 }
 
 /// `oomlab sweep`: measure at several scales, fit, hold out, save the model.
+/// With `-- CMD ARGS...`, the command is measured instead of the replay: its
+/// arguments may name `{rows}`, `{scale}`, `{data_dir}` and
+/// `{max_ranking_samples}`, also exported as OOMLAB_ROWS, OOMLAB_SCALE,
+/// OOMLAB_DATA_DIR and MAX_RANKING_SAMPLES.
 #[derive(Debug, Args, Clone)]
 pub struct SweepArgs {
     /// Scenario file describing the shape of production data.
@@ -236,10 +252,24 @@ pub struct SweepArgs {
     /// Scales to measure, comma-separated (at least 3; the largest is held out).
     #[arg(long, default_value = "0.01,0.02,0.04,0.08")]
     pub scales: String,
+    /// Command sweeps: rows to run the command at, comma-separated (instead of --scales).
+    #[arg(long, conflicts_with = "scales")]
+    pub rows: Option<String>,
     /// MAX_RANKING_SAMPLES of the sampled runs, as fractions of the rows loaded
-    /// at each scale, comma-separated (`none`: no sampled runs).
-    #[arg(long, default_value = "0.25,0.6")]
-    pub max_ranking_samples_fraction: String,
+    /// at each scale, comma-separated (`none`: no sampled runs). Default:
+    /// 0.25,0.6 for the replay; none for a command.
+    #[arg(long)]
+    pub max_ranking_samples_fraction: Option<String>,
+    /// Command sweeps: runs per point; each figure is their median.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Command sweeps: the lines that start stages (as `record --stage-pattern`).
+    #[arg(long, default_value = oomlab::record::DEFAULT_STAGE_PATTERN, value_name = "REGEX")]
+    pub stage_pattern: String,
+    /// Command sweeps: generate the scenario's data at each size even when no
+    /// argument names {data_dir} (for a command that reads $OOMLAB_DATA_DIR).
+    #[arg(long)]
+    pub generate_data: bool,
     /// Where generated data is cached (default: $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -272,6 +302,9 @@ pub struct SweepArgs {
     /// Print only the tables and the output location.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The command to sweep instead of the replay, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// `oomlab recommend`: the MAX_RANKING_SAMPLES a budget allows.
@@ -392,7 +425,7 @@ pub struct RecordArgs {
     #[arg(long, default_value = oomlab::record::DEFAULT_STAGE_PATTERN, value_name = "REGEX")]
     pub stage_pattern: String,
     /// Which of the command's streams carry stage markers.
-    #[arg(long, value_enum, default_value_t = oomlab::record::StageStream::Stdout)]
+    #[arg(long, value_enum, default_value_t = oomlab::record::StageStream::Both)]
     pub stage_stream: oomlab::record::StageStream,
     /// Label of the run in the report (default: the command's file name).
     #[arg(long)]

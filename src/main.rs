@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Record(args) => commands::record::record(args),
         Command::Postmortem(args) => commands::postmortem::postmortem(args),
         Command::Fidelity(args) => commands::fidelity::fidelity(args),
+        Command::Scenarios(args) => commands::scenarios::scenarios(args),
     };
     let exit = match result {
         Ok(exit) => exit,

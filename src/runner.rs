@@ -17,15 +17,17 @@
 //! container's OOM killer would; the record then says who killed it, in which
 //! stage, when and at what RSS, and the timeline runs up to the kill.
 
+pub mod classify;
+mod enforce;
 pub mod limit;
+mod pumps;
+mod spawn;
+mod stages;
 
-use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,23 +35,17 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::error::bad_input;
 use crate::journal::Journal;
-use crate::probe::Detail;
 use crate::progress::Progress;
-use crate::protocol::{monotonic_ns, Event};
-use crate::report::{
-    LimitRecord, LogLine, ProcessRecord, RecordedCommand, RunRecord, RunStatus, StageRecord,
-};
-use crate::sampler::{OnSample, ProcessTree, Sampler};
-use limit::{kill_all, ChildCgroup, LimitBy, MemoryLimit};
-
-/// How many stderr lines a failed run keeps.
-const STDERR_TAIL_LINES: usize = 40;
-
-/// Longest output line (bytes) kept for stage matching; the rest of a longer
-/// line is still passed through and saved, just not matched.
-const MAX_LINE_BYTES: usize = 64 * 1024;
+use crate::protocol::monotonic_ns;
+use crate::report::{ProcessRecord, RecordedCommand, RunRecord, RunStatus};
+use crate::sampler::{ProcessTree, Sampler, StagePeaks};
+use classify::{classify, status_sentence, Ending};
+use enforce::{Enforcement, KillNote};
+use limit::MemoryLimit;
+use pumps::{Message, Pumps};
+use spawn::{has_exited, spawn, stop_tree, wait_with_rusage};
+use stages::{last_rss, StageBook};
 
 /// After the root process exits, how long descendants may keep its output
 /// pipes open before the run is closed without them.
@@ -64,7 +60,9 @@ pub const FIRST_STAGE: &str = "start";
 pub struct ChildSpec {
     /// Label in reports and displays (the strategy name).
     pub label: String,
+    /// The executable (looked up in `$PATH` when it is a bare name).
     pub program: PathBuf,
+    /// Its arguments, passed as they are (no shell).
     pub args: Vec<OsString>,
     /// Environment variables to set for the child (the pipeline's documented knobs).
     pub env: Vec<(String, String)>,
@@ -143,6 +141,7 @@ impl std::fmt::Debug for OutputStages {
 /// Sampling settings for a run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// How often the child's RSS is sampled.
     pub interval: Duration,
     /// Kill the child when its memory crosses this limit (`--memory-limit`).
     pub memory_limit: Option<MemoryLimit>,
@@ -151,140 +150,107 @@ pub struct RunOptions {
     pub journal_dir: Option<PathBuf>,
 }
 
-enum Message {
-    Event(Event),
-    Output(String),
-    Marker(u64, Marker),
+impl StageSource {
+    /// The output handling of a recorded command (`None` for a replay child).
+    fn output(&self) -> Option<&OutputStages> {
+        match self {
+            Self::Output(o) => Some(o),
+            Self::Protocol => None,
+        }
+    }
 }
 
-struct OpenStage {
-    name: String,
-    start_s: f64,
-    rss_start: u64,
+/// The running child as the runner follows it: what the receive loop, the
+/// sampler's callback and the end of the run share.
+struct Live<'a> {
+    label: &'a str,
+    pid: i32,
+    /// The process tree, followed for a recorded command.
+    tree: Option<Arc<Mutex<ProcessTree>>>,
+    journal: Option<Arc<Journal>>,
+    /// Where the limit's enforcement killed the tree, if it did.
+    kill_note: KillNote,
 }
 
-/// How a run's memory limit is being enforced.
-enum Enforcement {
-    None,
-    Watchdog {
-        bytes: u64,
-        fallback_reason: Option<String>,
-    },
-    Cgroup {
-        bytes: u64,
-        cgroup: ChildCgroup,
-    },
-}
+impl<'a> Live<'a> {
+    /// Follows the child `pid` of `spec` (its whole tree for a recorded
+    /// command) and starts its journal.
+    fn new(
+        spec: &'a ChildSpec,
+        pid: i32,
+        journal: Option<Arc<Journal>>,
+        interval: Duration,
+    ) -> Self {
+        if let Some(j) = &journal {
+            j.start(&spec.label, pid, interval.as_secs_f64() * 1e3);
+        }
+        Self {
+            label: &spec.label,
+            pid,
+            tree: spec
+                .stages
+                .output()
+                .map(|_| Arc::new(Mutex::new(ProcessTree::new(pid)))),
+            journal,
+            kill_note: KillNote::default(),
+        }
+    }
 
-impl Enforcement {
-    fn prepare(limit: Option<MemoryLimit>) -> Result<Self> {
-        let Some(limit) = limit else {
-            return Ok(Self::None);
-        };
-        Ok(match limit.by {
-            LimitBy::Watchdog => Self::Watchdog {
-                bytes: limit.bytes,
-                fallback_reason: None,
-            },
-            LimitBy::Auto => match ChildCgroup::create(limit.bytes) {
-                Ok(cgroup) => Self::Cgroup {
-                    bytes: limit.bytes,
-                    cgroup,
-                },
-                Err(reason) => Self::Watchdog {
-                    bytes: limit.bytes,
-                    fallback_reason: Some(reason),
-                },
-            },
-            LimitBy::Cgroup => {
-                let cgroup = ChildCgroup::create(limit.bytes).map_err(|e| {
-                    bad_input(format!(
-                        "--limit-by cgroup: no memory cgroup can be used here: {e} (use --limit-by auto or watchdog)"
-                    ))
-                })?;
-                Self::Cgroup {
-                    bytes: limit.bytes,
-                    cgroup,
-                }
-            }
+    /// Starts sampling the child (or its tree) every `interval`, under
+    /// `enforcement`.
+    fn start_sampler(
+        &self,
+        enforcement: &Enforcement,
+        interval: Duration,
+        origin_ns: u64,
+    ) -> Sampler {
+        let on_sample = enforcement.on_sample(
+            self.pid,
+            self.tree.clone(),
+            self.kill_note.clone(),
+            self.journal.clone(),
+        );
+        match &self.tree {
+            Some(tr) => Sampler::start_tree(tr.clone(), interval, origin_ns, on_sample),
+            None => Sampler::start(self.pid, interval, origin_ns, on_sample),
+        }
+    }
+
+    /// The tree's figures over its last stage, once the root was reaped at
+    /// `end_s` (`None` for a replay child).
+    fn final_peaks(
+        &self,
+        end_s: f64,
+        root_max_rss: Option<u64>,
+        program: &Path,
+    ) -> Option<StagePeaks> {
+        self.tree.as_ref().and_then(|tr| {
+            let command = program.display().to_string();
+            tr.lock()
+                .ok()
+                .map(|mut tr| tr.finish(end_s, root_max_rss, &command))
         })
     }
 
-    fn cgroup(&self) -> Option<&ChildCgroup> {
-        match self {
-            Self::Cgroup { cgroup, .. } => Some(cgroup),
-            _ => None,
-        }
+    /// What the report says about a recorded command and its processes,
+    /// once it has ended (`None` and no processes for a replay child).
+    fn recorded(
+        &self,
+        output: Option<&OutputStages>,
+        status: ExitStatus,
+        root_max_rss: Option<u64>,
+        markers: u64,
+    ) -> (Vec<ProcessRecord>, Option<RecordedCommand>) {
+        let (Some(o), Some(tree)) = (output, &self.tree) else {
+            return (Vec::new(), None);
+        };
+        let mut r = o.recorded.clone();
+        r.exit_code = status.code();
+        r.signal = status.signal();
+        r.root_max_rss_bytes = root_max_rss;
+        r.markers = markers;
+        (tree_processes(tree, self.pid), Some(r))
     }
-
-    fn record(&self) -> Option<LimitRecord> {
-        match self {
-            Self::None => None,
-            Self::Watchdog {
-                bytes,
-                fallback_reason,
-            } => Some(LimitRecord {
-                limit_bytes: *bytes,
-                enforced_by: "watchdog".into(),
-                fallback_reason: fallback_reason.clone(),
-                cgroup_path: None,
-                cgroup_peak_bytes: None,
-                oom_kills: None,
-            }),
-            Self::Cgroup { bytes, cgroup } => Some(LimitRecord {
-                limit_bytes: *bytes,
-                enforced_by: cgroup.label().into(),
-                fallback_reason: None,
-                cgroup_path: Some(cgroup.path()),
-                cgroup_peak_bytes: cgroup.peak_bytes(),
-                oom_kills: cgroup.oom_kills(),
-            }),
-        }
-    }
-}
-
-/// Where a limit kill happened (watchdog, or a cgroup kill the sampler saw):
-/// `(seconds since spawn, sampled RSS of the tree)`.
-type KillNote = Arc<Mutex<Option<(f64, u64)>>>;
-
-fn build_command(spec: &ChildSpec, cgroup: Option<&ChildCgroup>) -> Command {
-    let mut command = Command::new(&spec.program);
-    command
-        .args(&spec.args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: a terminal's Ctrl-C reaches oomlab alone,
-        // which then stops the whole group (see `stop_tree`).
-        .process_group(0);
-    for (k, v) in &spec.env {
-        command.env(k, v);
-    }
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the hook makes only async-signal-safe syscalls (prctl, getppid)
-    // and builds its error without allocating.
-    unsafe {
-        command.pre_exec(move || {
-            // Dies with oomlab, however oomlab dies (even SIGKILL): a harness
-            // must never leave a memory-hungry child behind.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // oomlab died between the fork and the prctl: do not run at all.
-            if libc::getppid() != parent {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
-    if let Some(cg) = cgroup {
-        // SAFETY: the hook only makes async-signal-safe syscalls on buffers
-        // prepared before the fork (see `ChildCgroup::join_hook`).
-        unsafe {
-            command.pre_exec(cg.join_hook());
-        }
-    }
-    command
 }
 
 /// Spawns the child, samples it until it exits, and records everything it said.
@@ -297,11 +263,8 @@ pub fn run_child(
     // SIGINT/SIGTERM stop this child (see `interrupt`) while it runs.
     let _interrupt = crate::interrupt::Guard::install();
     let mut enforcement = Enforcement::prepare(options.memory_limit)?;
-    let output_mode = match &spec.stages {
-        StageSource::Output(o) => Some(o.as_ref().clone()),
-        StageSource::Protocol => None,
-    };
-    if output_mode.is_some() {
+    let output = spec.stages.output();
+    if output.is_some() {
         // The kernel hands a spawned child our high-water mark, which then
         // floors the child's `ru_maxrss`: make it our current RSS (small).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -312,254 +275,110 @@ pub fn run_child(
         .map(|dir| Journal::create(dir, &spec.label).map(Arc::new))
         .transpose()?;
     let origin_ns = monotonic_ns();
-    let spawned = build_command(spec, enforcement.cgroup()).spawn();
-    let spawned = match (spawned, &enforcement) {
-        (Err(e), Enforcement::Cgroup { bytes, .. })
-            if options.memory_limit.map(|l| l.by) == Some(LimitBy::Auto) =>
-        {
-            // Joining the cgroup failed in the child: fall back to the watchdog.
-            enforcement = Enforcement::Watchdog {
-                bytes: *bytes,
-                fallback_reason: Some(format!("joining the cgroup failed: {e}")),
-            };
-            build_command(spec, None).spawn()
-        }
-        (other, _) => other,
+    let mut child = spawn(spec, &mut enforcement, options.memory_limit)?;
+    let live = Live::new(spec, child.id() as i32, journal, options.interval);
+    let sampler = live.start_sampler(&enforcement, options.interval, origin_ns);
+    let pumps = Pumps::start(&mut child, output)?;
+    let mut book = match output {
+        Some(_) => StageBook::recorded(origin_ns, progress),
+        None => StageBook::protocol(origin_ns),
     };
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) if output_mode.is_some() => return Err(bad_input(spawn_error(&spec.program, &e))),
-        Err(e) => return Err(e).with_context(|| format!("starting {}", spec.program.display())),
-    };
-    let pid = child.id() as i32;
-    if let Some(j) = &journal {
-        j.start(&spec.label, pid, options.interval.as_secs_f64() * 1e3);
-    }
-    let tree = output_mode
-        .as_ref()
-        .map(|_| Arc::new(Mutex::new(ProcessTree::new(pid))));
-    let kill_note: KillNote = Arc::new(Mutex::new(None));
-    // Ends the whole tree: twice over, so a process forked between look and
-    // kill is found by the second look.
-    let kill_tree = {
-        let tree = tree.clone();
-        move || {
-            for _ in 0..2 {
-                let mut pids = tree
-                    .as_ref()
-                    .and_then(|tr| tr.lock().ok().map(|t| t.live_pids()))
-                    .unwrap_or_default();
-                pids.push(pid);
-                kill_all(&pids);
-            }
-        }
-    };
-    let on_sample: OnSample = match &enforcement {
-        Enforcement::Watchdog { bytes, .. } => {
-            let (limit, note, journal) = (*bytes, kill_note.clone(), journal.clone());
-            Box::new(move |t, rss| {
-                if let Some(j) = &journal {
-                    j.sample(t, rss);
-                }
-                if rss < limit {
-                    return false;
-                }
-                kill_tree();
-                if let Ok(mut n) = note.lock() {
-                    *n = Some((t, rss));
-                }
-                true
-            })
-        }
-        Enforcement::Cgroup { cgroup, .. } => {
-            // The kernel kills one victim (the largest process); the rest of
-            // the tree would run on, as if nothing happened. End it at the
-            // first sample that sees the kill, and note the kill there with
-            // the RSS of the sample before it (after it, the victim is gone).
-            let (oom_kills, note, journal) =
-                (cgroup.oom_kill_reader(), kill_note.clone(), journal.clone());
-            let mut rss_before = 0;
-            Box::new(move |t, rss| {
-                if let Some(j) = &journal {
-                    j.sample(t, rss);
-                }
-                if oom_kills().unwrap_or(0) == 0 {
-                    rss_before = rss;
-                    return false;
-                }
-                kill_tree();
-                if let Ok(mut n) = note.lock() {
-                    *n = Some((t, rss_before.max(rss)));
-                }
-                true
-            })
-        }
-        Enforcement::None => {
-            let journal = journal.clone();
-            Box::new(move |t, rss| {
-                if let Some(j) = &journal {
-                    j.sample(t, rss);
-                }
-                false
-            })
-        }
-    };
-    let sampler = match &tree {
-        Some(tr) => Sampler::start_tree(tr.clone(), options.interval, origin_ns, on_sample),
-        None => Sampler::start(pid, options.interval, origin_ns, on_sample),
-    };
+    let interrupted = follow(&live, &pumps.messages, &sampler, &mut book, progress);
 
-    let (tx, rx) = mpsc::channel::<Message>();
-    let stderr_tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
-    let stdout = child.stdout.take().context("child stdout")?;
-    let stderr = child.stderr.take().context("child stderr")?;
-    let readers = match &output_mode {
-        None => protocol_readers(stdout, stderr, tx, stderr_tail.clone()),
-        Some(o) => output_readers(stdout, stderr, tx, stderr_tail.clone(), o)?,
+    let (status, root_max_rss) = wait_with_rusage(live.pid).context("waiting for the child")?;
+    drop(child);
+    let end_s = book.secs(monotonic_ns());
+    pumps::join_finished(pumps.readers);
+    let final_peaks = live.final_peaks(end_s, root_max_rss, &spec.program);
+    let mut timeline = sampler.finish();
+    progress.finish();
+    let stderr_tail = pumps.stderr_tail.lines();
+    let ending = Ending {
+        status,
+        kill_note: live.kill_note.lock().ok().and_then(|n| *n),
+        cgroup_kills: enforcement.oom_kills(),
+        interrupted,
     };
-
-    let secs = |t_ns: u64| t_ns.saturating_sub(origin_ns) as f64 / 1e9;
-    let mut stages = Vec::new();
-    let mut logs = Vec::new();
-    let mut output = None;
-    let mut markers_seen = 0u64;
-    let mut open: Option<OpenStage> = output_mode.as_ref().map(|_| OpenStage {
-        name: FIRST_STAGE.to_string(),
-        start_s: 0.0,
-        rss_start: 0,
-    });
-    if output_mode.is_some() {
-        progress.stage_start(FIRST_STAGE, 0.0);
+    let last_rss = last_rss(&timeline);
+    let book = book.close(end_s, final_peaks.as_ref(), &ending, &timeline, progress);
+    if timeline.t_s.is_empty() {
+        timeline.t_s.push(0.0);
+        timeline.rss_bytes.push(0);
     }
+    let run_status = classify(&ending, book.died_in.clone(), end_s, last_rss, &stderr_tail);
+    announce_end(&live, &run_status, end_s, progress);
+
+    let mut peak_bytes = book.stages.iter().filter_map(|s| s.exact_peak_bytes).max();
+    if output.is_some() && !ending.ended_early() {
+        // The biggest single process's kernel peak bounds the tree's from below.
+        peak_bytes = peak_bytes.max(root_max_rss);
+    }
+    let (processes, recorded) = live.recorded(output, status, root_max_rss, book.markers);
+    let memory_limit = enforcement.record();
+    drop(enforcement);
+    Ok(RunRecord {
+        strategy: spec.label.clone(),
+        peak_bytes,
+        sampled_peak_bytes: timeline.peak(),
+        wall_s: end_s,
+        status: run_status,
+        stages: book.stages,
+        logs: book.logs,
+        output: book.output,
+        stderr_tail,
+        timeline,
+        memory_limit,
+        processes,
+        recorded,
+    })
+}
+
+/// Receives what the child says until its output closes (or, once the root
+/// has exited, until [`PIPE_GRACE`] runs out), keeping the live display and
+/// the journal going and stopping the child when oomlab is interrupted.
+/// Returns `(signal, seconds since spawn)` of that interrupt, if one came.
+fn follow(
+    live: &Live,
+    messages: &mpsc::Receiver<Message>,
+    sampler: &Sampler,
+    book: &mut StageBook,
+    progress: &mut Progress,
+) -> Option<(i32, f64)> {
+    let journal = live.journal.as_deref();
     let mut exited_at: Option<u64> = None;
-    // `(signal, seconds since spawn)` once oomlab was interrupted.
-    let mut interrupted: Option<(i32, f64)> = None;
+    let mut interrupted = None;
     loop {
-        if let Some(j) = &journal {
+        if let Some(j) = journal {
             j.tick();
         }
         if interrupted.is_none() {
             if let Some(signal) = crate::interrupt::received() {
-                interrupted = Some((signal, secs(monotonic_ns())));
+                interrupted = Some((signal, book.secs(monotonic_ns())));
                 progress.warn(&format!(
-                    "{}: stopping {} (pid {pid}) and every process it started",
+                    "{}: stopping {} (pid {}) and every process it started",
                     crate::interrupt::signal_name(signal),
-                    spec.label
+                    live.label,
+                    live.pid
                 ));
-                stop_tree(pid);
+                stop_tree(live.pid);
             }
         }
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Message::Event(event)) => match event {
-                Event::StageStart {
-                    stage,
-                    t_ns,
-                    rss_bytes,
-                } => {
-                    if let Some(j) = &journal {
-                        j.event("stage_start", secs(t_ns), json!({ "stage": stage }));
-                    }
-                    progress.stage_start(&stage, secs(t_ns));
-                    open = Some(OpenStage {
-                        name: stage,
-                        start_s: secs(t_ns),
-                        rss_start: rss_bytes,
-                    });
-                }
-                Event::StageEnd {
-                    stage,
-                    t_ns,
-                    peak_bytes,
-                    rss_bytes,
-                    detail,
-                } => {
-                    if let Some(j) = &journal {
-                        j.event(
-                            "stage_end",
-                            secs(t_ns),
-                            json!({ "stage": stage, "peak_bytes": peak_bytes }),
-                        );
-                    }
-                    let (start_s, rss_start) = match open.take() {
-                        Some(o) if o.name == stage => (o.start_s, o.rss_start),
-                        _ => (secs(t_ns), rss_bytes),
-                    };
-                    progress.stage_end(&stage, secs(t_ns) - start_s, peak_bytes);
-                    stages.push(stage_record(
-                        stage,
-                        start_s,
-                        secs(t_ns),
-                        Some(peak_bytes),
-                        rss_start,
-                        rss_bytes,
-                        detail,
-                    ));
-                }
-                Event::Log {
-                    t_ns,
-                    level,
-                    message,
-                } => {
-                    if let Some(j) = &journal {
-                        j.event(
-                            "log",
-                            secs(t_ns),
-                            json!({ "level": level, "message": message }),
-                        );
-                    }
-                    progress.log(&level, &message);
-                    logs.push(LogLine {
-                        t_s: secs(t_ns),
-                        level,
-                        message,
-                    });
-                }
-                Event::Output(summary) => output = Some(summary),
-            },
+        match messages.recv_timeout(Duration::from_millis(100)) {
+            Ok(Message::Event(event)) => book.on_event(event, progress, journal),
             Ok(Message::Output(line)) => progress.log("OUT", &line),
             Ok(Message::Marker(t_ns, marker)) => {
-                markers_seen += 1;
-                let t = secs(t_ns);
-                if let Some(j) = &journal {
-                    j.event(
-                        "stage_start",
-                        t,
-                        json!({ "stage": marker.stage, "message": marker.message }),
-                    );
-                }
-                let peaks = tree
-                    .as_ref()
-                    .and_then(|tr| tr.lock().ok().map(|mut tr| tr.boundary(t)))
-                    .unwrap_or_default();
-                if let Some(o) = open.take() {
-                    progress.stage_end(&o.name, t - o.start_s, peaks.total_bytes);
-                    stages.push(stage_record(
-                        o.name,
-                        o.start_s,
-                        t,
-                        Some(peaks.total_bytes),
-                        o.rss_start,
-                        peaks.rss_bytes,
-                        tree_detail(&peaks),
-                    ));
-                }
-                progress.stage_start(&marker.stage, t);
-                open = Some(OpenStage {
-                    name: marker.stage,
-                    start_s: t,
-                    rss_start: peaks.rss_bytes,
-                });
-                logs.push(LogLine {
-                    t_s: t,
-                    level: marker.level,
-                    message: marker.message,
-                });
+                let tree = live.tree.as_deref();
+                let boundary = |t| {
+                    tree.and_then(|tr| tr.lock().ok().map(|mut tr| tr.boundary(t)))
+                        .unwrap_or_default()
+                };
+                book.on_marker(t_ns, marker, boundary, progress, journal);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                progress.tick(secs(monotonic_ns()), sampler.latest());
+                progress.tick(book.secs(monotonic_ns()), sampler.latest());
                 // Descendants may hold the output pipes after the root exited:
                 // give them a grace period, then close the run without them.
-                if exited_at.is_none() && has_exited(pid) {
+                if exited_at.is_none() && has_exited(live.pid) {
                     exited_at = Some(monotonic_ns());
                 }
                 if exited_at.is_some_and(|t| monotonic_ns() - t > PIPE_GRACE.as_nanos() as u64) {
@@ -569,598 +388,39 @@ pub fn run_child(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    let (status, root_max_rss) = wait_with_rusage(pid).context("waiting for the child")?;
-    drop(child);
-    let end_ns = monotonic_ns();
-    let end_s = secs(end_ns);
-    for reader in readers {
-        if reader.is_finished() {
-            let _ = reader.join();
-        }
-    }
-    let final_peaks = tree.as_ref().and_then(|tr| {
-        let command = spec.program.display().to_string();
-        tr.lock()
-            .ok()
-            .map(|mut tr| tr.finish(end_s, root_max_rss, &command))
-    });
-    let mut timeline = sampler.finish();
-    progress.finish();
-    let stderr_tail: Vec<String> = stderr_tail
-        .lock()
-        .map(|t| t.iter().cloned().collect())
-        .unwrap_or_default();
+    interrupted
+}
 
-    // Who killed it, if anyone, and where (a note from the sampler, or else
-    // the end of the run).
-    let kill_at = kill_note.lock().ok().and_then(|n| *n);
-    let cgroup_kills = enforcement
-        .cgroup()
-        .and_then(|c| c.oom_kills())
-        .unwrap_or(0);
-    let signal = status.signal();
-    let killed_by = if cgroup_kills > 0 {
-        Some("cgroup")
-    } else if kill_at.is_some() {
-        Some("watchdog")
-    } else if interrupted.is_some() {
-        None
-    } else if signal == Some(libc::SIGKILL) {
-        Some("unknown")
-    } else {
-        None
-    };
-    // Stopped by us on Ctrl-C/SIGTERM (unless a limit killed it first).
-    let stopped = interrupted.filter(|_| killed_by.is_none());
-    let ended_early = killed_by.is_some() || stopped.is_some();
-    let last_rss = timeline
-        .rss_bytes
-        .iter()
-        .rev()
-        .copied()
-        .find(|r| *r > 0)
-        .unwrap_or(0);
-
-    // A stage still open when the child ended: for a replay child that means
-    // it died in it; a recorded command's last stage ends when it exits, and
-    // is where it died when it was killed or failed.
-    let ended_badly = killed_by.is_some() || !status.success();
-    let mut died_in = None;
-    if let Some(mut o) = open {
-        if output_mode.is_some() && markers_seen == 0 {
-            o.name = "run".into();
-        }
-        let (exact, detail) = match (&final_peaks, ended_early) {
-            (Some(p), false) => (Some(p.total_bytes), tree_detail(p)),
-            _ => (None, Detail::new()),
-        };
-        if output_mode.is_none() || ended_badly || ended_early {
-            died_in = Some(o.name.clone());
-        }
-        if let Some(peak) = exact {
-            progress.stage_end(&o.name, end_s - o.start_s, peak);
-        }
-        let rss_end = if output_mode.is_some() || ended_early {
-            last_rss
-        } else {
-            timeline.rss_bytes.last().copied().unwrap_or(o.rss_start)
-        };
-        stages.push(stage_record(
-            o.name,
-            o.start_s,
-            end_s,
-            exact,
-            o.rss_start,
-            rss_end,
-            detail,
-        ));
+/// Says how a run ended: a warning unless it completed, and the journal's
+/// last line.
+fn announce_end(live: &Live, status: &RunStatus, end_s: f64, progress: &mut Progress) {
+    if *status != RunStatus::Completed {
+        progress.warn(&status_sentence(live.label, status));
     }
-    for stage in &mut stages {
-        stage.sampled_peak_bytes = timeline.peak_between(stage.start_s, stage.end_s);
-    }
-    if timeline.t_s.is_empty() {
-        timeline.t_s.push(0.0);
-        timeline.rss_bytes.push(0);
-    }
-
-    let run_status = match (status.code(), killed_by, stopped) {
-        (_, Some(by), _) => {
-            let (t_s, rss_bytes) = kill_at.unwrap_or((end_s, last_rss));
-            RunStatus::Killed {
-                signal: libc::SIGKILL,
-                stage: died_in,
-                t_s,
-                rss_bytes,
-                by: by.into(),
-            }
-        }
-        (_, None, Some((signal, t_s))) => RunStatus::Interrupted {
-            signal,
-            stage: died_in,
-            t_s,
-            rss_bytes: last_rss,
-        },
-        (Some(0), None, None) if died_in.is_none() => RunStatus::Completed,
-        (code, None, None) => RunStatus::Failed {
-            exit_code: code,
-            signal,
-            stage: died_in,
-            message: failure_message(&stderr_tail),
-        },
-    };
-    if run_status != RunStatus::Completed {
-        progress.warn(&status_sentence(&spec.label, &run_status));
-    }
-    if let Some(j) = &journal {
-        j.event("end", end_s, json!({ "status": run_status }));
+    if let Some(j) = &live.journal {
+        j.event("end", end_s, json!({ "status": status }));
         if let Some(err) = j.finish() {
             progress.warn(&format!("samples journal incomplete: {err}"));
         }
     }
-    let mut peak_bytes = stages.iter().filter_map(|s| s.exact_peak_bytes).max();
-    let mut processes = Vec::new();
-    let mut recorded = None;
-    if let (Some(o), Some(tree)) = (&output_mode, &tree) {
-        if !ended_early {
-            // The biggest single process's kernel peak bounds the tree's from below.
-            peak_bytes = peak_bytes.max(root_max_rss);
-        }
-        if let Ok(tree) = tree.lock() {
-            processes = tree
-                .processes()
-                .into_iter()
-                .map(|p| ProcessRecord {
-                    root: p.pid == pid,
-                    pid: p.pid,
-                    ppid: p.ppid,
-                    command: p.command,
-                    first_seen_s: p.first_seen_s,
-                    last_seen_s: p.last_seen_s,
-                    peak_bytes: p.peak_bytes,
-                    sampled_peak_bytes: p.sampled_peak_bytes,
-                })
-                .collect();
-        }
-        let mut r = o.recorded.clone();
-        r.exit_code = status.code();
-        r.signal = signal;
-        r.root_max_rss_bytes = root_max_rss;
-        r.markers = markers_seen;
-        recorded = Some(r);
-    }
-    let memory_limit = enforcement.record();
-    drop(enforcement);
-    Ok(RunRecord {
-        strategy: spec.label.clone(),
-        peak_bytes,
-        sampled_peak_bytes: timeline.peak(),
-        wall_s: end_s,
-        status: run_status,
-        stages,
-        logs,
-        output,
-        stderr_tail,
-        timeline,
-        memory_limit,
-        processes,
-        recorded,
-    })
 }
 
-/// Kills the child's process group and every process of its tree, twice over
-/// (a process forked between a look and the kill is found by the second
-/// look). The group catches descendants that left the tree by being
-/// orphaned; the tree catches those that left the group (`setsid`).
-fn stop_tree(pid: i32) {
-    for _ in 0..2 {
-        let mut pids = ProcessTree::new(pid).live_pids();
-        // SAFETY: kill has no memory-safety preconditions; `-pid` is the
-        // child's own process group (it was started as its leader).
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        pids.push(pid);
-        kill_all(&pids);
-    }
-}
-
-/// The line of a failed child's stderr that says why: a Rust panic's
-/// location and message, else the last non-empty line that is not a hint
-/// about backtraces.
-fn failure_message(stderr_tail: &[String]) -> String {
-    if let Some(i) = stderr_tail
-        .iter()
-        .rposition(|l| l.contains(" panicked at "))
-    {
-        let next = stderr_tail
-            .get(i + 1)
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty() && !l.starts_with("note: "));
-        return match next {
-            Some(message) => format!("{} {message}", stderr_tail[i].trim()),
-            None => stderr_tail[i].trim().to_string(),
-        };
-    }
-    stderr_tail
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
-        .map(str::to_string)
-        .unwrap_or_else(|| "no message on stderr".into())
-}
-
-/// How a run ended, as a sentence for terminals (not Rust's debug form).
-fn status_sentence(label: &str, status: &RunStatus) -> String {
-    match status {
-        RunStatus::Completed => format!("{label} completed"),
-        RunStatus::Killed {
-            signal,
-            stage,
-            t_s,
-            rss_bytes,
-            by,
-        } => format!(
-            "{label} was killed (-{signal}) by {by} in stage {} at {t_s:.2} s, RSS {}",
-            stage.as_deref().unwrap_or("?"),
-            crate::units::format_bytes(*rss_bytes)
-        ),
-        RunStatus::Failed {
-            exit_code,
-            signal,
-            stage,
-            message,
-        } => {
-            let how = crate::report::exit_description(*exit_code, *signal);
-            format!(
-                "{label} failed ({how}) in stage {}: {message}",
-                stage.as_deref().unwrap_or("?")
-            )
-        }
-        RunStatus::Interrupted {
-            signal, stage, t_s, ..
-        } => format!(
-            "{label} was stopped by oomlab ({}) in stage {} at {t_s:.2} s",
-            crate::interrupt::signal_name(*signal),
-            stage.as_deref().unwrap_or("?")
-        ),
-    }
-}
-
-/// Per-process figures of a tree stage, kept in the stage's details.
-fn tree_detail(peaks: &crate::sampler::StagePeaks) -> Detail {
-    let mut detail = Detail::new();
-    let per: serde_json::Map<String, serde_json::Value> = peaks
-        .per_process
-        .iter()
-        .map(|(pid, _, bytes)| (pid.to_string(), json!(bytes)))
-        .collect();
-    detail.insert("process_peaks".into(), serde_json::Value::Object(per));
-    detail.insert("processes".into(), json!(peaks.per_process.len()));
-    if peaks.sum_bytes != peaks.total_bytes {
-        // Processes that never ran at the same time: their plain sum, for comparison.
-        detail.insert("sum_of_process_peaks".into(), json!(peaks.sum_bytes));
-    }
-    if !peaks.reset_ok {
-        detail.insert("peak_reset_failed".into(), json!(true));
-    }
-    if peaks.late {
-        // The command had ended before this stage's boundary was read: the
-        // figure is the last one read, which spans this stage and earlier ones.
-        detail.insert("peak_spans_earlier_stages".into(), json!(true));
-    }
-    detail
-}
-
-/// Readers of a replay child: protocol lines from stdout, a tail of stderr.
-fn protocol_readers(
-    stdout: impl Read + Send + 'static,
-    stderr: impl Read + Send + 'static,
-    tx: mpsc::Sender<Message>,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
-) -> Vec<std::thread::JoinHandle<()>> {
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let msg = match Event::parse_line(&line) {
-                Some(Ok(event)) => Message::Event(event),
-                _ => Message::Output(line),
-            };
-            if tx.send(msg).is_err() {
-                break;
-            }
-        }
-    });
-    let err_reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            push_tail(&stderr_tail, line);
-        }
-    });
-    vec![reader, err_reader]
-}
-
-fn push_tail(tail: &Mutex<VecDeque<String>>, line: String) {
-    if let Ok(mut t) = tail.lock() {
-        if t.len() == STDERR_TAIL_LINES {
-            t.pop_front();
-        }
-        t.push_back(line);
-    }
-}
-
-/// Readers of a recorded command: each stream is passed through, saved, and
-/// searched line by line for stage markers.
-fn output_readers(
-    stdout: impl Read + Send + 'static,
-    stderr: impl Read + Send + 'static,
-    tx: mpsc::Sender<Message>,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
-    o: &OutputStages,
-) -> Result<Vec<std::thread::JoinHandle<()>>> {
-    let file = |name: &str| -> Result<Option<File>> {
-        o.save_dir
-            .as_ref()
-            .map(|d| {
-                std::fs::create_dir_all(d)
-                    .and_then(|_| File::create(d.join(name)))
-                    .with_context(|| format!("creating {}", d.join(name).display()))
-            })
-            .transpose()
+/// Every process a recorded command's tree had, for the report (`root` is `pid`).
+fn tree_processes(tree: &Mutex<ProcessTree>, pid: i32) -> Vec<ProcessRecord> {
+    let Ok(tree) = tree.lock() else {
+        return Vec::new();
     };
-    let (out_file, err_file) = (file("stdout.log")?, file("stderr.log")?);
-    let mut handles = Vec::new();
-    for (is_stdout, source, save, markers) in [
-        (
-            true,
-            Box::new(stdout) as Box<dyn Read + Send>,
-            out_file,
-            o.stdout_markers,
-        ),
-        (false, Box::new(stderr), err_file, o.stderr_markers),
-    ] {
-        let (tx, marker, tail) = (tx.clone(), o.marker.clone(), stderr_tail.clone());
-        let passthrough = o.passthrough;
-        handles.push(std::thread::spawn(move || {
-            let mut save = save;
-            pump(
-                source,
-                |chunk| {
-                    if passthrough {
-                        if is_stdout {
-                            let mut out = std::io::stdout().lock();
-                            let _ = out.write_all(chunk).and_then(|_| out.flush());
-                        } else {
-                            let mut err = std::io::stderr().lock();
-                            let _ = err.write_all(chunk).and_then(|_| err.flush());
-                        }
-                    }
-                    if let Some(f) = save.as_mut() {
-                        let _ = f.write_all(chunk);
-                    }
-                },
-                |line| {
-                    let t_ns = monotonic_ns();
-                    if !is_stdout {
-                        push_tail(&tail, line.to_string());
-                    }
-                    if markers {
-                        if let Some(m) = marker(line) {
-                            let _ = tx.send(Message::Marker(t_ns, m));
-                        }
-                    }
-                },
-            );
-            if let Some(f) = save.as_mut() {
-                let _ = f.flush();
-            }
-        }));
-    }
-    Ok(handles)
-}
-
-/// Copies `source` chunk by chunk to `on_chunk` as it arrives, and calls
-/// `on_line` for each complete line (lossily decoded, at most
-/// [`MAX_LINE_BYTES`] of it, without the line ending).
-fn pump(mut source: impl Read, mut on_chunk: impl FnMut(&[u8]), mut on_line: impl FnMut(&str)) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut line: Vec<u8> = Vec::new();
-    let mut emit = |line: &mut Vec<u8>| {
-        let text = String::from_utf8_lossy(line);
-        on_line(text.trim_end_matches('\r'));
-        line.clear();
-    };
-    loop {
-        let n = match source.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        let chunk = &buf[..n];
-        on_chunk(chunk);
-        for piece in chunk.split_inclusive(|b| *b == b'\n') {
-            let (body, ends) = match piece.split_last() {
-                Some((b'\n', body)) => (body, true),
-                _ => (piece, false),
-            };
-            let room = MAX_LINE_BYTES.saturating_sub(line.len());
-            line.extend_from_slice(&body[..body.len().min(room)]);
-            if ends {
-                emit(&mut line);
-            }
-        }
-    }
-    if !line.is_empty() {
-        emit(&mut line);
-    }
-}
-
-/// Why a command given to `record` could not be started, in words that say
-/// what to fix: not found (and where it was looked for), not executable, or
-/// the system's own reason.
-fn spawn_error(program: &std::path::Path, err: &std::io::Error) -> String {
-    let shown = program.display();
-    let is_path = program.components().count() > 1 || program.is_absolute();
-    match err.kind() {
-        std::io::ErrorKind::NotFound if is_path => {
-            format!("cannot run `{shown}`: no such file")
-        }
-        std::io::ErrorKind::NotFound => format!(
-            "cannot run `{shown}`: command not found in $PATH (for a file in this directory, give its path: ./{shown})"
-        ),
-        std::io::ErrorKind::PermissionDenied if program.is_dir() => {
-            format!("cannot run `{shown}`: it is a directory, expected an executable file")
-        }
-        std::io::ErrorKind::PermissionDenied => format!(
-            "cannot run `{shown}`: permission denied (is it executable? `chmod +x`, or run it through its interpreter)"
-        ),
-        _ => format!("cannot run `{shown}`: {err}"),
-    }
-}
-
-/// True once `pid` (our child) has exited, without reaping it.
-fn has_exited(pid: i32) -> bool {
-    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid writes only into `info`; WNOWAIT leaves the child to reap.
-    let r = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    // SAFETY: si_pid is valid to read for a waitid result.
-    r == 0 && unsafe { info.si_pid() } == pid
-}
-
-/// Reaps `pid` with `wait4`, returning its exit status and `ru_maxrss` in bytes:
-/// the kernel's peak RSS of the process (since its last VmHWM reset) and of any
-/// descendant it reaped, whichever is larger.
-fn wait_with_rusage(pid: i32) -> std::io::Result<(ExitStatus, Option<u64>)> {
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid out-parameter.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: wait4 writes only into `status` and `usage`.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            let max_rss = (usage.ru_maxrss > 0).then(|| usage.ru_maxrss as u64 * 1024);
-            return Ok((ExitStatus::from_raw(status), max_rss));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
-fn stage_record(
-    name: String,
-    start_s: f64,
-    end_s: f64,
-    exact_peak_bytes: Option<u64>,
-    rss_start_bytes: u64,
-    rss_end_bytes: u64,
-    detail: Detail,
-) -> StageRecord {
-    StageRecord {
-        name,
-        start_s,
-        end_s,
-        exact_peak_bytes,
-        rss_start_bytes,
-        rss_end_bytes,
-        sampled_peak_bytes: None,
-        detail,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pump_splits_lines_and_passes_everything_through() {
-        let input: &[u8] = b"one\r\ntwo\n\xffthree";
-        let mut chunks = Vec::new();
-        let mut lines = Vec::new();
-        pump(
-            input,
-            |c| chunks.extend_from_slice(c),
-            |l| lines.push(l.to_string()),
-        );
-        assert_eq!(chunks, input);
-        assert_eq!(lines, vec!["one", "two", "\u{fffd}three"]);
-    }
-
-    #[test]
-    fn statuses_read_as_sentences() {
-        let failed = RunStatus::Failed {
-            exit_code: Some(3),
-            signal: None,
-            stage: Some("work".into()),
-            message: "ValueError: disk on fire".into(),
-        };
-        assert_eq!(
-            status_sentence("prep", &failed),
-            "prep failed (exit code 3) in stage work: ValueError: disk on fire"
-        );
-        let killed = RunStatus::Killed {
-            signal: 9,
-            stage: Some("grow".into()),
-            t_s: 1.5,
-            rss_bytes: 300 << 20,
-            by: "watchdog".into(),
-        };
-        let text = status_sentence("prep", &killed);
-        assert!(
-            text.starts_with("prep was killed (-9) by watchdog in stage grow at 1.50 s, RSS 300"),
-            "{text}"
-        );
-        assert!(!text.contains("Some("));
-    }
-
-    #[test]
-    fn spawn_errors_say_what_to_fix() {
-        use std::io::{Error, ErrorKind};
-        use std::path::Path;
-        let nf = Error::from(ErrorKind::NotFound);
-        let m = spawn_error(Path::new("no-such-tool"), &nf);
-        assert!(m.contains("`no-such-tool`") && m.contains("$PATH"), "{m}");
-        let m = spawn_error(Path::new("./bin/tool"), &nf);
-        assert!(m.contains("no such file") && !m.contains("PATH"), "{m}");
-        let denied = Error::from(ErrorKind::PermissionDenied);
-        let m = spawn_error(Path::new("/"), &denied);
-        assert!(m.contains("directory"), "{m}");
-        let m = spawn_error(Path::new("/etc/hostname"), &denied);
-        assert!(m.contains("executable"), "{m}");
-    }
-
-    #[test]
-    fn failure_messages_say_why() {
-        let tail = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            failure_message(&tail(&[
-                "",
-                "thread 'main' (4242) panicked at src/probe.rs:80:13:",
-                "OOMLAB_TEST_PANIC_IN_STAGE=copy",
-                "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
-            ])),
-            "thread 'main' (4242) panicked at src/probe.rs:80:13: OOMLAB_TEST_PANIC_IN_STAGE=copy"
-        );
-        assert_eq!(
-            failure_message(&tail(&["Traceback", "MemoryError: boom", "  "])),
-            "MemoryError: boom"
-        );
-        assert_eq!(failure_message(&[]), "no message on stderr");
-    }
-
-    #[test]
-    fn pump_caps_long_lines() {
-        let input = vec![b'x'; MAX_LINE_BYTES * 3];
-        let mut lines = Vec::new();
-        pump(&input[..], |_| {}, |l| lines.push(l.len()));
-        assert_eq!(lines, vec![MAX_LINE_BYTES]);
-    }
+    tree.processes()
+        .into_iter()
+        .map(|p| ProcessRecord {
+            root: p.pid == pid,
+            pid: p.pid,
+            ppid: p.ppid,
+            command: p.command,
+            first_seen_s: p.first_seen_s,
+            last_seen_s: p.last_seen_s,
+            peak_bytes: p.peak_bytes,
+            sampled_peak_bytes: p.sampled_peak_bytes,
+        })
+        .collect()
 }

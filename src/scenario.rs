@@ -15,6 +15,32 @@ use crate::error::bad_input;
 /// The scenario `compare` runs when no `--scenario` is given.
 pub const DEFAULT_SCENARIO: &str = "scenarios/default.toml";
 
+/// The scenarios built into the binary, by name: an installed oomlab runs
+/// `--scenario production` (or its default) from any directory, without a
+/// checkout of this repository.
+pub const BUNDLED: [(&str, &str); 5] = [
+    ("default", include_str!("../scenarios/default.toml")),
+    ("ci", include_str!("../scenarios/ci.toml")),
+    ("production", include_str!("../scenarios/production.toml")),
+    ("similarity", include_str!("../scenarios/similarity.toml")),
+    (
+        "similarity-ci",
+        include_str!("../scenarios/similarity-ci.toml"),
+    ),
+];
+
+/// The text of a bundled scenario named by `spec`: its name (`production`),
+/// or the repository path of its file (`scenarios/production.toml`) when no
+/// such file is on disk.
+pub fn bundled(spec: &Path) -> Option<&'static str> {
+    let text = spec.to_str()?;
+    let name = text
+        .strip_prefix("scenarios/")
+        .and_then(|n| n.strip_suffix(".toml"))
+        .unwrap_or(text);
+    BUNDLED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
 /// A validated scenario, as loaded from its TOML file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -200,12 +226,19 @@ pub struct Sizes {
 impl Scenario {
     /// Loads and validates a scenario file.
     pub fn load(path: &Path) -> Result<LoadedScenario> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            bad_input(format!(
-                "{}: cannot read scenario file: {e} (expected a TOML file such as {DEFAULT_SCENARIO})",
-                path.display()
-            ))
-        })?;
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(_) if !path.exists() && bundled(path).is_some() => {
+                bundled(path).unwrap_or_default().to_string()
+            }
+            Err(e) => {
+                return Err(bad_input(format!(
+                    "{}: cannot read scenario file: {e} (expected a TOML file such as {DEFAULT_SCENARIO}, or a bundled scenario's name: {})",
+                    path.display(),
+                    BUNDLED.map(|(n, _)| n).join(", ")
+                )))
+            }
+        };
         let scenario = Self::parse(&text, &path.display().to_string())?;
         Ok(LoadedScenario {
             path: path.to_path_buf(),

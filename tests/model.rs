@@ -593,7 +593,11 @@ fn sizes_and_values_are_parsed_through_the_cli() {
         ("--headroom", "1.5", "expected a share of the budget"),
         ("--observed", "200000", "expected ROWS=PEAK"),
         ("--observed", "200000=lots", "PEAK"),
-        ("--sampling", "stratified", "expected uniform or capped"),
+        (
+            "--sampling",
+            "stratified",
+            "possible values: uniform, capped",
+        ),
     ] {
         let out = ask(
             "recommend",

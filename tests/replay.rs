@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{cache_dir, completed_with_stages, replay, run, run_of, scratch, stage, u};
+use common::{cache_dir, completed_with_stages, oomlab, replay, run, run_of, scratch, stage, u};
 
 const LEGACY_STAGES: &[&str] = &[
     "load",
@@ -267,7 +267,7 @@ fn pandas_memory_mode_refuses_what_it_cannot_replay() {
     let cache = cache_dir();
     let cache = cache.to_str().unwrap();
     for (extra, needle) in [
-        (vec!["--memory-mode", "numpy"], "--memory-mode numpy"),
+        (vec!["--memory-mode", "numpy"], "'numpy' for '--memory-mode"),
         (
             vec!["--memory-mode", "pandas", "--strategy", "streaming"],
             "streaming",
@@ -286,4 +286,48 @@ fn pandas_memory_mode_refuses_what_it_cannot_replay() {
         let err = String::from_utf8_lossy(&output.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+}
+
+/// The bundled scenarios work from any directory, by name and by their
+/// repository path, and `scenarios` lists and prints them (issue 19).
+#[test]
+fn bundled_scenarios_run_outside_a_checkout() {
+    let dir = common::scratch("bundled-scenarios");
+    let cache = common::cache();
+    let list = oomlab()
+        .arg("scenarios")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(list.status.code(), Some(0));
+    let listed = String::from_utf8_lossy(&list.stdout);
+    for name in ["default", "ci", "production", "similarity"] {
+        assert!(listed.contains(name), "{listed}");
+    }
+    let show = oomlab()
+        .args(["scenarios", "show", "ci"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&show.stdout).contains("name = \"ci\""));
+    for spec in ["ci", "scenarios/ci.toml"] {
+        let data = oomlab()
+            .args(["data", "--scenario", spec, "--cache-dir", &cache])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            data.status.code(),
+            Some(0),
+            "{spec}: {}",
+            common::text(&data)
+        );
+    }
+    let missing = oomlab()
+        .args(["data", "--scenario", "nope", "--cache-dir", &cache])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(common::text(&missing).contains("bundled scenario"));
 }

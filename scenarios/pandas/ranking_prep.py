@@ -13,10 +13,13 @@ Two strategies, the same as oomlab's `legacy` and `optimized` (src/strategy/):
              src/strategy/optimized.rs.
 
 Inputs are an oomlab Parquet data cache slot (`oomlab data` writes one): the same
-files every oomlab strategy loads, read with pd.read_parquet (pyarrow) so strings
-are pandas object columns, as in the production pipeline.
+files every oomlab strategy loads, read with pd.read_parquet (pyarrow), as a
+pipeline reads them under whatever pandas it runs: strings are object columns
+under pandas 2.x, and the pyarrow-backed `str` dtype under pandas 3 (no option
+is forced either way: the figures are what that pandas pays).
 
 Output (stdout, flushed line by line):
+  INFO python <v> pandas <v>   first: the versions (`oomlab sweep -- CMD` records them)
   INFO [stage] <name>          at the start of every stage (oomlab's stage names)
   INFO <write-up log line>     the pipeline's own lines (oom-fix-v2.md format)
   OOMLAB_RESULT {json}         last line: rows, columns, per-stage wall times, ru_maxrss
@@ -70,13 +73,6 @@ STAGES = {
         "downcast",
     ],
 }
-
-try:
-    # pandas 2.x default, said explicitly: strings load as object, not pyarrow `str`.
-    pd.set_option("future.infer_string", False)
-except (KeyError, pd.errors.OptionError):  # pragma: no cover - option absent
-    pass
-
 
 def info(message: str) -> None:
     """One log line of the pipeline, at level INFO, on stdout at once."""
@@ -145,23 +141,14 @@ def resolve_data_dir(path: Path) -> Path:
 
 
 def read_frame(path: Path) -> pd.DataFrame:
-    """pd.read_parquet with pyarrow, strings as object columns.
+    """pd.read_parquet with pyarrow, as the pipeline reads its inputs.
 
     oomlab stores string and categorical profile columns alike as Parquet
-    strings (generate.rs), so both load as object, as production pandas has them.
+    strings (generate.rs): pandas 2.x loads them as object columns, pandas 3
+    as its default `str` dtype (pyarrow-backed). Neither is converted: the
+    figures are those of the pandas that runs this.
     """
-    df = pd.read_parquet(path, engine="pyarrow")
-    for col in df.columns:
-        dtype = df[col].dtype
-        if isinstance(dtype, (pd.StringDtype, pd.ArrowDtype, pd.CategoricalDtype)):
-            # Not expected with pandas 2.x; converting costs a column copy, so say so.
-            print(
-                f"warning: {path.name}:{col} loaded as {dtype}; converting to object",
-                file=sys.stderr,
-                flush=True,
-            )
-            df[col] = df[col].astype(object)
-    return df
+    return pd.read_parquet(path, engine="pyarrow")
 
 
 def load_inputs(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -337,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("error: --max-ranking-samples must be >= 0")
     data_dir = resolve_data_dir(args.data_dir)
 
+    info(f"python {sys.version.split()[0]} pandas {pd.__version__} pyarrow {pyarrow.__version__}")
     stages = Stages()
     t0 = time.perf_counter()
     if args.strategy == "legacy":

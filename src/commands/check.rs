@@ -42,6 +42,8 @@ pub struct CheckOutput {
     /// Whether `--observed` rescaled the model to production (the replay's
     /// figures are polars', below what pandas pays).
     pub calibrated: bool,
+    /// How far the rows loaded can grow before the peak crosses the limit.
+    pub rows_headroom: advice::RowsHeadroom,
 }
 
 /// `oomlab check`.
@@ -95,6 +97,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         would_fit: would_fit.clone(),
         needs_at_least_bytes: needs,
         calibrated: model.calibration.is_some(),
+        rows_headroom: advice::rows_headroom(model, variant, rows_in, cap, limit),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
@@ -125,6 +128,10 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             "  margin: {}{}",
             if margin >= 0.0 { "" } else { "-" },
             format_bytes(margin.abs() as u64)
+        );
+        println!(
+            "  growth: {}",
+            advice::rows_headroom_sentence(&output.rows_headroom, cap)
         );
         if let Some(t) = calibration_table(&loaded.before, model, variant, rows_in, cap) {
             if let Some(line) = oomlab::model::calibration_line(model) {

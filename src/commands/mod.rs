@@ -12,6 +12,7 @@ pub mod plot;
 pub mod postmortem;
 pub mod recommend;
 pub mod record;
+pub mod scenarios;
 pub mod sweep;
 
 use std::time::Duration;

@@ -113,6 +113,9 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         table: table.clone(),
         coverage: coverage.clone(),
         calibration: model.calibration.clone(),
+        rows_headroom: answer
+            .setting()
+            .map(|cap| advice::rows_headroom(model, variant, rows_in, cap, limit)),
         warnings: warnings.clone(),
     };
     if args.json {
@@ -152,10 +155,10 @@ fn print_text(
         .collect::<Vec<_>>()
         .join(", ");
     println!(
-        "Model: {} ({} scenario, {} memory mode, fitted {} on scales {:?}; held-out error {})",
+        "Model: {} ({} scenario, in {}, fitted {} on scales {:?}; held-out error {})",
         loaded.path.display(),
         model.scenario.name,
-        model.memory_mode.name(),
+        model.source.describe(model.memory_mode),
         model.created_at,
         model.scales,
         errors
@@ -192,6 +195,9 @@ fn print_text(
                 format_bytes(out.margin_bytes.max(0.0) as u64),
                 format_bytes((out.budget.bytes as f64 - p.peak_bytes).max(0.0) as u64)
             );
+            if let Some(h) = &out.rows_headroom {
+                println!("  growth: {}", advice::rows_headroom_sentence(h, setting));
+            }
             let note = format!(
                 "oomlab recommend: {} budget, {:.0}% headroom, {} rows, predicted peak {}",
                 format_bytes(out.budget.bytes),

@@ -54,6 +54,7 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
         label,
         out: out.clone(),
         passthrough: true,
+        env: Vec::new(),
     };
     let mut progress = Progress::new(args.quiet);
     let report = record_command(&plan, &mut progress)?;

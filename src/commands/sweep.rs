@@ -1,20 +1,55 @@
-//! `oomlab sweep`: measure every strategy at several small scales, fit the
-//! memory model, check it on the largest scale, save `model.json`.
+//! `oomlab sweep`: measure every strategy at several small scales (or a
+//! user's own command at several sizes), fit the memory model, check it on
+//! the largest size, save `model.json`.
 
 use anyhow::Result;
 
 use super::parse_interval;
 use crate::cli::SweepArgs;
-use oomlab::error::Exit;
-use oomlab::sweep::SweepSettings;
+use oomlab::error::{bad_input, Exit};
+use oomlab::sweep::command::{CommandSweepSettings, Sizes};
+use oomlab::sweep::{parse_fractions, parse_scales, SweepSettings};
 
 /// `oomlab sweep`.
 pub fn sweep(args: SweepArgs) -> Result<Exit> {
+    let interval = parse_interval(&args.interval)?;
+    if !args.command.is_empty() {
+        let sizes = match &args.rows {
+            Some(text) => Sizes::Rows(parse_rows_list(text)?),
+            None => Sizes::Scales(parse_scales(&args.scales)?),
+        };
+        let fractions = match &args.max_ranking_samples_fraction {
+            Some(text) => parse_fractions(text)?,
+            None => Vec::new(),
+        };
+        return oomlab::sweep::command::sweep(CommandSweepSettings {
+            template: args.command,
+            scenario: args.scenario,
+            sizes,
+            fractions,
+            repeat: args.repeat,
+            cache_dir: args.cache_dir,
+            interval,
+            out: args.out,
+            model: args.model,
+            stage_pattern: args.stage_pattern,
+            generate_data: args.generate_data,
+            force: args.force,
+            quiet: args.quiet,
+        });
+    }
+    if args.rows.is_some() {
+        return Err(bad_input(
+            "--rows is for a command sweep (`oomlab sweep --rows a,b,c -- CMD ...`); the replay sweeps --scales",
+        ));
+    }
     oomlab::sweep::sweep(SweepSettings {
-        interval: parse_interval(&args.interval)?,
+        interval,
         scenario: args.scenario,
         scales: args.scales,
-        max_ranking_samples_fraction: args.max_ranking_samples_fraction,
+        max_ranking_samples_fraction: args
+            .max_ranking_samples_fraction
+            .unwrap_or_else(|| "0.25,0.6".into()),
         cache_dir: args.cache_dir,
         out: args.out,
         model: args.model,
@@ -24,4 +59,19 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         production: args.production,
         quiet: args.quiet,
     })
+}
+
+/// `--rows 100000,200000,400000` (underscores and thousands commas inside a
+/// number are not accepted here: the list is comma-separated).
+fn parse_rows_list(text: &str) -> Result<Vec<u64>> {
+    text.split(',')
+        .map(|t| {
+            t.trim().replace('_', "").parse::<u64>().map_err(|_| {
+                bad_input(format!(
+                    "--rows {text}: `{}` is not a whole number of rows (expected a comma-separated list such as 100000,200000,400000)",
+                    t.trim()
+                ))
+            })
+        })
+        .collect()
 }

@@ -11,10 +11,13 @@
 //!   tolerance (default 10%), and the spread is reported.
 //!
 //! Measuring goes through [`crate::replay::ReplayPlan`] like every other
-//! command; this module only turns reports into baselines and verdicts.
+//! command ([`run`]); the rest turns reports into baselines ([`bless`]) and
+//! verdicts ([`verdict`], [`render`]).
 
 pub mod baseline;
+pub mod bless;
 pub mod render;
+pub mod run;
 pub mod verdict;
 
 use anyhow::{Context, Result};

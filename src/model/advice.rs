@@ -208,6 +208,78 @@ pub fn max_rows_without_sampling(model: &Model, variant: &VariantModel, limit: f
     Some(rows)
 }
 
+/// How far the rows loaded can grow before the predicted peak crosses the
+/// limit: the write-up's "will it OOM again when the exposure log grows?"
+/// (its Q3), answered with the model's figures.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RowsHeadroom {
+    /// Rows loaded today (the plan).
+    pub rows_in: u64,
+    /// The most rows loaded whose predicted peak stays within the limit
+    /// (`None`: the peak never reaches it, as with a stage that does not grow).
+    pub max_rows: Option<u64>,
+    /// `max_rows / rows_in`: below 1 when today's rows do not fit.
+    pub factor: Option<f64>,
+}
+
+/// Rows headroom of `variant` at `MAX_RANKING_SAMPLES = cap` under `limit`
+/// (bytes, after headroom), by bisection on the model's own prediction (so a
+/// cap, the dropna ratio and any calibration count as they do everywhere).
+pub fn rows_headroom(
+    model: &Model,
+    variant: &VariantModel,
+    rows_in: u64,
+    cap: u64,
+    limit: f64,
+) -> RowsHeadroom {
+    let fits = |rows: u64| model.predict(variant, rows, cap).peak_bytes <= limit;
+    // The model is affine in the rows: past 2^40 rows nothing that grows fits.
+    const CEILING: u64 = 1 << 40;
+    let max_rows = if fits(CEILING) {
+        None
+    } else if !fits(1) {
+        Some(0)
+    } else {
+        let (mut lo, mut hi) = (1u64, CEILING);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(lo)
+    };
+    RowsHeadroom {
+        rows_in,
+        max_rows,
+        factor: max_rows.map(|m| m as f64 / rows_in.max(1) as f64),
+    }
+}
+
+/// One sentence on a rows headroom, for terminals.
+pub fn rows_headroom_sentence(h: &RowsHeadroom, cap: u64) -> String {
+    let held = if cap > 0 {
+        format!(" (MAX_RANKING_SAMPLES={cap} held)")
+    } else {
+        String::new()
+    };
+    match (h.max_rows, h.factor) {
+        (None, _) => format!("rows can grow without the predicted peak reaching the limit{held}"),
+        (Some(0), _) => "no row count fits: the fixed cost alone is over the limit".into(),
+        (Some(m), Some(f)) if f >= 1.0 => format!(
+            "rows can grow {f:.1}x, to {}, before the predicted peak crosses the limit{held}",
+            crate::units::format_count(m)
+        ),
+        (Some(m), _) => format!(
+            "rows must shrink to {} ({:.0}% of today's) for the predicted peak to fit{held}",
+            crate::units::format_count(m),
+            h.factor.unwrap_or(0.0) * 100.0
+        ),
+    }
+}
+
 /// `N万` as the write-up writes row counts (500万, 200万, 12.5万).
 pub fn wan(n: u64) -> String {
     let w = n as f64 / 10_000.0;

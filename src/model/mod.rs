@@ -83,12 +83,76 @@ pub struct Model {
     /// Set when the model was rescaled to peaks observed elsewhere.
     #[serde(default)]
     pub calibration: Option<Calibration>,
+    /// What produced the figures: oomlab's replay, or a user's own command
+    /// (`sweep -- CMD`). Models from before it was recorded are replays.
+    #[serde(default)]
+    pub source: ModelSource,
     /// Runs measured at production size (`sweep --production`), each against
     /// the prediction of the model fitted on the sweep's scales: the check of
     /// the extrapolation itself. Not fitted on, so the model stays the one
     /// the held-out check judged.
     #[serde(default)]
     pub production_checks: Vec<HeldOut>,
+}
+
+/// Whose bytes a model is in. `recommend`, `check` and `postmortem` name
+/// it, since a replay's bytes and a pipeline's own differ (by pandas
+/// version, allocator, code) and the reader must know which they got.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelSource {
+    /// oomlab's replay of the strategies (in `Model::memory_mode`).
+    #[default]
+    Replay,
+    /// A user's command, run at several sizes (`oomlab sweep -- CMD`).
+    Command {
+        /// The argv template, placeholders (`{rows}`, `{scale}`,
+        /// `{data_dir}`, `{max_ranking_samples}`) unsubstituted.
+        argv: Vec<String>,
+        /// The pattern whose matching lines cut stages.
+        stage_pattern: String,
+        /// Python version the command reported in its output, if any.
+        #[serde(default)]
+        python: Option<String>,
+        /// pandas version the command reported in its output, if any.
+        #[serde(default)]
+        pandas: Option<String>,
+    },
+}
+
+impl ModelSource {
+    /// One line on whose bytes the model's answers are in.
+    pub fn describe(&self, memory_mode: crate::settings::MemoryMode) -> String {
+        match self {
+            ModelSource::Replay => format!(
+                "oomlab's replay ({} memory mode); a real pipeline's bytes differ: calibrate with --observed or --fidelity, or sweep the pipeline itself (`oomlab sweep -- CMD`)",
+                memory_mode.name()
+            ),
+            ModelSource::Command {
+                argv,
+                python,
+                pandas,
+                ..
+            } => {
+                let mut versions = Vec::new();
+                if let Some(p) = python {
+                    versions.push(format!("Python {p}"));
+                }
+                if let Some(p) = pandas {
+                    versions.push(format!("pandas {p}"));
+                }
+                format!(
+                    "the command's own bytes: `{}`{}",
+                    argv.join(" "),
+                    if versions.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", versions.join(", "))
+                    }
+                )
+            }
+        }
+    }
 }
 
 /// The scenario a model was measured on.
@@ -199,6 +263,12 @@ pub struct Calibration {
 /// What an uncalibrated model's figures are, and how to make them pandas
 /// bytes (the note `recommend` and `check` print).
 pub fn uncalibrated_note(model: &Model) -> String {
+    if let ModelSource::Command { .. } = model.source {
+        return format!(
+            "answers are in {}",
+            model.source.describe(model.memory_mode)
+        );
+    }
     format!(
         "the model is of the replay ({} memory mode); pandas in production pays more per row: calibrate with --fidelity fidelity.json (oomlab fidelity) or --observed ROWS=PEAK from a production run",
         model.memory_mode.name()
@@ -209,8 +279,13 @@ pub fn uncalibrated_note(model: &Model) -> String {
 /// model is uncalibrated).
 pub fn calibration_line(model: &Model) -> Option<String> {
     model.calibration.as_ref().map(|c| {
+        let one_factor = if c.offset_bytes.abs() < 1.0 && c.observations.len() == 1 {
+            "; one observation fits one factor, which scales the fixed cost as well as the per-row cost (two observations at different sizes fit offset + factor)"
+        } else {
+            ""
+        };
         format!(
-            "Calibration: {} on every prediction (from {})",
+            "Calibration: {} on every prediction (from {}{one_factor})",
             describe_calibration(c),
             c.source
         )
@@ -581,6 +656,16 @@ impl Model {
 
     /// The variant for a strategy and a way of sampling (`legacy` ignores it).
     pub fn variant_for(&self, strategy: &str, sampling: SamplingMode) -> Result<&VariantModel> {
+        if matches!(self.source, ModelSource::Command { .. }) {
+            // A command model is of the command, whatever strategy it runs.
+            if let Some(v) = self
+                .variants
+                .iter()
+                .find(|v| v.sampling.is_none_or(|s| s == sampling))
+            {
+                return Ok(v);
+            }
+        }
         match self
             .variants
             .iter()
@@ -897,6 +982,7 @@ columns = 12
             },
             calibration: None,
             production_checks: Vec::new(),
+            source: Default::default(),
         }
     }
 }

@@ -78,7 +78,18 @@ pub fn load_model(
             let source = format!("the pandas runs in {}", file.display());
             model.calibrate_affine(&variant, &observations, &source)?;
         }
-        None => model.calibrate(&variant, &observations)?,
+        None => {
+            let mut sizes: Vec<u64> = observations.iter().map(|o| o.rows_in).collect();
+            sizes.sort_unstable();
+            sizes.dedup();
+            if sizes.len() >= 2 {
+                // Two sizes or more tell the fixed cost from the per-row
+                // cost: `offset + k x model`, as a fidelity result does.
+                model.calibrate_affine(&variant, &observations, "--observed")?;
+            } else {
+                model.calibrate(&variant, &observations)?;
+            }
+        }
     }
     Ok((
         LoadedModel {
@@ -242,6 +253,9 @@ pub struct RecommendOutput {
     pub table: Vec<BudgetRow>,
     pub coverage: Option<CoverageReport>,
     pub calibration: Option<Calibration>,
+    /// How far the rows loaded can grow at the recommended cap before the
+    /// peak crosses the limit (`None` when nothing fits).
+    pub rows_headroom: Option<crate::model::advice::RowsHeadroom>,
     pub warnings: Vec<String>,
 }
 

@@ -42,14 +42,18 @@ use pattern::Pattern;
 pub const DEFAULT_STAGE_PATTERN: &str = r"\bINFO\b\W*(.*\S)";
 
 /// Which output streams carry stage markers.
+///
+/// Both by default: `print` writes to stdout, and Python's `logging` (as
+/// `basicConfig` sets it up) to stderr; a pipeline's stage lines are on
+/// whichever its authors used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum StageStream {
-    /// Standard output (the default, as `print` writes).
-    #[default]
+    /// Standard output only (as `print` writes).
     Stdout,
-    /// Standard error (where Python's `logging` writes by default).
+    /// Standard error only (where Python's `logging` writes by default).
     Stderr,
-    /// Both.
+    /// Both (the default).
+    #[default]
     Both,
 }
 
@@ -76,6 +80,9 @@ pub struct RecordPlan {
     pub out: PathBuf,
     /// Copy the command's output to oomlab's own as it comes (it is saved either way).
     pub passthrough: bool,
+    /// Variables set for the command on top of oomlab's environment (a
+    /// command sweep exports the size as `OOMLAB_ROWS` and the like).
+    pub env: Vec<(String, String)>,
 }
 
 /// The level word of a log line (`INFO`, `WARNING`, ...), or empty.
@@ -130,12 +137,53 @@ pub fn marker_for(pattern: Pattern) -> LineMarker {
         } else {
             message
         };
+        let message = strip_logger_name(line, message);
         Some(Marker {
             stage: explicit_stage(line).unwrap_or_else(|| stage_name(&message)),
             level: level_of(line),
             message,
         })
     })
+}
+
+/// The message without the logger name that `logging.basicConfig`'s
+/// default layout (`%(levelname)s:%(name)s:%(message)s`, as in
+/// `INFO:prep.ranking:Loading samples`) puts between the level and the
+/// message, so that a stage is named after what the pipeline said, not after
+/// its module. Only that layout is touched: the logger must follow the level
+/// and a colon directly, and be a dotted name without spaces.
+fn strip_logger_name(line: &str, message: String) -> String {
+    const LEVELS: [&str; 7] = [
+        "CRITICAL:",
+        "ERROR:",
+        "WARNING:",
+        "WARN:",
+        "INFO:",
+        "DEBUG:",
+        "TRACE:",
+    ];
+    let Some(after_level) = LEVELS
+        .iter()
+        .find_map(|level| line.find(level).map(|at| &line[at + level.len()..]))
+    else {
+        return message;
+    };
+    if !after_level.trim_end().ends_with(message.as_str()) {
+        return message;
+    }
+    let Some((name, rest)) = message.split_once(':') else {
+        return message;
+    };
+    let is_logger = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && after_level.starts_with(name);
+    if is_logger && !rest.trim().is_empty() {
+        rest.trim().to_string()
+    } else {
+        message
+    }
 }
 
 /// A stage a program names itself: `[stage] NAME` in a matching line (as the
@@ -162,7 +210,7 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mut env = Vec::new();
+    let mut env = plan.env.clone();
     if std::env::var_os("PYTHONUNBUFFERED").is_none() {
         // A Python command's prints reach the pipe when printed, so stage
         // boundaries fall where they happen (not at the next 8 KiB flush).
@@ -307,9 +355,38 @@ mod tests {
         assert_eq!(got.level, "INFO");
         assert_eq!(got.message, "Merging with dataset features (87 columns)...");
         let got = m("INFO:root:Loading features from s3://bucket/x").unwrap();
-        assert_eq!(got.stage, "root_loading_features_from_s3_bucket_x");
+        assert_eq!(got.stage, "loading_features_from_s3_bucket_x");
         assert!(m("DEBUG nothing to see").is_none());
         assert!(m("INFORMATION").is_none());
+    }
+
+    /// The layouts Python pipelines log in: `basicConfig`'s default with the
+    /// root and a named logger, the asctime/name/levelname form, a bare
+    /// level, and Airflow's task-log prefix. Each names the stage after the
+    /// message, never after the logger.
+    #[test]
+    fn common_logging_layouts_name_the_stage_after_the_message() {
+        let m = marker_for(Pattern::new(DEFAULT_STAGE_PATTERN).unwrap());
+        for line in [
+            "INFO:root:Loading ranking samples",
+            "INFO:prep:Loading ranking samples",
+            "INFO:prep.ranking_v2:Loading ranking samples",
+            "2026-11-27 10:00:01,123 - prep - INFO - Loading ranking samples",
+            "2026-11-27 10:00:01,123 - prep.ranking - INFO - Loading ranking samples",
+            "INFO Loading ranking samples",
+            "[2026-11-27, 10:00:01 UTC] {ranking_prep.py:88} INFO - Loading ranking samples",
+            "[2026-11-27T10:00:01.123+0000] {taskinstance.py:1234} INFO - Loading ranking samples",
+        ] {
+            let got = m(line).unwrap_or_else(|| panic!("no marker in {line}"));
+            assert_eq!(got.stage, "loading_ranking_samples", "{line}");
+            assert_eq!(got.message, "Loading ranking samples", "{line}");
+            assert_eq!(got.level, "INFO", "{line}");
+        }
+        // A colon in the message itself is kept.
+        let got = m("INFO Note: merging 94 columns").unwrap();
+        assert_eq!(got.message, "Note: merging 94 columns");
+        let got = m("INFO:prep:Ratio: 2.5").unwrap();
+        assert_eq!(got.message, "Ratio: 2.5");
     }
 
     #[test]

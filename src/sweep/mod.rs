@@ -8,6 +8,8 @@
 //! directories (which it writes); the `sweep`, `recommend` and `fidelity`
 //! commands call into it.
 
+pub mod command;
+pub mod fidelity;
 pub mod similarity;
 
 use std::collections::BTreeMap;
@@ -687,6 +689,7 @@ pub fn build_model(
         },
         calibration: None,
         production_checks: Vec::new(),
+        source: Default::default(),
     })
 }
 

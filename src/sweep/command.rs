@@ -1,0 +1,659 @@
+//! `oomlab sweep -- CMD`: a user's own command, run at several sizes and
+//! fitted with the replay sweep's model, in that command's own bytes.
+//!
+//! The replay models oomlab's idea of a pipeline; a team deploys, gates and
+//! gets killed by its own code, on its own pandas. A pipeline's memory is
+//! affine in its rows, so measuring the pipeline itself at a few small sizes
+//! transfers where a replay calibrated by one factor does not. Every point
+//! goes through [`crate::record`] (process tree, stages from its log lines,
+//! exact per-stage peaks), the largest size is held out and predicted, and
+//! the model says which command, Python and pandas produced it.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::{fit_table, judged_table};
+use crate::error::{bad_input, exit_with, Exit};
+use crate::model::{
+    model_path, HeldOut, Model, ModelScenario, ModelSource, Point, Validation, VariantModel,
+    MODEL_SCHEMA_VERSION,
+};
+use crate::progress::Progress;
+use crate::record::pattern::Pattern;
+use crate::record::{record, RecordPlan, StageStream};
+use crate::replay::{ReplaySettings, MAX_RANKING_SAMPLES_ENV};
+use crate::report::{self, Report, RunStatus};
+use crate::sampling::SamplingMode;
+use crate::scenario::{validate_scale, LoadedScenario, Scenario};
+use crate::units::{format_bytes, format_count};
+
+/// The placeholders substituted into a command's arguments.
+pub const PLACEHOLDERS: [&str; 4] = ["{rows}", "{scale}", "{data_dir}", "{max_ranking_samples}"];
+
+/// A command's peaks must grow by at least this share of the smallest peak
+/// between the smallest and the largest size, else the sizes did not reach
+/// it (no placeholder used, or the environment ignored) and a model of it
+/// would extrapolate noise.
+const FLAT_SHARE: f64 = 0.02;
+
+/// The sizes a command sweep runs at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sizes {
+    /// Rows loaded, as given (`--rows`).
+    Rows(Vec<u64>),
+    /// Scales of the scenario (`--scales`): its sample rows at each.
+    Scales(Vec<f64>),
+}
+
+/// What a command sweep is asked for.
+#[derive(Debug, Clone)]
+pub struct CommandSweepSettings {
+    /// The command and its arguments, placeholders unsubstituted.
+    pub template: Vec<OsString>,
+    /// The scenario: production rows, and the data generated for `{data_dir}`.
+    pub scenario: PathBuf,
+    /// The sizes to run at (at least three; the largest is held out).
+    pub sizes: Sizes,
+    /// Caps as shares of the rows loaded (`--max-ranking-samples-fraction`);
+    /// empty: unsampled runs only.
+    pub fractions: Vec<f64>,
+    /// Runs per point; each figure is their median.
+    pub repeat: u32,
+    /// Where generated data is cached (`None`: the default cache).
+    pub cache_dir: Option<PathBuf>,
+    /// RSS sampling interval.
+    pub interval: Duration,
+    /// The sweep's directory (`None`: `reports/runs/<time>-sweep-command/`).
+    pub out: Option<PathBuf>,
+    /// Where the model is also saved (`None`: only in the sweep's directory).
+    pub model: Option<PathBuf>,
+    /// The stage pattern (as `record --stage-pattern`).
+    pub stage_pattern: String,
+    /// Generate the scenario's data even when no argument names `{data_dir}`
+    /// (for a command that reads `$OOMLAB_DATA_DIR`).
+    pub generate_data: bool,
+    /// Start the data generation even when preflight predicts it will not fit.
+    pub force: bool,
+    /// Print less (the command's own output is not echoed).
+    pub quiet: bool,
+}
+
+/// One size of the sweep.
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    rows: u64,
+    scale: f64,
+}
+
+/// The argv of one run: every placeholder replaced.
+pub fn substitute(
+    template: &[OsString],
+    rows: u64,
+    scale: f64,
+    data_dir: Option<&Path>,
+    cap: u64,
+) -> Result<Vec<OsString>> {
+    template
+        .iter()
+        .map(|arg| {
+            let Some(text) = arg.to_str() else {
+                return Ok(arg.clone());
+            };
+            if text.contains("{data_dir}") && data_dir.is_none() {
+                return Err(bad_input(format!(
+                    "sweep -- CMD: argument `{text}` names {{data_dir}}, but no data was generated (internal: data_dir missing)"
+                )));
+            }
+            let dir = data_dir.map(|d| d.display().to_string()).unwrap_or_default();
+            Ok(OsString::from(
+                text.replace("{rows}", &rows.to_string())
+                    .replace("{scale}", &scale.to_string())
+                    .replace("{data_dir}", &dir)
+                    .replace("{max_ranking_samples}", &cap.to_string()),
+            ))
+        })
+        .collect()
+}
+
+/// Whether any argument names a placeholder.
+pub fn uses_placeholders(template: &[OsString]) -> bool {
+    template
+        .iter()
+        .filter_map(|a| a.to_str())
+        .any(|a| PLACEHOLDERS.iter().any(|p| a.contains(p)))
+}
+
+/// The median of a non-empty list (the lower middle for an even count).
+fn median(values: &mut [u64]) -> u64 {
+    values.sort_unstable();
+    values[(values.len() - 1) / 2]
+}
+
+/// The Python and pandas versions a command printed (`pandas 2.3.3`,
+/// `pandas==3.0.1`, `Python 3.11.7`), searched in its saved output.
+fn versions(dir: &Path) -> (Option<String>, Option<String>) {
+    let mut text = String::new();
+    for log in ["stdout.log", "stderr.log"] {
+        if let Ok(bytes) = std::fs::read(dir.join(log)) {
+            // The first lines carry a banner, if any.
+            text.push_str(&String::from_utf8_lossy(
+                &bytes[..bytes.len().min(64 << 10)],
+            ));
+        }
+    }
+    let find = |name: &'static str| -> Option<String> {
+        let re = regex_lite_version(name);
+        text.lines().find_map(|line| re(line))
+    };
+    (find("python"), find("pandas"))
+}
+
+/// A finder of `<name> <version>` (case-insensitive, `=`, `:` or `v` allowed
+/// between) in a line.
+fn regex_lite_version(name: &'static str) -> impl Fn(&str) -> Option<String> {
+    move |line: &str| {
+        let lower = line.to_ascii_lowercase();
+        let at = lower.find(name)? + name.len();
+        let rest = line[at..].trim_start_matches([' ', '=', ':', 'v']);
+        let version: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        (version.contains('.') && version.starts_with(|c: char| c.is_ascii_digit()))
+            .then(|| version.trim_end_matches('.').to_string())
+    }
+}
+
+/// Runs a command sweep and prints what it measured; writes `model.json`,
+/// the tables and the picture into the sweep's directory.
+pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
+    if settings.template.is_empty() {
+        return Err(bad_input(
+            "sweep --: no command given (usage: oomlab sweep --scales 0.02,0.04,0.08 -- CMD ARGS...)",
+        ));
+    }
+    if settings.repeat == 0 {
+        return Err(bad_input("--repeat 0: run each point at least once"));
+    }
+    let scenario = Scenario::load(&settings.scenario)?;
+    let production_rows = scenario.scenario.production_sizes().sample_rows.max(1);
+    let mut sizes: Vec<Size> = match &settings.sizes {
+        Sizes::Rows(rows) => rows
+            .iter()
+            .map(|&r| Size {
+                rows: r,
+                scale: r as f64 / production_rows as f64,
+            })
+            .collect(),
+        Sizes::Scales(scales) => scales
+            .iter()
+            .map(|&s| {
+                Ok(Size {
+                    rows: scenario.scenario.sizes(validate_scale(s)?).sample_rows,
+                    scale: s,
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    sizes.sort_by_key(|s| s.rows);
+    sizes.dedup_by_key(|s| s.rows);
+    if sizes.len() < 3 || sizes.iter().any(|s| s.rows == 0) {
+        return Err(bad_input(
+            "sweep -- CMD: expected at least 3 distinct, non-zero sizes (the model is fitted on all but the largest, which is held out)",
+        ));
+    }
+    let needs_data = settings.generate_data
+        || settings
+            .template
+            .iter()
+            .filter_map(|a| a.to_str())
+            .any(|a| a.contains("{data_dir}"));
+    let argv_template: Vec<String> = settings
+        .template
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let pattern = Pattern::new(&settings.stage_pattern)
+        .map_err(|e| bad_input(format!("--stage-pattern {}: {e}", settings.stage_pattern)))?;
+    let out = settings
+        .out
+        .clone()
+        .unwrap_or_else(|| report::default_out_dir("sweep-command"));
+    let mut progress = Progress::new(settings.quiet);
+    let holdout_rows = sizes.last().map_or(0, |s| s.rows);
+
+    let mut points: BTreeMap<&'static str, Vec<Point>> = BTreeMap::new();
+    let mut machine = None;
+    let mut version = (None, None);
+    let mut kept_ratio = Vec::new();
+    let mut reports = Vec::new();
+    for (index, size) in sizes.iter().enumerate() {
+        let data_dir = if needs_data {
+            Some(generate(&settings, size.scale, &mut progress)?)
+        } else {
+            None
+        };
+        let mut caps = vec![0u64];
+        for f in &settings.fractions {
+            caps.push(((size.rows as f64 * f).round() as u64).max(1));
+        }
+        for cap in caps {
+            let mut peaks = Vec::new();
+            let mut stage_runs: Vec<BTreeMap<String, u64>> = Vec::new();
+            let mut order: Vec<String> = Vec::new();
+            let mut kept = None;
+            let mut last_path = String::new();
+            for attempt in 1..=settings.repeat {
+                let dir = out.join(format!(
+                    "rows-{}{}{}",
+                    size.rows,
+                    if cap > 0 {
+                        format!("-cap-{cap}")
+                    } else {
+                        String::new()
+                    },
+                    if settings.repeat > 1 {
+                        format!("-run-{attempt}")
+                    } else {
+                        String::new()
+                    }
+                ));
+                let command = substitute(
+                    &settings.template,
+                    size.rows,
+                    size.scale,
+                    data_dir.as_deref(),
+                    cap,
+                )?;
+                let mut env = vec![
+                    ("OOMLAB_ROWS".to_string(), size.rows.to_string()),
+                    ("OOMLAB_SCALE".to_string(), size.scale.to_string()),
+                    (MAX_RANKING_SAMPLES_ENV.to_string(), cap.to_string()),
+                ];
+                if let Some(d) = &data_dir {
+                    env.push(("OOMLAB_DATA_DIR".to_string(), d.display().to_string()));
+                }
+                let plan = RecordPlan {
+                    command,
+                    interval: settings.interval,
+                    memory_limit: None,
+                    pattern: pattern.clone(),
+                    stream: StageStream::Both,
+                    label: format!("rows-{}", size.rows),
+                    out: dir.clone(),
+                    passthrough: !settings.quiet,
+                    env,
+                };
+                let report = record(&plan, &mut progress)?;
+                crate::summary::write_report_dir(&report, &dir)?;
+                let path = dir.join("report.json");
+                let run = completed(&report, size.rows, cap, &path)?;
+                peaks.push(run.peak_bytes.unwrap_or(0));
+                let mut stages = BTreeMap::new();
+                for s in &run.stages {
+                    if let Some(p) = s.exact_peak_bytes {
+                        if !order.contains(&s.name) {
+                            order.push(s.name.clone());
+                        }
+                        let e = stages.entry(s.name.clone()).or_insert(0u64);
+                        *e = (*e).max(p);
+                    }
+                }
+                stage_runs.push(stages);
+                let facts = crate::postmortem::sizes_in_log(&dir.join("stdout.log"))
+                    .filter(|f| f.prepared_rows.is_some())
+                    .or_else(|| crate::postmortem::sizes_in_log(&dir.join("stderr.log")));
+                kept = facts.and_then(|f| f.prepared_rows).or(kept);
+                if version == (None, None) {
+                    version = versions(&dir);
+                }
+                machine.get_or_insert(report.machine.clone());
+                last_path = path.display().to_string();
+                reports.push(last_path.clone());
+            }
+            let mut stage_peaks = BTreeMap::new();
+            for name in &order {
+                let mut v: Vec<u64> = stage_runs
+                    .iter()
+                    .filter_map(|r| r.get(name).copied())
+                    .collect();
+                if v.len() == stage_runs.len() {
+                    stage_peaks.insert(name.clone(), median(&mut v));
+                }
+            }
+            let peak = median(&mut peaks);
+            let rows_kept = match kept {
+                Some(k) => k,
+                None if cap > 0 => cap.min(size.rows),
+                None => size.rows,
+            };
+            if cap == 0 {
+                kept_ratio.push(rows_kept as f64 / size.rows as f64);
+            }
+            let peak_stage = stage_peaks
+                .iter()
+                .max_by_key(|(_, p)| **p)
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default();
+            let point = Point {
+                scale: size.scale,
+                rows_in: size.rows,
+                rows_kept,
+                max_ranking_samples: cap,
+                peak_bytes: peak,
+                peak_stage,
+                stage_peaks,
+                report: last_path,
+            };
+            let variant = if cap > 0 || !settings.fractions.is_empty() {
+                "command-sampled"
+            } else {
+                "command"
+            };
+            points.entry(variant).or_default().push(point.clone());
+            if cap == 0 && !settings.fractions.is_empty() {
+                // Unsampled runs are points of the sampled variant too (no cap, nothing sampled).
+                points.entry("command").or_default().push(point);
+            }
+        }
+        if index == 1 {
+            refuse_flat(&points, &argv_template)?;
+        }
+    }
+    refuse_flat(&points, &argv_template)?;
+
+    let dropna_keep_ratio = if kept_ratio.is_empty() {
+        1.0
+    } else {
+        kept_ratio.iter().sum::<f64>() / kept_ratio.len() as f64
+    };
+    let mut variants = Vec::new();
+    let mut held = Vec::new();
+    let mut max_err = BTreeMap::new();
+    for (name, sampling) in [
+        ("command", None),
+        ("command-sampled", Some(SamplingMode::Uniform)),
+    ] {
+        let Some(pts) = points.remove(name) else {
+            continue;
+        };
+        let stage_names = common_stages(&pts);
+        let names: Vec<&str> = stage_names.iter().map(String::as_str).collect();
+        let train: Vec<Point> = pts
+            .iter()
+            .filter(|p| p.rows_in < holdout_rows)
+            .cloned()
+            .collect();
+        let checked = VariantModel::fit(name, "command", sampling, &names, train)?;
+        let mut worst = 0.0f64;
+        for p in pts.iter().filter(|p| p.rows_in >= holdout_rows) {
+            let h: HeldOut = checked.judge(p);
+            worst = worst.max(h.error_pct.abs());
+            held.push(h);
+        }
+        max_err.insert(name.to_string(), worst);
+        variants.push(VariantModel::fit(name, "command", sampling, &names, pts)?);
+    }
+    let loaded = LoadedScenario {
+        path: settings.scenario.clone(),
+        scenario: scenario.scenario.clone(),
+    };
+    let scales: Vec<f64> = sizes.iter().map(|s| s.scale).collect();
+    let model = Model {
+        schema_version: MODEL_SCHEMA_VERSION,
+        oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: report::utc_now_rfc3339(),
+        scenario: ModelScenario {
+            name: loaded.scenario.name.clone(),
+            path: loaded.path.display().to_string(),
+            scenario: loaded.scenario.clone(),
+            production: loaded.scenario.production_sizes(),
+        },
+        scales: scales.clone(),
+        cache_root: settings
+            .cache_dir
+            .clone()
+            .unwrap_or_else(crate::data::cache::default_cache_root),
+        allocator: "the command's own (not chosen by oomlab)".into(),
+        machine: machine.unwrap_or_default(),
+        dropna_keep_ratio,
+        streaming_chunk_rows: 0,
+        memory_mode: Default::default(),
+        variants,
+        validation: Validation {
+            holdout_scale: *scales.last().context("no sizes")?,
+            fitted_scales: scales[..scales.len() - 1].to_vec(),
+            points: held,
+            max_abs_error_pct: max_err,
+        },
+        calibration: None,
+        production_checks: Vec::new(),
+        source: ModelSource::Command {
+            argv: argv_template.clone(),
+            stage_pattern: settings.stage_pattern.clone(),
+            python: version.0,
+            pandas: version.1,
+        },
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    model.write(&out.join("model.json"))?;
+    if let Some(path) = &settings.model {
+        model.write(&model_path(Some(path)))?;
+    }
+    let held_out = judged_table(&model.validation.points);
+    let fits = fit_table(&model);
+    let pictures = crate::plot::render(&crate::plot::sweep::SweepChart::new(&model), &out)
+        .unwrap_or_else(|e| {
+            eprintln!("warning: picture not drawn: {e:#}");
+            Vec::new()
+        });
+    let source = model.source.describe(model.memory_mode);
+    let mut md = format!(
+        "# Command sweep\n\nIn {source}.\n\nSizes (rows loaded): {}; held out: {}.\n\n## Held-out check\n\n{}\n## Fits\n\n{}\n",
+        sizes
+            .iter()
+            .map(|s| format_count(s.rows))
+            .collect::<Vec<_>>()
+            .join(", "),
+        format_count(holdout_rows),
+        held_out.to_markdown(),
+        fits.to_markdown()
+    );
+    md.push_str("\n## Reports\n\n");
+    for r in &reports {
+        md.push_str(&format!("- `{r}`\n"));
+    }
+    report::write_atomically(&out.join("sweep.md"), md.as_bytes())?;
+
+    println!("\nCommand sweep: {source}");
+    println!(
+        "Held-out check: fitted on {} rows, predicting {} rows",
+        sizes[..sizes.len() - 1]
+            .iter()
+            .map(|s| format_count(s.rows))
+            .collect::<Vec<_>>()
+            .join(", "),
+        format_count(holdout_rows)
+    );
+    println!("{}", held_out.to_text());
+    for (variant, err) in &model.validation.max_abs_error_pct {
+        println!("  {variant}: largest held-out error {err:.1}%");
+    }
+    println!("\nPer-row costs (fitted on all sizes):");
+    println!("{}", fits.to_text());
+    for v in &model.variants {
+        let at = model.predict(v, model.scenario.production.sample_rows, 0);
+        println!(
+            "  {}: {:.0} B/row loaded, fixed {}; at production size ({} rows, no cap) {} in {}",
+            v.name,
+            v.overall.bytes_per_row_in + v.overall.bytes_per_row_kept * dropna_keep_ratio,
+            format_bytes(v.overall.fixed_bytes.max(0.0) as u64),
+            format_count(model.scenario.production.sample_rows),
+            format_bytes(at.peak_bytes as u64),
+            at.peak_stage
+        );
+    }
+    println!("model: {}", out.join("model.json").display());
+    if let Some(path) = &settings.model {
+        println!("  (also saved as {})", path.display());
+    }
+    for p in &pictures {
+        println!("picture: {}", p.display());
+    }
+    println!("summary: {}", out.join("sweep.md").display());
+    Ok(Exit::Ok)
+}
+
+/// The one run of a recorded point, refused (exit 6, naming the size and the
+/// command's last stderr lines) unless it completed.
+fn completed<'a>(
+    report: &'a Report,
+    rows: u64,
+    cap: u64,
+    path: &Path,
+) -> Result<&'a crate::report::RunRecord> {
+    let run = report.runs.first().context("the record has no run")?;
+    if run.status == RunStatus::Completed {
+        return Ok(run);
+    }
+    let exit = match report::exit_for(report) {
+        Exit::Ok => Exit::ChildFailed,
+        e => e,
+    };
+    Err(exit_with(
+        exit,
+        format!(
+            "sweep stopped: the command did not complete at {} rows{} ({}); no model written; report: {}{}",
+            format_count(rows),
+            if cap > 0 {
+                format!(" with MAX_RANKING_SAMPLES={cap}")
+            } else {
+                String::new()
+            },
+            crate::runner::classify::status_sentence("the command", &run.status),
+            path.display(),
+            if run.stderr_tail.is_empty() {
+                String::new()
+            } else {
+                format!("\nits stderr ended with:\n{}", run.stderr_tail.join("\n"))
+            }
+        ),
+    ))
+}
+
+/// Refuses (exit 2) a sweep whose peaks do not grow with the size: the
+/// command never saw the sizes.
+fn refuse_flat(points: &BTreeMap<&'static str, Vec<Point>>, argv: &[String]) -> Result<()> {
+    let Some(pts) = points.get("command") else {
+        return Ok(());
+    };
+    let unsampled: Vec<&Point> = pts.iter().filter(|p| p.max_ranking_samples == 0).collect();
+    let (Some(small), Some(large)) = (
+        unsampled.iter().min_by_key(|p| p.rows_in),
+        unsampled.iter().max_by_key(|p| p.rows_in),
+    ) else {
+        return Ok(());
+    };
+    if large.rows_in <= small.rows_in {
+        return Ok(());
+    }
+    let grew = large.peak_bytes as f64 - small.peak_bytes as f64;
+    if grew < FLAT_SHARE * small.peak_bytes as f64 {
+        let hint = if uses_placeholders(&argv.iter().map(OsString::from).collect::<Vec<_>>()) {
+            "the command ignored the size it was given"
+        } else {
+            "no argument names {rows}, {scale}, {data_dir} or {max_ranking_samples}, and the command ignored $OOMLAB_ROWS, $OOMLAB_SCALE, $OOMLAB_DATA_DIR and $MAX_RANKING_SAMPLES"
+        };
+        return Err(bad_input(format!(
+            "sweep -- {}: the peak did not grow with the size ({} at {} rows, {} at {} rows): {hint}; a model of it would extrapolate noise",
+            argv.join(" "),
+            format_bytes(small.peak_bytes),
+            format_count(small.rows_in),
+            format_bytes(large.peak_bytes),
+            format_count(large.rows_in)
+        )));
+    }
+    Ok(())
+}
+
+/// The stages every point has a peak for (by name): a stage the command
+/// logs only at some sizes cannot be fitted.
+fn common_stages(points: &[Point]) -> Vec<String> {
+    let Some(first) = points.first() else {
+        return Vec::new();
+    };
+    first
+        .stage_peaks
+        .keys()
+        .filter(|name| points.iter().all(|p| p.stage_peaks.contains_key(*name)))
+        .cloned()
+        .collect()
+}
+
+/// The scenario's data at `scale` (generated through the measuring path on
+/// first use, as `oomlab data` does): its directory, for `{data_dir}`.
+fn generate(
+    settings: &CommandSweepSettings,
+    scale: f64,
+    progress: &mut Progress,
+) -> Result<PathBuf> {
+    let replay = ReplaySettings {
+        scenario: settings.scenario.clone(),
+        scale,
+        cache_dir: settings.cache_dir.clone(),
+        max_ranking_samples: Some(0),
+        force: settings.force,
+        ..Default::default()
+    };
+    let plan = crate::replay::plan("sweep", &replay, Vec::new())?;
+    plan.run(progress)?;
+    let sizes = plan.scenario.scenario.sizes(plan.scale);
+    Ok(crate::data::DataCache::locate(&plan.cache_root, &plan.scenario.scenario, &sizes).dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_substituted_everywhere() {
+        let t: Vec<OsString> = [
+            "py",
+            "--rows={rows}",
+            "{scale}",
+            "--d",
+            "{data_dir}/x",
+            "{max_ranking_samples}",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let got = substitute(&t, 1000, 0.5, Some(Path::new("/tmp/d")), 7).unwrap();
+        let got: Vec<String> = got
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(got, ["py", "--rows=1000", "0.5", "--d", "/tmp/d/x", "7"]);
+        assert!(uses_placeholders(&t));
+        assert!(!uses_placeholders(&[
+            OsString::from("python3"),
+            OsString::from("x.py")
+        ]));
+    }
+
+    #[test]
+    fn versions_are_read_from_a_banner() {
+        let f = regex_lite_version("pandas");
+        assert_eq!(
+            f("INFO python 3.11.7 pandas 2.3.3").as_deref(),
+            Some("2.3.3")
+        );
+        assert_eq!(f("pandas==3.0.1").as_deref(), Some("3.0.1"));
+        assert_eq!(f("using Pandas: v3.1.0.").as_deref(), Some("3.1.0"));
+        assert_eq!(f("pandas is fun"), None);
+    }
+}

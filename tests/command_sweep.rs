@@ -1,0 +1,213 @@
+//! `oomlab sweep -- CMD`: a user's own command at several sizes, fitted in
+//! its own bytes (issue 14).
+
+mod common;
+
+use common::{oomlab, scratch, text};
+
+/// A stdlib-only Python command whose memory is linear in `{rows}`: it
+/// writes (so the pages are resident) `PER_ROW` bytes per row and holds
+/// them a moment inside its `hold` stage.
+const PER_ROW: u64 = 2_000;
+const LINEAR: &str = "import sys, time\n\
+n = int(sys.argv[1])\n\
+print('INFO [stage] hold', flush=True)\n\
+b = bytearray(b'\\x01') * (n * 2000)\n\
+time.sleep(0.2)\n\
+print('INFO [stage] release', flush=True)\n\
+del b\n";
+
+fn sweep(out: &std::path::Path, extra: &[&str], command: &[&str]) -> std::process::Output {
+    let mut args = vec!["sweep", "--quiet", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(command);
+    oomlab().args(&args).output().expect("oomlab runs")
+}
+
+#[test]
+fn a_linear_command_sweep_recovers_its_per_row_cost_within_2_percent() {
+    let out = scratch("command-sweep-linear");
+    let run = sweep(
+        &out,
+        &["--rows", "20000,40000,80000,160000"],
+        &["python3", "-c", LINEAR, "{rows}"],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(model["source"]["kind"], "command");
+    assert_eq!(model["source"]["argv"][3], "{rows}");
+    let variant = &model["variants"][0];
+    let hold = variant["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "hold")
+        .expect("a hold stage");
+    let per_row = hold["fit"]["bytes_per_row_in"].as_f64().unwrap();
+    let err = (per_row - PER_ROW as f64).abs() / PER_ROW as f64;
+    assert!(
+        err <= 0.02,
+        "per-row cost {per_row:.0} B against {PER_ROW} B ({:.1}% off)\n{}",
+        err * 100.0,
+        text(&run)
+    );
+    // The held-out point is predicted, and named as held out.
+    let held = model["validation"]["max_abs_error_pct"]["command"]
+        .as_f64()
+        .unwrap();
+    assert!(held <= 5.0, "held-out error {held}%\n{}", text(&run));
+    assert!(
+        text(&run).contains("predicting 160,000 rows"),
+        "{}",
+        text(&run)
+    );
+    // recommend and check take the model unchanged and say whose bytes they are.
+    let model_path = out.join("model.json");
+    let check = oomlab()
+        .args([
+            "check",
+            "--model",
+            model_path.to_str().unwrap(),
+            "--memory",
+            "64GiB",
+            "--rows",
+            "1000000",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    assert!(
+        text(&check).contains("command's own bytes"),
+        "{}",
+        text(&check)
+    );
+}
+
+#[test]
+fn a_command_whose_peak_ignores_the_size_is_refused() {
+    let out = scratch("command-sweep-flat");
+    let run = sweep(
+        &out,
+        &["--rows", "20000,40000,80000"],
+        &["python3", "-c", "b = bytearray(b'\\x01') * 20_000_000"],
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    assert!(
+        text(&run).contains("did not grow with the size"),
+        "{}",
+        text(&run)
+    );
+    assert!(!out.join("model.json").exists());
+}
+
+#[test]
+fn a_command_failing_at_one_size_names_it_and_writes_no_model() {
+    let out = scratch("command-sweep-fails");
+    let run = sweep(
+        &out,
+        &["--rows", "20000,40000,80000"],
+        &[
+            "python3",
+            "-c",
+            "import sys\nn = int(sys.argv[1])\nb = bytearray(b'\\x01') * (n * 500)\nif n > 30000:\n    sys.exit('cannot handle ' + str(n) + ' rows')\n",
+            "{rows}",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(6), "{}", text(&run));
+    let t = text(&run);
+    assert!(t.contains("40,000 rows"), "{t}");
+    assert!(t.contains("cannot handle 40000 rows"), "{t}");
+    assert!(!out.join("model.json").exists());
+}
+
+#[test]
+fn too_few_sizes_and_bad_rows_are_bad_input() {
+    let out = scratch("command-sweep-bad");
+    for extra in [
+        &["--rows", "1000,2000"][..],
+        &["--rows", "1000,lots,3000"][..],
+    ] {
+        let run = sweep(&out, extra, &["python3", "-c", "pass"]);
+        assert_eq!(run.status.code(), Some(2), "{extra:?}: {}", text(&run));
+    }
+}
+
+/// The pandas reference swept as a user's command under one pandas (the
+/// interpreter `.ci/run` exports as `OOMLAB_PANDAS<major>_PYTHON`): the model
+/// records that pandas, its held-out check holds, and legacy pays more per
+/// row than optimized.
+fn reference_under(major: u32) {
+    let var = format!("OOMLAB_PANDAS{major}_PYTHON");
+    let Some(python) = std::env::var_os(&var) else {
+        eprintln!(
+            "skipped: ${var} is not set (.ci/run creates the virtual environment and sets it)"
+        );
+        return;
+    };
+    let python = python.to_string_lossy().into_owned();
+    let cache = common::cache();
+    let mut per_row = Vec::new();
+    for strategy in ["legacy", "optimized"] {
+        let out = scratch(&format!("command-sweep-pandas{major}-{strategy}"));
+        let run = sweep(
+            &out,
+            &[
+                "--scenario",
+                "scenarios/ci.toml",
+                "--scales",
+                "0.1,0.2,0.4",
+                "--cache-dir",
+                &cache,
+                "--stage-pattern",
+                r"^INFO \[stage\] (\S+)$",
+            ],
+            &[
+                &python,
+                "scenarios/pandas/ranking_prep.py",
+                "--strategy",
+                strategy,
+                "--data-dir",
+                "{data_dir}",
+            ],
+        );
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+        let model: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("model.json")).unwrap()).unwrap();
+        let pandas = model["source"]["pandas"].as_str().unwrap_or_default();
+        assert!(
+            pandas.starts_with(&format!("{major}.")),
+            "pandas {pandas:?} recorded, expected {major}.x"
+        );
+        let held = model["validation"]["max_abs_error_pct"]["command"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            held <= 10.0,
+            "{strategy}: held-out error {held}%\n{}",
+            text(&run)
+        );
+        per_row.push(
+            model["variants"][0]["overall"]["bytes_per_row_in"]
+                .as_f64()
+                .unwrap(),
+        );
+    }
+    assert!(
+        per_row[0] > per_row[1],
+        "pandas {major}: legacy {:.0} B/row should exceed optimized {:.0} B/row",
+        per_row[0],
+        per_row[1]
+    );
+}
+
+#[test]
+fn the_pandas_reference_sweeps_under_pandas_2() {
+    reference_under(2);
+}
+
+#[test]
+fn the_pandas_reference_sweeps_under_pandas_3() {
+    reference_under(3);
+}
