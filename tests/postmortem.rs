@@ -678,8 +678,8 @@ fn when_no_cap_is_safe_it_says_what_to_measure() {
     assert!(mf["no_safe_cap"].is_string(), "{mf}");
     let cmd = mf["measure_command"].as_str().unwrap();
     assert!(
-        cmd.starts_with("MAX_RANKING_SAMPLES=2900000 oomlab record ")
-            && cmd.ends_with(" -- <the pipeline's command>"),
+        cmd.starts_with("oomlab sweep --rows 290000,590000,1100000 ")
+            && cmd.contains(" -- <the pipeline's command"),
         "{cmd}"
     );
     let verdict = pm.verdict();
@@ -688,7 +688,7 @@ fn when_no_cap_is_safe_it_says_what_to_measure() {
         "{verdict}"
     );
     assert!(
-        verdict.contains("--observed 11873402:2900000=PEAK"),
+        verdict.contains("--model reports/model-pipeline.json"),
         "{verdict}"
     );
     // The killed setting still fails check under the same calibration.

@@ -830,6 +830,31 @@ impl Model {
         Ok(())
     }
 
+    /// How `recommend`, `check` and `postmortem` calibrate, in one place so
+    /// they cannot drift apart (a postmortem prints `check` lines that must
+    /// reproduce its answer): with a fidelity result's points among the
+    /// observations, `offset + k x model` ([`Model::calibrate_affine`]); else
+    /// the same when the observations are at two sizes or more (they tell the
+    /// fixed cost from the per-row cost), one factor otherwise.
+    pub fn calibrate_observed(
+        &mut self,
+        variant: &str,
+        observations: &[ObservedPeak],
+        fidelity_source: Option<&str>,
+    ) -> Result<()> {
+        if let Some(source) = fidelity_source {
+            return self.calibrate_affine(variant, observations, source);
+        }
+        let mut sizes: Vec<u64> = observations.iter().map(|o| o.rows_in).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        if sizes.len() >= 2 {
+            self.calibrate_affine(variant, observations, "--observed")
+        } else {
+            self.calibrate(variant, observations)
+        }
+    }
+
     /// Reads a model, refusing other schema versions with a clear message (exit 2).
     pub fn read(path: &Path) -> Result<Model> {
         let bytes = std::fs::read(path).map_err(|e| {

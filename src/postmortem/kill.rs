@@ -227,24 +227,28 @@ impl CheckLine<'_> {
     }
 }
 
-/// The command that measures what a postmortem could not show: one run of
-/// the pipeline's own command at a smaller cap, under `oomlab record`
-/// (`sweep -- CMD` does not exist yet), whose peak then calibrates the model
-/// with `--observed ROWS:CAP=PEAK`.
+/// Where [`measure_command`] saves the pipeline's own model.
+pub const PIPELINE_MODEL: &str = "reports/model-pipeline.json";
+
+/// The command that measures what a postmortem could not show: the
+/// pipeline's own command swept at a few small sizes, capped and not
+/// (`oomlab sweep -- CMD`, every point through `record`), so the answer comes
+/// from the pipeline's own bytes instead of a replay calibrated by one kill.
 pub fn measure_command(ev: &KillEvidence) -> String {
-    let cap = readable_floor((ev.killed_rows / 4).max(1));
+    let sizes: Vec<String> = [40, 20, 10]
+        .iter()
+        .map(|d| readable_floor((ev.rows_in / d).max(1)).to_string())
+        .collect();
     format!(
-        "MAX_RANKING_SAMPLES={cap} oomlab record --label ranking-prep-cap-{cap} -- <the pipeline's command>"
+        "oomlab sweep --rows {} --max-ranking-samples-fraction 0.25,0.6 --model {PIPELINE_MODEL} -- <the pipeline's command, taking {{rows}} and {{max_ranking_samples}}>",
+        sizes.join(",")
     )
 }
 
-/// What to do with the run [`measure_command`] measures: its peak, as an
-/// observation beside the kill.
-pub fn measure_then(ev: &KillEvidence) -> String {
-    let cap = readable_floor((ev.killed_rows / 4).max(1));
+/// What to do with the model [`measure_command`] writes.
+pub fn measure_then(_ev: &KillEvidence) -> String {
     format!(
-        "then rerun the postmortem with `--observed {}:{cap}=PEAK` (PEAK: the peak it reports)",
-        ev.rows_in
+        "then rerun the postmortem with `--model {PIPELINE_MODEL}`, a model in the pipeline's own bytes (the kill still bounds it)"
     )
 }
 

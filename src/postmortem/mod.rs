@@ -1742,7 +1742,7 @@ mod tests {
         assert!(found
             .measure_command
             .unwrap()
-            .contains("oomlab record --label ranking-prep-cap-250000 -- "));
+            .starts_with("oomlab sweep --rows 25000,50000,100000 --max-ranking-samples-fraction 0.25,0.6 --model reports/model-pipeline.json -- "));
         assert!(found
             .notes
             .iter()

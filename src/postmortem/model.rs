@@ -184,9 +184,9 @@ impl PeakModel for SweepModel {
                     &model.scenario.name,
                 )?);
                 let source = format!("the pandas runs in {}", file.display());
-                model.calibrate_affine(&variant, &observations, &source)?;
+                model.calibrate_observed(&variant, &observations, Some(&source))?;
             }
-            None => model.calibrate(&variant, &observations)?,
+            None => model.calibrate_observed(&variant, &observations, None)?,
         }
         self.model = Some(model);
         Ok(())

@@ -76,20 +76,9 @@ pub fn load_model(
                 &before.scenario.name,
             )?);
             let source = format!("the pandas runs in {}", file.display());
-            model.calibrate_affine(&variant, &observations, &source)?;
+            model.calibrate_observed(&variant, &observations, Some(&source))?;
         }
-        None => {
-            let mut sizes: Vec<u64> = observations.iter().map(|o| o.rows_in).collect();
-            sizes.sort_unstable();
-            sizes.dedup();
-            if sizes.len() >= 2 {
-                // Two sizes or more tell the fixed cost from the per-row
-                // cost: `offset + k x model`, as a fidelity result does.
-                model.calibrate_affine(&variant, &observations, "--observed")?;
-            } else {
-                model.calibrate(&variant, &observations)?;
-            }
-        }
+        None => model.calibrate_observed(&variant, &observations, None)?,
     }
     Ok((
         LoadedModel {
