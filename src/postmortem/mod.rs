@@ -635,7 +635,16 @@ fn model_findings(
             let arg = o.to_arg();
             let mut all = user.clone();
             all.push(o);
-            model.calibrate(&all, ctx.fidelity)?;
+            if let Err(e) = model.calibrate(&all, ctx.fidelity) {
+                // The model cannot take the kill (it predicts nothing there):
+                // say so, and answer from it as it was; the killed rows still
+                // cap the setting below.
+                model.calibrate(&user, ctx.fidelity)?;
+                out.notes.push(format!(
+                    "the kill could not calibrate the model ({e}): its answer is the model's own"
+                ));
+                return finish_findings(model, ctx, limit, evidence, out, observed_args);
+            }
             out.notes.push(format!(
                 "the kill calibrates the model: at {} rows (MAX_RANKING_SAMPLES={}) the pipeline needed at least the {} limit{} (kill: {}, limit from {}); as `--observed {arg}`",
                 format_count(ev.rows_in),
@@ -656,6 +665,20 @@ fn model_findings(
             .push(format!("the kill is not used as a measurement: {why}")),
         Err(_) => {}
     }
+    finish_findings(model, ctx, limit, evidence, out, observed_args)
+}
+
+/// The predictions and the setting of a model as calibrated (with the kill
+/// when `out.kill_observation` is set), and the `check` lines that reproduce them.
+fn finish_findings(
+    model: &mut dyn PeakModel,
+    ctx: &ModelContext,
+    limit: Option<u64>,
+    evidence: &std::result::Result<KillEvidence, String>,
+    mut out: ModelFindings,
+    observed_args: Vec<String>,
+) -> Result<ModelFindings> {
+    let rows_in = out.rows_in;
     out.model = model.describe();
     for strategy in ["legacy", "optimized"] {
         match model.predict(strategy, rows_in, out.max_ranking_samples_in_force) {
@@ -697,7 +720,7 @@ fn model_findings(
             });
             match (cap, safe) {
                 (_, Some(c)) => {
-                    out.cap_is_upper_bound = evidence.is_ok();
+                    out.cap_is_upper_bound = out.kill_observation.is_some();
                     let note = if out.cap_is_upper_bound {
                         format!(
                             "postmortem: at most this fits {}, an upper bound",
