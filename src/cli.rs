@@ -463,9 +463,30 @@ pub struct PostmortemArgs {
     /// runs, so predicted peaks and settings are in the pandas pipeline's bytes.
     #[arg(long, requires = "model")]
     pub fidelity: Option<PathBuf>,
+    /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK
+    /// (repeatable): calibrates the model together with the kill, as
+    /// `oomlab check --observed` does.
+    #[arg(long, requires = "model")]
+    pub observed: Vec<String>,
     /// Lines of context kept before and after the kill.
     #[arg(long, default_value_t = 50)]
     pub context: usize,
+    /// The kernel's log (`dmesg` or `journalctl -k` output): the OOM killer's
+    /// report names the kill, the cgroup's limit and what the process held.
+    #[arg(long, value_name = "FILE")]
+    pub kernel_log: Option<PathBuf>,
+    /// A copy of the container's memory cgroup directory (v2 memory.events,
+    /// memory.max, memory.peak; v1 memory.limit_in_bytes, memory.max_usage_in_bytes).
+    #[arg(long, value_name = "DIR")]
+    pub cgroup_dir: Option<PathBuf>,
+    /// `kubectl get pod NAME -o json` or `kubectl describe pod NAME` output:
+    /// OOMKilled, exit code 137 and the pod's memory limit.
+    #[arg(long, value_name = "FILE")]
+    pub kubernetes: Option<PathBuf>,
+    /// A Prometheus range query result (JSON) of container_memory_working_set_bytes:
+    /// the memory curve, instead of `docker stats`.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
     /// Output directory (default: reports/runs/<time>-postmortem/).
     #[arg(long)]
     pub out: Option<PathBuf>,

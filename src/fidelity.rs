@@ -364,6 +364,7 @@ fn calibrated_holdout(points: &[FidelityPoint]) -> Result<Option<Holdout>> {
             max_ranking_samples: 0,
             peak_bytes: p.pandas_peak_bytes,
             predicted_bytes: at(p.rows),
+            ..ObservedPeak::default()
         })
         .collect();
     let scaling = crate::model::affine_scaling(&observed);
@@ -443,6 +444,7 @@ pub fn observations(path: &Path, strategy: &str, scenario: &str) -> Result<Vec<O
                     max_ranking_samples: 0,
                     peak_bytes: p.pandas_peak_bytes,
                     predicted_bytes: 0.0,
+                    ..ObservedPeak::default()
                 })
                 .collect()
         })

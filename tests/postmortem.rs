@@ -454,10 +454,15 @@ fn a_model_gives_the_predicted_peak_and_the_setting_that_would_have_fitted() {
     assert!(legacy > optimized && optimized > 1 << 30, "{mf}");
     assert!(mf["model"].as_str().unwrap().contains("`ci`"));
     assert!(mf["fitting"].is_object(), "{mf}");
-    assert!(mf["env_snippet"]
+    // Whatever it prints, never the killed setting (0: no limit).
+    assert!(!mf["env_snippet"]
         .as_str()
-        .unwrap()
-        .contains("MAX_RANKING_SAMPLES="));
+        .unwrap_or("")
+        .contains("MAX_RANKING_SAMPLES=0 "));
+    assert_eq!(
+        mf["kill_observation"],
+        "8532146:0>=150000000000@merge_dataset_profile"
+    );
     // The ci model was measured with 300 profile columns; the log merged 312.
     let notes: Vec<&str> = mf["notes"]
         .as_array()
@@ -471,8 +476,10 @@ fn a_model_gives_the_predicted_peak_and_the_setting_that_would_have_fitted() {
             .any(|n| n.contains("312 dataset feature columns")),
         "{notes:?}"
     );
-    // Whether the model can explain the kill follows from its own figures.
-    let explains = legacy.max(optimized) >= 150_000_000_000;
+    // Whether the model could explain the kill follows from its own figures
+    // before the kill calibrated it; after, it reaches the limit.
+    let explains = u(&mf["largest_before_kill_bytes"]) >= 150_000_000_000;
+    assert!(legacy.max(optimized) >= 150_000_000_000 - 1, "{mf}");
     assert_eq!(mf["under_predicts"], !explains, "{mf}");
     assert_eq!(
         notes.iter().any(|n| n.contains("under-predicts")),
@@ -484,16 +491,21 @@ fn a_model_gives_the_predicted_peak_and_the_setting_that_would_have_fitted() {
         "{md}"
     );
     assert!(
-        pm.verdict().contains("The model predicts"),
+        pm.verdict()
+            .contains("Calibrated with the kill, the model predicts"),
         "{}",
         pm.verdict()
     );
 
-    // A limit the v2 prediction overshoots: a cap fits, within the headroom.
-    let limit = optimized;
+    // No kill, and a limit the v2 prediction overshoots: a cap fits, within
+    // the headroom, and nothing calls it an upper bound.
+    let completed = fixture("v2_sampled_completed.log");
+    let pm = postmortem("pm-model-completed", &completed, &["--model", model]);
+    pm.assert_ok();
+    let limit = u(&pm.json()["model"]["predicted"]["optimized"]["peak_bytes"]);
     let pm = postmortem(
         "pm-model-cap",
-        &log,
+        &completed,
         &["--model", model, "--memory-limit", &limit.to_string()],
     );
     pm.assert_ok();
@@ -512,6 +524,9 @@ fn a_model_gives_the_predicted_peak_and_the_setting_that_would_have_fitted() {
         .verdict()
         .contains(&format!("MAX_RANKING_SAMPLES={cap} would have fitted")));
 
+    assert_eq!(mf["cap_is_upper_bound"], false);
+    assert!(mf["kill_observation"].is_null());
+
     // Without any limit, the prediction but no setting, and why.
     let pm = postmortem("pm-model-nolimit", &log, &["--model", model]);
     pm.assert_ok();
@@ -522,6 +537,258 @@ fn a_model_gives_the_predicted_peak_and_the_setting_that_would_have_fitted() {
         .unwrap()
         .iter()
         .any(|n| n.as_str().unwrap().contains("no memory limit known")));
+}
+
+/// Runs a command line the postmortem printed (`oomlab check ...`) through
+/// a shell, with the binary under test in place of `oomlab`.
+fn run_printed(line: &str) -> std::process::Output {
+    let bin = common::bin();
+    let line = line.replacen("oomlab", &format!("'{}'", bin.display()), 1);
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("MAX_RANKING_SAMPLES")
+        .output()
+        .expect("sh runs")
+}
+
+/// Issue 16: the kill is an observation. On the write-up's lines of a v2 run
+/// with MAX_RANKING_SAMPLES=0 killed at 150 GB, the printed cap is below the
+/// killed rows, and `oomlab check` with the same calibration agrees: exit 0
+/// with that cap, exit 1 with the killed setting.
+#[test]
+fn the_kill_calibrates_the_model_and_check_agrees() {
+    let model = model().to_str().unwrap();
+    let log = fixture("v2_unsampled_killed_150gb.log");
+    let pm = postmortem(
+        "pm-kill-observed",
+        &log,
+        &["--model", model, "--memory-limit", "150GB"],
+    );
+    pm.assert_ok();
+    let j = pm.json();
+    assert_eq!(u(&j["kill_evidence"]["killed_rows"]), 11_873_402);
+    assert_eq!(j["kill_evidence"]["stage"], "merge_user_features");
+    let mf = &j["model"];
+    assert_eq!(
+        mf["kill_observation"], "11873402:0>=150000000000@merge_user_features",
+        "{mf}"
+    );
+    assert_eq!(mf["fitting"]["kind"], "cap", "{mf}");
+    let cap = u(&mf["fitting"]["cap"]);
+    assert!(cap > 0 && cap < 11_873_402, "{cap}");
+    assert_eq!(mf["cap_is_upper_bound"], true);
+    let env = mf["env_snippet"].as_str().unwrap();
+    assert!(
+        env.contains(&format!("MAX_RANKING_SAMPLES={cap} ")),
+        "{env}"
+    );
+    assert!(!env.contains("MAX_RANKING_SAMPLES=0 "), "{env}");
+    // The calibrated model reaches the limit at the killed setting.
+    assert!(u(&mf["predicted"]["optimized"]["peak_bytes"]) >= 150_000_000_000 - 1);
+    let verdict = pm.verdict();
+    assert!(
+        verdict.contains(&format!(
+            "MAX_RANKING_SAMPLES={cap} is the largest setting that can fit, an upper bound"
+        )),
+        "{verdict}"
+    );
+    let md = pm.md();
+    let check = mf["check_command"].as_str().unwrap();
+    let killed = mf["check_killed_command"].as_str().unwrap();
+    assert!(md.contains(check) && md.contains(killed), "{md}");
+    assert!(md.contains("## The kill as a measurement"), "{md}");
+    assert!(
+        check.contains("--observed '11873402:0>=150000000000@merge_user_features'"),
+        "{check}"
+    );
+
+    // The printed lines, as a user would paste them.
+    let out = run_printed(check);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{check}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("FITS"));
+    let out = run_printed(killed);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{killed}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("DOES NOT FIT") && text.contains("killed"),
+        "{text}"
+    );
+
+    // A peak observed elsewhere joins the kill, and check still agrees.
+    let pm = postmortem(
+        "pm-kill-observed-more",
+        &log,
+        &[
+            "--model",
+            model,
+            "--memory-limit",
+            "150GB",
+            "--observed",
+            "5000000:2000000=20GB",
+        ],
+    );
+    pm.assert_ok();
+    let mf = pm.json()["model"].clone();
+    if let Some(check) = mf["check_command"].as_str() {
+        assert!(
+            check.contains("--observed 5000000:2000000=20GB --observed"),
+            "{check}"
+        );
+        assert!(u(&mf["fitting"]["cap"]) < 11_873_402);
+        assert_eq!(run_printed(check).status.code(), Some(0), "{check}");
+    }
+    let killed = mf["check_killed_command"].as_str().unwrap();
+    assert_eq!(run_printed(killed).status.code(), Some(1), "{killed}");
+}
+
+/// A kill at a limit even one row cannot fit under: no cap is shown safe,
+/// and the write-up says what to measure instead.
+#[test]
+fn when_no_cap_is_safe_it_says_what_to_measure() {
+    let pm = postmortem(
+        "pm-no-safe-cap",
+        &fixture("v2_unsampled_killed_150gb.log"),
+        &[
+            "--model",
+            model().to_str().unwrap(),
+            "--memory-limit",
+            "50MB",
+        ],
+    );
+    pm.assert_ok();
+    let mf = pm.json()["model"].clone();
+    assert!(
+        mf["env_snippet"].is_null() && mf["check_command"].is_null(),
+        "{mf}"
+    );
+    assert!(mf["no_safe_cap"].is_string(), "{mf}");
+    let cmd = mf["measure_command"].as_str().unwrap();
+    assert!(
+        cmd.starts_with("oomlab sweep --rows 290000,590000,1100000 ")
+            && cmd.contains(" -- <the pipeline's command"),
+        "{cmd}"
+    );
+    let verdict = pm.verdict();
+    assert!(
+        verdict.contains("no setting can be shown safe"),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains("--model reports/model-pipeline.json"),
+        "{verdict}"
+    );
+    // The killed setting still fails check under the same calibration.
+    let killed = mf["check_killed_command"].as_str().unwrap();
+    assert_eq!(run_printed(killed).status.code(), Some(1), "{killed}");
+}
+
+/// Without a model the log alone bounds the bytes per row from below, and so
+/// the cap from above; labelled as such, and below the killed rows.
+#[test]
+fn without_a_model_the_log_alone_bounds_the_cap() {
+    let pm = postmortem(
+        "pm-log-bound",
+        &fixture("v2_unsampled_killed_150gb.log"),
+        &["--memory-limit", "150GB"],
+    );
+    pm.assert_ok();
+    let j = pm.json();
+    let b = &j["log_bound"];
+    assert_eq!(u(&b["killed_rows"]), 11_873_402);
+    assert_eq!(u(&b["cap_at_most"]), 9_400_000);
+    assert!((f(&b["bytes_per_row_at_least"]) - 150e9 / 11_873_402.0).abs() < 1e-3);
+    let verdict = pm.verdict();
+    assert!(verdict.contains("A bound from the log alone"), "{verdict}");
+    assert!(
+        verdict.contains("no MAX_RANKING_SAMPLES above 9,400,000"),
+        "{verdict}"
+    );
+    let md = pm.md();
+    assert!(md.contains("MAX_RANKING_SAMPLES=9400000"), "{md}");
+    assert!(
+        !md.lines().any(|l| l.starts_with("MAX_RANKING_SAMPLES=0 ")),
+        "{md}"
+    );
+
+    // No limit: the kill measures nothing, and the write-up says why.
+    let pm = postmortem(
+        "pm-log-bound-nolimit",
+        &fixture("v2_unsampled_killed_150gb.log"),
+        &[],
+    );
+    pm.assert_ok();
+    let j = pm.json();
+    assert!(j["log_bound"].is_null());
+    assert!(j["kill_not_used"]
+        .as_str()
+        .unwrap()
+        .contains("no memory limit"));
+}
+
+/// A killed run and then a retry with a cap that completed: both summarized,
+/// and the setting printed stays below what was killed.
+#[test]
+fn a_kill_then_a_successful_retry_are_both_summarized() {
+    let pm = postmortem(
+        "pm-retried-model",
+        &fixture("killed_then_retried.log"),
+        &[
+            "--model",
+            model().to_str().unwrap(),
+            "--memory-limit",
+            "150GB",
+        ],
+    );
+    pm.assert_ok();
+    let j = pm.json();
+    assert_eq!(u(&j["kill_evidence"]["killed_rows"]), 20_000_000);
+    assert_eq!(
+        j["after_kill"]["sampling"],
+        serde_json::json!([20_000_000, 5_000_000])
+    );
+    assert_eq!(j["after_kill"]["last_stage"]["stage"], "prepared");
+    let verdict = pm.verdict();
+    assert!(verdict.contains("A later run started on line 10, sampled 20,000,000 -> 5,000,000 rows, and completed ranking prep."), "{verdict}");
+    let mf = &j["model"];
+    assert_eq!(
+        mf["kill_observation"],
+        "20000000:0>=150000000000@merge_user_features"
+    );
+    if let Some(cap) = mf["fitting"]["cap"].as_u64() {
+        assert!(cap < 20_000_000);
+    }
+    assert!(!mf["env_snippet"]
+        .as_str()
+        .unwrap_or("")
+        .contains("MAX_RANKING_SAMPLES=0 "));
+    let md = pm.md();
+    assert!(md.contains("## After the kill"), "{md}");
+    assert!(
+        md.contains("- So MAX_RANKING_SAMPLES=5000000 held through ranking prep in this log"),
+        "{md}"
+    );
+    // The retry is checked against the kill-calibrated model.
+    assert!(
+        mf["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("a later run (line 10) completed ranking prep with 20,000,000 rows and MAX_RANKING_SAMPLES=5,000,000")),
+        "{mf}"
+    );
 }
 
 #[test]
@@ -731,4 +998,279 @@ fn a_large_log_is_streamed_in_flat_memory() {
             .len(),
         50
     );
+}
+
+fn source(name: &str) -> String {
+    format!("tests/fixtures/sources/{name}")
+}
+
+/// The facts of one source in postmortem.json.
+fn source_of(j: &Value, kind: &str) -> Value {
+    j["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} source in {}", j["sources"]))
+        .clone()
+}
+
+/// The first 7 lines of the issue's log: the run, without its kill line.
+fn log_without_kill(name: &str) -> String {
+    let text = std::fs::read_to_string(fixture("v2_unsampled_killed_150gb.log")).unwrap();
+    let path = scratch(name).join("scheduler.log");
+    let head: Vec<&str> = text.lines().take(7).collect();
+    std::fs::write(&path, head.join("\n") + "\n").unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn the_kernel_oom_report_gives_the_kill_and_the_limit() {
+    let log = fixture("v2_unsampled_killed_150gb.log");
+    for (file, kill_line, limit_line) in [("dmesg.txt", 23, 14), ("journalctl-k.txt", 4, 2)] {
+        let path = source(file);
+        let pm = postmortem("pm-kernel", &log, &["--kernel-log", &path]);
+        pm.assert_ok();
+        let j = pm.json();
+        let k = source_of(&j, "kernel log");
+        assert_eq!(u(&k["kill"]["at"]["line"]), kill_line, "{file}: {k}");
+        assert!(k["kill"]["what"]
+            .as_str()
+            .unwrap()
+            .contains("process 4242 (python3)"));
+        assert_eq!(u(&k["limit"]["bytes"]), 150_000_000_000, "{file}");
+        assert_eq!(u(&k["limit"]["at"]["line"]), limit_line);
+        assert!(k["facts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["what"].as_str().unwrap().contains("CONSTRAINT_MEMCG")));
+        // The kernel's limit is the one the kill is measured against.
+        assert_eq!(u(&j["memory"]["limit_bytes"]), 150_000_000_000);
+        let cite = format!("`{path}` line {limit_line}");
+        assert!(j["memory"]["limit_source"]
+            .as_str()
+            .unwrap()
+            .contains(&cite));
+        assert_eq!(u(&j["log_bound"]["cap_at_most"]), 9_400_000);
+        let md = pm.md();
+        assert!(md.contains("## Other sources"), "{md}");
+        assert!(md.contains(&format!("`{path}` line {kill_line}")), "{md}");
+    }
+
+    // The log lost its kill line: the kernel's report still names the kill.
+    let log = log_without_kill("pm-kernel-only");
+    let path = source("dmesg.txt");
+    let pm = postmortem("pm-kernel-only-out", &log, &["--kernel-log", &path]);
+    pm.assert_ok();
+    let j = pm.json();
+    assert!(j["kill"].is_null());
+    let ev = &j["kill_evidence"];
+    assert_eq!(u(&ev["killed_rows"]), 11_873_402);
+    assert!(ev["kill_source"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("`{path}` line 23")));
+    assert!(
+        pm.verdict()
+            .contains(&format!("No kill (exit code -9, Killed, OOM) was found in the log, but the kernel log recorded one (`{path}` line 23).")),
+        "{}",
+        pm.verdict()
+    );
+}
+
+#[test]
+fn cgroup_files_give_the_kill_the_limit_and_the_peak() {
+    let log = fixture("v2_unsampled_killed_150gb.log");
+    for (dir, kill_file, kill_line, limit_file) in [
+        ("cgroup_v2", "memory.events", 5, "memory.max"),
+        (
+            "cgroup_v1",
+            "memory.oom_control",
+            3,
+            "memory.limit_in_bytes",
+        ),
+    ] {
+        let pm = postmortem("pm-cgroup", &log, &["--cgroup-dir", &source(dir)]);
+        pm.assert_ok();
+        let j = pm.json();
+        let c = source_of(&j, "cgroup");
+        assert!(
+            c["kill"]["at"]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with(kill_file),
+            "{c}"
+        );
+        assert_eq!(u(&c["kill"]["at"]["line"]), kill_line);
+        assert!(c["limit"]["at"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with(limit_file));
+        assert_eq!(u(&c["limit"]["bytes"]), 150_000_000_000);
+        assert_eq!(u(&c["peak"]["bytes"]), 149_999_996_928);
+        assert_eq!(u(&j["memory"]["limit_bytes"]), 150_000_000_000);
+        assert!(pm.md().contains(&format!("{kill_file}` line {kill_line}")));
+    }
+
+    // A file that is not what the cgroup writes: exit 2, naming file and line.
+    let bad = scratch("pm-cgroup-bad");
+    std::fs::write(bad.join("memory.max"), "a lot\n").unwrap();
+    let pm = postmortem(
+        "pm-cgroup-bad-out",
+        &log,
+        &["--cgroup-dir", bad.to_str().unwrap()],
+    );
+    assert_eq!(pm.code, Some(EXIT_BAD_INPUT), "{}", pm.stderr);
+    assert!(pm.stderr.contains("memory.max: line 1"), "{}", pm.stderr);
+    let pm = postmortem("pm-cgroup-missing", &log, &["--cgroup-dir", "nope/cgroup"]);
+    assert_eq!(pm.code, Some(EXIT_BAD_INPUT), "{}", pm.stderr);
+    assert!(pm.stderr.contains("nope/cgroup"), "{}", pm.stderr);
+}
+
+#[test]
+fn kubernetes_pod_json_and_describe_give_oomkilled_and_the_limit() {
+    let log = log_without_kill("pm-k8s-log");
+    for (file, kill_line, limit_line) in [("pod.json", 62, 33), ("describe-pod.txt", 23, 31)] {
+        let path = source(file);
+        let pm = postmortem("pm-k8s", &log, &["--kubernetes", &path]);
+        pm.assert_ok();
+        let j = pm.json();
+        let k = source_of(&j, "kubernetes pod");
+        assert_eq!(u(&k["kill"]["at"]["line"]), kill_line, "{file}: {k}");
+        assert!(k["kill"]["what"].as_str().unwrap().contains("OOMKilled"));
+        assert_eq!(u(&k["limit"]["bytes"]), 150 << 30, "{file}");
+        assert_eq!(u(&k["limit"]["at"]["line"]), limit_line, "{file}");
+        assert_eq!(u(&j["memory"]["limit_bytes"]), 150 << 30);
+        // The log has no kill; the pod's status does.
+        assert_eq!(u(&j["kill_evidence"]["limit_bytes"]), 150 << 30);
+        assert!(j["kill_evidence"]["kill_source"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("`{path}` line {kill_line}")));
+        let facts = k["facts"].to_string();
+        if file == "describe-pod.txt" {
+            assert!(
+                facts.contains("exit code 137 (128 + 9: SIGKILL)"),
+                "{facts}"
+            );
+        }
+    }
+
+    // Not JSON after all: exit 2 with the file and the line.
+    let bad = scratch("pm-k8s-bad").join("pod.json");
+    std::fs::write(&bad, "{\n  \"kind\": \"Pod\",\n  \"spec\": {\n").unwrap();
+    let pm = postmortem(
+        "pm-k8s-bad-out",
+        &log,
+        &["--kubernetes", bad.to_str().unwrap()],
+    );
+    assert_eq!(pm.code, Some(EXIT_BAD_INPUT), "{}", pm.stderr);
+    assert!(pm.stderr.contains("pod.json: line 4"), "{}", pm.stderr);
+}
+
+#[test]
+fn a_prometheus_range_query_is_the_memory_curve() {
+    let log = fixture("v2_unsampled_killed_150gb.log");
+    let path = source("prometheus-working-set.json");
+    let pm = postmortem(
+        "pm-prometheus",
+        &log,
+        &["--prometheus", &path, "--memory-limit", "150GiB"],
+    );
+    pm.assert_ok();
+    let j = pm.json();
+    let m = &j["memory"];
+    // The container's series only (the pod's cgroup series double-counts it).
+    assert_eq!(m["container"], "base");
+    assert_eq!(u(&m["peak_usage_bytes"]), (150u64 << 30) - 4096);
+    assert!(u(&m["stats_rows"]) >= 30);
+    let p = source_of(&j, "prometheus");
+    assert_eq!(u(&p["peak"]["at"]["line"]), 3);
+    assert!(pm.md().contains(&format!("`{path}` line 3")));
+    assert!(
+        !j["pictures"].as_array().unwrap().is_empty(),
+        "{}",
+        j["pictures"]
+    );
+
+    let bad = scratch("pm-prom-bad").join("q.json");
+    std::fs::write(&bad, r#"{"status":"error","errorType":"bad_data","error":"1:10: parse error: unexpected \"}\""}"#).unwrap();
+    let pm = postmortem(
+        "pm-prom-bad-out",
+        &log,
+        &["--prometheus", bad.to_str().unwrap()],
+    );
+    assert_eq!(pm.code, Some(EXIT_BAD_INPUT), "{}", pm.stderr);
+    assert!(
+        pm.stderr.contains("q.json: line 1") && pm.stderr.contains("parse error"),
+        "{}",
+        pm.stderr
+    );
+}
+
+#[test]
+fn airflow_2_and_3_task_logs_name_the_kill() {
+    for (file, text) in [
+        (
+            "airflow2_task_killed.log",
+            "Task exited with return code -9",
+        ),
+        ("airflow3_task_killed.log", "\"exit_code\":-9"),
+    ] {
+        let pm = postmortem("pm-airflow", &fixture(file), &["--memory-limit", "150GB"]);
+        pm.assert_ok();
+        let j = pm.json();
+        assert_eq!(u(&j["kill"]["line"]), 9, "{file}");
+        assert_eq!(j["kill"]["kind"], "sigkill", "{file}");
+        assert!(j["kill"]["text"].as_str().unwrap().contains(text), "{file}");
+        assert_eq!(j["last_stage"]["stage"], "merge_user_features", "{file}");
+        assert_eq!(u(&j["facts"]["ranking_samples_rows"]), 11_873_402, "{file}");
+        assert_eq!(u(&j["log_bound"]["cap_at_most"]), 9_400_000, "{file}");
+    }
+    // Airflow's other ways of saying it.
+    let dir = scratch("pm-airflow-lines");
+    for line in [
+        "[2026-01-14, 02:08:13 UTC] {local_task_job_runner.py:234} INFO - Task exited with return code Negsignal.SIGKILL",
+        "[2026-01-14T02:08:13.000+0000] {taskinstance.py:1400} ERROR - Task received SIGKILL",
+    ] {
+        let path = dir.join("task.log");
+        std::fs::write(
+            &path,
+            format!("INFO - Ranking samples: 1000 rows before optimization\n{line}\n"),
+        )
+        .unwrap();
+        let pm = postmortem("pm-airflow-line", path.to_str().unwrap(), &[]);
+        pm.assert_ok();
+        assert_eq!(pm.json()["kill"]["kind"], "sigkill", "{line}");
+    }
+}
+
+/// With a model, a limit from the pod spec and the kill from its status:
+/// the check lines printed still agree with `oomlab check`.
+#[test]
+fn a_pod_limit_and_kill_calibrate_the_model_like_the_log_does() {
+    let log = log_without_kill("pm-k8s-model-log");
+    let pm = postmortem(
+        "pm-k8s-model",
+        &log,
+        &[
+            "--model",
+            model().to_str().unwrap(),
+            "--kubernetes",
+            &source("pod.json"),
+        ],
+    );
+    pm.assert_ok();
+    let mf = pm.json()["model"].clone();
+    assert_eq!(
+        mf["kill_observation"],
+        format!("11873402:0>={}@merge_user_features", 150u64 << 30)
+    );
+    let cap = u(&mf["fitting"]["cap"]);
+    assert!(cap > 0 && cap < 11_873_402, "{mf}");
+    let check = mf["check_command"].as_str().unwrap();
+    assert_eq!(run_printed(check).status.code(), Some(0), "{check}");
+    let killed = mf["check_killed_command"].as_str().unwrap();
+    assert_eq!(run_printed(killed).status.code(), Some(1), "{killed}");
 }

@@ -24,7 +24,12 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
         stats_interval_s: parse_stats_interval(&args.stats_interval)?,
         model: args.model.clone(),
         fidelity: args.fidelity.clone(),
+        observed: args.observed.clone(),
         context: args.context.min(10_000),
+        kernel_log: args.kernel_log.clone(),
+        cgroup_dir: args.cgroup_dir.clone(),
+        kubernetes: args.kubernetes.clone(),
+        prometheus: args.prometheus.clone(),
     };
     let mut pm = analyze(&inputs)?;
     let out = args
@@ -49,7 +54,7 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
 /// a day. `docker stats` rows are often collected by `watch -n 300` or cron,
 /// so minutes and hours are as usual as seconds here.
 fn parse_stats_interval(text: &str) -> Result<f64> {
-    crate::units::parse_duration("--stats-interval", text, "1ms", "24h").map(|d| d.as_secs_f64())
+    oomlab::units::parse_duration("--stats-interval", text, "1ms", "24h").map(|d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -379,7 +379,7 @@ impl Scaling {
 }
 
 /// A peak observed in production (or a postmortem) at a known size.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObservedPeak {
     /// Rows loaded ("Ranking samples: N rows before optimization").
     pub rows_in: u64,
@@ -390,18 +390,48 @@ pub struct ObservedPeak {
     /// What the uncalibrated model predicted for it (filled in by `calibrate`).
     #[serde(default)]
     pub predicted_bytes: f64,
+    /// The peak was *at least* `peak_bytes` (`ROWS>=PEAK`): a run killed at a
+    /// memory limit reached the limit, and maybe more, so it bounds the
+    /// calibration from below instead of pinning it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub at_least: bool,
+    /// The stage the peak was seen in (`...@merge_user_features`): a kill in
+    /// one stage says that stage needed the memory, which the model's figure
+    /// for that stage (not its largest stage) must reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
 }
 
 impl ObservedPeak {
     /// Parses `ROWS=PEAK` or `ROWS:MAX_RANKING_SAMPLES=PEAK`, e.g.
-    /// `8532146=48GiB`, `8532146:5000000=31GB`.
+    /// `8532146=48GiB`, `8532146:5000000=31GB`; `>=` instead of `=` for a
+    /// lower bound (a kill at a limit), and `@STAGE` after the peak for the
+    /// stage it was seen in: `11873402:0>=150GB@merge_user_features`.
     pub fn parse(text: &str) -> Result<Self> {
         let bad = |why: &str| {
             bad_input(format!(
-                "--observed {text}: {why} (expected ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK, e.g. 8532146=48GiB)"
+                "--observed {text}: {why} (expected ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK, `>=` for a lower bound, optionally @STAGE, e.g. 8532146=48GiB or 11873402:0>=150GB@merge_user_features)"
             ))
         };
-        let (sizes, peak) = text.split_once('=').ok_or_else(|| bad("no `=`"))?;
+        let (sizes, peak, at_least) = match text.split_once(">=") {
+            Some((s, p)) => (s, p, true),
+            None => {
+                let (s, p) = text.split_once('=').ok_or_else(|| bad("no `=`"))?;
+                (s, p, false)
+            }
+        };
+        let (peak, stage) = match peak.split_once('@') {
+            Some((p, st)) => {
+                let st = st.trim();
+                if st.is_empty() || !st.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(bad(
+                        "STAGE after `@` must be a stage name such as merge_user_features",
+                    ));
+                }
+                (p, Some(st.to_string()))
+            }
+            None => (peak, None),
+        };
         let (rows, cap) = match sizes.split_once(':') {
             Some((r, c)) => (r, Some(c)),
             None => (sizes, None),
@@ -426,8 +456,47 @@ impl ObservedPeak {
             max_ranking_samples,
             peak_bytes,
             predicted_bytes: 0.0,
+            at_least,
+            stage,
         })
     }
+
+    /// The observation as `--observed` takes it back (the inverse of
+    /// [`ObservedPeak::parse`]), so a postmortem can print the exact
+    /// `oomlab check` line that reproduces its calibration.
+    pub fn to_arg(&self) -> String {
+        format!(
+            "{}:{}{}{}{}",
+            self.rows_in,
+            self.max_ranking_samples,
+            if self.at_least { ">=" } else { "=" },
+            self.peak_bytes,
+            self.stage
+                .as_deref()
+                .map(|s| format!("@{s}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Raises a scaling's factor until every lower bound holds: a run killed at a
+/// limit needed at least that much, so the calibrated prediction for it (of
+/// the stage it died in) must reach the limit. Bounds only ever raise the
+/// model; one that already holds changes nothing.
+fn meet_bounds(scaling: Scaling, bounds: &[ObservedPeak]) -> Scaling {
+    let mut out = scaling;
+    for b in bounds
+        .iter()
+        .filter(|b| b.at_least && b.predicted_bytes > 0.0)
+    {
+        if out.apply(b.predicted_bytes) < b.peak_bytes as f64 {
+            let factor = (b.peak_bytes as f64 - out.offset_bytes) / b.predicted_bytes;
+            if factor.is_finite() && factor > out.factor {
+                out.factor = factor;
+            }
+        }
+    }
+    out
 }
 
 /// One stage's predicted peak.
@@ -660,13 +729,7 @@ impl Model {
         let v = self.variant(variant)?.clone();
         let mut points = Vec::new();
         for o in observed {
-            let p = v
-                .predict(
-                    o.rows_in,
-                    self.rows_kept(&v, o.rows_in, o.max_ranking_samples),
-                    Scaling::IDENTITY,
-                )
-                .peak_bytes;
+            let p = self.uncalibrated_at(&v, o)?;
             if p <= 0.0 {
                 return Err(bad_input(format!(
                     "--observed {}=...: the model predicts no memory there; cannot calibrate",
@@ -675,16 +738,52 @@ impl Model {
             }
             points.push(ObservedPeak {
                 predicted_bytes: p,
-                ..*o
+                ..o.clone()
             });
         }
+        let factor = one_factor(points.iter().filter(|o| !o.at_least));
+        let scaling = Scaling {
+            factor: if factor.is_finite() { factor } else { 1.0 },
+            offset_bytes: 0.0,
+        };
+        let scaling = meet_bounds(scaling, &points);
         self.calibration = Some(Calibration {
-            factor: one_factor(&points),
+            factor: scaling.factor,
             offset_bytes: 0.0,
             source: "--observed".into(),
             observations: points,
         });
         Ok(())
+    }
+
+    /// The uncalibrated figure an observation is compared with: the peak of
+    /// its stage when it names one, else the variant's peak (its largest stage).
+    fn uncalibrated_at(&self, v: &VariantModel, o: &ObservedPeak) -> Result<f64> {
+        let p = v.predict(
+            o.rows_in,
+            self.rows_kept(v, o.rows_in, o.max_ranking_samples),
+            Scaling::IDENTITY,
+        );
+        match &o.stage {
+            None => Ok(p.peak_bytes),
+            Some(stage) => p
+                .stages
+                .iter()
+                .find(|s| &s.stage == stage)
+                .map(|s| s.bytes)
+                .ok_or_else(|| {
+                    bad_input(format!(
+                        "--observed {}: the model of `{}` has no stage `{stage}` (it has: {})",
+                        o.to_arg(),
+                        v.name,
+                        p.stages
+                            .iter()
+                            .map(|s| s.stage.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }),
+        }
     }
 
     /// Rescales the model to peaks of the real pipeline at several sizes (a
@@ -711,17 +810,52 @@ impl Model {
         // and would make the pandas per-row growth look like a huge factor.
         let v = self.variant(variant)?.clone();
         if let Some(stage) = v.fastest_stage(self.dropna_keep_ratio) {
-            for o in &mut calibration.observations {
+            for o in calibration
+                .observations
+                .iter_mut()
+                .filter(|o| o.stage.is_none() && !o.at_least)
+            {
                 let kept = self.rows_kept(&v, o.rows_in, o.max_ranking_samples);
                 o.predicted_bytes = stage.fit.eval(o.rows_in as f64, kept as f64).max(0.0);
             }
         }
         calibration.source = source.to_string();
-        let scaling = affine_scaling(&calibration.observations);
+        let pinned: Vec<ObservedPeak> = calibration
+            .observations
+            .iter()
+            .filter(|o| !o.at_least)
+            .cloned()
+            .collect();
+        let scaling = meet_bounds(affine_scaling(&pinned), &calibration.observations);
         calibration.factor = scaling.factor;
         calibration.offset_bytes = scaling.offset_bytes;
         self.calibration = Some(calibration);
         Ok(())
+    }
+
+    /// How `recommend`, `check` and `postmortem` calibrate, in one place so
+    /// they cannot drift apart (a postmortem prints `check` lines that must
+    /// reproduce its answer): with a fidelity result's points among the
+    /// observations, `offset + k x model` ([`Model::calibrate_affine`]); else
+    /// the same when the observations are at two sizes or more (they tell the
+    /// fixed cost from the per-row cost), one factor otherwise.
+    pub fn calibrate_observed(
+        &mut self,
+        variant: &str,
+        observations: &[ObservedPeak],
+        fidelity_source: Option<&str>,
+    ) -> Result<()> {
+        if let Some(source) = fidelity_source {
+            return self.calibrate_affine(variant, observations, source);
+        }
+        let mut sizes: Vec<u64> = observations.iter().map(|o| o.rows_in).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        if sizes.len() >= 2 {
+            self.calibrate_affine(variant, observations, "--observed")
+        } else {
+            self.calibrate(variant, observations)
+        }
     }
 
     /// Reads a model, refusing other schema versions with a clear message (exit 2).
@@ -935,6 +1069,51 @@ mod model_tests {
     }
 
     #[test]
+    fn a_kill_is_a_lower_bound_in_its_stage() {
+        let o = ObservedPeak::parse("11873402:0>=150GB@merge_dataset_profile").unwrap();
+        assert!(o.at_least);
+        assert_eq!(o.stage.as_deref(), Some("merge_dataset_profile"));
+        assert_eq!(ObservedPeak::parse(&o.to_arg()).unwrap(), o);
+        for bad in ["1>=1G@", "1>=1G@a b", "1>=x"] {
+            assert!(ObservedPeak::parse(bad).is_err(), "{bad}");
+        }
+        // Alone, the bound lifts the model until the stage reaches the limit.
+        let mut m = synthetic::model();
+        m.calibrate("optimized", std::slice::from_ref(&o)).unwrap();
+        let v = m.variant("optimized").unwrap().clone();
+        let p = m.predict(&v, 11_873_402, 0);
+        let stage = p
+            .stages
+            .iter()
+            .find(|s| s.stage == "merge_dataset_profile")
+            .unwrap();
+        assert!((stage.bytes - 150e9).abs() < 1e3, "{}", stage.bytes);
+        // A bound that already holds changes nothing...
+        let mut m = synthetic::model();
+        let low = ObservedPeak::parse("11873402>=1GB").unwrap();
+        m.calibrate("optimized", &[low]).unwrap();
+        assert_eq!(m.calibration.as_ref().unwrap().factor, 1.0);
+        // ...and one that does not wins over a smaller observed peak.
+        let mut m = synthetic::model();
+        let seen = ObservedPeak::parse("1000000=10GB").unwrap();
+        m.calibrate("optimized", &[seen.clone(), o.clone()])
+            .unwrap();
+        let p = m.predict(&v, 11_873_402, 0).peak_bytes;
+        assert!(p >= 150e9 - 1e3, "{p}");
+        // The affine calibration keeps the bound too.
+        let mut m = synthetic::model();
+        m.calibrate_affine("optimized", &[seen, o], "test").unwrap();
+        let p = m.predict(&v, 11_873_402, 0).peak_bytes;
+        assert!(p >= 150e9 - 1e3, "{p}");
+        // A stage the model does not have is named.
+        let mut m = synthetic::model();
+        let e = m
+            .calibrate("optimized", &[ObservedPeak::parse("1>=1G@nope").unwrap()])
+            .unwrap_err();
+        assert!(e.to_string().contains("no stage `nope`"), "{e}");
+    }
+
+    #[test]
     fn affine_calibration_recovers_offset_and_factor() {
         let obs: Vec<ObservedPeak> = [1.0e9f64, 2.0e9, 4.0e9]
             .iter()
@@ -943,6 +1122,7 @@ mod model_tests {
                 max_ranking_samples: 0,
                 peak_bytes: (1.5e9 + 1.2 * p) as u64,
                 predicted_bytes: p,
+                ..ObservedPeak::default()
             })
             .collect();
         let s = affine_scaling(&obs);

@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{advice, Model};
+use crate::model::{advice, Model, ObservedPeak};
 use crate::sampling::SamplingMode;
 
 /// A predicted peak and the stage that sets it.
@@ -65,30 +65,38 @@ pub trait PeakModel {
         budget_bytes: u64,
         headroom: f64,
     ) -> Result<FittingSetting>;
+    /// The stages of the v2 pipeline's model: a kill in one of them bounds
+    /// that stage's figure, not only the largest.
+    fn stages(&self) -> Vec<String>;
+    /// Calibrates the v2 model exactly as `oomlab check --observed ...
+    /// [--fidelity F]` does (same observations, same order), so the settings
+    /// a postmortem prints are the ones `check` passes.
+    fn calibrate(&mut self, observed: &[ObservedPeak], fidelity: Option<&Path>) -> Result<()>;
 }
 
 /// Share of the limit kept free when choosing a setting (as `recommend` does).
 pub const HEADROOM: f64 = advice::DEFAULT_HEADROOM;
 
 /// Reads `model.json` (exit 2 with a clear message when it cannot be used),
-/// calibrated to a fidelity result's pandas peaks of the v2 pipeline when one
-/// is given, so the postmortem's figures are in pandas bytes.
-pub fn load(path: &Path, fidelity: Option<&Path>) -> Result<Box<dyn PeakModel>> {
-    let mut model = Model::read(path)?;
-    if let Some(file) = fidelity {
-        let variant = model
-            .variant_for("optimized", crate::sampling::SamplingMode::Uniform)?
-            .name
-            .clone();
-        let points = crate::fidelity::observations(file, "optimized", &model.scenario.name)?;
-        let source = format!("the pandas runs in {}", file.display());
-        model.calibrate_affine(&variant, &points, &source)?;
-    }
-    Ok(Box::new(SweepModel(model)))
+/// uncalibrated: [`PeakModel::calibrate`] adds what the postmortem learnt.
+pub fn load(path: &Path) -> Result<Box<dyn PeakModel>> {
+    Ok(Box::new(SweepModel {
+        saved: Model::read(path)?,
+        model: None,
+    }))
 }
 
-/// The model `oomlab sweep` writes.
-struct SweepModel(Model);
+/// The model `oomlab sweep` writes, as saved and as calibrated.
+struct SweepModel {
+    saved: Model,
+    model: Option<Model>,
+}
+
+impl SweepModel {
+    fn m(&self) -> &Model {
+        self.model.as_ref().unwrap_or(&self.saved)
+    }
+}
 
 fn peak(p: &crate::model::Prediction) -> PredictedPeak {
     PredictedPeak {
@@ -99,7 +107,7 @@ fn peak(p: &crate::model::Prediction) -> PredictedPeak {
 
 impl PeakModel for SweepModel {
     fn describe(&self) -> String {
-        let m = &self.0;
+        let m = self.m();
         let mut text = format!(
             "model of scenario `{}` fitted {} (scales {:?})",
             m.scenario.name, m.created_at, m.scales
@@ -115,7 +123,7 @@ impl PeakModel for SweepModel {
     }
 
     fn shape(&self) -> ModelShape {
-        let p = &self.0.scenario.production;
+        let p = &self.m().scenario.production;
         ModelShape {
             datasets: p.datasets,
             profile_columns: p.profile_columns,
@@ -125,8 +133,9 @@ impl PeakModel for SweepModel {
     }
 
     fn predict(&self, strategy: &str, rows_in: u64, cap: u64) -> Result<PredictedPeak> {
-        let variant = self.0.variant_for(strategy, SamplingMode::Uniform)?;
-        Ok(peak(&self.0.predict(variant, rows_in, cap)))
+        let m = self.m();
+        let variant = m.variant_for(strategy, SamplingMode::Uniform)?;
+        Ok(peak(&m.predict(variant, rows_in, cap)))
     }
 
     fn fitting_setting(
@@ -135,9 +144,10 @@ impl PeakModel for SweepModel {
         budget_bytes: u64,
         headroom: f64,
     ) -> Result<FittingSetting> {
-        let variant = self.0.variant_for("optimized", SamplingMode::Uniform)?;
+        let m = self.m();
+        let variant = m.variant_for("optimized", SamplingMode::Uniform)?;
         let limit = budget_bytes as f64 * (1.0 - headroom);
-        Ok(match advice::recommend(&self.0, variant, rows_in, limit)? {
+        Ok(match advice::recommend(m, variant, rows_in, limit)? {
             advice::Answer::NoSampling { prediction } => FittingSetting::NoSampling {
                 peak: peak(&prediction),
             },
@@ -149,5 +159,36 @@ impl PeakModel for SweepModel {
                 floor: peak(&floor),
             },
         })
+    }
+
+    fn stages(&self) -> Vec<String> {
+        self.saved
+            .variant_for("optimized", SamplingMode::Uniform)
+            .map(|v| v.stages.iter().map(|s| s.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn calibrate(&mut self, observed: &[ObservedPeak], fidelity: Option<&Path>) -> Result<()> {
+        // What `recommend::load_model` does for `check --strategy optimized`.
+        let mut model = self.saved.clone();
+        let variant = model
+            .variant_for("optimized", SamplingMode::Uniform)?
+            .name
+            .clone();
+        let mut observations = observed.to_vec();
+        match fidelity {
+            Some(file) => {
+                observations.extend(crate::fidelity::observations(
+                    file,
+                    "optimized",
+                    &model.scenario.name,
+                )?);
+                let source = format!("the pandas runs in {}", file.display());
+                model.calibrate_observed(&variant, &observations, Some(&source))?;
+            }
+            None => model.calibrate_observed(&variant, &observations, None)?,
+        }
+        self.model = Some(model);
+        Ok(())
     }
 }

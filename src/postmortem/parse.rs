@@ -357,6 +357,11 @@ const SIGKILL: &[&str] = &[
     "exit code: 137",
     "exit status 137",
     "exitcode=137",
+    // Airflow 3's structured (JSON) task logs: `"exit_code":-9`.
+    "\"exit_code\":-9",
+    "\"exit_code\": -9",
+    "\"exit_code\":137",
+    "\"exit_code\": 137",
 ];
 
 fn kill_event(line: &str, lower: &str) -> Option<LogEvent> {

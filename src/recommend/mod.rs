@@ -76,20 +76,9 @@ pub fn load_model(
                 &before.scenario.name,
             )?);
             let source = format!("the pandas runs in {}", file.display());
-            model.calibrate_affine(&variant, &observations, &source)?;
+            model.calibrate_observed(&variant, &observations, Some(&source))?;
         }
-        None => {
-            let mut sizes: Vec<u64> = observations.iter().map(|o| o.rows_in).collect();
-            sizes.sort_unstable();
-            sizes.dedup();
-            if sizes.len() >= 2 {
-                // Two sizes or more tell the fixed cost from the per-row
-                // cost: `offset + k x model`, as a fidelity result does.
-                model.calibrate_affine(&variant, &observations, "--observed")?;
-            } else {
-                model.calibrate(&variant, &observations)?;
-            }
-        }
+        None => model.calibrate_observed(&variant, &observations, None)?,
     }
     Ok((
         LoadedModel {
@@ -145,21 +134,29 @@ pub fn calibration_table(
         .observations
         .iter()
         .map(|o| {
+            // A kill names the stage it died in: compare that stage's figure.
+            let at = |m: &Model| {
+                let p = m.predict(variant, o.rows_in, o.max_ranking_samples);
+                o.stage
+                    .as_deref()
+                    .and_then(|st| p.stages.iter().find(|s| s.stage == st))
+                    .map_or(p.peak_bytes, |s| s.bytes)
+            };
             vec![
-                "observed".into(),
+                if o.at_least { "killed" } else { "observed" }.into(),
                 format_count(o.rows_in),
                 cap_label(o.max_ranking_samples),
-                format_bytes(o.peak_bytes),
-                format_bytes(
-                    before
-                        .predict(variant, o.rows_in, o.max_ranking_samples)
-                        .peak_bytes as u64,
+                format!(
+                    "{}{}{}",
+                    if o.at_least { ">= " } else { "" },
+                    format_bytes(o.peak_bytes),
+                    o.stage
+                        .as_deref()
+                        .map(|s| format!(" in {s}"))
+                        .unwrap_or_default()
                 ),
-                format_bytes(
-                    after
-                        .predict(variant, o.rows_in, o.max_ranking_samples)
-                        .peak_bytes as u64,
-                ),
+                format_bytes(at(before) as u64),
+                format_bytes(at(after) as u64),
             ]
         })
         .collect();
