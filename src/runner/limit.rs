@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use clap::ValueEnum;
 
+use crate::sampler::CgroupMeter;
+
 /// How `--memory-limit` is enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum LimitBy {
@@ -60,9 +62,10 @@ pub struct ChildCgroup {
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
 impl ChildCgroup {
-    /// Makes a cgroup limited to `limit` bytes, v2 first, then v1; the error
-    /// says why neither could be used (it goes into the report).
-    pub fn create(limit: u64) -> Result<Self, String> {
+    /// Makes a cgroup limited to `limit` bytes (none: a cgroup only to
+    /// measure the tree's peak as the kernel charges it), v2 first, then v1;
+    /// the error says why neither could be used (it goes into the report).
+    pub fn create(limit: Option<u64>) -> Result<Self, String> {
         let own = std::fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
         let v2 = match own_path(&own, None) {
@@ -80,7 +83,7 @@ impl ChildCgroup {
         v1.map_err(|v1_err| format!("{v2_err}; {v1_err}"))
     }
 
-    fn create_v2(path: &str, limit: u64) -> Result<Self, String> {
+    fn create_v2(path: &str, limit: Option<u64>) -> Result<Self, String> {
         let root = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
             "/sys/fs/cgroup"
         } else {
@@ -106,6 +109,9 @@ impl ChildCgroup {
             })?;
         }
         let cg = Self::make_dir(&parent, CgroupVersion::V2)?;
+        let Some(limit) = limit else {
+            return Ok(cg);
+        };
         cg.write("memory.max", &limit.to_string())?;
         // Without swap the kernel must kill at the limit instead of swapping.
         let _ = cg.write("memory.swap.max", "0");
@@ -115,9 +121,12 @@ impl ChildCgroup {
         Ok(cg)
     }
 
-    fn create_v1(path: &str, limit: u64) -> Result<Self, String> {
+    fn create_v1(path: &str, limit: Option<u64>) -> Result<Self, String> {
         let parent = PathBuf::from(format!("/sys/fs/cgroup/memory{path}"));
         let cg = Self::make_dir(&parent, CgroupVersion::V1)?;
+        let Some(limit) = limit else {
+            return Ok(cg);
+        };
         cg.write("memory.limit_in_bytes", &limit.to_string())?;
         // With swap accounting, memory+swap gets the same limit (no escape to swap).
         let _ = cg.write("memory.memsw.limit_in_bytes", &limit.to_string());
@@ -189,7 +198,17 @@ impl ChildCgroup {
     /// the rest of the process tree itself, as a container's death would.
     pub fn oom_kill_reader(&self) -> impl Fn() -> Option<u64> + Send + 'static {
         let (dir, version) = (self.dir.clone(), self.version);
-        move || read_oom_kills(&dir, version)
+        // Kept open and re-read (`pread`): the sampler calls this every tick.
+        let file = std::fs::File::open(dir.join(oom_kills_file(version))).ok();
+        move || match &file {
+            Some(f) => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = [0u8; 1024];
+                let n = f.read_at(&mut buf, 0).ok()?;
+                parse_oom_kills(std::str::from_utf8(&buf[..n]).ok()?)
+            }
+            None => read_oom_kills(&dir, version),
+        }
     }
 
     /// The cgroup's peak charge (RSS plus page cache and kernel memory), the
@@ -200,6 +219,13 @@ impl ChildCgroup {
             CgroupVersion::V2 => "memory.peak",
         };
         self.read(file)?.trim().parse().ok()
+    }
+
+    /// The cgroup's high-water mark kept open for the sampler: the exact
+    /// peak of the whole tree, each shared page counted once (`None` when
+    /// the kernel keeps none, as v2 before Linux 5.19).
+    pub fn meter(&self) -> Option<CgroupMeter> {
+        CgroupMeter::open(&self.dir, self.version == CgroupVersion::V2)
     }
 
     /// A `pre_exec` hook that moves the forked child into this cgroup before it
@@ -248,12 +274,16 @@ impl Drop for ChildCgroup {
 /// The `oom_kill` count of the cgroup at `dir` (`memory.oom_control` in v1,
 /// `memory.events` in v2), when the kernel reports one.
 fn read_oom_kills(dir: &Path, version: CgroupVersion) -> Option<u64> {
-    let file = match version {
+    let text = std::fs::read_to_string(dir.join(oom_kills_file(version))).ok()?;
+    parse_oom_kills(&text)
+}
+
+/// The file that counts a cgroup's OOM kills.
+fn oom_kills_file(version: CgroupVersion) -> &'static str {
+    match version {
         CgroupVersion::V1 => "memory.oom_control",
         CgroupVersion::V2 => "memory.events",
-    };
-    let text = std::fs::read_to_string(dir.join(file)).ok()?;
-    parse_oom_kills(&text)
+    }
 }
 
 /// The value of the `oom_kill` line of a `memory.oom_control` or
