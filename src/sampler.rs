@@ -39,14 +39,15 @@ const HWM_EVERY_S: f64 = 0.1;
 /// How often, at most, a tree without a cgroup has its proportional set
 /// size summed. `smaps_rollup` walks the page tables (some 20 ms for a
 /// 500 MiB process) under the process's memory-map lock, so the next
-/// reading waits [`PSS_COST_FACTOR`] times what the last one took (2% of a
-/// core), but never more than [`PSS_AT_MOST_EVERY_S`]: a tree of large
-/// processes pays more for a PSS figure that is still worth having.
+/// reading waits [`PSS_COST_FACTOR`] times what the last one took (0.5% of
+/// a core, so that a tree of 10 stays within 2% in all), but never more than
+/// [`PSS_AT_MOST_EVERY_S`]: a tree of very large processes pays more for a
+/// PSS figure that is still worth having.
 const PSS_EVERY_S: f64 = 0.25;
 /// See [`PSS_EVERY_S`].
-const PSS_COST_FACTOR: f64 = 50.0;
+const PSS_COST_FACTOR: f64 = 200.0;
 /// See [`PSS_EVERY_S`].
-const PSS_AT_MOST_EVERY_S: f64 = 1.0;
+const PSS_AT_MOST_EVERY_S: f64 = 5.0;
 
 /// RSS samples of one process, columnar so large timelines stay compact in JSON.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
