@@ -1085,11 +1085,6 @@ impl ProcessTree {
         all
     }
 
-    /// How many processes were seen over the run.
-    pub fn process_count(&self) -> usize {
-        self.procs.len()
-    }
-
     /// Pids of the members alive now (for the watchdog to kill).
     pub fn live_pids(&self) -> Vec<i32> {
         self.discover().into_iter().map(|(pid, _)| pid).collect()
