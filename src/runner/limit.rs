@@ -144,6 +144,7 @@ impl ChildCgroup {
     }
 
     fn make_dir(parent: &Path, version: CgroupVersion) -> Result<Self, String> {
+        remove_stale(parent);
         let name = format!(
             "oomlab-{}-{}",
             std::process::id(),
@@ -267,6 +268,28 @@ impl Drop for ChildCgroup {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// Removes the cgroups an oomlab that is gone left in `parent` (one killed
+/// by SIGKILL never ran its `Drop`): now that every child gets a cgroup,
+/// they would pile up. Only empty ones go (the kernel refuses the others).
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let owner = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("oomlab-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = owner {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir(entry.path());
+            }
         }
     }
 }
