@@ -31,8 +31,13 @@ fn own_pid() -> i32 {
 
 /// Resets this process's VmHWM to its current RSS.
 pub fn reset_peak() -> Result<()> {
-    reset_hwm_of(own_pid())
-        .context("resetting the peak RSS via /proc/self/clear_refs (needs Linux >= 4.0)")
+    if reset_hwm_of(own_pid()) {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "resetting the peak RSS via /proc/self/clear_refs failed (needs Linux >= 4.0)"
+        )
+    }
 }
 
 /// VmHWM, VmRSS and RssAnon of this process, bytes. RssAnon (heap and

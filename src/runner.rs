@@ -39,10 +39,10 @@ use crate::journal::Journal;
 use crate::progress::Progress;
 use crate::protocol::monotonic_ns;
 use crate::report::{ProcessRecord, RecordedCommand, RunRecord, RunStatus};
-use crate::sampler::{ProcessTree, Sampler, StagePeaks};
+use crate::sampler::{CgroupMeter, PeakSource, ProcessTree, Sampler, StagePeaks};
 use classify::{classify, status_sentence, Ending};
 use enforce::{Enforcement, KillNote};
-use limit::MemoryLimit;
+use limit::{ChildCgroup, MemoryLimit};
 use pumps::{Message, Pumps};
 use spawn::{has_exited, spawn, stop_tree, wait_with_rusage};
 use stages::{last_rss, StageBook};
@@ -50,6 +50,12 @@ use stages::{last_rss, StageBook};
 /// After the root process exits, how long descendants may keep its output
 /// pipes open before the run is closed without them.
 const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+/// Set (to anything but `0`) to measure without a cgroup of oomlab's own
+/// where one could be made: the peaks of a tree are then the processes'
+/// marks summed, an upper bound (for comparing, and for the tests of that
+/// case). A `--memory-limit` cgroup is not affected.
+pub const NO_CGROUP_ENV: &str = "OOMLAB_NO_CGROUP";
 
 /// Name of the stage from spawn to the first marker of a recorded command
 /// (`run` when no marker ever came).
@@ -167,6 +173,8 @@ struct Live<'a> {
     pid: i32,
     /// The process tree, followed for a recorded command.
     tree: Option<Arc<Mutex<ProcessTree>>>,
+    /// The high-water mark of a replay child's cgroup (a tree's is in `tree`).
+    meter: Option<CgroupMeter>,
     journal: Option<Arc<Journal>>,
     /// Where the limit's enforcement killed the tree, if it did.
     kill_note: KillNote,
@@ -174,25 +182,46 @@ struct Live<'a> {
 
 impl<'a> Live<'a> {
     /// Follows the child `pid` of `spec` (its whole tree for a recorded
-    /// command) and starts its journal.
+    /// command, with the high-water mark of its cgroup, `meter`, if it runs
+    /// in one) and starts its journal.
     fn new(
         spec: &'a ChildSpec,
         pid: i32,
         journal: Option<Arc<Journal>>,
         interval: Duration,
+        meter: Option<CgroupMeter>,
     ) -> Self {
         if let Some(j) = &journal {
             j.start(&spec.label, pid, interval.as_secs_f64() * 1e3);
         }
+        let (tree, meter) = match spec.stages.output() {
+            Some(_) => (
+                Some(Arc::new(Mutex::new(
+                    ProcessTree::new(pid).with_cgroup(meter),
+                ))),
+                None,
+            ),
+            None => (None, meter),
+        };
         Self {
             label: &spec.label,
             pid,
-            tree: spec
-                .stages
-                .output()
-                .map(|_| Arc::new(Mutex::new(ProcessTree::new(pid)))),
+            tree,
+            meter,
             journal,
             kill_note: KillNote::default(),
+        }
+    }
+
+    /// `(cgroup high-water mark over the run, summed-PSS peak)` of the
+    /// child, where measured.
+    fn kernel_figures(&self) -> (Option<u64>, Option<u64>) {
+        match &self.tree {
+            Some(tr) => tr
+                .lock()
+                .map(|t| (t.cgroup_peak(), t.pss_peak()))
+                .unwrap_or((None, None)),
+            None => (self.meter.as_ref().and_then(|m| m.peak()), None),
         }
     }
 
@@ -274,9 +303,21 @@ pub fn run_child(
         .as_deref()
         .map(|dir| Journal::create(dir, &spec.label).map(Arc::new))
         .transpose()?;
+    let cpu_at_start = crate::sampler::process_cpu_s();
     let origin_ns = monotonic_ns();
-    let mut child = spawn(spec, &mut enforcement, options.memory_limit)?;
-    let live = Live::new(spec, child.id() as i32, journal, options.interval);
+    // A cgroup of its own for the child wherever one can be made, limit or
+    // not: its high-water mark is a tree's exact peak (see `sampler`).
+    let no_cgroup = std::env::var_os(NO_CGROUP_ENV).is_some_and(|v| v != "0");
+    let mut measure = match enforcement.cgroup() {
+        None if !no_cgroup => ChildCgroup::create(None).ok(),
+        _ => None,
+    };
+    let mut child = spawn(spec, &mut enforcement, &mut measure, options.memory_limit)?;
+    let meter = enforcement
+        .cgroup()
+        .or(measure.as_ref())
+        .and_then(|c| c.meter());
+    let live = Live::new(spec, child.id() as i32, journal, options.interval, meter);
     let sampler = live.start_sampler(&enforcement, options.interval, origin_ns);
     let pumps = Pumps::start(&mut child, output)?;
     let mut book = match output {
@@ -290,7 +331,8 @@ pub fn run_child(
     let end_s = book.secs(monotonic_ns());
     pumps::join_finished(pumps.readers);
     let final_peaks = live.final_peaks(end_s, root_max_rss, &spec.program);
-    let mut timeline = sampler.finish();
+    let (mut timeline, mut sampler_stats) = sampler.finish();
+    sampler_stats.oomlab_cpu_s = crate::sampler::process_cpu_s() - cpu_at_start;
     progress.finish();
     let stderr_tail = pumps.stderr_tail.lines();
     let ending = Ending {
@@ -308,17 +350,38 @@ pub fn run_child(
     let run_status = classify(&ending, book.died_in.clone(), end_s, last_rss, &stderr_tail);
     announce_end(&live, &run_status, end_s, progress);
 
-    let mut peak_bytes = book.stages.iter().filter_map(|s| s.exact_peak_bytes).max();
-    if output.is_some() && !ending.ended_early() {
+    let best = book
+        .stages
+        .iter()
+        .filter(|s| s.exact_peak_bytes.is_some())
+        .max_by_key(|s| s.exact_peak_bytes);
+    let mut peak_bytes = best.and_then(|s| s.exact_peak_bytes);
+    let mut peak_source = best.and_then(|s| s.peak_source);
+    if output.is_some() && !ending.ended_early() && root_max_rss > peak_bytes {
         // The biggest single process's kernel peak bounds the tree's from below.
-        peak_bytes = peak_bytes.max(root_max_rss);
+        peak_bytes = root_max_rss;
+        peak_source = Some(PeakSource::Vmhwm);
     }
+    let (cgroup_peak_bytes, pss_peak_bytes) = live.kernel_figures();
     let (processes, recorded) = live.recorded(output, status, root_max_rss, book.markers);
-    let memory_limit = enforcement.record();
+    let mut memory_limit = enforcement.record();
+    if let Some(l) = &mut memory_limit {
+        // Stage boundaries reset the cgroup's own mark: the run's is kept here.
+        if l.cgroup_peak_bytes.is_some() {
+            l.cgroup_peak_bytes = l.cgroup_peak_bytes.max(cgroup_peak_bytes);
+        }
+    }
+    // The tree's open mark goes before the cgroups it reads are removed.
+    drop(live);
     drop(enforcement);
+    drop(measure);
     Ok(RunRecord {
         strategy: spec.label.clone(),
         peak_bytes,
+        peak_source,
+        pss_peak_bytes,
+        cgroup_peak_bytes,
+        sampler: Some(sampler_stats),
         sampled_peak_bytes: timeline.peak(),
         wall_s: end_s,
         status: run_status,

@@ -1,16 +1,24 @@
 //! RSS over time, sampled from outside the measured process.
 //!
-//! The sampler runs in the parent on its own thread and reads `/proc/<pid>/statm`
-//! at a fixed interval: cheap (one small read), and it never allocates in the child.
-//! Samples give the shape of memory over time; exact peaks come from the child's
-//! kernel high-water marks (see `probe`), so the sampler can afford to be coarse.
+//! The sampler runs in the parent on its own thread and re-reads
+//! `/proc/<pid>/statm` at a fixed interval through a file it keeps open
+//! (`pread`, no allocation): cheap, and it never allocates in the child.
+//! Samples give the shape of memory over time; exact peaks come from the
+//! kernel's high-water marks (see `probe`, and [`CgroupMeter`] for a tree),
+//! so the sampler can afford to be coarse. What sampling cost is kept in
+//! [`SamplerStats`], so a report says what measuring took.
 //!
 //! `record` measures a command that knows nothing of oomlab, so there the
-//! sampler follows the whole process tree ([`ProcessTree`]): each tick it finds
-//! the root's descendants, sums their RSS, and keeps each process's kernel
-//! high-water mark (`VmHWM`), which the runner resets at stage boundaries.
+//! sampler follows the whole process tree ([`ProcessTree`]): each tick it
+//! finds new children through `/proc/<pid>/task/<pid>/children` (a full scan
+//! of `/proc` only every [`RESCAN_S`] and at stage boundaries), sums their
+//! RSS, and keeps each process's kernel high-water mark (`VmHWM`), which the
+//! runner resets at stage boundaries.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -19,6 +27,27 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::monotonic_ns;
+
+/// How often a followed tree is found again by a full scan of `/proc`
+/// (between scans, new processes are found through their parents'
+/// `children` files, which list only the children of each main thread).
+pub const RESCAN_S: f64 = 1.0;
+/// How often each process's `VmHWM` is read between stage boundaries: the
+/// kernel keeps the mark, so reading it less often loses nothing while the
+/// process lives (`/proc/<pid>/status` costs several times `statm`).
+const HWM_EVERY_S: f64 = 0.1;
+/// How often, at most, a tree without a cgroup has its proportional set
+/// size summed. `smaps_rollup` walks the page tables (some 20 ms for a
+/// 500 MiB process) under the process's memory-map lock, so the next
+/// reading waits [`PSS_COST_FACTOR`] times what the last one took (0.5% of
+/// a core, so that a tree of 10 stays within 2% in all), but never more than
+/// [`PSS_AT_MOST_EVERY_S`]: a tree of very large processes pays more for a
+/// PSS figure that is still worth having.
+const PSS_EVERY_S: f64 = 0.25;
+/// See [`PSS_EVERY_S`].
+const PSS_COST_FACTOR: f64 = 200.0;
+/// See [`PSS_EVERY_S`].
+const PSS_AT_MOST_EVERY_S: f64 = 5.0;
 
 /// RSS samples of one process, columnar so large timelines stay compact in JSON.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -48,15 +77,146 @@ impl Timeline {
     }
 }
 
+/// Which kernel figure a peak is, so a reader knows whether it is exact or a
+/// bound: a tree's processes share pages, and summing their own marks counts
+/// a shared page once per process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeakSource {
+    /// The high-water mark of a memory cgroup holding the whole tree
+    /// (`memory.peak` on v2, `memory.max_usage_in_bytes` on v1): exact, and
+    /// the figure the kernel's OOM killer compares with a container's limit
+    /// (it counts page cache and kernel memory too).
+    Cgroup,
+    /// One process's `VmHWM` (its RSS high-water mark): exact.
+    Vmhwm,
+    /// The `VmHWM`s of several processes summed over those alive together:
+    /// an upper bound, since pages they share (a fork's) count once per process.
+    SumVmhwmUpperBound,
+}
+
+impl PeakSource {
+    /// A few words for terminals and summaries.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PeakSource::Cgroup => "the tree's cgroup high-water mark, exact",
+            PeakSource::Vmhwm => "kernel VmHWM, exact",
+            PeakSource::SumVmhwmUpperBound => {
+                "upper bound: the processes' VmHWM summed, shared pages counted once per process"
+            }
+        }
+    }
+}
+
+/// What measuring cost and how steady it was: a user sees in the report
+/// that the sampler did not take the CPU the command needed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SamplerStats {
+    /// Samples taken.
+    pub samples: u64,
+    /// CPU seconds (user + system) the sampler thread used, from
+    /// `getrusage(RUSAGE_THREAD)`.
+    pub cpu_s: f64,
+    /// Seconds from the first sample to the last.
+    pub wall_s: f64,
+    /// The interval asked for, milliseconds.
+    pub interval_ms: f64,
+    /// The mean interval between samples achieved, milliseconds.
+    pub achieved_interval_ms: f64,
+    /// The largest distance of one interval from the one asked for, milliseconds.
+    pub worst_jitter_ms: f64,
+    /// CPU seconds all of oomlab's threads used while the child ran (the
+    /// sampler, the output pumps, the live display), children not included.
+    #[serde(default)]
+    pub oomlab_cpu_s: f64,
+}
+
+impl SamplerStats {
+    /// The sampler's CPU as a percentage of one core over the run.
+    pub fn cpu_pct_of_core(&self) -> f64 {
+        if self.wall_s > 0.0 {
+            self.cpu_s / self.wall_s * 100.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// CPU seconds (user + system) the calling thread has used.
+pub fn thread_cpu_s() -> f64 {
+    cpu_s(libc::RUSAGE_THREAD)
+}
+
+/// CPU seconds (user + system) this process's threads have used (its
+/// children not included): what oomlab itself costs.
+pub fn process_cpu_s() -> f64 {
+    cpu_s(libc::RUSAGE_SELF)
+}
+
+fn cpu_s(who: libc::c_int) -> f64 {
+    // SAFETY: a zeroed rusage is a valid out-parameter.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes only into `usage`.
+    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// Reads a file kept open from its start into `buf` (`pread`: the kernel
+/// regenerates a `/proc` or cgroup file on each read at offset 0).
+fn read_at<'b>(file: &File, buf: &'b mut [u8]) -> std::io::Result<&'b [u8]> {
+    let n = file.read_at(buf, 0)?;
+    Ok(&buf[..n])
+}
+
+/// The `n`th whitespace-separated field of `text` as a number.
+fn field_u64(text: &[u8], n: usize) -> Option<u64> {
+    let word = text
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .nth(n)?;
+    std::str::from_utf8(word).ok()?.parse().ok()
+}
+
+/// The kB figure of the line `name` (`VmHWM:`, `Pss:`) of a `status` or
+/// `smaps_rollup` text, in bytes.
+fn kib_field(text: &[u8], name: &[u8]) -> Option<u64> {
+    let at = text.windows(name.len()).position(|w| w == name)?;
+    let line = text[at + name.len()..].split(|b| *b == b'\n').next()?;
+    field_u64(line, 0).map(|kib| kib * 1024)
+}
+
+/// `/proc/<pid>/statm` kept open for sampling one process without allocating.
+#[derive(Debug)]
+struct Statm {
+    file: File,
+    page: u64,
+}
+
+impl Statm {
+    fn open(pid: i32) -> Option<Self> {
+        Some(Self {
+            file: File::open(format!("/proc/{pid}/statm")).ok()?,
+            page: page_size(),
+        })
+    }
+
+    /// The RSS in bytes; `Ok(None)` for a process without memory (a zombie),
+    /// `Err` once it was reaped.
+    fn rss(&self) -> std::io::Result<Option<u64>> {
+        let mut buf = [0u8; 128];
+        let text = read_at(&self.file, &mut buf)?;
+        let size = field_u64(text, 0).unwrap_or(0);
+        let resident = field_u64(text, 1).unwrap_or(0);
+        Ok((size > 0).then_some(resident * self.page))
+    }
+}
+
 /// Reads the resident set size of `pid` in bytes (`None` once it is gone).
-///
-/// The sampler's per-tick read, so by hand: one small read and one number,
-/// where procfs' `statm` costs about half as much again (it opens the process
-/// directory first and parses all seven fields).
 pub fn rss_of(pid: i32) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let resident: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(resident * page_size())
+    Statm::open(pid)?.rss().ok()?
 }
 
 fn page_size() -> u64 {
@@ -69,12 +229,57 @@ fn page_size() -> u64 {
     }
 }
 
+/// The high-water mark of the memory cgroup a measured tree runs in, kept
+/// open: the tree's exact peak as the kernel charges it, however many of its
+/// processes share pages (see [`PeakSource::Cgroup`]).
+#[derive(Debug)]
+pub struct CgroupMeter {
+    peak: File,
+    v2: bool,
+}
+
+impl CgroupMeter {
+    /// Opens the high-water mark of the cgroup at `dir` (`v2`: `memory.peak`,
+    /// Linux >= 5.19; else `memory.max_usage_in_bytes`); `None` when the
+    /// kernel has none.
+    pub fn open(dir: &Path, v2: bool) -> Option<Self> {
+        let path = dir.join(if v2 {
+            "memory.peak"
+        } else {
+            "memory.max_usage_in_bytes"
+        });
+        let peak = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .or_else(|_| File::open(&path))
+            .ok()?;
+        let meter = Self { peak, v2 };
+        meter.peak()?;
+        Some(meter)
+    }
+
+    /// The high-water mark since the cgroup was made or last reset, bytes.
+    pub fn peak(&self) -> Option<u64> {
+        let mut buf = [0u8; 32];
+        field_u64(read_at(&self.peak, &mut buf).ok()?, 0)
+    }
+
+    /// Resets the mark to the current usage, so the next stage starts afresh
+    /// (v1: writing 0; v2: any write, Linux >= 6.12, for reads through this
+    /// file). False when the kernel refused: the mark then spans earlier stages.
+    pub fn reset_peak(&self) -> bool {
+        let value: &[u8] = if self.v2 { b"reset" } else { b"0" };
+        self.peak.write_at(value, 0).is_ok()
+    }
+}
+
 /// A running sampler; stop it to get the timeline.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     latest: Arc<AtomicU64>,
     timeline: Arc<Mutex<Timeline>>,
-    handle: Option<JoinHandle<()>>,
+    handle: Option<JoinHandle<SamplerStats>>,
 }
 
 /// Called on each sample with the RSS; returning `true` asks the sampler to stop.
@@ -83,7 +288,10 @@ pub type OnSample = Box<dyn FnMut(f64, u64) -> bool + Send>;
 impl Sampler {
     /// Starts sampling `pid` every `interval`, with times relative to `origin_ns`.
     pub fn start(pid: i32, interval: Duration, origin_ns: u64, on_sample: OnSample) -> Self {
-        Self::spawn(interval, origin_ns, on_sample, move |_| rss_of(pid))
+        let statm = Statm::open(pid);
+        Self::spawn(interval, origin_ns, on_sample, move |_| {
+            statm.as_ref()?.rss().ok().map(|r| r.unwrap_or(0))
+        })
     }
 
     /// Starts sampling `root` and all its descendants (RSS summed), keeping each
@@ -107,19 +315,37 @@ impl Sampler {
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let latest = Arc::new(AtomicU64::new(0));
+        let interval_ms = interval.as_secs_f64() * 1e3;
+        // Room for the first minutes, so a sample rarely grows the vectors.
+        let room = (120_000.0 / interval_ms.max(1.0)) as usize;
         let timeline = Arc::new(Mutex::new(Timeline {
-            interval_ms: interval.as_secs_f64() * 1e3,
-            ..Timeline::default()
+            interval_ms,
+            t_s: Vec::with_capacity(room),
+            rss_bytes: Vec::with_capacity(room),
         }));
         let handle = {
             let (stop, latest, timeline) = (stop.clone(), latest.clone(), timeline.clone());
             std::thread::Builder::new()
                 .name("oomlab-sampler".into())
                 .spawn(move || {
+                    let mut stats = SamplerStats {
+                        interval_ms,
+                        ..SamplerStats::default()
+                    };
+                    let (mut first, mut last) = (None, 0u64);
                     let mut next = monotonic_ns();
                     while !stop.load(Ordering::Relaxed) {
-                        let t = monotonic_ns().saturating_sub(origin_ns) as f64 / 1e9;
+                        let now_ns = monotonic_ns();
+                        let t = now_ns.saturating_sub(origin_ns) as f64 / 1e9;
                         let Some(rss) = measure(t) else { break };
+                        if first.is_some() {
+                            let gap_ms = now_ns.saturating_sub(last) as f64 / 1e6;
+                            stats.worst_jitter_ms =
+                                stats.worst_jitter_ms.max((gap_ms - interval_ms).abs());
+                        }
+                        first.get_or_insert(now_ns);
+                        last = now_ns;
+                        stats.samples += 1;
                         latest.store(rss, Ordering::Relaxed);
                         if let Ok(mut tl) = timeline.lock() {
                             tl.t_s.push(t);
@@ -136,6 +362,15 @@ impl Sampler {
                             next = now;
                         }
                     }
+                    if let Some(first) = first {
+                        stats.wall_s = last.saturating_sub(first) as f64 / 1e9;
+                        if stats.samples > 1 {
+                            stats.achieved_interval_ms =
+                                stats.wall_s * 1e3 / (stats.samples - 1) as f64;
+                        }
+                    }
+                    stats.cpu_s = thread_cpu_s();
+                    stats
                 })
                 .ok()
         };
@@ -152,17 +387,31 @@ impl Sampler {
         self.latest.load(Ordering::Relaxed)
     }
 
-    /// Stops sampling and returns what was seen.
-    pub fn finish(mut self) -> Timeline {
+    /// Stops sampling and returns what was seen and what seeing it cost.
+    pub fn finish(mut self) -> (Timeline, SamplerStats) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-        self.timeline
+        let stats = self
+            .handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let timeline = self
+            .timeline
             .lock()
             .map(|tl| tl.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        (timeline, stats)
     }
+}
+
+/// `(VmRSS, VmHWM)` of a live process in bytes; `None` once it exited (a
+/// zombie has no memory left to report) or when it cannot be read.
+pub fn rss_and_hwm_of(pid: i32) -> Option<(u64, u64)> {
+    let status = std::fs::read(format!("/proc/{pid}/status")).ok()?;
+    Some((
+        kib_field(&status, b"VmRSS:")?,
+        kib_field(&status, b"VmHWM:")?,
+    ))
 }
 
 /// The memory lines of a process's `/proc/<pid>/status`, in bytes.
@@ -211,12 +460,11 @@ pub fn status_memory(pid: i32) -> Option<StatusMemory> {
     })
 }
 
-/// Resets a process's `VmHWM` to its current RSS (`echo 5 > /proc/<pid>/clear_refs`):
-/// the one writer of it, for the runner's processes and the child's own.
+/// Resets a process's `VmHWM` to its current RSS (`echo 5 > /proc/<pid>/clear_refs`).
 ///
-/// Fails when the kernel refused (process gone, not ours to reset, Linux < 4.0).
-pub fn reset_hwm_of(pid: i32) -> std::io::Result<()> {
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+/// Returns false when the kernel refused (process gone, or not ours to reset).
+pub fn reset_hwm_of(pid: i32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
 /// Identity and parent of a process, from `/proc/<pid>/stat`.
@@ -228,9 +476,6 @@ struct StatLine {
     zombie: bool,
 }
 
-/// By hand: the tree sampler reads every process's `stat` on every tick to
-/// find the tree, and procfs' `Stat` (directory handle, all 52 fields) costs
-/// more.
 fn stat_of(pid: i32) -> Option<StatLine> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
@@ -244,8 +489,6 @@ fn stat_of(pid: i32) -> Option<StatLine> {
 }
 
 /// The command line of a process, as one readable string (at most 200 chars).
-/// By hand: procfs' `cmdline` refuses arguments that are not UTF-8, which
-/// are read here with replacement characters.
 fn command_of(pid: i32) -> String {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let text: String = raw
@@ -267,10 +510,15 @@ fn command_of(pid: i32) -> String {
 /// One process of a followed tree and what was learnt about its memory.
 #[derive(Debug, Clone)]
 pub struct TrackedProcess {
+    /// Its process id.
     pub pid: i32,
+    /// Its parent's, when first seen.
     pub ppid: i32,
+    /// Its command line (at most 200 characters).
     pub command: String,
+    /// Seconds since spawn of the first look that saw it.
     pub first_seen_s: f64,
+    /// Seconds since spawn of the last look that saw it.
     pub last_seen_s: f64,
     /// Still running at the last look.
     pub alive: bool,
@@ -288,6 +536,8 @@ pub struct TrackedProcess {
     first_look: u64,
     /// Number of the look that found it gone (it exited before that look ended).
     gone_look: Option<u64>,
+    /// Number of the last look that read it.
+    seen_look: u64,
 }
 
 impl TrackedProcess {
@@ -298,6 +548,29 @@ impl TrackedProcess {
             self.first_look.saturating_sub(1),
             self.gone_look.unwrap_or(u64::MAX),
         )
+    }
+}
+
+/// The files of a live process kept open between looks, so a look neither
+/// opens files nor allocates.
+#[derive(Debug)]
+struct Handles {
+    statm: Statm,
+    status: Option<File>,
+    /// `/proc/<pid>/task/<pid>/children` (kernels with `CONFIG_PROC_CHILDREN`).
+    children: Option<File>,
+    /// `/proc/<pid>/smaps_rollup`, opened when first needed.
+    smaps_rollup: Option<File>,
+}
+
+impl Handles {
+    fn open(pid: i32) -> Option<Self> {
+        Some(Self {
+            statm: Statm::open(pid)?,
+            status: File::open(format!("/proc/{pid}/status")).ok(),
+            children: File::open(format!("/proc/{pid}/task/{pid}/children")).ok(),
+            smaps_rollup: None,
+        })
     }
 }
 
@@ -329,11 +602,15 @@ pub fn concurrent_bound(spans: &[(u64, u64, u64)]) -> u64 {
 }
 
 /// What a process tree held over one stage.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StagePeaks {
-    /// The tree's peak over the stage: each process's exact peak, summed over
-    /// the processes that can have run at the same time (see [`ProcessTree`]).
+    /// The tree's peak over the stage; which figure it is says [`Self::source`].
     pub total_bytes: u64,
+    /// What `total_bytes` is: the cgroup's mark when the stage had several
+    /// processes and a cgroup holds the tree, one process's `VmHWM`, or else
+    /// the processes' `VmHWM`s summed over those that can have run at the same
+    /// time (see [`ProcessTree`]), an upper bound.
+    pub source: PeakSource,
     /// Every process's peak summed, concurrent or not (kept in the details).
     pub sum_bytes: u64,
     /// Sum of the RSS at the boundary.
@@ -349,29 +626,72 @@ pub struct StagePeaks {
     /// high-water marks ran on until the processes exited, so it spans this
     /// stage and earlier ones.
     pub late: bool,
+    /// The cgroup's high-water mark over the stage, when a cgroup holds the tree.
+    pub cgroup_bytes: Option<u64>,
+    /// The largest summed proportional set size sampled over the stage (a
+    /// tree of several processes without a cgroup): beside the upper bound,
+    /// a figure that counts shared pages once.
+    pub pss_bytes: Option<u64>,
+}
+
+impl Default for StagePeaks {
+    fn default() -> Self {
+        Self {
+            total_bytes: 0,
+            source: PeakSource::Vmhwm,
+            sum_bytes: 0,
+            rss_bytes: 0,
+            per_process: Vec::new(),
+            reset_ok: false,
+            late: false,
+            cgroup_bytes: None,
+            pss_bytes: None,
+        }
+    }
 }
 
 /// A process and its descendants, followed through `/proc`.
 ///
-/// What is exact for a tree: each process's own peak is the kernel's `VmHWM`
-/// (reset at every stage boundary through `/proc/<pid>/clear_refs`), read at
-/// each sample and at each boundary, so a live process's stage peak is exact.
-/// The tree's stage figure sums its processes' stage peaks over those that can
-/// have been alive at the same time ([`concurrent_bound`]; a process was born
-/// after the look before the one that first saw it, and gone before the look
-/// that missed it): exact for one process, and an upper bound on the tree's
-/// simultaneous peak when several processes peak at different moments (the
-/// sampled sum is the lower bound). A descendant that exits before the next
-/// reading after its peak is under-read; the root's last stage is completed
-/// from `wait4`'s `ru_maxrss`.
+/// What is exact for a tree: when a memory cgroup holds it ([`CgroupMeter`]),
+/// the cgroup's high-water mark (reset at every stage boundary), which counts
+/// each page once however many processes map it. Without one, each process's
+/// own peak is the kernel's `VmHWM` (reset at every stage boundary through
+/// `/proc/<pid>/clear_refs`), read every [`HWM_EVERY_S`] and at each
+/// boundary, so a live process's stage peak is exact; the tree's stage figure
+/// sums its processes' stage peaks over those that can have been alive at the
+/// same time ([`concurrent_bound`]; a process was born after the look before
+/// the one that first saw it, and gone before the look that missed it): exact
+/// for one process, and an upper bound on the tree's simultaneous peak when
+/// several processes peak at different moments or share pages (the sampled
+/// sum of proportional set sizes is given beside it). A descendant that exits
+/// before the next reading after its peak is under-read; the root's last
+/// stage is completed from `wait4`'s `ru_maxrss`.
 #[derive(Debug)]
 pub struct ProcessTree {
     root: i32,
     procs: BTreeMap<(i32, u64), TrackedProcess>,
+    handles: HashMap<(i32, u64), Handles>,
     /// Looks taken so far (each [`Self::sample`] is one).
     looks: u64,
     /// The figure of the last boundary that read a process (see [`StagePeaks::late`]).
     carry: u64,
+    /// What `carry` is.
+    carry_source: PeakSource,
+    cgroup: Option<CgroupMeter>,
+    /// The cgroup's largest mark over the run (resets lower the file's own).
+    cgroup_peak: Option<u64>,
+    /// The last reset of the cgroup's mark worked.
+    cgroup_reset_ok: bool,
+    /// Summed PSS: largest over the current stage and over the run.
+    stage_pss: Option<u64>,
+    pss_peak: Option<u64>,
+    last_scan_s: f64,
+    last_hwm_s: f64,
+    /// When the next PSS reading is due.
+    next_pss_s: f64,
+    /// Scratch space reused by every look.
+    buf: Vec<u8>,
+    found: Vec<i32>,
 }
 
 impl ProcessTree {
@@ -380,12 +700,48 @@ impl ProcessTree {
         Self {
             root,
             procs: BTreeMap::new(),
+            handles: HashMap::new(),
             looks: 0,
             carry: 0,
+            carry_source: PeakSource::Vmhwm,
+            cgroup: None,
+            cgroup_peak: None,
+            cgroup_reset_ok: true,
+            stage_pss: None,
+            pss_peak: None,
+            last_scan_s: f64::NEG_INFINITY,
+            last_hwm_s: f64::NEG_INFINITY,
+            next_pss_s: f64::NEG_INFINITY,
+            buf: vec![0; 64 << 10],
+            found: Vec::with_capacity(64),
         }
     }
 
-    /// The current members: the root (while it exists) and its live descendants.
+    /// The tree runs in a memory cgroup of its own: its stage peaks become
+    /// the cgroup's high-water marks wherever several processes ran.
+    pub fn with_cgroup(mut self, meter: Option<CgroupMeter>) -> Self {
+        self.cgroup = meter;
+        self
+    }
+
+    /// The cgroup's largest high-water mark over the run so far (`None`
+    /// without a cgroup).
+    pub fn cgroup_peak(&self) -> Option<u64> {
+        let now = self.cgroup.as_ref().and_then(|c| c.peak());
+        match (self.cgroup_peak, now) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The largest summed proportional set size sampled (`None` when never
+    /// read: one process, or a cgroup).
+    pub fn pss_peak(&self) -> Option<u64> {
+        self.pss_peak
+    }
+
+    /// The current members by a full scan of `/proc`: the root (while it
+    /// exists) and its live descendants.
     fn discover(&self) -> Vec<(i32, StatLine)> {
         let Some(root_stat) = stat_of(self.root) else {
             return Vec::new();
@@ -419,29 +775,29 @@ impl ProcessTree {
         members
     }
 
-    /// Takes one look: updates every member and returns the summed RSS, or
-    /// `None` once the root is gone (reaped).
-    pub fn sample(&mut self, t_s: f64) -> Option<u64> {
-        self.looks += 1;
-        let look = self.looks;
-        let members = self.discover();
-        if members.is_empty() {
-            self.mark_exited(&[]);
-            return None;
+    /// True when `pid` was already followed (see [`Self::adopt`]).
+    fn follows(&self, pid: i32) -> bool {
+        self.procs
+            .range((pid, 0)..=(pid, u64::MAX))
+            .next()
+            .is_some()
+    }
+
+    /// Starts following a process found at look `look`.
+    fn adopt(&mut self, pid: i32, st: &StatLine, t_s: f64, look: u64) {
+        let key = (pid, st.start_ticks);
+        // Once gone, a process stays gone: one that has released its memory
+        // is not a zombie yet for a moment, and must not start afresh.
+        if st.zombie || self.procs.contains_key(&key) {
+            return;
         }
-        let mut total = 0;
-        let mut seen = Vec::with_capacity(members.len());
-        for (pid, st) in members {
-            let key = (pid, st.start_ticks);
-            let reading = if st.zombie {
-                None
-            } else {
-                status_memory(pid).map(|m| (m.rss, m.hwm))
-            };
-            let Some((rss, hwm)) = reading else { continue };
-            seen.push(key);
-            total += rss;
-            let p = self.procs.entry(key).or_insert_with(|| TrackedProcess {
+        let Some(handles) = Handles::open(pid) else {
+            return;
+        };
+        self.handles.insert(key, handles);
+        self.procs.insert(
+            key,
+            TrackedProcess {
                 pid,
                 ppid: st.ppid,
                 command: command_of(pid),
@@ -455,37 +811,191 @@ impl ProcessTree {
                 start_ticks: st.start_ticks,
                 first_look: look,
                 gone_look: None,
-            });
-            if t_s - p.first_seen_s < 1.0 {
-                // Early in its life a process may still exec: keep its name current.
-                p.command = command_of(pid);
-            }
-            p.last_seen_s = t_s;
-            p.alive = true;
-            p.gone_look = None;
-            p.stage_hwm = p.stage_hwm.max(hwm);
-            p.peak_bytes = p.peak_bytes.max(hwm);
-            p.sampled_peak_bytes = p.sampled_peak_bytes.max(rss);
+                seen_look: 0,
+            },
+        );
+    }
+
+    /// Finds the whole tree again by a full scan of `/proc`.
+    fn rescan(&mut self, t_s: f64, look: u64) {
+        for (pid, st) in self.discover() {
+            self.adopt(pid, &st, t_s, look);
         }
-        self.mark_exited(&seen);
+        self.last_scan_s = t_s;
+    }
+
+    /// Finds children born since the last look through the `children` files
+    /// of the members' main threads (children forked by other threads wait
+    /// for the next full scan).
+    fn follow_children(&mut self, t_s: f64, look: u64) {
+        let Self {
+            procs,
+            handles,
+            buf,
+            found,
+            ..
+        } = self;
+        found.clear();
+        for (key, p) in procs.iter() {
+            let Some(file) = handles.get(key).and_then(|h| h.children.as_ref()) else {
+                continue;
+            };
+            if !p.alive {
+                continue;
+            }
+            let Ok(text) = read_at(file, buf) else {
+                continue;
+            };
+            for word in text.split(|b| b.is_ascii_whitespace()) {
+                let pid = std::str::from_utf8(word).ok().and_then(|w| w.parse().ok());
+                if let Some(pid) = pid {
+                    // A pid seen before, alive or on its way out (a new
+                    // process that reused it is found by the next full scan).
+                    let known = procs.range((pid, 0)..=(pid, u64::MAX)).next().is_some();
+                    if !known {
+                        found.push(pid);
+                    }
+                }
+            }
+        }
+        let mut i = 0;
+        while i < self.found.len() {
+            let pid = self.found[i];
+            i += 1;
+            if self.follows(pid) {
+                continue;
+            }
+            if let Some(st) = stat_of(pid) {
+                self.adopt(pid, &st, t_s, look);
+            }
+            // Its own children, born between two looks.
+            let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            self.found.extend(
+                kids.split_whitespace()
+                    .filter_map(|w| w.parse::<i32>().ok()),
+            );
+        }
+    }
+
+    /// Takes one look: updates every member and returns the summed RSS, or
+    /// `None` once the root is gone (reaped).
+    pub fn sample(&mut self, t_s: f64) -> Option<u64> {
+        self.look(t_s, false)
+    }
+
+    /// One look; `full` finds the tree by a full scan and reads every mark
+    /// (a stage boundary).
+    fn look(&mut self, t_s: f64, full: bool) -> Option<u64> {
+        self.looks += 1;
+        let look = self.looks;
+        if full || self.procs.is_empty() || t_s - self.last_scan_s >= RESCAN_S {
+            self.rescan(t_s, look);
+        } else {
+            self.follow_children(t_s, look);
+        }
+        let read_hwm = full || t_s - self.last_hwm_s >= HWM_EVERY_S;
+        if read_hwm {
+            self.last_hwm_s = t_s;
+        }
+        let root = self.root;
+        let (mut total, mut live) = (0, 0);
+        let Self {
+            procs,
+            handles,
+            buf,
+            ..
+        } = self;
+        for (key, p) in procs.iter_mut() {
+            if !p.alive {
+                continue;
+            }
+            let Some(h) = handles.get(key) else { continue };
+            // A zombie has no memory, a reaped process no file: both are gone.
+            let Ok(Some(rss)) = h.statm.rss() else {
+                continue;
+            };
+            if read_hwm || p.first_look == look {
+                let hwm = h
+                    .status
+                    .as_ref()
+                    .and_then(|f| read_at(f, buf).ok())
+                    .and_then(|text| kib_field(text, b"VmHWM:"));
+                if let Some(hwm) = hwm {
+                    p.stage_hwm = p.stage_hwm.max(hwm);
+                    p.peak_bytes = p.peak_bytes.max(hwm);
+                }
+                if t_s - p.first_seen_s < 1.0 {
+                    // Early in its life a process may still exec: keep its name current.
+                    p.command = command_of(p.pid);
+                }
+            }
+            p.seen_look = look;
+            p.last_seen_s = t_s;
+            p.sampled_peak_bytes = p.sampled_peak_bytes.max(rss);
+            // A stage's figure cannot be below what the process holds now.
+            p.stage_hwm = p.stage_hwm.max(rss);
+            p.peak_bytes = p.peak_bytes.max(rss);
+            total += rss;
+            live += 1;
+        }
+        self.mark_exited();
+        if self.cgroup.is_none() && live > 1 && (full || t_s >= self.next_pss_s) {
+            let started = monotonic_ns();
+            self.read_pss();
+            let cost_s = monotonic_ns().saturating_sub(started) as f64 / 1e9;
+            self.next_pss_s =
+                t_s + (cost_s * PSS_COST_FACTOR).clamp(PSS_EVERY_S, PSS_AT_MOST_EVERY_S);
+        }
+        let root_alive = self.procs.iter().any(|(k, p)| k.0 == root && p.alive);
+        if !root_alive && stat_of(root).is_none() {
+            // Reaped: the run is over.
+            return None;
+        }
         Some(total)
     }
 
-    fn mark_exited(&mut self, seen: &[(i32, u64)]) {
+    /// Sums the live members' proportional set sizes into the PSS peaks.
+    fn read_pss(&mut self) {
+        let mut sum = 0;
+        for (key, p) in &self.procs {
+            if !p.alive {
+                continue;
+            }
+            let Some(h) = self.handles.get_mut(key) else {
+                continue;
+            };
+            if h.smaps_rollup.is_none() {
+                h.smaps_rollup = File::open(format!("/proc/{}/smaps_rollup", p.pid)).ok();
+            }
+            let pss = h
+                .smaps_rollup
+                .as_ref()
+                .and_then(|f| read_at(f, &mut self.buf).ok())
+                .and_then(|text| kib_field(text, b"\nPss:"));
+            sum += pss.unwrap_or(0);
+        }
+        self.stage_pss = Some(self.stage_pss.unwrap_or(0).max(sum));
+        self.pss_peak = Some(self.pss_peak.unwrap_or(0).max(sum));
+    }
+
+    fn mark_exited(&mut self) {
         let look = self.looks;
         for (key, p) in self.procs.iter_mut() {
-            if p.alive && !seen.contains(key) {
+            if p.alive && p.seen_look != look {
                 p.alive = false;
                 p.pending = true;
                 p.gone_look = Some(look);
+                self.handles.remove(key);
             }
         }
     }
 
     /// Ends a stage at `t_s`: reads every process's peak over the stage, then
-    /// resets the live ones' high-water marks so the next stage starts afresh.
+    /// resets the live ones' high-water marks (and the cgroup's) so the next
+    /// stage starts afresh.
     pub fn boundary(&mut self, t_s: f64) -> StagePeaks {
-        let _ = self.sample(t_s);
+        let _ = self.look(t_s, true);
         let mut out = StagePeaks {
             reset_ok: true,
             ..StagePeaks::default()
@@ -495,7 +1005,7 @@ impl ProcessTree {
             if p.alive {
                 // Read once more right at the boundary, then reset.
                 let mut rss_now = None;
-                if let Some(StatusMemory { rss, hwm, .. }) = status_memory(p.pid) {
+                if let Some((rss, hwm)) = rss_and_hwm_of(p.pid) {
                     p.stage_hwm = p.stage_hwm.max(hwm);
                     p.peak_bytes = p.peak_bytes.max(hwm);
                     out.rss_bytes += rss;
@@ -504,11 +1014,14 @@ impl ProcessTree {
                 spans.push((p.alive_span(), p.stage_hwm));
                 out.per_process
                     .push((p.pid, p.command.clone(), p.stage_hwm));
-                if reset_hwm_of(p.pid).is_ok() {
+                if reset_hwm_of(p.pid) {
                     // The next stage starts from the RSS the reset set VmHWM
                     // to; should the process exit before it can be read, from
                     // the RSS read a moment ago (never from nothing).
-                    p.stage_hwm = status_memory(p.pid).map(|m| m.rss).or(rss_now).unwrap_or(0);
+                    p.stage_hwm = rss_and_hwm_of(p.pid)
+                        .map(|(rss, _)| rss)
+                        .or(rss_now)
+                        .unwrap_or(0);
                 } else {
                     out.reset_ok = false;
                 }
@@ -524,14 +1037,40 @@ impl ProcessTree {
             .into_iter()
             .map(|((first, last), bytes)| (first, last, bytes))
             .collect();
-        if spans.iter().all(|&(_, _, bytes)| bytes == 0) {
-            out.late = true;
+        out.late = spans.iter().all(|&(_, _, bytes)| bytes == 0);
+        out.pss_bytes = self.stage_pss.take();
+        // The cgroup's mark over the stage: reset at each boundary that read
+        // a process; a late boundary leaves it running, as `carry` does.
+        if let Some(meter) = &self.cgroup {
+            out.cgroup_bytes = meter.peak();
+            if let Some(b) = out.cgroup_bytes {
+                self.cgroup_peak = Some(self.cgroup_peak.unwrap_or(0).max(b));
+            }
+            if !self.cgroup_reset_ok {
+                out.reset_ok = false;
+            }
+            if !out.late {
+                self.cgroup_reset_ok = meter.reset_peak();
+            }
+        }
+        let several = out.per_process.len() > 1;
+        if out.late {
+            out.source = self.carry_source;
             out.total_bytes = self.carry;
             out.sum_bytes = self.carry;
+            if let (PeakSource::Cgroup, Some(c)) = (self.carry_source, out.cgroup_bytes) {
+                out.total_bytes = c;
+                out.sum_bytes = c;
+            }
         } else {
             out.sum_bytes = spans.iter().map(|s| s.2).sum();
-            out.total_bytes = concurrent_bound(&spans);
+            (out.total_bytes, out.source) = match (several, out.cgroup_bytes) {
+                (true, Some(c)) => (c, PeakSource::Cgroup),
+                (true, None) => (concurrent_bound(&spans), PeakSource::SumVmhwmUpperBound),
+                (false, _) => (concurrent_bound(&spans), PeakSource::Vmhwm),
+            };
             self.carry = out.total_bytes;
+            self.carry_source = out.source;
         }
         out
     }
@@ -562,6 +1101,7 @@ impl ProcessTree {
                         start_ticks: 0,
                         first_look: 0,
                         gone_look: Some(self.looks),
+                        seen_look: 0,
                     },
                 );
             }
@@ -571,7 +1111,9 @@ impl ProcessTree {
             }
             // The root's peak since its last reset, should it have been read
             // already (a late boundary) and so not count again below.
-            self.carry = self.carry.max(max_rss);
+            if self.carry_source == PeakSource::Vmhwm {
+                self.carry = self.carry.max(max_rss);
+            }
         }
         let mut out = self.boundary(t_s);
         out.rss_bytes = 0;
@@ -600,18 +1142,6 @@ mod tests {
     use super::*;
 
     const MIB: u64 = 1 << 20;
-
-    #[test]
-    fn reads_its_own_memory_lines() {
-        let me = std::process::id() as i32;
-        let m = status_memory(me).expect("own status");
-        assert!(m.rss > 0 && m.hwm >= m.rss && m.rss_anon > 0, "{m:?}");
-        assert!(m.rss_anon <= m.rss, "{m:?}");
-        let statm = rss_of(me).expect("own statm");
-        // Two reads a moment apart: the same order of size.
-        assert!(statm / 2 < m.rss && m.rss < statm * 2, "{statm} vs {m:?}");
-        assert_eq!(status_memory(-1), None);
-    }
 
     #[test]
     fn boundaries_read_after_every_process_exited_carry_the_last_figure() {
@@ -643,6 +1173,45 @@ mod tests {
         let end = tree.finish(0.5, Some(last_read.total_bytes + MIB), "sleep");
         assert!(end.late);
         assert_eq!(end.total_bytes, last_read.total_bytes + MIB);
+    }
+
+    #[test]
+    fn proc_fields_are_read_without_allocating() {
+        let status = b"Name:\tpython3\nVmPeak:\t  9000 kB\nVmHWM:\t  538124 kB\nVmRSS:\t 12 kB\n";
+        assert_eq!(kib_field(status, b"VmHWM:"), Some(538_124 * 1024));
+        assert_eq!(kib_field(status, b"VmRSS:"), Some(12 * 1024));
+        assert_eq!(kib_field(status, b"VmSwap:"), None);
+        let rollup = b"55d0-7ff [rollup]\nRss:  100 kB\nPss:  40 kB\nPss_Anon:  30 kB\n";
+        assert_eq!(kib_field(rollup, b"\nPss:"), Some(40 * 1024));
+        assert_eq!(field_u64(b"1234 567 89 0\n", 1), Some(567));
+        assert_eq!(field_u64(b"", 0), None);
+    }
+
+    #[test]
+    fn children_are_found_between_full_scans() {
+        let mut root = std::process::Command::new("sh")
+            .args(["-c", "sleep 0.3; sleep 30 & wait"])
+            .spawn()
+            .expect("sh runs");
+        let mut tree = ProcessTree::new(root.id() as i32);
+        assert!(tree.sample(0.0).is_some());
+        std::thread::sleep(Duration::from_millis(800));
+        // Well before the next full scan: found through the root's `children`.
+        assert!(tree.sample(0.1).is_some());
+        assert_eq!(tree.last_scan_s, 0.0);
+        let found = tree.processes();
+        let live_pids = tree.live_pids();
+        for pid in &live_pids {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        root.wait().unwrap();
+        assert!(
+            found
+                .iter()
+                .any(|p| p.command.contains("sleep 30") && p.sampled_peak_bytes > 0),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::report::{self, Report, RunStatus};
+use crate::sampler::PeakSource;
 use crate::table;
 use crate::units::{format_bytes, format_count};
 
@@ -42,6 +43,30 @@ fn logged_sizes(md: &mut String, report: &Report) {
         );
     }
     let _ = writeln!(md);
+}
+
+/// Says which figure a run's peak is (exact, or an upper bound for a tree),
+/// with the figures measured beside it.
+fn peak_kinds(md: &mut String, run: &crate::report::RunRecord) {
+    let Some(source) = run.peak_source else {
+        return;
+    };
+    let mut line = format!("Peak figure: {}.", source.describe());
+    if let Some(pss) = run.pss_peak_bytes {
+        let _ = write!(
+            line,
+            " Summed proportional set size (shared pages counted once, sampled): {}.",
+            format_bytes(pss)
+        );
+    }
+    if let Some(cg) = run.cgroup_peak_bytes {
+        let _ = write!(
+            line,
+            " The run's cgroup high-water mark (page cache included): {}.",
+            format_bytes(cg)
+        );
+    }
+    let _ = writeln!(md, "{line}\n");
 }
 
 /// Writes the report directory: `report.json`, the pictures, `summary.md`.
@@ -190,14 +215,32 @@ pub fn render(report: &Report) -> String {
         }
         let _ = writeln!(md, "{}", table::stages(run).to_markdown());
         if let Some(gap) = run.sampling_gap_pct() {
+            let which = match run.peak_source {
+                Some(PeakSource::SumVmhwmUpperBound) => "Peak (upper bound)",
+                _ => "Exact peak",
+            };
             let _ = writeln!(
                 md,
-                "Exact peak {}, sampled peak {} ({gap:.1}% below exact, {} samples at {} ms). Wall time {:.2} s.\n",
+                "{which} {}, sampled peak {} ({gap:.1}% below, {} samples at {} ms). Wall time {:.2} s.\n",
                 run.peak_bytes.map(format_bytes).unwrap_or_default(),
                 format_bytes(run.sampled_peak_bytes),
                 run.timeline.t_s.len(),
                 run.timeline.interval_ms,
                 run.wall_s
+            );
+        }
+        peak_kinds(&mut md, run);
+        if let Some(s) = &run.sampler {
+            let _ = writeln!(
+                md,
+                "Sampler: {} samples, every {:.2} ms on average (asked {} ms, worst jitter {:.2} ms), {:.3} s of CPU ({:.2}% of one core); oomlab in all {:.3} s of CPU.\n",
+                s.samples,
+                s.achieved_interval_ms,
+                s.interval_ms,
+                s.worst_jitter_ms,
+                s.cpu_s,
+                s.cpu_pct_of_core(),
+                s.oomlab_cpu_s
             );
         }
         if !run.logs.is_empty() {

@@ -4,6 +4,7 @@
 //! markdown for `summary.md` and `$GITHUB_STEP_SUMMARY`.
 
 use crate::report::{Report, RunRecord, RunStatus};
+use crate::sampler::PeakSource;
 use crate::units::{format_bytes, format_count};
 
 /// A header row and body rows of cells.
@@ -228,7 +229,13 @@ pub fn stages(run: &RunRecord) -> Table {
                 format!("{:.2}", st.start_s),
                 format!("{:.2}", st.end_s - st.start_s),
                 st.exact_peak_bytes
-                    .map(format_bytes)
+                    .map(|b| match st.peak_source {
+                        // A tree's summed marks without a cgroup: not exact.
+                        Some(PeakSource::SumVmhwmUpperBound) => {
+                            format!("{} (upper bound)", format_bytes(b))
+                        }
+                        _ => format_bytes(b),
+                    })
                     .unwrap_or_else(|| ended.into()),
                 st.sampled_peak_bytes
                     .map(format_bytes)

@@ -98,8 +98,14 @@ impl Recorded {
 
 /// Runs `oomlab record <flags> --out DIR -- <command>` into a fresh directory.
 fn record(name: &str, flags: &[&str], command: &[&str]) -> Recorded {
+    record_env(name, &[], flags, command)
+}
+
+/// [`record`] with environment variables set for oomlab.
+fn record_env(name: &str, env: &[(&str, &str)], flags: &[&str], command: &[&str]) -> Recorded {
     let dir = scratch(name);
     let output = oomlab()
+        .envs(env.iter().copied())
         .arg("record")
         .args(flags)
         .arg("--out")
@@ -441,6 +447,8 @@ fn a_5ms_spike_is_measured_exactly_by_the_kernel_whatever_the_sampling_interval(
     let sampled = u(&run["sampled_peak_bytes"]);
     assert!(sampled <= peak, "sampled {sampled} above exact {peak}");
     assert_eq!(u(&run["stages"][0]["exact_peak_bytes"]), peak);
+    // One process: its own kernel mark, exact, cgroup or not.
+    assert_eq!(run["peak_source"], "vmhwm", "{}", run["peak_source"]);
     eprintln!(
         "spike: exact {peak} (truth {truth}, {:+.3}%), sampled at 100 ms {sampled}",
         error * 100.0
@@ -564,4 +572,98 @@ fn a_bad_interval_or_limit_is_bad_input() {
     assert_eq!(r.code, Some(EXIT_BAD_INPUT), "{}", r.context());
     assert!(r.stderr.contains("--interval fast"), "{}", r.stderr);
     assert!(!Path::new(&r.dir).join("report.json").exists());
+}
+
+/// Issue 17: fills 500 MiB, then forks 4 children that only read it, as
+/// Airflow's LocalExecutor, multiprocessing and gunicorn fork workers.
+const FORK_SHARING_500_MIB: &str = r#"
+import os, time
+data = bytearray(b"x") * (500 << 20)
+kids = []
+for i in range(4):
+    pid = os.fork()
+    if pid == 0:
+        s = 0
+        for j in range(0, len(data), 4096):
+            s += data[j]
+        time.sleep(1.0)
+        os._exit(0)
+    kids.append(pid)
+for k in kids:
+    os.waitpid(k, 0)
+"#;
+
+#[test]
+fn a_tree_sharing_its_pages_is_charged_once_where_a_cgroup_can_be_made() {
+    let r = record_python("record-fork-cgroup", &["--quiet"], FORK_SHARING_500_MIB);
+    assert_eq!(r.code, Some(0), "{}", r.context());
+    let run = r.run();
+    if run["cgroup_peak_bytes"].is_null() {
+        eprintln!(
+            "skipped: no memory cgroup can be made here (peak_source {})",
+            run["peak_source"]
+        );
+        return;
+    }
+    assert!(run["processes"].as_array().unwrap().len() >= 5, "{}", run);
+    assert_eq!(run["peak_source"], "cgroup", "{}", run["peak_source"]);
+    let peak = u(&run["peak_bytes"]);
+    let error = (peak as f64 - (500 * MIB) as f64) / (500 * MIB) as f64;
+    assert!(
+        error.abs() <= 0.10,
+        "tree peak {peak} vs 500 MiB: {:+.1}%",
+        error * 100.0
+    );
+    // The summed marks count the shared pages once per process: kept aside.
+    let summed = r.run()["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["detail"]["sum_of_process_peaks"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(summed >= 2 * 500 * MIB, "sum of process peaks {summed}");
+    let summary = String::from_utf8(r.saved("summary.md")).unwrap();
+    assert!(summary.contains("cgroup high-water mark"), "{summary}");
+    assert!(r.stderr.contains("cgroup high-water mark"), "{}", r.stderr);
+    eprintln!(
+        "fork tree: cgroup peak {peak} ({:+.2}% of 500 MiB)",
+        error * 100.0
+    );
+}
+
+#[test]
+fn without_a_cgroup_a_trees_summed_peak_is_named_an_upper_bound_with_pss_beside_it() {
+    let r = record_env(
+        "record-fork-no-cgroup",
+        &[("OOMLAB_NO_CGROUP", "1")],
+        &["--quiet"],
+        &[python(), "-c", FORK_SHARING_500_MIB],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.context());
+    let run = r.run();
+    assert!(
+        run["cgroup_peak_bytes"].is_null(),
+        "{}",
+        run["cgroup_peak_bytes"]
+    );
+    assert_eq!(
+        run["peak_source"], "sum-vmhwm-upper-bound",
+        "{}",
+        run["peak_source"]
+    );
+    // Every process's mark holds the 500 MiB it maps: far above the truth.
+    let peak = u(&run["peak_bytes"]);
+    assert!(peak >= 2 * 500 * MIB, "upper bound {peak}");
+    // Beside it, PSS counts each shared page once (sampled, so at most the truth).
+    let pss = u(&run["pss_peak_bytes"]);
+    assert!(pss > 0 && pss < peak, "PSS peak {pss}, bound {peak}");
+    let summary = String::from_utf8(r.saved("summary.md")).unwrap();
+    assert!(summary.contains("upper bound"), "{summary}");
+    assert!(summary.contains("proportional set size"), "{summary}");
+    assert!(r.stderr.contains("upper bound"), "{}", r.stderr);
+    // What measuring cost is in the report.
+    let sampler = &run["sampler"];
+    assert!(u(&sampler["samples"]) > 10, "{sampler}");
+    assert!(f(&sampler["cpu_s"]) >= 0.0 && f(&sampler["achieved_interval_ms"]) >= 10.0);
 }

@@ -71,8 +71,9 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
         } else {
             "peak"
         };
+        let source = run.peak_source.map_or("kernel", |s| s.describe());
         eprintln!(
-            "{}: {which} {} (kernel), sampled peak {}, {} process(es), {:.2} s",
+            "{}: {which} {} ({source}), sampled peak {}, {} process(es), {:.2} s",
             run.strategy,
             peak,
             format_bytes(run.sampled_peak_bytes),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{bad_input, Exit};
 use crate::machine::MachineFacts;
 pub use crate::protocol::OutputSummary;
-use crate::sampler::Timeline;
+use crate::sampler::{PeakSource, SamplerStats, Timeline};
 use crate::scenario::Sizes;
 
 /// Bumped whenever a reader of an older report would misread a newer one.
@@ -111,8 +111,28 @@ pub struct RunRecord {
     pub status: RunStatus,
     /// Wall time from spawn to exit, seconds.
     pub wall_s: f64,
-    /// Largest exact (kernel) stage peak; `None` if no stage completed.
+    /// Largest kernel stage peak; `None` if no stage completed. Which figure
+    /// it is (exact, or an upper bound for a tree) says `peak_source`.
     pub peak_bytes: Option<u64>,
+    /// What `peak_bytes` is: `cgroup` (the high-water mark of a cgroup
+    /// holding the whole tree), `vmhwm` (one process's own mark), or
+    /// `sum-vmhwm-upper-bound` (a tree's marks summed without a cgroup:
+    /// shared pages count once per process). Older reports have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_source: Option<PeakSource>,
+    /// The largest summed proportional set size sampled, for a tree of
+    /// several processes measured without a cgroup: beside the upper bound,
+    /// a figure that counts shared pages once (sampled, so it can miss a spike).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pss_peak_bytes: Option<u64>,
+    /// The high-water mark of the memory cgroup the child ran in, over the
+    /// whole run, when one could be made: what the kernel charged (page
+    /// cache and kernel memory included), the figure a container's limit meets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_peak_bytes: Option<u64>,
+    /// What sampling cost and how steady it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<SamplerStats>,
     /// Largest sampled RSS.
     pub sampled_peak_bytes: u64,
     pub stages: Vec<StageRecord>,
@@ -247,9 +267,13 @@ pub struct StageRecord {
     pub name: String,
     pub start_s: f64,
     pub end_s: f64,
-    /// Kernel high-water mark over the stage (VmHWM after a reset); `None` if the
-    /// stage never finished (the process was killed in it).
+    /// Kernel high-water mark over the stage (VmHWM after a reset, or the
+    /// tree's cgroup mark; see `peak_source`); `None` if the stage never
+    /// finished (the process was killed in it).
     pub exact_peak_bytes: Option<u64>,
+    /// What `exact_peak_bytes` is (see [`RunRecord::peak_source`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_source: Option<PeakSource>,
     pub rss_start_bytes: u64,
     pub rss_end_bytes: u64,
     /// Largest sampled RSS within the stage's span.
@@ -439,6 +463,7 @@ mod tests {
             start_s: start,
             end_s: end,
             exact_peak_bytes: peak,
+            peak_source: Some(PeakSource::Vmhwm),
             rss_start_bytes: 10 << 20,
             rss_end_bytes: 20 << 20,
             sampled_peak_bytes: peak.map(|p| p - 1),
@@ -449,6 +474,18 @@ mod tests {
             status,
             wall_s: 1.5,
             peak_bytes: Some(300 << 20),
+            peak_source: Some(PeakSource::SumVmhwmUpperBound),
+            pss_peak_bytes: Some(120 << 20),
+            cgroup_peak_bytes: Some(310 << 20),
+            sampler: Some(SamplerStats {
+                samples: 150,
+                cpu_s: 0.01,
+                wall_s: 1.5,
+                interval_ms: 10.0,
+                achieved_interval_ms: 10.1,
+                worst_jitter_ms: 2.0,
+                oomlab_cpu_s: 0.02,
+            }),
             sampled_peak_bytes: 290 << 20,
             stages: vec![
                 stage("load", 0.0, 0.5, Some(100 << 20)),

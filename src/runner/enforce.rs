@@ -48,7 +48,7 @@ impl Enforcement {
                 bytes: limit.bytes,
                 fallback_reason: None,
             },
-            LimitBy::Auto => match ChildCgroup::create(limit.bytes) {
+            LimitBy::Auto => match ChildCgroup::create(Some(limit.bytes)) {
                 Ok(cgroup) => Self::Cgroup {
                     bytes: limit.bytes,
                     cgroup,
@@ -59,7 +59,7 @@ impl Enforcement {
                 },
             },
             LimitBy::Cgroup => {
-                let cgroup = ChildCgroup::create(limit.bytes).map_err(|e| {
+                let cgroup = ChildCgroup::create(Some(limit.bytes)).map_err(|e| {
                     bad_input(format!(
                         "--limit-by cgroup: no memory cgroup can be used here: {e} (use --limit-by auto or watchdog)"
                     ))

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use clap::ValueEnum;
 
 use crate::machine::{own_cgroup_path, own_cgroups};
+use crate::sampler::CgroupMeter;
 
 /// How `--memory-limit` is enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -62,9 +63,10 @@ pub struct ChildCgroup {
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
 impl ChildCgroup {
-    /// Makes a cgroup limited to `limit` bytes, v2 first, then v1; the error
-    /// says why neither could be used (it goes into the report).
-    pub fn create(limit: u64) -> Result<Self, String> {
+    /// Makes a cgroup limited to `limit` bytes (none: a cgroup only to
+    /// measure the tree's peak as the kernel charges it), v2 first, then v1;
+    /// the error says why neither could be used (it goes into the report).
+    pub fn create(limit: Option<u64>) -> Result<Self, String> {
         let own = own_cgroups()?;
         let v2 = match own_cgroup_path(&own, None) {
             Some(path) => Self::create_v2(&path, limit),
@@ -81,7 +83,7 @@ impl ChildCgroup {
         v1.map_err(|v1_err| format!("{v2_err}; {v1_err}"))
     }
 
-    fn create_v2(path: &str, limit: u64) -> Result<Self, String> {
+    fn create_v2(path: &str, limit: Option<u64>) -> Result<Self, String> {
         let root = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
             "/sys/fs/cgroup"
         } else {
@@ -107,6 +109,9 @@ impl ChildCgroup {
             })?;
         }
         let cg = Self::make_dir(&parent, CgroupVersion::V2)?;
+        let Some(limit) = limit else {
+            return Ok(cg);
+        };
         cg.write("memory.max", &limit.to_string())?;
         // Without swap the kernel must kill at the limit instead of swapping.
         let _ = cg.write("memory.swap.max", "0");
@@ -116,9 +121,12 @@ impl ChildCgroup {
         Ok(cg)
     }
 
-    fn create_v1(path: &str, limit: u64) -> Result<Self, String> {
+    fn create_v1(path: &str, limit: Option<u64>) -> Result<Self, String> {
         let parent = PathBuf::from(format!("/sys/fs/cgroup/memory{path}"));
         let cg = Self::make_dir(&parent, CgroupVersion::V1)?;
+        let Some(limit) = limit else {
+            return Ok(cg);
+        };
         cg.write("memory.limit_in_bytes", &limit.to_string())?;
         // With swap accounting, memory+swap gets the same limit (no escape to swap).
         let _ = cg.write("memory.memsw.limit_in_bytes", &limit.to_string());
@@ -136,6 +144,7 @@ impl ChildCgroup {
     }
 
     fn make_dir(parent: &Path, version: CgroupVersion) -> Result<Self, String> {
+        remove_stale(parent);
         let name = format!(
             "oomlab-{}-{}",
             std::process::id(),
@@ -190,7 +199,17 @@ impl ChildCgroup {
     /// the rest of the process tree itself, as a container's death would.
     pub fn oom_kill_reader(&self) -> impl Fn() -> Option<u64> + Send + 'static {
         let (dir, version) = (self.dir.clone(), self.version);
-        move || read_oom_kills(&dir, version)
+        // Kept open and re-read (`pread`): the sampler calls this every tick.
+        let file = std::fs::File::open(dir.join(oom_kills_file(version))).ok();
+        move || match &file {
+            Some(f) => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = [0u8; 1024];
+                let n = f.read_at(&mut buf, 0).ok()?;
+                parse_oom_kills(std::str::from_utf8(&buf[..n]).ok()?)
+            }
+            None => read_oom_kills(&dir, version),
+        }
     }
 
     /// The cgroup's peak charge (RSS plus page cache and kernel memory), the
@@ -201,6 +220,13 @@ impl ChildCgroup {
             CgroupVersion::V2 => "memory.peak",
         };
         self.read(file)?.trim().parse().ok()
+    }
+
+    /// The cgroup's high-water mark kept open for the sampler: the exact
+    /// peak of the whole tree, each shared page counted once (`None` when
+    /// the kernel keeps none, as v2 before Linux 5.19).
+    pub fn meter(&self) -> Option<CgroupMeter> {
+        CgroupMeter::open(&self.dir, self.version == CgroupVersion::V2)
     }
 
     /// A `pre_exec` hook that moves the forked child into this cgroup before it
@@ -246,15 +272,41 @@ impl Drop for ChildCgroup {
     }
 }
 
+/// Removes the cgroups an oomlab that is gone left in `parent` (one killed
+/// by SIGKILL never ran its `Drop`): now that every child gets a cgroup,
+/// they would pile up. Only empty ones go (the kernel refuses the others).
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let owner = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("oomlab-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = owner {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
+    }
+}
+
 /// The `oom_kill` count of the cgroup at `dir` (`memory.oom_control` in v1,
 /// `memory.events` in v2), when the kernel reports one.
 fn read_oom_kills(dir: &Path, version: CgroupVersion) -> Option<u64> {
-    let file = match version {
+    let text = std::fs::read_to_string(dir.join(oom_kills_file(version))).ok()?;
+    parse_oom_kills(&text)
+}
+
+/// The file that counts a cgroup's OOM kills.
+fn oom_kills_file(version: CgroupVersion) -> &'static str {
+    match version {
         CgroupVersion::V1 => "memory.oom_control",
         CgroupVersion::V2 => "memory.events",
-    };
-    let text = std::fs::read_to_string(dir.join(file)).ok()?;
-    parse_oom_kills(&text)
+    }
 }
 
 /// The value of the `oom_kill` line of a `memory.oom_control` or

@@ -17,17 +17,21 @@ use crate::error::bad_input;
 use crate::sampler::ProcessTree;
 
 /// Starts the child with piped stdout/stderr, in `enforcement`'s cgroup if
-/// it has one. When joining the cgroup fails in the child under
+/// it has one, else in `measure` (a cgroup made only to measure the tree's
+/// peak). When joining the cgroup fails in the child under
 /// `--limit-by auto` (`limit`), `enforcement` becomes the watchdog, with the
-/// reason, and the child is started again outside any cgroup. A recorded
+/// reason, and the child is started again outside any cgroup; when joining
+/// `measure` fails, the child is started again without it and `measure` is
+/// dropped (the peaks then come from the processes' own marks). A recorded
 /// command that cannot be started is the user's input error, said in words
 /// that tell what to fix.
 pub fn spawn(
     spec: &ChildSpec,
     enforcement: &mut Enforcement,
+    measure: &mut Option<ChildCgroup>,
     limit: Option<MemoryLimit>,
 ) -> Result<Child> {
-    let spawned = build_command(spec, enforcement.cgroup()).spawn();
+    let spawned = build_command(spec, enforcement.cgroup().or(measure.as_ref())).spawn();
     let spawned = match (spawned, &*enforcement) {
         (Err(e), Enforcement::Cgroup { bytes, .. })
             if limit.map(|l| l.by) == Some(LimitBy::Auto) =>
@@ -37,6 +41,12 @@ pub fn spawn(
                 bytes: *bytes,
                 fallback_reason: Some(format!("joining the cgroup failed: {e}")),
             };
+            build_command(spec, None).spawn()
+        }
+        (Err(_), _) if measure.is_some() && enforcement.cgroup().is_none() => {
+            // Joining the measuring cgroup failed (or the command cannot
+            // run, which the retry says again): measure without it.
+            *measure = None;
             build_command(spec, None).spawn()
         }
         (other, _) => other,
@@ -195,7 +205,13 @@ mod tests {
     #[test]
     fn a_child_is_reaped_with_its_exit_code() {
         let mut enforcement = Enforcement::None;
-        let child = spawn(&shell("exit $OOMLAB_TEST_CODE"), &mut enforcement, None).unwrap();
+        let child = spawn(
+            &shell("exit $OOMLAB_TEST_CODE"),
+            &mut enforcement,
+            &mut None,
+            None,
+        )
+        .unwrap();
         let pid = child.id() as i32;
         wait_for_exit(pid);
         // Still there to reap: has_exited only looked.
@@ -218,7 +234,13 @@ mod tests {
     fn stopping_kills_the_child_and_what_it_started() {
         use std::io::BufRead;
         let mut enforcement = Enforcement::None;
-        let mut child = spawn(&shell("sleep 60 & echo $!; wait"), &mut enforcement, None).unwrap();
+        let mut child = spawn(
+            &shell("sleep 60 & echo $!; wait"),
+            &mut enforcement,
+            &mut None,
+            None,
+        )
+        .unwrap();
         let pid = child.id() as i32;
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())

@@ -17,7 +17,7 @@ use crate::probe::Detail;
 use crate::progress::Progress;
 use crate::protocol::Event;
 use crate::report::{LogLine, OutputSummary, StageRecord};
-use crate::sampler::{StagePeaks, Timeline};
+use crate::sampler::{PeakSource, StagePeaks, Timeline};
 
 /// Name a recorded command's only stage gets when no marker ever came.
 const NO_MARKER_STAGE: &str = "run";
@@ -140,7 +140,7 @@ impl StageBook {
                     stage,
                     start_s,
                     t,
-                    Some(peak_bytes),
+                    Some((peak_bytes, PeakSource::Vmhwm)),
                     rss_start,
                     rss_bytes,
                     detail,
@@ -193,7 +193,7 @@ impl StageBook {
                 o.name,
                 o.start_s,
                 t,
-                Some(peaks.total_bytes),
+                Some((peaks.total_bytes, peaks.source)),
                 o.rss_start,
                 peaks.rss_bytes,
                 tree_detail(&peaks),
@@ -242,13 +242,13 @@ impl StageBook {
                 o.name = NO_MARKER_STAGE.into();
             }
             let (exact, detail) = match (final_peaks, ended_early) {
-                (Some(p), false) => (Some(p.total_bytes), tree_detail(p)),
+                (Some(p), false) => (Some((p.total_bytes, p.source)), tree_detail(p)),
                 _ => (None, Detail::new()),
             };
             if !recorded || ending.ended_badly() || ended_early {
                 died_in = Some(o.name.clone());
             }
-            if let Some(peak) = exact {
+            if let Some((peak, _)) = exact {
                 progress.stage_end(&o.name, end_s - o.start_s, peak);
             }
             let rss_end = if recorded || ended_early {
@@ -291,11 +291,12 @@ pub fn last_rss(timeline: &Timeline) -> u64 {
         .unwrap_or(0)
 }
 
+/// A stage's record; `exact` is its kernel peak and what that figure is.
 fn stage_record(
     name: String,
     start_s: f64,
     end_s: f64,
-    exact_peak_bytes: Option<u64>,
+    exact: Option<(u64, PeakSource)>,
     rss_start_bytes: u64,
     rss_end_bytes: u64,
     detail: Detail,
@@ -304,7 +305,8 @@ fn stage_record(
         name,
         start_s,
         end_s,
-        exact_peak_bytes,
+        exact_peak_bytes: exact.map(|e| e.0),
+        peak_source: exact.map(|e| e.1),
         rss_start_bytes,
         rss_end_bytes,
         sampled_peak_bytes: None,
@@ -325,6 +327,15 @@ fn tree_detail(peaks: &StagePeaks) -> Detail {
     if peaks.sum_bytes != peaks.total_bytes {
         // Processes that never ran at the same time: their plain sum, for comparison.
         detail.insert("sum_of_process_peaks".into(), json!(peaks.sum_bytes));
+    }
+    if let Some(c) = peaks.cgroup_bytes {
+        // The cgroup's mark over the stage, also when one process made the
+        // figure (it counts page cache and kernel memory, VmHWM does not).
+        detail.insert("cgroup_peak_bytes".into(), json!(c));
+    }
+    if let Some(pss) = peaks.pss_bytes {
+        // Beside an upper bound: the sampled sum of PSS, shared pages once.
+        detail.insert("pss_peak_bytes".into(), json!(pss));
     }
     if !peaks.reset_ok {
         detail.insert("peak_reset_failed".into(), json!(true));
@@ -379,7 +390,7 @@ mod tests {
             rss_bytes: rss,
             per_process: vec![(42, "tool".into(), total)],
             reset_ok: true,
-            late: false,
+            ..StagePeaks::default()
         }
     }
 
