@@ -163,6 +163,9 @@ impl MeasuredCommandStage {
     }
 }
 
+/// One run's stage peaks, in the order the stages started.
+type StagePeaks = Vec<(String, u64)>;
+
 /// Runs each side's template at every size, `runs` times, interleaved
 /// (size by size, run by run, side by side) so that a machine's slow minute
 /// falls on both sides alike. Data is generated once per size and fed to all.
@@ -181,8 +184,7 @@ pub fn measure_sides(
         .map_err(|e| bad_input(format!("--stage-pattern {}: {e}", spec.stage_pattern)))?;
     let needs = sides.iter().any(|(_, t)| needs_data(t, spec.generate_data));
     // [side][size][run] -> stage peaks
-    let mut seen: Vec<Vec<Vec<Vec<(String, u64)>>>> =
-        vec![vec![Vec::new(); spec.sizes.len()]; sides.len()];
+    let mut seen: Vec<Vec<Vec<StagePeaks>>> = vec![vec![Vec::new(); spec.sizes.len()]; sides.len()];
     let mut versions: Vec<(Option<String>, Option<String>)> = vec![(None, None); sides.len()];
     let total = spec.sizes.len() as u32 * how.runs * sides.len() as u32;
     let mut done = 0;

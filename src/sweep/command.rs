@@ -293,7 +293,7 @@ pub fn versions(dir: &Path) -> (Option<String>, Option<String>) {
     }
     let find = |name: &'static str| -> Option<String> {
         let re = regex_lite_version(name);
-        text.lines().find_map(|line| re(line))
+        text.lines().find_map(&re)
     };
     (find("python"), find("pandas"))
 }
