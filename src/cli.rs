@@ -197,8 +197,36 @@ pub struct GateArgs {
     #[arg(long = "strategy-as", value_name = "RUN=BASELINE")]
     pub strategy_as: Vec<String>,
     /// With --update: the scenario to (re)bless; without it, what the baseline names.
+    /// With `-- CMD`: the scenario whose data `{data_dir}` names and whose
+    /// production rows price the per-row cost.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
+    /// With `-- CMD`: rows to run the command at, comma-separated (default
+    /// 25000,50000,100000; at least two, the slope is taken between them).
+    #[arg(long, conflicts_with = "scales")]
+    pub rows: Option<String>,
+    /// With `-- CMD`: scales of --scenario to run the command at, comma-separated.
+    #[arg(long)]
+    pub scales: Option<String>,
+    /// With `-- CMD`: the lines that start stages (as `record --stage-pattern`).
+    #[arg(long, value_name = "REGEX")]
+    pub stage_pattern: Option<String>,
+    /// With `-- CMD`: generate the scenario's data even when no argument names
+    /// {data_dir} (for a command that reads $OOMLAB_DATA_DIR).
+    #[arg(long)]
+    pub generate_data: bool,
+    /// Allowed rise of each command stage's per-row cost (slope between sizes).
+    #[arg(long, default_value = "5%")]
+    pub slope_tolerance: String,
+    /// Rows production loads: a command stage's per-row change is priced
+    /// there (default: the entry's, else the scenario's production rows).
+    #[arg(long)]
+    pub production_rows: Option<u64>,
+    /// Judge `-- CMD` in the working tree against the same command at git
+    /// revision REV, checked out in a temporary worktree and run in this job,
+    /// interleaved (no baseline file).
+    #[arg(long, value_name = "REV")]
+    pub against: Option<String>,
     /// With --update --scenario: strategies to bless, comma-separated, or `all`.
     #[arg(long)]
     pub strategy: Option<String>,
@@ -214,6 +242,11 @@ pub struct GateArgs {
     /// Print only the table and the verdict.
     #[arg(long, short)]
     pub quiet: bool,
+    /// A command to gate, after `--` (with --update: bless it into the
+    /// baseline; with --against: compare it with REV's). Its arguments may
+    /// name {rows}, {scale}, {data_dir} and {max_ranking_samples}.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::parse_interval;
 use crate::cli::SweepArgs;
 use oomlab::error::{bad_input, Exit};
-use oomlab::sweep::command::{CommandSweepSettings, Sizes};
+use oomlab::sweep::command::{parse_rows, CommandSweepSettings, Sizes};
 use oomlab::sweep::{parse_fractions, parse_scales, SweepSettings};
 
 /// `oomlab sweep`.
@@ -15,7 +15,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let interval = parse_interval(&args.interval)?;
     if !args.command.is_empty() {
         let sizes = match &args.rows {
-            Some(text) => Sizes::Rows(parse_rows_list(text)?),
+            Some(text) => Sizes::Rows(parse_rows(text)?),
             None => Sizes::Scales(parse_scales(&args.scales)?),
         };
         let fractions = match &args.max_ranking_samples_fraction {
@@ -59,19 +59,4 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         production: args.production,
         quiet: args.quiet,
     })
-}
-
-/// `--rows 100000,200000,400000` (underscores and thousands commas inside a
-/// number are not accepted here: the list is comma-separated).
-fn parse_rows_list(text: &str) -> Result<Vec<u64>> {
-    text.split(',')
-        .map(|t| {
-            t.trim().replace('_', "").parse::<u64>().map_err(|_| {
-                bad_input(format!(
-                    "--rows {text}: `{}` is not a whole number of rows (expected a comma-separated list such as 100000,200000,400000)",
-                    t.trim()
-                ))
-            })
-        })
-        .collect()
 }

@@ -38,7 +38,144 @@ pub struct Baseline {
     /// Changes smaller than these never fail, whatever the percentage.
     #[serde(default)]
     pub floors: Floors,
+    /// Replay entries: oomlab's own replay of a scenario (may be empty when
+    /// the baseline only gates commands).
+    #[serde(default)]
     pub scenarios: Vec<BaselineScenario>,
+    /// Command entries: a team's own pipeline, gated on what production pays
+    /// per row (absent from baselines written before they existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<CommandEntry>,
+}
+
+/// A user's command gated at a few small sizes: the exact peak at the largest
+/// size (as a replay stage), and the per-row slope between sizes, which is
+/// what production pays and barely depends on the CI machine's fixed costs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandEntry {
+    /// The argv template, placeholders (`{rows}`, `{scale}`, `{data_dir}`,
+    /// `{max_ranking_samples}`) unsubstituted; it identifies the entry.
+    pub argv: Vec<String>,
+    /// Rows the command is run at, smallest first (at least two, for a slope).
+    pub rows: Vec<u64>,
+    /// The scenario's scale at each of `rows` (for `{scale}` and `{data_dir}`).
+    pub scales: Vec<f64>,
+    /// The scenario whose data `{data_dir}` names (none: the command reads
+    /// its own input, sized by `{rows}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    /// Regex of the lines that start stages (as `record --stage-pattern`).
+    pub stage_pattern: String,
+    /// Rows the pipeline loads in production: the slope's change is priced there.
+    pub production_rows: u64,
+    /// Generate the scenario's data even when no argument names `{data_dir}`.
+    #[serde(default)]
+    pub generate_data: bool,
+    /// Runs per size whose medians were blessed.
+    pub runs: u32,
+    /// Python and pandas versions the command printed, if any: a different
+    /// pandas moves the figures for reasons other than the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The pandas version the command printed (see `python`).
+    pub pandas: Option<String>,
+    pub stages: Vec<CommandStage>,
+}
+
+/// One stage of a command entry, as blessed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandStage {
+    /// The stage's name, from the command's marker lines.
+    pub name: String,
+    /// Median over the runs of the stage's exact peak at the largest size, bytes.
+    pub peak_bytes: u64,
+    /// Each run's exact peak at the largest size, for the spread.
+    pub peak_runs_bytes: Vec<u64>,
+    /// Fitted per-row cost (least squares over the sizes' medians), bytes per row.
+    pub bytes_per_row: f64,
+    /// The fit's fixed part (its value at zero rows), bytes; may be negative.
+    pub fixed_bytes: f64,
+    /// Each run's own slope (run i at every size): how much the slope moved
+    /// between runs when blessed. A change within that spread is noise, not a
+    /// regression (short stages' peaks move most).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bytes_per_row_runs: Vec<f64>,
+    /// Overrides `--rss-tolerance` for this stage's peak, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_tolerance_pct: Option<f64>,
+    /// Overrides `--slope-tolerance` for this stage's per-row cost, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slope_tolerance_pct: Option<f64>,
+}
+
+impl CommandEntry {
+    /// The argv template as one line, for tables and messages.
+    pub fn label(&self) -> String {
+        self.argv.join(" ")
+    }
+
+    /// The blessed stage of this name.
+    pub fn stage(&self, name: &str) -> Option<&CommandStage> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// Checks what serde cannot, naming the key at fault.
+    pub fn validate(&self, index: usize) -> Result<(), String> {
+        let at = format!("commands[{index}] (`{}`)", self.label());
+        if self.argv.is_empty() {
+            return Err(format!("{at}: key `argv` is empty"));
+        }
+        if self.rows.len() < 2 || self.rows.windows(2).any(|w| w[0] >= w[1]) || self.rows[0] == 0 {
+            return Err(format!(
+                "{at}: key `rows` must list at least two distinct, increasing, non-zero sizes (found {:?})",
+                self.rows
+            ));
+        }
+        if self.scales.len() != self.rows.len()
+            || self.scales.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return Err(format!(
+                "{at}: key `scales` must hold one positive scale per entry of `rows` (found {:?})",
+                self.scales
+            ));
+        }
+        if self.runs == 0 {
+            return Err(format!("{at}: key `runs` is 0"));
+        }
+        if self.production_rows == 0 {
+            return Err(format!("{at}: key `production_rows` is 0"));
+        }
+        if self.stages.is_empty() {
+            return Err(format!("{at}: key `stages` is empty"));
+        }
+        for (j, st) in self.stages.iter().enumerate() {
+            let at = format!("{at}, stage {}", st.name);
+            if self.stages[..j].iter().any(|o| o.name == st.name) {
+                return Err(format!("{at}: key `name` appears twice"));
+            }
+            if !st.bytes_per_row.is_finite() {
+                return Err(format!("{at}: key `bytes_per_row` is not a number"));
+            }
+            if !st.fixed_bytes.is_finite() {
+                return Err(format!("{at}: key `fixed_bytes` is not a number"));
+            }
+            if st.peak_runs_bytes.is_empty() {
+                return Err(format!("{at}: key `peak_runs_bytes` is empty"));
+            }
+            for (key, v) in [
+                ("peak_tolerance_pct", st.peak_tolerance_pct),
+                ("slope_tolerance_pct", st.slope_tolerance_pct),
+            ] {
+                if let Some(v) = v {
+                    check_tolerance(v).map_err(|m| format!("{at}: key `{key}` {m}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The machine facts a baseline keeps (no free memory: it changes by the second).
@@ -169,6 +306,28 @@ impl Baseline {
                 version.map_or("missing".to_string(), |v| v.to_string())
             )));
         }
+        if let Some(commands) = value.get("commands").and_then(|c| c.as_array()) {
+            for (i, entry) in commands.iter().enumerate() {
+                serde_json::from_value::<CommandEntry>(entry.clone()).map_err(|e| {
+                    let key = match faulty_key::<CommandEntry>(entry).as_deref() {
+                        Some("stages") => entry["stages"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .enumerate()
+                            .find_map(|(j, st)| {
+                                faulty_key::<CommandStage>(st).map(|k| format!("stages[{j}].{k}"))
+                            })
+                            .or(Some("stages".to_string())),
+                        other => other.map(String::from),
+                    };
+                    bad_input(format!(
+                        "{shown}: command entry commands[{i}] is corrupt{}: {e}; restore it from git or re-bless it with `oomlab gate --baseline {shown} --update -- CMD...`",
+                        key.map(|k| format!(" at key `{k}`")).unwrap_or_default()
+                    ))
+                })?;
+            }
+        }
         let baseline: Baseline = serde_json::from_value(value)
             .map_err(|e| bad_input(format!("{shown}: the baseline is corrupt: {e}")))?;
         baseline
@@ -179,8 +338,17 @@ impl Baseline {
 
     /// Checks what serde cannot: something to run, sane tolerances, unique names.
     fn validate(&self) -> Result<(), String> {
-        if self.scenarios.is_empty() {
-            return Err("the baseline names no scenario".into());
+        if self.scenarios.is_empty() && self.commands.is_empty() {
+            return Err("the baseline names no scenario and no command".into());
+        }
+        for (i, c) in self.commands.iter().enumerate() {
+            c.validate(i)?;
+            if self.commands[..i].iter().any(|o| o.argv == c.argv) {
+                return Err(format!(
+                    "commands[{i}] (`{}`): key `argv` appears twice",
+                    c.label()
+                ));
+            }
         }
         for sc in &self.scenarios {
             if sc.strategies.is_empty() {
@@ -247,6 +415,24 @@ impl BaselineStrategy {
     pub fn stage(&self, name: &str) -> Option<&BaselineStage> {
         self.stages.iter().find(|s| s.name == name)
     }
+}
+
+/// The key of a JSON object that keeps it from deserializing as `T`: the one
+/// whose removal makes it deserialize, or leaves only "missing field" for it.
+/// serde's type errors name the expected type but not the key, and a person
+/// who edited a baseline by hand needs the key.
+fn faulty_key<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Option<String> {
+    let map = value.as_object()?;
+    map.keys()
+        .find(|k| {
+            let mut rest = map.clone();
+            rest.remove(*k);
+            match serde_json::from_value::<T>(serde_json::Value::Object(rest)) {
+                Ok(_) => true,
+                Err(e) => e.to_string().starts_with(&format!("missing field `{k}`")),
+            }
+        })
+        .cloned()
 }
 
 /// A tolerance is a percentage in [0, 1000].

@@ -87,6 +87,7 @@ pub fn bless(
         allocator: String::new(),
         floors: Floors::default(),
         scenarios: Vec::new(),
+        commands: Vec::new(),
     });
     baseline.oomlab_version = env!("CARGO_PKG_VERSION").into();
     baseline.created_at = utc_now_rfc3339();

@@ -10,12 +10,20 @@
 //!   profiling (dhat's bookkeeping would inflate RSS) is compared with a wider
 //!   tolerance (default 10%), and the spread is reported.
 //!
+//! Besides oomlab's own replay, a baseline can hold **command entries**: a
+//! team's own pipeline run at a few small sizes, gated per stage on its peak
+//! at the largest size and on its per-row slope, which is what production
+//! pays ([`command`]); `--against REV` runs the same comparison against a
+//! git revision in the same job ([`against`]).
+//!
 //! Measuring goes through [`crate::replay::ReplayPlan`] like every other
 //! command ([`run`]); the rest turns reports into baselines ([`bless`]) and
 //! verdicts ([`verdict`], [`render`]).
 
+pub mod against;
 pub mod baseline;
 pub mod bless;
+pub mod command;
 pub mod render;
 pub mod run;
 pub mod verdict;

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::baseline::{BaselineStrategy, Floors};
+use super::baseline::{BaselineStrategy, CommandEntry, Floors};
+use super::command::{signed_bytes, CommandResult, CommandTolerances};
 use super::verdict::{trim_pct, Check, StageResult, StageVerdict, StrategyResult, Tolerances};
 use crate::table::Table;
 use crate::units::{format_bytes, format_count};
@@ -32,6 +33,11 @@ pub struct GateResult {
     /// The failing stages, for scripts that only want names.
     pub regressed: Vec<RegressedStage>,
     pub strategies: Vec<StrategyResult>,
+    /// Tolerances of the command entries (peak and per-row slope).
+    pub command_tolerances: CommandTolerances,
+    /// Command entries judged: per stage, the peak at the largest size and
+    /// the per-row slope.
+    pub commands: Vec<CommandResult>,
 }
 
 /// A stage that fails the gate, named.
@@ -80,7 +86,36 @@ impl GateResult {
             notes,
             regressed,
             strategies,
+            command_tolerances: CommandTolerances {
+                peak_pct: tolerances.rss_pct,
+                slope_pct: 5.0,
+            },
+            commands: Vec::new(),
         }
+    }
+
+    /// Adds the judged command entries; `passed` and `regressed` follow.
+    pub fn with_commands(
+        mut self,
+        tolerances: CommandTolerances,
+        commands: Vec<CommandResult>,
+    ) -> Self {
+        for c in &commands {
+            for s in c.failing() {
+                self.regressed.push(RegressedStage {
+                    scenario: "command".into(),
+                    strategy: c.command.clone(),
+                    baseline_strategy: c.against.clone(),
+                    stage: s.stage.clone(),
+                    verdict: s.verdict,
+                    reasons: s.reasons.clone(),
+                });
+            }
+        }
+        self.passed = self.regressed.is_empty();
+        self.command_tolerances = tolerances;
+        self.commands = commands;
+        self
     }
 
     /// The verdict in one line per failing strategy, naming its stages.
@@ -92,9 +127,32 @@ impl GateResult {
                 self.baseline
             );
         }
-        if self.passed {
+        if self.passed && self.strategies.is_empty() {
+            let stages: usize = self.commands.iter().map(|c| c.stages.len()).sum();
             return format!(
-                "gate: PASS: {stages} stages of {} strateg{} within tolerance (RSS: median of {} run{}, {}%; heap: {}%)",
+                "gate: PASS: {stages} stages of {} command{} within tolerance (peak: median of {} run{}, {}%; per-row cost: {}%)",
+                self.commands.len(),
+                if self.commands.len() == 1 { "" } else { "s" },
+                self.runs,
+                if self.runs == 1 { "" } else { "s" },
+                trim_pct(self.command_tolerances.peak_pct),
+                trim_pct(self.command_tolerances.slope_pct),
+            );
+        }
+        if self.passed {
+            let commands = if self.commands.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", and {} stages of {} command{} (per-row cost: {}%)",
+                    self.commands.iter().map(|c| c.stages.len()).sum::<usize>(),
+                    self.commands.len(),
+                    if self.commands.len() == 1 { "" } else { "s" },
+                    trim_pct(self.command_tolerances.slope_pct)
+                )
+            };
+            return format!(
+                "gate: PASS: {stages} stages of {} strateg{} within tolerance (RSS: median of {} run{}, {}%; heap: {}%){commands}",
                 self.strategies.len(),
                 if self.strategies.len() == 1 { "y" } else { "ies" },
                 self.runs,
@@ -104,6 +162,18 @@ impl GateResult {
             );
         }
         let mut lines = Vec::new();
+        for c in &self.commands {
+            if c.failing().next().is_none() {
+                continue;
+            }
+            lines.push(format!(
+                "gate: REGRESSION in `{}` (against {})",
+                c.command, c.against
+            ));
+            for s in c.failing() {
+                lines.push(format!("  {}: {}", s.stage, s.reasons.join("; ")));
+            }
+        }
         for st in &self.strategies {
             if st.failing().next().is_none() {
                 continue;
@@ -152,6 +222,17 @@ impl GateResult {
             out += &table(st, self.runs).to_text();
             out += "\n";
         }
+        for c in &self.commands {
+            out += &format!(
+                "`{}` against {} (rows {}; production {} rows)\n",
+                c.command,
+                c.against,
+                rows_list(&c.rows),
+                format_count(c.production_rows)
+            );
+            out += &command_table(c).to_text();
+            out += "\n";
+        }
         for note in &self.notes {
             out += &format!("note: {note}\n");
         }
@@ -181,6 +262,25 @@ impl GateResult {
             );
             out += &table(st, self.runs).to_markdown();
             out += "\n";
+        }
+        for c in &self.commands {
+            out += &format!(
+                "### `{}` against {}\n\nRows: {}; per-row cost priced at {} production rows.\n\n",
+                c.command,
+                c.against,
+                rows_list(&c.rows),
+                format_count(c.production_rows)
+            );
+            out += &command_table(c).to_markdown();
+            out += "\n";
+        }
+        if !self.commands.is_empty() {
+            out += &format!(
+                "Commands: exact per-stage peak at the largest size, median of {} run(s), tolerance {}%; per-row cost: least-squares slope over the sizes' medians, tolerance {}%.\n\n",
+                self.runs,
+                trim_pct(self.command_tolerances.peak_pct),
+                trim_pct(self.command_tolerances.slope_pct)
+            );
         }
         out += &format!(
             "RSS: exact per-stage peak (VmHWM), median of {} run(s), tolerance {}%. Heap: dhat, one profiled run, exact, tolerance {}%. Baseline: `{}`.\n\n",
@@ -284,6 +384,105 @@ pub fn blessed_table(st: &BaselineStrategy) -> Table {
                 format_bytes(s.heap_peak_bytes),
                 format_bytes(s.heap_total_bytes),
                 format_count(s.heap_allocs),
+            ]
+        })
+        .collect();
+    Table { headers, rows }
+}
+
+fn rows_list(rows: &[u64]) -> String {
+    rows.iter()
+        .map(|r| format_count(*r))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The per-stage table of one command: the peak at the largest size and the
+/// per-row slope, each with its spread across runs.
+pub fn command_table(c: &CommandResult) -> Table {
+    let headers = [
+        "Stage".to_string(),
+        "Peak baseline".to_string(),
+        format!("Peak now (median of {})", c.runs),
+        "Spread".to_string(),
+        "Peak Δ".to_string(),
+        "B/row baseline".to_string(),
+        "B/row now".to_string(),
+        "Spread".to_string(),
+        "B/row Δ".to_string(),
+        format!("At {} rows", format_count(c.production_rows)),
+        "Verdict".to_string(),
+    ]
+    .to_vec();
+    let rows = c
+        .stages
+        .iter()
+        .map(|s| {
+            let dash = || "-".to_string();
+            let peak = s.peak.as_ref();
+            let slope = s.slope.as_ref();
+            vec![
+                s.stage.clone(),
+                peak.map(|p| format_bytes(p.baseline)).unwrap_or_else(dash),
+                peak.map(|p| format_bytes(p.now)).unwrap_or_else(dash),
+                if s.peak_runs_bytes.is_empty() {
+                    dash()
+                } else {
+                    format_bytes(s.peak_spread_bytes)
+                },
+                peak.map(Check::change_text).unwrap_or_else(dash),
+                slope
+                    .map(|v| format!("{:.0}", v.baseline_bytes_per_row))
+                    .unwrap_or_else(dash),
+                slope
+                    .map(|v| format!("{:.0}", v.now_bytes_per_row))
+                    .unwrap_or_else(dash),
+                slope
+                    .map(|v| format!("{:.0}", v.spread_bytes_per_row))
+                    .unwrap_or_else(dash),
+                slope
+                    .map(|v| match v.change_pct {
+                        Some(p) => format!("{p:+.1}%"),
+                        None => format!("{:+.0}", v.now_bytes_per_row - v.baseline_bytes_per_row),
+                    })
+                    .unwrap_or_else(dash),
+                slope
+                    .map(|v| signed_bytes(v.at_production_bytes))
+                    .unwrap_or_else(dash),
+                match s.verdict {
+                    StageVerdict::Ok => "ok".into(),
+                    StageVerdict::Improved => format!("improved: {}", s.reasons.join(", ")),
+                    StageVerdict::Regressed => "REGRESSED".into(),
+                    StageVerdict::New => "NEW: appeared".into(),
+                    StageVerdict::Missing => "MISSING: disappeared".into(),
+                },
+            ]
+        })
+        .collect();
+    Table { headers, rows }
+}
+
+/// The figures of a freshly blessed command entry.
+pub fn blessed_command_table(c: &CommandEntry) -> Table {
+    let headers = [
+        "Stage",
+        "Peak at largest size (median)",
+        "Spread",
+        "B/row",
+        "Fixed",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = c
+        .stages
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                format_bytes(s.peak_bytes),
+                format_bytes(super::spread(&s.peak_runs_bytes)),
+                format!("{:.0}", s.bytes_per_row),
+                signed_bytes(s.fixed_bytes),
             ]
         })
         .collect();

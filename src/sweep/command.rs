@@ -82,11 +82,156 @@ pub struct CommandSweepSettings {
     pub quiet: bool,
 }
 
-/// One size of the sweep.
-#[derive(Debug, Clone, Copy)]
-struct Size {
-    rows: u64,
-    scale: f64,
+/// One size a command runs at: the rows it is given and the scenario scale
+/// that generates them (for `{scale}` and `{data_dir}`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Size {
+    /// Rows loaded (`{rows}`).
+    pub rows: u64,
+    /// The scenario's scale at those rows (`{scale}`).
+    pub scale: f64,
+}
+
+/// The sizes asked for, in rows and scales of `scenario`, smallest first and
+/// without duplicates; shared by the sweep and the command gate so both run a
+/// command at the same points for the same flags.
+pub fn resolve_sizes(scenario: &Scenario, sizes: &Sizes) -> Result<Vec<Size>> {
+    let production_rows = scenario.production_sizes().sample_rows.max(1);
+    let mut out: Vec<Size> = match sizes {
+        Sizes::Rows(rows) => rows
+            .iter()
+            .map(|&r| Size {
+                rows: r,
+                scale: r as f64 / production_rows as f64,
+            })
+            .collect(),
+        Sizes::Scales(scales) => scales
+            .iter()
+            .map(|&s| {
+                Ok(Size {
+                    rows: scenario.sizes(validate_scale(s)?).sample_rows,
+                    scale: s,
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    out.sort_by_key(|s| s.rows);
+    out.dedup_by_key(|s| s.rows);
+    Ok(out)
+}
+
+/// Whether the command needs the scenario's data generated: an argument
+/// names `{data_dir}`, or the caller asked for it (`$OOMLAB_DATA_DIR`).
+pub fn needs_data(template: &[OsString], generate_data: bool) -> bool {
+    generate_data
+        || template
+            .iter()
+            .filter_map(|a| a.to_str())
+            .any(|a| a.contains("{data_dir}"))
+}
+
+/// How one point of a command is recorded: what the sweep and the command
+/// gate share, so a gate's figures are a sweep's figures.
+#[derive(Debug, Clone)]
+pub struct PointPlan<'a> {
+    /// The command, placeholders unsubstituted.
+    pub template: &'a [OsString],
+    /// The size to run at.
+    pub size: Size,
+    /// The generated data for `{data_dir}`, if any.
+    pub data_dir: Option<&'a Path>,
+    /// `MAX_RANKING_SAMPLES` (0: no cap).
+    pub cap: u64,
+    /// Stage markers.
+    pub pattern: &'a Pattern,
+    /// RSS sampling interval.
+    pub interval: Duration,
+    /// The point's report directory.
+    pub out: PathBuf,
+    /// Echo the command's output.
+    pub passthrough: bool,
+}
+
+/// One completed run of a command at one size.
+#[derive(Debug, Clone)]
+pub struct PointRun {
+    /// The whole run's peak (process tree).
+    pub peak_bytes: u64,
+    /// Each stage's exact peak, in the order the stages started (a stage
+    /// logged twice keeps its larger peak).
+    pub stage_peaks: Vec<(String, u64)>,
+    /// The point's `report.json`.
+    pub report: PathBuf,
+    /// The run's record (machine facts, stderr tail).
+    pub record: Report,
+}
+
+/// Records one run of a command at one size through [`crate::record::record`],
+/// writes its report directory, and refuses (exit 5/6, naming the size) a run
+/// that did not complete.
+pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<PointRun> {
+    let size = plan.size;
+    let command = substitute(
+        plan.template,
+        size.rows,
+        size.scale,
+        plan.data_dir,
+        plan.cap,
+    )?;
+    let mut env = vec![
+        ("OOMLAB_ROWS".to_string(), size.rows.to_string()),
+        ("OOMLAB_SCALE".to_string(), size.scale.to_string()),
+        (MAX_RANKING_SAMPLES_ENV.to_string(), plan.cap.to_string()),
+    ];
+    if let Some(d) = plan.data_dir {
+        env.push(("OOMLAB_DATA_DIR".to_string(), d.display().to_string()));
+    }
+    let record_plan = RecordPlan {
+        command,
+        interval: plan.interval,
+        memory_limit: None,
+        pattern: plan.pattern.clone(),
+        stream: StageStream::Both,
+        label: format!("rows-{}", size.rows),
+        out: plan.out.clone(),
+        passthrough: plan.passthrough,
+        env,
+    };
+    let report = record(&record_plan, progress)?;
+    crate::summary::write_report_dir(&report, &plan.out)?;
+    let path = plan.out.join("report.json");
+    let run = completed(&report, size.rows, plan.cap, &path)?;
+    let mut stage_peaks: Vec<(String, u64)> = Vec::new();
+    for s in &run.stages {
+        if let Some(p) = s.exact_peak_bytes {
+            match stage_peaks.iter_mut().find(|(n, _)| *n == s.name) {
+                Some((_, e)) => *e = (*e).max(p),
+                None => stage_peaks.push((s.name.clone(), p)),
+            }
+        }
+    }
+    let peak_bytes = run.peak_bytes.unwrap_or(0);
+    Ok(PointRun {
+        peak_bytes,
+        stage_peaks,
+        report: path,
+        record: report,
+    })
+}
+
+/// `--rows 100000,200000,400000` (underscores and thousands commas inside a
+/// number are not accepted here: the list is comma-separated).
+pub fn parse_rows(text: &str) -> Result<Vec<u64>> {
+    text.split(',')
+        .map(|t| {
+            t.trim().replace('_', "").parse::<u64>().map_err(|_| {
+                bad_input(format!(
+                    "--rows {text}: `{}` is not a whole number of rows (expected a comma-separated list such as 100000,200000,400000)",
+                    t.trim()
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The argv of one run: every placeholder replaced.
@@ -134,8 +279,9 @@ fn median(values: &mut [u64]) -> u64 {
 }
 
 /// The Python and pandas versions a command printed (`pandas 2.3.3`,
-/// `pandas==3.0.1`, `Python 3.11.7`), searched in its saved output.
-fn versions(dir: &Path) -> (Option<String>, Option<String>) {
+/// `pandas==3.0.1`, `Python 3.11.7`), searched in its saved output; the
+/// sweep's model and the command gate's baseline both record them.
+pub fn versions(dir: &Path) -> (Option<String>, Option<String>) {
     let mut text = String::new();
     for log in ["stdout.log", "stderr.log"] {
         if let Ok(bytes) = std::fs::read(dir.join(log)) {
@@ -147,7 +293,7 @@ fn versions(dir: &Path) -> (Option<String>, Option<String>) {
     }
     let find = |name: &'static str| -> Option<String> {
         let re = regex_lite_version(name);
-        text.lines().find_map(|line| re(line))
+        text.lines().find_map(&re)
     };
     (find("python"), find("pandas"))
 }
@@ -180,38 +326,13 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         return Err(bad_input("--repeat 0: run each point at least once"));
     }
     let scenario = Scenario::load(&settings.scenario)?;
-    let production_rows = scenario.scenario.production_sizes().sample_rows.max(1);
-    let mut sizes: Vec<Size> = match &settings.sizes {
-        Sizes::Rows(rows) => rows
-            .iter()
-            .map(|&r| Size {
-                rows: r,
-                scale: r as f64 / production_rows as f64,
-            })
-            .collect(),
-        Sizes::Scales(scales) => scales
-            .iter()
-            .map(|&s| {
-                Ok(Size {
-                    rows: scenario.scenario.sizes(validate_scale(s)?).sample_rows,
-                    scale: s,
-                })
-            })
-            .collect::<Result<_>>()?,
-    };
-    sizes.sort_by_key(|s| s.rows);
-    sizes.dedup_by_key(|s| s.rows);
+    let sizes = resolve_sizes(&scenario.scenario, &settings.sizes)?;
     if sizes.len() < 3 || sizes.iter().any(|s| s.rows == 0) {
         return Err(bad_input(
             "sweep -- CMD: expected at least 3 distinct, non-zero sizes (the model is fitted on all but the largest, which is held out)",
         ));
     }
-    let needs_data = settings.generate_data
-        || settings
-            .template
-            .iter()
-            .filter_map(|a| a.to_str())
-            .any(|a| a.contains("{data_dir}"));
+    let needs_data = needs_data(&settings.template, settings.generate_data);
     let argv_template: Vec<String> = settings
         .template
         .iter()
@@ -262,46 +383,28 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
                         String::new()
                     }
                 ));
-                let command = substitute(
-                    &settings.template,
-                    size.rows,
-                    size.scale,
-                    data_dir.as_deref(),
-                    cap,
+                let point = record_point(
+                    &PointPlan {
+                        template: &settings.template,
+                        size: *size,
+                        data_dir: data_dir.as_deref(),
+                        cap,
+                        pattern: &pattern,
+                        interval: settings.interval,
+                        out: dir.clone(),
+                        passthrough: !settings.quiet,
+                    },
+                    &mut progress,
                 )?;
-                let mut env = vec![
-                    ("OOMLAB_ROWS".to_string(), size.rows.to_string()),
-                    ("OOMLAB_SCALE".to_string(), size.scale.to_string()),
-                    (MAX_RANKING_SAMPLES_ENV.to_string(), cap.to_string()),
-                ];
-                if let Some(d) = &data_dir {
-                    env.push(("OOMLAB_DATA_DIR".to_string(), d.display().to_string()));
-                }
-                let plan = RecordPlan {
-                    command,
-                    interval: settings.interval,
-                    memory_limit: None,
-                    pattern: pattern.clone(),
-                    stream: StageStream::Both,
-                    label: format!("rows-{}", size.rows),
-                    out: dir.clone(),
-                    passthrough: !settings.quiet,
-                    env,
-                };
-                let report = record(&plan, &mut progress)?;
-                crate::summary::write_report_dir(&report, &dir)?;
-                let path = dir.join("report.json");
-                let run = completed(&report, size.rows, cap, &path)?;
-                peaks.push(run.peak_bytes.unwrap_or(0));
+                let report = &point.record;
+                let path = point.report.clone();
+                peaks.push(point.peak_bytes);
                 let mut stages = BTreeMap::new();
-                for s in &run.stages {
-                    if let Some(p) = s.exact_peak_bytes {
-                        if !order.contains(&s.name) {
-                            order.push(s.name.clone());
-                        }
-                        let e = stages.entry(s.name.clone()).or_insert(0u64);
-                        *e = (*e).max(p);
+                for (name, p) in &point.stage_peaks {
+                    if !order.contains(name) {
+                        order.push(name.clone());
                     }
+                    stages.insert(name.clone(), *p);
                 }
                 stage_runs.push(stages);
                 let facts = crate::postmortem::sizes_in_log(&dir.join("stdout.log"))
@@ -601,12 +704,32 @@ fn generate(
     scale: f64,
     progress: &mut Progress,
 ) -> Result<PathBuf> {
-    let replay = ReplaySettings {
-        scenario: settings.scenario.clone(),
+    generate_data(
+        &settings.scenario,
+        settings.cache_dir.as_deref(),
         scale,
-        cache_dir: settings.cache_dir.clone(),
+        settings.force,
+        progress,
+    )
+}
+
+/// The data of `scenario` at `scale` in the cache (generated through the
+/// measuring path on first use, as `oomlab data` does): its directory, for
+/// `{data_dir}`. Shared with the command gate, which feeds the same data to
+/// both sides of a comparison.
+pub fn generate_data(
+    scenario: &Path,
+    cache_dir: Option<&Path>,
+    scale: f64,
+    force: bool,
+    progress: &mut Progress,
+) -> Result<PathBuf> {
+    let replay = ReplaySettings {
+        scenario: scenario.to_path_buf(),
+        scale,
+        cache_dir: cache_dir.map(Path::to_path_buf),
         max_ranking_samples: Some(0),
-        force: settings.force,
+        force,
         ..Default::default()
     };
     let plan = crate::replay::plan("sweep", &replay, Vec::new())?;

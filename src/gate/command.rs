@@ -1,0 +1,697 @@
+//! Gating a team's own command: its per-stage peak at the largest of a few
+//! small sizes, and its per-row slope between them.
+//!
+//! A replay gate catches regressions in oomlab, not in the pipeline the gate
+//! exists for. A re-added `samples.copy()` or a merge of every profile column
+//! changes what each row costs; that per-row cost is what production pays,
+//! and unlike a fixed limit it barely depends on the CI machine's fixed costs
+//! (interpreter, imports, allocator arenas). So each stage carries two
+//! figures: the exact peak at the largest size (judged as a replay stage's
+//! RSS), and the least-squares slope over the sizes' medians (judged with its
+//! own tolerance and priced at production rows).
+//!
+//! Every point is recorded through [`crate::sweep::command::record_point`],
+//! the same path as `oomlab sweep -- CMD`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::baseline::{CommandEntry, CommandStage, Floors};
+use super::verdict::{trim_pct, Check, Outcome, StageVerdict};
+use super::{median, spread};
+use crate::error::bad_input;
+use crate::progress::Progress;
+use crate::record::pattern::Pattern;
+use crate::sweep::command::{generate_data, needs_data, record_point, PointPlan, Size};
+use crate::units::{format_bytes, format_count};
+
+/// Default sizes of a command entry, in rows: small enough that a pandas
+/// pipeline runs each in a second or two, far enough apart that the slope
+/// stands out of the run-to-run noise.
+pub const DEFAULT_ROWS: [u64; 3] = [25_000, 50_000, 100_000];
+
+/// What to run: one command template at some sizes.
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    /// The argv template (placeholders unsubstituted).
+    pub template: Vec<OsString>,
+    /// The scenario whose data `{data_dir}` names, if any.
+    pub scenario: Option<PathBuf>,
+    /// The sizes, smallest first (at least two).
+    pub sizes: Vec<Size>,
+    /// Stage markers (as `record --stage-pattern`).
+    pub stage_pattern: String,
+    /// Generate the data even when no argument names `{data_dir}`.
+    pub generate_data: bool,
+    /// Rows the slope's change is priced at.
+    pub production_rows: u64,
+}
+
+impl CommandSpec {
+    /// The spec a blessed entry describes, so a gate re-runs exactly it.
+    pub fn from_entry(entry: &CommandEntry) -> CommandSpec {
+        CommandSpec {
+            template: entry.argv.iter().map(OsString::from).collect(),
+            scenario: entry.scenario.as_ref().map(PathBuf::from),
+            sizes: entry
+                .rows
+                .iter()
+                .zip(&entry.scales)
+                .map(|(&rows, &scale)| Size { rows, scale })
+                .collect(),
+            stage_pattern: entry.stage_pattern.clone(),
+            generate_data: entry.generate_data,
+            production_rows: entry.production_rows,
+        }
+    }
+
+    /// The template as text, as the baseline keeps it.
+    pub fn argv(&self) -> Vec<String> {
+        self.template
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+/// How command runs are made.
+#[derive(Debug, Clone)]
+pub struct CommandRunSettings {
+    /// Runs per size and side; each figure is their median.
+    pub runs: u32,
+    /// Where generated data is cached.
+    pub cache_dir: Option<PathBuf>,
+    /// Where the points' reports go.
+    pub out: PathBuf,
+    /// Start data generation even when preflight predicts it will not fit.
+    pub force: bool,
+    /// One line per run on stderr unless quiet.
+    pub quiet: bool,
+}
+
+/// One stage as measured: its exact peak in every run at every size.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeasuredCommandStage {
+    /// The stage's name, from the command's marker lines.
+    pub name: String,
+    /// `[size][run]` exact peaks, bytes (sizes as in the spec).
+    pub peaks_bytes: Vec<Vec<u64>>,
+}
+
+/// One command as measured at every size.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeasuredCommand {
+    /// The argv template run (for a base side: with paths in the base worktree).
+    pub argv: Vec<String>,
+    /// The rows of each size, smallest first (the x of the slope).
+    pub rows: Vec<u64>,
+    /// The stages seen at every size, in the order they first started.
+    pub stages: Vec<MeasuredCommandStage>,
+    /// Python and pandas versions the command printed, for the notes.
+    pub python: Option<String>,
+    /// See `python`.
+    pub pandas: Option<String>,
+}
+
+/// Least-squares line through `(x, y)`: (slope, value at zero).
+pub fn fit_line(x: &[u64], y: &[u64]) -> (f64, f64) {
+    let n = x.len().min(y.len()) as f64;
+    if n < 1.0 {
+        return (0.0, 0.0);
+    }
+    let mx = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let my = y.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (&a, &b) in x.iter().zip(y) {
+        sxy += (a as f64 - mx) * (b as f64 - my);
+        sxx += (a as f64 - mx) * (a as f64 - mx);
+    }
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    (slope, my - slope * mx)
+}
+
+impl MeasuredCommandStage {
+    /// The median peak at each size.
+    pub fn medians(&self) -> Vec<u64> {
+        self.peaks_bytes.iter().map(|r| median(r)).collect()
+    }
+
+    /// Per-row cost and fixed part fitted on the medians.
+    pub fn fit(&self, rows: &[u64]) -> (f64, f64) {
+        fit_line(rows, &self.medians())
+    }
+
+    /// The runs' peaks at the largest size.
+    pub fn largest_runs(&self) -> Vec<u64> {
+        self.peaks_bytes.last().cloned().unwrap_or_default()
+    }
+
+    /// The slope of each run taken alone (run i at every size), to show how
+    /// much the slope itself moves between runs.
+    pub fn slope_runs(&self, rows: &[u64]) -> Vec<f64> {
+        let runs = self.peaks_bytes.iter().map(Vec::len).min().unwrap_or(0);
+        (0..runs)
+            .map(|i| {
+                let y: Vec<u64> = self.peaks_bytes.iter().map(|r| r[i]).collect();
+                fit_line(rows, &y).0
+            })
+            .collect()
+    }
+}
+
+/// One run's stage peaks, in the order the stages started.
+type StagePeaks = Vec<(String, u64)>;
+
+/// Runs each side's template at every size, `runs` times, interleaved
+/// (size by size, run by run, side by side) so that a machine's slow minute
+/// falls on both sides alike. Data is generated once per size and fed to all.
+pub fn measure_sides(
+    spec: &CommandSpec,
+    sides: &[(String, Vec<OsString>)],
+    how: &CommandRunSettings,
+    progress: &mut Progress,
+) -> Result<Vec<MeasuredCommand>> {
+    if spec.sizes.len() < 2 {
+        return Err(bad_input(
+            "gate -- CMD: expected at least two distinct sizes (the slope is taken between them)",
+        ));
+    }
+    let pattern = Pattern::new(&spec.stage_pattern)
+        .map_err(|e| bad_input(format!("--stage-pattern {}: {e}", spec.stage_pattern)))?;
+    let needs = sides.iter().any(|(_, t)| needs_data(t, spec.generate_data));
+    // [side][size][run] -> stage peaks
+    let mut seen: Vec<Vec<Vec<StagePeaks>>> = vec![vec![Vec::new(); spec.sizes.len()]; sides.len()];
+    let mut versions: Vec<(Option<String>, Option<String>)> = vec![(None, None); sides.len()];
+    let total = spec.sizes.len() as u32 * how.runs * sides.len() as u32;
+    let mut done = 0;
+    for (si, size) in spec.sizes.iter().enumerate() {
+        let data_dir = if needs {
+            let Some(scenario) = &spec.scenario else {
+                return Err(bad_input(
+                    "gate -- CMD: the command names {data_dir} (or --generate-data is set), but no --scenario says what data to generate",
+                ));
+            };
+            Some(generate_data(
+                scenario,
+                how.cache_dir.as_deref(),
+                size.scale,
+                how.force,
+                progress,
+            )?)
+        } else {
+            None
+        };
+        for run in 0..how.runs {
+            for (side, (label, template)) in sides.iter().enumerate() {
+                done += 1;
+                if !how.quiet {
+                    eprintln!(
+                        "gate: {label} run {done}/{total}: {} rows (run {} of {})",
+                        format_count(size.rows),
+                        run + 1,
+                        how.runs
+                    );
+                }
+                let point = record_point(
+                    &PointPlan {
+                        template,
+                        size: *size,
+                        data_dir: data_dir.as_deref(),
+                        cap: 0,
+                        pattern: &pattern,
+                        interval: Duration::from_millis(10),
+                        out: how
+                            .out
+                            .join(format!("{label}-rows-{}-run-{}", size.rows, run + 1)),
+                        passthrough: false,
+                    },
+                    progress,
+                )?;
+                if versions[side] == (None, None) {
+                    versions[side] = crate::sweep::command::versions(
+                        point.report.parent().unwrap_or(Path::new(".")),
+                    );
+                }
+                seen[side][si].push(point.stage_peaks);
+            }
+        }
+    }
+    Ok(sides
+        .iter()
+        .enumerate()
+        .map(|(side, (_, template))| {
+            let per_size = &seen[side];
+            let mut order: Vec<String> = Vec::new();
+            for runs in per_size {
+                for stages in runs {
+                    for (name, _) in stages {
+                        if !order.contains(name) {
+                            order.push(name.clone());
+                        }
+                    }
+                }
+            }
+            let stages = order
+                .into_iter()
+                .filter_map(|name| {
+                    let peaks: Vec<Vec<u64>> = per_size
+                        .iter()
+                        .map(|runs| {
+                            runs.iter()
+                                .filter_map(|st| {
+                                    st.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    // A stage the command logs only at some sizes has no slope.
+                    peaks
+                        .iter()
+                        .all(|p| !p.is_empty())
+                        .then_some(MeasuredCommandStage {
+                            name,
+                            peaks_bytes: peaks,
+                        })
+                })
+                .collect();
+            MeasuredCommand {
+                argv: template
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+                rows: spec.sizes.iter().map(|s| s.rows).collect(),
+                stages,
+                python: versions[side].0.clone(),
+                pandas: versions[side].1.clone(),
+            }
+        })
+        .collect())
+}
+
+/// The entry a measurement blesses; per-stage tolerances set by hand in the
+/// previous entry are kept.
+pub fn bless_command(
+    spec: &CommandSpec,
+    measured: &MeasuredCommand,
+    runs: u32,
+    previous: Option<&CommandEntry>,
+) -> CommandEntry {
+    CommandEntry {
+        argv: spec.argv(),
+        rows: spec.sizes.iter().map(|s| s.rows).collect(),
+        scales: spec.sizes.iter().map(|s| s.scale).collect(),
+        scenario: spec.scenario.as_ref().map(|p| p.display().to_string()),
+        stage_pattern: spec.stage_pattern.clone(),
+        production_rows: spec.production_rows,
+        generate_data: spec.generate_data,
+        runs,
+        python: measured.python.clone(),
+        pandas: measured.pandas.clone(),
+        stages: measured
+            .stages
+            .iter()
+            .map(|s| {
+                let (bytes_per_row, fixed_bytes) = s.fit(&measured.rows);
+                let old = previous.and_then(|p| p.stage(&s.name));
+                let runs = s.largest_runs();
+                CommandStage {
+                    name: s.name.clone(),
+                    peak_bytes: median(&runs),
+                    peak_runs_bytes: runs,
+                    bytes_per_row: bytes_per_row.round(),
+                    fixed_bytes: fixed_bytes.round(),
+                    bytes_per_row_runs: s
+                        .slope_runs(&measured.rows)
+                        .iter()
+                        .map(|v| v.round())
+                        .collect(),
+                    peak_tolerance_pct: old.and_then(|o| o.peak_tolerance_pct),
+                    slope_tolerance_pct: old.and_then(|o| o.slope_tolerance_pct),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The tolerances a command is judged with, in percent.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CommandTolerances {
+    /// The peak at the largest size (`--rss-tolerance`).
+    pub peak_pct: f64,
+    /// The per-row slope (`--slope-tolerance`).
+    pub slope_pct: f64,
+}
+
+/// The per-row slope of a stage, before and after, and what the change
+/// costs at production rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlopeCheck {
+    /// The blessed per-row cost.
+    pub baseline_bytes_per_row: f64,
+    /// The per-row cost measured now.
+    pub now_bytes_per_row: f64,
+    /// `None` when the baseline slope is not positive.
+    pub change_pct: Option<f64>,
+    /// The allowed rise, in percent of the blessed slope.
+    pub tolerance_pct: f64,
+    /// Changes smaller than this pass whatever the percentage: the RSS floor
+    /// spread over the rows between the smallest and the largest size, or
+    /// the spread of the per-run slopes (blessed or now), whichever is larger.
+    pub floor_bytes_per_row: f64,
+    /// Each run's own slope, to show how much the figure moves.
+    pub runs_bytes_per_row: Vec<f64>,
+    /// Largest minus smallest of `runs_bytes_per_row`.
+    pub spread_bytes_per_row: f64,
+    /// Rows the change is priced at.
+    pub production_rows: u64,
+    /// `(now - baseline) * production_rows`, bytes.
+    pub at_production_bytes: f64,
+    /// Regressed, improved or within tolerance.
+    pub outcome: Outcome,
+}
+
+impl SlopeCheck {
+    /// Judges a slope against a blessed one.
+    pub fn judge(
+        baseline: f64,
+        now: f64,
+        tolerance_pct: f64,
+        floor_bytes_per_row: f64,
+        runs: Vec<f64>,
+        production_rows: u64,
+    ) -> SlopeCheck {
+        let allowed = baseline.abs() * tolerance_pct / 100.0;
+        let delta = now - baseline;
+        let outcome = if delta > allowed && delta > floor_bytes_per_row {
+            Outcome::Regressed
+        } else if -delta > allowed && -delta > floor_bytes_per_row {
+            Outcome::Improved
+        } else {
+            Outcome::Ok
+        };
+        SlopeCheck {
+            baseline_bytes_per_row: baseline,
+            now_bytes_per_row: now,
+            change_pct: (baseline > 0.0).then(|| delta / baseline * 100.0),
+            tolerance_pct,
+            floor_bytes_per_row,
+            spread_bytes_per_row: spread_f64(&runs),
+            runs_bytes_per_row: runs,
+            production_rows,
+            at_production_bytes: delta * production_rows as f64,
+            outcome,
+        }
+    }
+
+    /// `1,410 -> 2,870 B/row (+103%), +11.6 GiB at 8,532,146 rows`.
+    pub fn sentence(&self) -> String {
+        format!(
+            "{} -> {} B/row ({}), {} at {} rows",
+            signed_count(self.baseline_bytes_per_row),
+            signed_count(self.now_bytes_per_row),
+            self.change_pct
+                .map(|p| format!("{p:+.0}%"))
+                .unwrap_or_else(|| format!(
+                    "{:+.0} B/row",
+                    self.now_bytes_per_row - self.baseline_bytes_per_row
+                )),
+            signed_bytes(self.at_production_bytes),
+            format_count(self.production_rows)
+        )
+    }
+}
+
+/// Largest minus smallest of a list of slopes (0 when empty).
+fn spread_f64(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    max - min
+}
+
+/// `1,410` or `-57` for a slope.
+fn signed_count(v: f64) -> String {
+    let s = format_count(v.abs().round() as u64);
+    if v < -0.5 {
+        format!("-{s}")
+    } else {
+        s
+    }
+}
+
+/// `+11.6 GiB` or `-3.0 MiB`.
+pub fn signed_bytes(v: f64) -> String {
+    let s = format_bytes(v.abs().round() as u64);
+    if v < 0.0 {
+        format!("-{s}")
+    } else {
+        format!("+{s}")
+    }
+}
+
+/// One stage of a command, judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandStageResult {
+    /// The stage's name.
+    pub stage: String,
+    /// Whether it fails the gate, and why in one word.
+    pub verdict: StageVerdict,
+    /// The exact peak at the largest size (median of the runs).
+    pub peak: Option<Check>,
+    /// Each run's peak at the largest size.
+    pub peak_runs_bytes: Vec<u64>,
+    /// Largest minus smallest of `peak_runs_bytes`.
+    pub peak_spread_bytes: u64,
+    /// The per-row cost, before and after (none for a new or missing stage).
+    pub slope: Option<SlopeCheck>,
+    /// Why it failed or improved, one phrase per figure.
+    pub reasons: Vec<String>,
+}
+
+/// One command, judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandResult {
+    /// The argv template, as one line.
+    pub command: String,
+    /// What it was judged against: the baseline file, or `REV (same job)`.
+    pub against: String,
+    /// The sizes run, in rows.
+    pub rows: Vec<u64>,
+    /// Runs per size (and side).
+    pub runs: u32,
+    /// Rows the slope's change was priced at.
+    pub production_rows: u64,
+    /// Every stage, judged.
+    pub stages: Vec<CommandStageResult>,
+}
+
+impl CommandResult {
+    /// The stages that fail the gate.
+    pub fn failing(&self) -> impl Iterator<Item = &CommandStageResult> {
+        self.stages.iter().filter(|s| s.verdict.fails())
+    }
+}
+
+/// Judges a measured command against its blessed entry, stage by stage.
+pub fn judge_command(
+    entry: &CommandEntry,
+    measured: &MeasuredCommand,
+    tolerances: CommandTolerances,
+    floors: Floors,
+    production_rows: u64,
+    against: &str,
+    runs: u32,
+) -> CommandResult {
+    let rows = &measured.rows;
+    let span = rows.last().copied().unwrap_or(0) - rows.first().copied().unwrap_or(0);
+    let slope_floor = floors.rss_bytes as f64 / span.max(1) as f64;
+    let mut stages = Vec::new();
+    for m in &measured.stages {
+        let Some(b) = entry.stage(&m.name) else {
+            stages.push(CommandStageResult {
+                stage: m.name.clone(),
+                verdict: StageVerdict::New,
+                peak: None,
+                peak_runs_bytes: m.largest_runs(),
+                peak_spread_bytes: spread(&m.largest_runs()),
+                slope: None,
+                reasons: vec![format!(
+                    "appeared: not in the baseline ({} B/row, peak {})",
+                    signed_count(m.fit(rows).0),
+                    format_bytes(median(&m.largest_runs()))
+                )],
+            });
+            continue;
+        };
+        let runs_now = m.largest_runs();
+        let peak = Check::judge(
+            b.peak_bytes,
+            median(&runs_now),
+            b.peak_tolerance_pct.unwrap_or(tolerances.peak_pct),
+            floors.rss_bytes,
+        );
+        // The floor: the RSS floor spread over the rows, or the run-to-run
+        // spread of this stage's slope (blessed or now), whichever is larger.
+        let runs_slopes = m.slope_runs(rows);
+        let floor = slope_floor
+            .max(spread_f64(&b.bytes_per_row_runs))
+            .max(spread_f64(&runs_slopes));
+        let slope = SlopeCheck::judge(
+            b.bytes_per_row,
+            m.fit(rows).0,
+            b.slope_tolerance_pct.unwrap_or(tolerances.slope_pct),
+            floor,
+            runs_slopes,
+            production_rows,
+        );
+        let mut reasons = Vec::new();
+        if slope.outcome == Outcome::Regressed {
+            reasons.push(format!(
+                "{} (> {}%)",
+                slope.sentence(),
+                trim_pct(slope.tolerance_pct)
+            ));
+        }
+        if peak.outcome == Outcome::Regressed {
+            reasons.push(format!(
+                "peak {} -> {} ({} > {}%) at {} rows",
+                format_bytes(peak.baseline),
+                format_bytes(peak.now),
+                peak.change_text(),
+                trim_pct(peak.tolerance_pct),
+                format_count(rows.last().copied().unwrap_or(0))
+            ));
+        }
+        let verdict = if !reasons.is_empty() {
+            StageVerdict::Regressed
+        } else if slope.outcome == Outcome::Improved || peak.outcome == Outcome::Improved {
+            if slope.outcome == Outcome::Improved {
+                reasons.push(slope.sentence());
+            }
+            if peak.outcome == Outcome::Improved {
+                reasons.push(format!("peak {}", peak.change_text()));
+            }
+            StageVerdict::Improved
+        } else {
+            StageVerdict::Ok
+        };
+        stages.push(CommandStageResult {
+            stage: m.name.clone(),
+            verdict,
+            peak_spread_bytes: spread(&runs_now),
+            peak_runs_bytes: runs_now,
+            peak: Some(peak),
+            slope: Some(slope),
+            reasons,
+        });
+    }
+    for gone in entry
+        .stages
+        .iter()
+        .filter(|b| !measured.stages.iter().any(|m| m.name == b.name))
+    {
+        stages.push(CommandStageResult {
+            stage: gone.name.clone(),
+            verdict: StageVerdict::Missing,
+            peak: None,
+            peak_runs_bytes: Vec::new(),
+            peak_spread_bytes: 0,
+            slope: None,
+            reasons: vec![format!(
+                "disappeared: in the baseline ({} B/row) but did not run",
+                signed_count(gone.bytes_per_row)
+            )],
+        });
+    }
+    CommandResult {
+        command: entry.label(),
+        against: against.to_string(),
+        rows: rows.clone(),
+        runs,
+        production_rows,
+        stages,
+    }
+}
+
+/// Notes on a command's figures that may differ for reasons other than the
+/// code: another pandas, or runs that disagree more than the tolerance.
+pub fn command_notes(
+    entry: &CommandEntry,
+    measured: &MeasuredCommand,
+    result: &CommandResult,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (what, before, now) in [
+        ("pandas", &entry.pandas, &measured.pandas),
+        ("Python", &entry.python, &measured.python),
+    ] {
+        if let (Some(b), Some(n)) = (before, now) {
+            if b != n {
+                notes.push(format!(
+                    "`{}`: blessed under {what} {b}, ran under {n}: figures move with the library, not only the code",
+                    result.command
+                ));
+            }
+        }
+    }
+    for s in &result.stages {
+        if let Some(slope) = &s.slope {
+            // A stage whose rows move less than the floor cannot fail on its
+            // slope; its noise is not worth a note.
+            if slope.baseline_bytes_per_row.abs() <= slope.floor_bytes_per_row {
+                continue;
+            }
+            let pct = slope.spread_bytes_per_row / slope.now_bytes_per_row.abs().max(1.0) * 100.0;
+            if pct > slope.tolerance_pct && slope.spread_bytes_per_row > slope.floor_bytes_per_row {
+                notes.push(format!(
+                    "`{}` / {}: the per-row cost varied by {pct:.1}% between runs, more than its {}% tolerance; raise --runs or the sizes, or the stage's slope_tolerance_pct",
+                    result.command,
+                    s.stage,
+                    trim_pct(slope.tolerance_pct)
+                ));
+            }
+        }
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_fitted_exactly() {
+        let (slope, fixed) = fit_line(&[10, 20, 40], &[1_100, 1_200, 1_400]);
+        assert!((slope - 10.0).abs() < 1e-9);
+        assert!((fixed - 1_000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_slope_regresses_beyond_tolerance_and_floor() {
+        let c = SlopeCheck::judge(1_410.0, 2_870.0, 5.0, 50.0, vec![], 8_532_146);
+        assert_eq!(c.outcome, Outcome::Regressed);
+        assert_eq!(
+            c.sentence(),
+            "1,410 -> 2,870 B/row (+104%), +11.60 GiB at 8,532,146 rows"
+        );
+        // +4% passes a 5% tolerance; +20 B/row passes a 50 B/row floor.
+        assert_eq!(
+            SlopeCheck::judge(1_000.0, 1_040.0, 5.0, 10.0, vec![], 1).outcome,
+            Outcome::Ok
+        );
+        assert_eq!(
+            SlopeCheck::judge(100.0, 120.0, 5.0, 50.0, vec![], 1).outcome,
+            Outcome::Ok
+        );
+        assert_eq!(
+            SlopeCheck::judge(1_000.0, 800.0, 5.0, 10.0, vec![], 1).outcome,
+            Outcome::Improved
+        );
+    }
+}
