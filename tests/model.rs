@@ -534,7 +534,7 @@ fn observed_peaks_calibrate_every_prediction() {
         ],
     );
     assert!(String::from_utf8_lossy(&out.stdout)
-        .contains("Calibration: x2.00 on every prediction (from --observed)"));
+        .contains("Calibration: x2.00 on every prediction (from --observed"));
 }
 
 #[test]

@@ -718,7 +718,7 @@ fn hostile_scenario_files_and_flags_exit_2_naming_them() {
             &["--memory-limit", "0"],
             &["--memory-limit 0", "at least one byte"],
         ),
-        (&["--sampling", "bogus"], &["bogus", "uniform or capped"]),
+        (&["--sampling", "bogus"], &["bogus", "uniform, capped"]),
         (&["--max-ranking-samples", "-5"], &["-5"]),
         (&["--max-ranking-samples", "lots"], &["lots"]),
         (&["--limit-by", "magic"], &["magic"]),
@@ -1027,7 +1027,7 @@ fn hostile_models_and_budget_flags_exit_2() {
     bad_input(
         &["recommend", "--sampling", "odd", "--model", m],
         &[],
-        &["odd", "uniform or capped"],
+        &["odd", "uniform, capped"],
     );
     bad_input(
         &["recommend", "--memory", "-1GiB", "--model", m],
