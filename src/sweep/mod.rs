@@ -68,6 +68,15 @@ pub struct SweepSettings {
     pub quiet: bool,
 }
 
+impl SweepSettings {
+    /// The sweep's directory: `--out`, else `reports/runs/<time>-sweep-<scenario>/`.
+    pub fn out_dir(&self, scenario: &str) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| crate::report::default_out_dir(&format!("sweep-{scenario}")))
+    }
+}
+
 /// The caps of the production table: the write-up's two recommended settings.
 pub const WRITE_UP_CAPS: [u64; 2] = [5_000_000, 2_000_000];
 
@@ -448,10 +457,7 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
     }
     let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
     let name = scenario.scenario.name.clone();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| crate::report::default_out_dir(&format!("sweep-{name}")));
+    let out = args.out_dir(&name);
     let mut progress = Progress::new(args.quiet);
     let all: Vec<&'static dyn Strategy> = crate::strategy::memory::replayable(
         memory_mode,

@@ -62,10 +62,7 @@ pub fn sweep(args: &SweepSettings, scenario: &LoadedScenario) -> Result<Exit> {
     let scales = parse_scales(&args.scales)?;
     let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
     let name = scenario.scenario.name.clone();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| crate::report::default_out_dir(&format!("sweep-{name}")));
+    let out = args.out_dir(&name);
     let mut progress = Progress::new(args.quiet);
     let legacy = similarity_strategy("legacy")?;
     let optimized = similarity_strategy("optimized")?;
