@@ -5,11 +5,13 @@
 //! bearing: narrow glyphs (`i`, `l`, `t`) sit too far left and words read
 //! as "op timized". The SVG backend is not affected (the viewer lays text
 //! out). For bitmaps, [`draw_text`] draws one glyph at a time at the position
-//! the font asks for; the bearings come from the bundled font's own tables
-//! (`cmap` and `hmtx`), read here so no font crate is needed beyond plotters.
+//! the font asks for; the bearings come from the bundled font through
+//! `ab_glyph`, the font crate plotters itself draws with.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
+
+use ab_glyph::{Font, FontRef};
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -40,66 +42,21 @@ impl Drop for BitmapText {
     }
 }
 
-/// The few tables of a TrueType font needed for left side bearings.
+/// The bundled font, as `ab_glyph` reads it, and its scale in plotters' text.
 struct Bearings {
-    font: &'static [u8],
-    /// Offset of the (3,1) format-4 `cmap` subtable.
-    cmap4: usize,
-    hmtx: usize,
-    metrics: usize,
-    /// Pixels per font unit at size 1.0, as plotters' ab_glyph scales them.
+    font: FontRef<'static>,
+    /// Pixels per font unit at size 1.0, as plotters' ab_glyph text scales
+    /// them (by the font's height, not its em size).
     px_per_unit_per_size: f64,
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-}
-
-fn i16_at(b: &[u8], at: usize) -> Option<i16> {
-    u16_at(b, at).map(|v| v as i16)
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes([
-        *b.get(at)?,
-        *b.get(at + 1)?,
-        *b.get(at + 2)?,
-        *b.get(at + 3)?,
-    ]))
-}
-
 impl Bearings {
-    fn parse(font: &'static [u8]) -> Option<Self> {
-        let tables = u16_at(font, 4)? as usize;
-        let table = |tag: &[u8; 4]| {
-            (0..tables).find_map(|i| {
-                let rec = 12 + 16 * i;
-                (font.get(rec..rec + 4)? == tag)
-                    .then(|| u32_at(font, rec + 8).map(|o| o as usize))?
-            })
-        };
-        let cmap = table(b"cmap")?;
-        let hmtx = table(b"hmtx")?;
-        let hhea = table(b"hhea")?;
-        let metrics = u16_at(font, hhea + 34)? as usize;
-        let subtables = u16_at(font, cmap + 2)? as usize;
-        let cmap4 = (0..subtables).find_map(|i| {
-            let rec = cmap + 4 + 8 * i;
-            let (platform, encoding) = (u16_at(font, rec)?, u16_at(font, rec + 2)?);
-            let at = cmap + u32_at(font, rec + 4)? as usize;
-            (platform == 3 && encoding == 1 && u16_at(font, at)? == 4).then_some(at)
-        })?;
-        let mut me = Self {
-            font,
-            cmap4,
-            hmtx,
-            metrics,
-            px_per_unit_per_size: 0.0,
-        };
+    fn new() -> Option<Self> {
+        let font = FontRef::try_from_slice(super::FONT_BYTES).ok()?;
         // Calibrate the scale against plotters' own advances (it scales by the
-        // font's height, not its em size): ten em-wide glyphs at size 1000.
-        let m = me.glyph('M')?;
-        let advance = u16_at(font, hmtx + 4 * m.min(metrics.saturating_sub(1)))? as f64;
+        // font's height, and measures in whole pixels): ten em-wide glyphs at
+        // size 1000.
+        let advance = f64::from(font.h_advance_unscaled(font.glyph_id('M')));
         let (w, _) = FontDesc::new(
             FontFamily::Name(super::style::FONT),
             1000.0,
@@ -107,58 +64,28 @@ impl Bearings {
         )
         .box_size("MMMMMMMMMM")
         .ok()?;
-        me.px_per_unit_per_size = w as f64 / (10.0 * advance * 1000.0);
-        (advance > 0.0 && w > 0).then_some(me)
+        let px_per_unit_per_size = w as f64 / (10.0 * advance * 1000.0);
+        (advance > 0.0 && w > 0).then_some(Self {
+            font,
+            px_per_unit_per_size,
+        })
     }
 
-    /// The glyph id of `c` (format-4 cmap: the Basic Multilingual Plane).
-    fn glyph(&self, c: char) -> Option<usize> {
-        let code = u16::try_from(c as u32).ok()?;
-        let b = self.font;
-        let t = self.cmap4;
-        let segs = u16_at(b, t + 6)? as usize / 2;
-        let ends = t + 14;
-        let starts = ends + 2 * segs + 2;
-        let deltas = starts + 2 * segs;
-        let ranges = deltas + 2 * segs;
-        let seg = (0..segs).find(|&i| u16_at(b, ends + 2 * i).is_some_and(|e| e >= code))?;
-        let start = u16_at(b, starts + 2 * seg)?;
-        if start > code {
-            return None;
+    /// Left side bearing of `c` in whole pixels (floored) at font size
+    /// `size`; 0 for a character the font lacks.
+    fn bearing_px(&self, c: char, size: f64) -> i32 {
+        let id = self.font.glyph_id(c);
+        if id.0 == 0 {
+            return 0;
         }
-        let delta = u16_at(b, deltas + 2 * seg)?;
-        let range_at = ranges + 2 * seg;
-        let range = u16_at(b, range_at)? as usize;
-        let gid = if range == 0 {
-            code.wrapping_add(delta)
-        } else {
-            let g = u16_at(b, range_at + range + 2 * (code - start) as usize)?;
-            if g == 0 {
-                return None;
-            }
-            g.wrapping_add(delta)
-        };
-        (gid != 0).then_some(gid as usize)
-    }
-
-    /// Left side bearing of `c` in font units.
-    fn lsb(&self, c: char) -> Option<i16> {
-        let gid = self.glyph(c)?;
-        if gid < self.metrics {
-            i16_at(self.font, self.hmtx + 4 * gid + 2)
-        } else {
-            i16_at(
-                self.font,
-                self.hmtx + 4 * self.metrics + 2 * (gid - self.metrics),
-            )
-        }
+        let lsb = f64::from(self.font.h_side_bearing_unscaled(id));
+        (lsb * self.px_per_unit_per_size * size).floor() as i32
     }
 }
 
 fn bearings() -> Option<&'static Bearings> {
     static B: OnceLock<Option<Bearings>> = OnceLock::new();
-    B.get_or_init(|| Bearings::parse(super::FONT_BYTES))
-        .as_ref()
+    B.get_or_init(Bearings::new).as_ref()
 }
 
 /// Draws `text` in `style` at `pos`: as one text element normally, glyph by
@@ -188,12 +115,12 @@ where
         pos: Pos::new(HPos::Left, style.pos.v_pos),
         ..style.clone()
     };
-    let scale = b.px_per_unit_per_size * style.font.get_size();
+    let size = style.font.get_size();
     for (i, c) in text.char_indices() {
         if c.is_whitespace() {
             continue;
         }
-        let bearing = b.lsb(c).map_or(0, |l| (l as f64 * scale).floor() as i32);
+        let bearing = b.bearing_px(c, size);
         let x = x0 + width(&text[..i]) + bearing;
         let mut buf = [0u8; 4];
         root.draw_text(c.encode_utf8(&mut buf), &glyph_style, (x, pos.1))?;
@@ -209,9 +136,11 @@ mod tests {
     fn reads_the_bundled_fonts_bearings() {
         crate::plot::ensure_font().unwrap();
         let b = bearings().expect("font tables");
-        assert!(b.glyph('a').is_some() && b.glyph('_').is_some());
+        assert!(b.font.glyph_id('a').0 != 0 && b.font.glyph_id('_').0 != 0);
         // `i` has a clear left bearing, `j` a small one; both positive.
-        assert!(b.lsb('i').unwrap() > 100);
+        assert!(b.font.h_side_bearing_unscaled(b.font.glyph_id('i')) > 100.0);
         assert!(b.px_per_unit_per_size > 0.0 && b.px_per_unit_per_size < 0.01);
+        assert_eq!(b.bearing_px('i', 26.0), 2);
+        assert_eq!(b.bearing_px('\u{10FFFF}', 16.0), 0);
     }
 }

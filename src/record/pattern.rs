@@ -9,16 +9,19 @@
 
 use regex::{Regex, RegexBuilder};
 
-/// A compiled pattern.
+/// A compiled pattern, with the text it was compiled from (the report records
+/// the pattern as the user wrote it).
 #[derive(Debug, Clone)]
 pub struct Pattern {
     source: String,
     regex: Regex,
 }
 
-/// What a pattern matched on a line: the whole match and its first group.
+/// What a pattern matched on a line: the whole match and its first group
+/// (a stage's message: the group when there is one, else the whole match).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternMatch {
+    /// The text the whole pattern matched.
     pub whole: String,
     /// The first capturing group, when the pattern has one and it took part.
     pub group1: Option<String>,
@@ -51,14 +54,28 @@ fn literal_braces(source: &str) -> String {
     out
 }
 
+/// A `regex` syntax error (`regex parse error:`, the pattern with a caret
+/// line under the problem, `error: what`) as what is wrong, then the pattern
+/// and the caret.
+fn syntax_error(message: &str) -> String {
+    message
+        .strip_prefix("regex parse error:\n")
+        .and_then(|body| body.rsplit_once("\nerror: "))
+        .map_or_else(
+            || message.to_string(),
+            |(shown, what)| format!("{what}\n{shown}"),
+        )
+}
+
 impl Pattern {
-    /// Compiles `source`; the error shows the pattern, where in it the problem
-    /// is, and what it is.
+    /// Compiles `source`; the error says what is wrong and shows the pattern
+    /// with a caret under the place.
     pub fn new(source: &str) -> Result<Self, String> {
         let regex = RegexBuilder::new(&literal_braces(source))
             .size_limit(SIZE_LIMIT)
             .build()
             .map_err(|e| match e {
+                regex::Error::Syntax(message) => syntax_error(&message),
                 regex::Error::CompiledTooBig(limit) => format!(
                     "pattern too large once repetitions are expanded (over {} KiB compiled)",
                     limit / 1024
@@ -190,8 +207,10 @@ mod tests {
             let err = Pattern::new(bad).unwrap_err();
             assert!(err.contains(what), "{bad}: {err}");
             if what != "too large" {
-                // The pattern, then a caret under the place.
+                // What is wrong first, then the pattern with a caret under it.
+                assert!(err.starts_with(what), "{bad}: {err}");
                 assert!(err.contains(bad) && err.contains('^'), "{bad}: {err}");
+                assert!(!err.contains("error:"), "{bad}: {err}");
             }
         }
     }
