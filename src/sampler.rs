@@ -1077,11 +1077,30 @@ impl ProcessTree {
 
     /// Ends the last stage after the root was reaped. `root_max_rss` is
     /// `ru_maxrss` from `wait4`: the root's peak since its last reset, or that
-    /// of a descendant it reaped if larger, so it completes the root's figure
-    /// only when the root was the tree's only process.
+    /// of a descendant it reaped if larger. It completes the root's figure
+    /// when the root was the tree's only process, and also when it is above
+    /// every peak read so far: every earlier stage's peaks were read at its
+    /// boundary, and a descendant's own figure starts from the root's
+    /// high-water mark at its fork, so a larger one can only be the root's
+    /// last moments. That is where a pipeline often peaks (its last merge,
+    /// just before it exits), and a launcher such as pyenv's shim leaves
+    /// short-lived children behind, so without the second case the last
+    /// stage's peak was whatever the last sample happened to catch.
     pub fn finish(&mut self, t_s: f64, root_max_rss: Option<u64>, command: &str) -> StagePeaks {
         let root = self.root;
         let alone = self.procs.values().all(|p| p.pid == root);
+        let seen = self.procs.values().map(|p| p.peak_bytes).max().unwrap_or(0);
+        if let (false, Some(max_rss)) = (alone, root_max_rss) {
+            if max_rss > seen {
+                for p in self.procs.values_mut().filter(|p| p.pid == root) {
+                    p.stage_hwm = p.stage_hwm.max(max_rss);
+                    p.peak_bytes = p.peak_bytes.max(max_rss);
+                }
+                if self.carry_source == PeakSource::Vmhwm {
+                    self.carry = self.carry.max(max_rss);
+                }
+            }
+        }
         if let (true, Some(max_rss)) = (alone, root_max_rss) {
             if self.procs.is_empty() {
                 // It ended before the first look: the kernel's figure is all there is.

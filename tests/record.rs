@@ -455,6 +455,41 @@ fn a_5ms_spike_is_measured_exactly_by_the_kernel_whatever_the_sampling_interval(
     );
 }
 
+/// A launcher leaves a short child behind (as pyenv's shim does), then the
+/// root's last stage peaks in its last moments, between two samples.
+#[test]
+fn a_last_stage_that_peaks_just_before_exit_gets_the_kernels_figure_behind_a_launcher() {
+    let code = format!(
+        "import subprocess, time\n\
+         subprocess.run(['sleep', '1.2'])\n\
+         print('INFO [stage] small', flush=True)\n\
+         time.sleep(0.3)\n\
+         print('INFO [stage] last', flush=True)\n\
+         time.sleep(0.3)\n\
+         b = bytearray(b'x') * {}\n",
+        256 * MIB
+    );
+    let r = record_python(
+        "record-last-moments",
+        &["--quiet", "--interval", "1s"],
+        &code,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.context());
+    let run = r.run();
+    let processes = run["processes"].as_array().map_or(0, Vec::len);
+    assert!(
+        processes >= 2,
+        "the launcher's child is in the tree: {processes}"
+    );
+    let stages = run["stages"].as_array().expect("stages");
+    let last = stages.last().expect("a last stage");
+    assert_eq!(last["name"], "last");
+    let peak = u(&last["exact_peak_bytes"]);
+    assert!(peak >= 256 * MIB, "last stage {peak} misses the allocation");
+    let small = stages.iter().find(|s| s["name"] == "small").expect("small");
+    assert!(u(&small["exact_peak_bytes"]) < 100 * MIB, "{small}");
+}
+
 /// The root starts a worker that grows by 20 MiB every 20 ms up to 800 MiB;
 /// the root itself would carry on after the worker.
 const GROWING_WORKER: &str = r#"
