@@ -136,7 +136,6 @@ fn spreads(result: &serde_json::Value) -> String {
 }
 
 #[test]
-#[ignore = "flaky on a loaded 2-core machine: one odd blessing run widens a short stage's slope floor and can hide the copy's rise (1 failure in 3 runs); run with --ignored"]
 fn unchanged_code_passes_and_regressed_code_fails_naming_the_stages() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("gate-command-pipeline");
