@@ -126,7 +126,7 @@ impl ModelSource {
         match self {
             ModelSource::Replay => format!(
                 "oomlab's replay ({} memory mode); a real pipeline's bytes differ: calibrate with --observed or --fidelity, or sweep the pipeline itself (`oomlab sweep -- CMD`)",
-                memory_mode.name()
+                memory_mode.label()
             ),
             ModelSource::Command {
                 argv,
@@ -271,7 +271,7 @@ pub fn uncalibrated_note(model: &Model) -> String {
     }
     format!(
         "the model is of the replay ({} memory mode); pandas in production pays more per row: calibrate with --fidelity fidelity.json (oomlab fidelity) or --observed ROWS=PEAK from a production run",
-        model.memory_mode.name()
+        model.memory_mode.label()
     )
 }
 

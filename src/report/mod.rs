@@ -506,6 +506,7 @@ mod tests {
                 interval_ms: 10.0,
                 t_s: vec![0.0, 0.4, 0.9, 1.4],
                 rss_bytes: vec![1 << 20, 100 << 20, 290 << 20, 20 << 20],
+                several: None,
             },
             memory_limit: None,
             processes: Vec::new(),
