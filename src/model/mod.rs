@@ -117,7 +117,23 @@ pub enum ModelSource {
         /// pandas version the command reported in its output, if any.
         #[serde(default)]
         pandas: Option<String>,
+        /// Allocator settings the command ran under
+        /// (`ARROW_DEFAULT_MEMORY_POOL`, `MALLOC_*`, `PYTHONMALLOC`): they
+        /// move a pandas pipeline's peaks (pyarrow's pool holds pandas 3's
+        /// strings), so a model says which it was fitted under.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        allocator_env: BTreeMap<String, String>,
     },
+}
+
+/// The allocator settings in this process's environment, which a child
+/// inherits: see `ModelSource::Command::allocator_env`.
+pub fn allocator_env() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| {
+            k == "ARROW_DEFAULT_MEMORY_POOL" || k == "PYTHONMALLOC" || k.starts_with("MALLOC_")
+        })
+        .collect()
 }
 
 impl ModelSource {
@@ -132,6 +148,7 @@ impl ModelSource {
                 argv,
                 python,
                 pandas,
+                allocator_env,
                 ..
             } => {
                 let mut versions = Vec::new();
@@ -140,6 +157,9 @@ impl ModelSource {
                 }
                 if let Some(p) = pandas {
                     versions.push(format!("pandas {p}"));
+                }
+                for (k, v) in allocator_env {
+                    versions.push(format!("{k}={v}"));
                 }
                 format!(
                     "the command's own bytes: `{}`{}",

@@ -541,6 +541,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             stage_pattern: settings.stage_pattern.clone(),
             python: version.0,
             pandas: version.1,
+            allocator_env: crate::model::allocator_env(),
         },
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
