@@ -450,7 +450,8 @@ pub fn command_table(c: &CommandResult) -> Table {
                     .map(|v| signed_bytes(v.at_production_bytes))
                     .unwrap_or_else(dash),
                 match s.verdict {
-                    StageVerdict::Ok => "ok".into(),
+                    StageVerdict::Ok if s.reasons.is_empty() => "ok".into(),
+                    StageVerdict::Ok => format!("ok, {}", s.reasons.join(", ")),
                     StageVerdict::Improved => format!("improved: {}", s.reasons.join(", ")),
                     StageVerdict::Regressed => "REGRESSED".into(),
                     StageVerdict::New => "NEW: appeared".into(),
