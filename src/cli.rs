@@ -37,7 +37,7 @@ pub enum Command {
     Postmortem(PostmortemArgs),
     /// Run the pandas reference and the replay at the same scales; fit both, report the ratios.
     Fidelity(FidelityArgs),
-    /// List the scenarios built into oomlab, or print one to copy and edit.
+    /// List the scenarios, models and pandas reference built into oomlab; print one, or write them all out.
     Scenarios(ScenariosArgs),
     /// Run one job in this process (internal: the parent starts it).
     #[command(name = "__child", hide = true)]
@@ -47,13 +47,15 @@ pub enum Command {
     },
 }
 
-/// `oomlab scenarios [show NAME]`.
+/// `oomlab scenarios [show NAME | write DIR]`.
 #[derive(Debug, Args, Clone)]
 pub struct ScenariosArgs {
-    /// `show`, to print one scenario's file.
-    #[arg(value_parser = ["show"])]
+    /// `show` prints one bundled file; `write` writes every scenario and the
+    /// pandas reference into a directory.
+    #[arg(value_parser = ["show", "write"])]
     pub action: Option<String>,
-    /// The scenario to print (`oomlab scenarios show production`).
+    /// `show`: a scenario (`production`) or a reference file
+    /// (`pandas/ranking_prep.py`); `write`: the directory.
     pub name: Option<String>,
 }
 
@@ -381,7 +383,9 @@ pub struct RecommendArgs {
 /// calibrate it to the real pipeline's bytes.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
-    /// Model file (default: $OOMLAB_MODEL, else reports/model.json, written by `sweep`).
+    /// Model file, or a bundled model's name (`oomlab scenarios` lists them).
+    /// Default: $OOMLAB_MODEL, else reports/model.json here (written by
+    /// `sweep`), else the bundled `production` model.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK (repeatable): rescales the model.
