@@ -39,12 +39,52 @@ pub enum Command {
     Fidelity(FidelityArgs),
     /// List the scenarios, models and pandas reference built into oomlab; print one, or write them all out.
     Scenarios(ScenariosArgs),
+    /// The memory model from saved reports: `oomlab model fit REPORT... | DIR...`.
+    Model(ModelCommand),
     /// Run one job in this process (internal: the parent starts it).
     #[command(name = "__child", hide = true)]
     Child {
         #[arg(long)]
         job: String,
     },
+}
+
+/// `oomlab model ...`: the memory model, apart from measuring.
+#[derive(Debug, Args, Clone)]
+pub struct ModelCommand {
+    #[command(subcommand)]
+    pub action: ModelAction,
+}
+
+/// What `oomlab model` does.
+#[derive(Debug, Subcommand, Clone)]
+pub enum ModelAction {
+    /// Fit model.json from report.json files (replay runs, `record` runs,
+    /// command-sweep points, from any machine), as `sweep` fits it.
+    Fit(ModelFitArgs),
+}
+
+/// `oomlab model fit REPORT... | DIR... | NAME=DIR...`.
+#[derive(Debug, Args, Clone)]
+pub struct ModelFitArgs {
+    /// report.json files, or directories searched for them; NAME=DIR names
+    /// a command's reports apart from another's (each name its own variant).
+    #[arg(required = true, value_name = "REPORT|DIR|NAME=DIR")]
+    pub inputs: Vec<String>,
+    /// Output directory (default: reports/runs/<time>-model-fit-<scenario>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also save the model here (e.g. reports/model.json, which `recommend` and `check` read).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Replay reports: the scenario file, when the path the reports name is
+    /// not readable here. Recorded runs: the scenario whose production rows
+    /// the model extrapolates to (default: production).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// The data cache the model names for coverage figures (default: $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// `oomlab scenarios [show NAME | write DIR]`.

@@ -198,6 +198,11 @@ pub struct Model {
     /// the held-out check judged.
     #[serde(default)]
     pub production_checks: Vec<HeldOut>,
+    /// Every machine the points were measured on, when there were several
+    /// (`oomlab model fit` on reports from different machines): `machine`
+    /// is then the first, and the fit mixes their peaks. Empty for one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machines: Vec<MachineFacts>,
 }
 
 /// Whose bytes a model is in. `recommend`, `check` and `postmortem` name
@@ -222,6 +227,11 @@ pub enum ModelSource {
         /// pandas version the command reported in its output, if any.
         #[serde(default)]
         pandas: Option<String>,
+        /// Commands fitted together but named apart (`oomlab model fit
+        /// NAME=DIR ...`): each name's argv; the name is its variants'
+        /// strategy. Empty for one command.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        named: BTreeMap<String, Vec<String>>,
     },
 }
 
@@ -762,14 +772,23 @@ impl Model {
     /// The variant for a strategy and a way of sampling (`legacy` ignores it).
     pub fn variant_for(&self, strategy: &str, sampling: SamplingMode) -> Result<&VariantModel> {
         if matches!(self.source, ModelSource::Command { .. }) {
-            // A command model is of the command, whatever strategy it runs.
-            // The sampled variant when the sweep had capped runs (it knows
-            // what a cap saves), else the unsampled one.
+            // A command model is of the command, whatever strategy it runs
+            // (or, fitted from commands named apart, of the one named
+            // `strategy`). The sampled variant when the sweep had capped
+            // runs (it knows what a cap saves), else the unsampled one.
+            let named = self.variants.iter().any(|v| v.strategy == strategy);
+            let of = |v: &&VariantModel| !named || v.strategy == strategy;
             if let Some(v) = self
                 .variants
                 .iter()
+                .filter(of)
                 .find(|v| v.sampling == Some(sampling))
-                .or_else(|| self.variants.iter().find(|v| v.sampling.is_none()))
+                .or_else(|| {
+                    self.variants
+                        .iter()
+                        .filter(of)
+                        .find(|v| v.sampling.is_none())
+                })
             {
                 return Ok(v);
             }
@@ -1121,6 +1140,7 @@ columns = 12
             },
             calibration: None,
             production_checks: Vec::new(),
+            machines: Vec::new(),
             source: Default::default(),
         }
     }

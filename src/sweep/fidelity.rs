@@ -233,6 +233,7 @@ pub fn run(args: FidelitySettings) -> Result<Exit> {
                     out: pandas_dir.clone(),
                     passthrough: !args.quiet,
                     env: Vec::new(),
+                    point: None,
                 };
                 let pandas = record_command(&record_plan, &mut progress)?;
                 write_report_dir(&pandas, &pandas_dir)?;

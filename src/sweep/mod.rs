@@ -10,6 +10,7 @@
 
 pub mod command;
 pub mod fidelity;
+pub mod refit;
 pub mod similarity;
 
 use std::collections::BTreeMap;
@@ -265,6 +266,48 @@ fn point(report: &Report, run: &RunRecord, report_path: &Path) -> Result<Point> 
     })
 }
 
+/// Files every run of a replay report as a point of the variants it feeds
+/// (see [`variants_fed`]): run with `MAX_RANKING_SAMPLES = cap`, sampled the
+/// `mode` way. Shared by the sweep and `oomlab model fit`, so a refit from
+/// the sweep's reports makes the same points in the same order.
+pub fn file_points(
+    points: &mut BTreeMap<&'static str, Vec<Point>>,
+    report: &Report,
+    path: &Path,
+    (cap, mode): (u64, SamplingMode),
+) -> Result<()> {
+    for run in &report.runs {
+        let p = point(report, run, path)?;
+        for variant in variants_fed(&run.strategy, cap, mode) {
+            points.entry(variant).or_default().push(p.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Judges every run of a production-size report (`sweep --production`)
+/// against the model: checks of the extrapolation, not points of the fit.
+pub fn judge_production(
+    model: &Model,
+    report: &Report,
+    path: &Path,
+    (cap, mode): (u64, SamplingMode),
+) -> Result<Vec<HeldOut>> {
+    let mut checks = Vec::new();
+    for run in &report.runs {
+        let p = point(report, run, path)?;
+        for variant in variants_fed(&run.strategy, cap, mode) {
+            checks.push(model.variant(variant)?.judge(&p));
+        }
+    }
+    Ok(checks)
+}
+
+/// The `command` of the reports `sweep --production` writes: `oomlab model
+/// fit` judges them against the model instead of fitting on them, as the
+/// sweep does.
+pub const PRODUCTION_CHECK_COMMAND: &str = "sweep --production";
+
 /// A plan for the scenario file at `scenario` with every replay setting at its
 /// default ([`ReplaySettings::default`], the flags' own defaults) and no
 /// cap. Callers then set the scale, `MAX_RANKING_SAMPLES` and sampling of
@@ -387,6 +430,7 @@ fn measure_production(
         });
         let mut plan = sweep_plan(args, cache_root, (1.0, cap, mode), strategies, estimates)?;
         plan.force = false;
+        plan.command = PRODUCTION_CHECK_COMMAND.to_string();
         let report = match run_plan(plan, &dir, progress) {
             Ok(report) => report,
             Err(e) if crate::error::exit_code_of(&e) == Exit::Refused => {
@@ -396,12 +440,7 @@ fn measure_production(
             Err(e) => return Err(e),
         };
         let path = dir.join("report.json");
-        for run in &report.runs {
-            let p = point(&report, run, &path)?;
-            for variant in variants_fed(&run.strategy, cap, mode) {
-                checks.push(model.variant(variant)?.judge(&p));
-            }
-        }
+        checks.extend(judge_production(model, &report, &path, (cap, mode))?);
         reports.push(path.display().to_string());
     }
     Ok(checks)
@@ -476,7 +515,7 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
         })
         .collect();
 
-    let mut points: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
+    let mut points: BTreeMap<&'static str, Vec<Point>> = BTreeMap::new();
     let mut reports = Vec::new();
     let mut machine = None;
     let mut allocator = String::new();
@@ -512,12 +551,7 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
             )?;
             let report = run_plan(plan, &dir, &mut progress)?;
             let path = dir.join("report.json");
-            for run in &report.runs {
-                let p = point(&report, run, &path)?;
-                for variant in variants_fed(&run.strategy, cap, mode) {
-                    points.entry(variant).or_default().push(p.clone());
-                }
-            }
+            file_points(&mut points, &report, &path, (cap, mode))?;
             machine.get_or_insert(report.machine.clone());
             allocator = report.allocator.clone();
             reports.push(path.display().to_string());
@@ -544,23 +578,38 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
             &mut reports,
         )?;
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    model.write(&out.join("model.json"))?;
     let saved = model_path(args.model.as_deref());
-    model.write(&saved)?;
+    write_replay_model(&model, &out, Some(&saved), &reports)?;
+    Ok(Exit::Ok)
+}
+
+/// Writes a replay model (`model.json`, `sweep.md`, the picture) into
+/// `out`, and to `saved` when given, and prints the held-out check, the
+/// production checks and table: what `sweep` and `model fit` show of it.
+pub fn write_replay_model(
+    model: &Model,
+    out: &Path,
+    saved: Option<&Path>,
+    reports: &[String],
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    model.write(&out.join("model.json"))?;
+    if let Some(saved) = saved {
+        model.write(saved)?;
+    }
 
     let held_out = judged_table(&model.validation.points);
     let production_checked = judged_table(&model.production_checks);
-    let fits = fit_table(&model);
-    let production = production_table(&model);
-    let pictures = plot::render(&plot::sweep::SweepChart::new(&model), &out)?;
+    let fits = fit_table(model);
+    let production = production_table(model);
+    let pictures = plot::render(&plot::sweep::SweepChart::new(model), out)?;
     let summary = render_summary(
-        &model,
+        model,
         &held_out,
         &production_checked,
         &fits,
         &production,
-        &reports,
+        reports,
     );
     report::write_atomically(&out.join("sweep.md"), summary.as_bytes())?;
 
@@ -573,12 +622,17 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
     for (variant, err) in &model.validation.max_abs_error_pct {
         println!("  {variant}: largest held-out error {err:.1}%");
     }
-    let smallest = scenario.scenario.sizes(scales[0]).sample_rows;
-    if model.variant("streaming").is_ok() && smallest < CHUNKS_FOR_AFFINE * args.chunk_rows {
+    let smallest = model
+        .scenario
+        .scenario
+        .sizes(model.scales.first().copied().unwrap_or(1.0))
+        .sample_rows;
+    let chunk_rows = model.streaming_chunk_rows;
+    if model.variant("streaming").is_ok() && smallest < CHUNKS_FOR_AFFINE * chunk_rows {
         println!(
             "  note: the smallest scale loads {} rows, fewer than {CHUNKS_FOR_AFFINE} streaming chunks of {}: streaming's peak is a sawtooth in rows mod chunk (one chunk's working set), which an affine fit over so few chunks absorbs into its per-row cost; larger scales or a smaller --chunk-rows make its fit closer",
             format_count(smallest),
-            format_count(args.chunk_rows)
+            format_count(chunk_rows)
         );
     }
     if !model.production_checks.is_empty() {
@@ -595,16 +649,19 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
         model.scales.len()
     );
     println!("{}", production.to_text());
-    println!(
-        "model: {} (also saved as {})",
-        out.join("model.json").display(),
-        saved.display()
-    );
+    match saved {
+        Some(saved) => println!(
+            "model: {} (also saved as {})",
+            out.join("model.json").display(),
+            saved.display()
+        ),
+        None => println!("model: {}", out.join("model.json").display()),
+    }
     for p in &pictures {
         println!("picture: {}", p.display());
     }
     println!("summary: {}", out.join("sweep.md").display());
-    Ok(Exit::Ok)
+    Ok(())
 }
 
 fn join_scales(scales: &[f64]) -> String {
@@ -695,6 +752,7 @@ pub fn build_model(
         },
         calibration: None,
         production_checks: Vec::new(),
+        machines: Vec::new(),
         source: Default::default(),
     })
 }
