@@ -377,6 +377,41 @@ pub struct SweepArgs {
     /// Print only the tables and the output location.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write the sweep for somewhere else to run instead of running it:
+    /// `kubernetes` prints Indexed Jobs (one pod per run) to apply with
+    /// `kubectl apply -f` (docs/kubernetes.md).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub emit: Option<oomlab::emit::EmitFormat>,
+    /// --emit: the container image (oomlab, and what a swept command needs).
+    #[arg(long, default_value = "oomlab:latest")]
+    pub image: String,
+    /// --emit: the Jobs' namespace (default: kubectl's current one).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// --emit: the PersistentVolumeClaim the pods write their reports to (mounted at /results).
+    #[arg(long, default_value = "oomlab-results")]
+    pub volume_claim: String,
+    /// --emit: a node label the pods must match, KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub node_selector: Vec<String>,
+    /// --emit: every pod's memory limit (the budget to rehearse); without
+    /// it, each run's predicted peak plus --headroom, from --limits-model.
+    #[arg(long, value_name = "SIZE")]
+    pub pod_memory: Option<String>,
+    /// --emit: the model predicting each run's peak for its pod's limit
+    /// (default: $OOMLAB_MODEL, else reports/model.json, else the bundled one).
+    #[arg(long, value_name = "MODEL")]
+    pub limits_model: Option<PathBuf>,
+    /// --emit: share of a pod's limit kept above its run's predicted peak.
+    #[arg(long, default_value_t = oomlab::model::advice::DEFAULT_HEADROOM)]
+    pub headroom: f64,
+    /// --emit: pods of one Job running at once (default: all).
+    #[arg(long)]
+    pub parallelism: Option<u32>,
+    /// Command sweeps: run only run INDEX of this sweep and write its report
+    /// (what each pod of `--emit kubernetes` runs); no fit.
+    #[arg(long, value_name = "INDEX")]
+    pub point: Option<usize>,
     /// The command to sweep instead of the replay, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,

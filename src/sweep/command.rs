@@ -80,6 +80,81 @@ pub struct CommandSweepSettings {
     pub force: bool,
     /// Print less (the command's own output is not echoed).
     pub quiet: bool,
+    /// Run only this run of [`command_runs`] and write its report (a pod of
+    /// an emitted sweep); no fit.
+    pub point: Option<usize>,
+}
+
+/// One run of a command sweep: a size, a cap and which repeat, and its
+/// report directory relative to the sweep's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandRun {
+    pub size: Size,
+    /// `MAX_RANKING_SAMPLES` (0: none).
+    pub cap: u64,
+    /// 1-based repeat.
+    pub attempt: u32,
+    /// `rows-N[-cap-C][-run-K]`.
+    pub dir: String,
+}
+
+/// Every run of a command sweep in the order it measures them: per size,
+/// unsampled then each cap, each `repeat` times. The sweep runs them all;
+/// `--emit kubernetes` gives each its own pod (`--point INDEX`).
+pub fn command_runs(sizes: &[Size], fractions: &[f64], repeat: u32) -> Vec<CommandRun> {
+    let mut runs = Vec::new();
+    for size in sizes {
+        let mut caps = vec![0u64];
+        for f in fractions {
+            caps.push(((size.rows as f64 * f).round() as u64).max(1));
+        }
+        for cap in caps {
+            for attempt in 1..=repeat {
+                let dir = format!(
+                    "rows-{}{}{}",
+                    size.rows,
+                    if cap > 0 {
+                        format!("-cap-{cap}")
+                    } else {
+                        String::new()
+                    },
+                    if repeat > 1 {
+                        format!("-run-{attempt}")
+                    } else {
+                        String::new()
+                    }
+                );
+                runs.push(CommandRun {
+                    size: *size,
+                    cap,
+                    attempt,
+                    dir,
+                });
+            }
+        }
+    }
+    runs
+}
+
+/// Checks a command sweep's settings and resolves its sizes (exit 2 on bad
+/// input): what the sweep and `--emit` share.
+pub fn plan_command_sweep(settings: &CommandSweepSettings) -> Result<(LoadedScenario, Vec<Size>)> {
+    if settings.template.is_empty() {
+        return Err(bad_input(
+            "sweep --: no command given (usage: oomlab sweep --scales 0.02,0.04,0.08 -- CMD ARGS...)",
+        ));
+    }
+    if settings.repeat == 0 {
+        return Err(bad_input("--repeat 0: run each point at least once"));
+    }
+    let scenario = Scenario::load(&settings.scenario)?;
+    let sizes = resolve_sizes(&scenario.scenario, &settings.sizes)?;
+    if sizes.len() < 3 || sizes.iter().any(|s| s.rows == 0) {
+        return Err(bad_input(
+            "sweep -- CMD: expected at least 3 distinct, non-zero sizes (the model is fitted on all but the largest, which is held out)",
+        ));
+    }
+    Ok((scenario, sizes))
 }
 
 /// One size a command runs at: the rows it is given and the scenario scale
@@ -436,21 +511,7 @@ fn regex_lite_version(name: &'static str) -> impl Fn(&str) -> Option<String> {
 /// Runs a command sweep and prints what it measured; writes `model.json`,
 /// the tables and the picture into the sweep's directory.
 pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
-    if settings.template.is_empty() {
-        return Err(bad_input(
-            "sweep --: no command given (usage: oomlab sweep --scales 0.02,0.04,0.08 -- CMD ARGS...)",
-        ));
-    }
-    if settings.repeat == 0 {
-        return Err(bad_input("--repeat 0: run each point at least once"));
-    }
-    let scenario = Scenario::load(&settings.scenario)?;
-    let sizes = resolve_sizes(&scenario.scenario, &settings.sizes)?;
-    if sizes.len() < 3 || sizes.iter().any(|s| s.rows == 0) {
-        return Err(bad_input(
-            "sweep -- CMD: expected at least 3 distinct, non-zero sizes (the model is fitted on all but the largest, which is held out)",
-        ));
-    }
+    let (scenario, sizes) = plan_command_sweep(&settings)?;
     let needs_data = needs_data(&settings.template, settings.generate_data);
     let argv_template: Vec<String> = settings
         .template
@@ -469,62 +530,80 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
     let mut machine = None;
     let mut version = (None, None);
     let mut reports = Vec::new();
-    for size in &sizes {
+    let runs = command_runs(&sizes, &settings.fractions, settings.repeat);
+    if let Some(index) = settings.point {
+        // One pod's share of an emitted sweep: this run only, no fit.
+        let run = runs.get(index).ok_or_else(|| {
+            bad_input(format!(
+                "--point {index}: this sweep has {} runs (0 to {})",
+                runs.len(),
+                runs.len().saturating_sub(1)
+            ))
+        })?;
         let data_dir = if needs_data {
-            Some(generate(&settings, size.scale, &mut progress)?)
+            Some(generate(&settings, run.size.scale, &mut progress)?)
         } else {
             None
         };
-        let mut caps = vec![0u64];
-        for f in &settings.fractions {
-            caps.push(((size.rows as f64 * f).round() as u64).max(1));
+        let dir = out.join(&run.dir);
+        record_point(
+            &PointPlan {
+                template: &settings.template,
+                size: run.size,
+                data_dir: data_dir.as_deref(),
+                cap: run.cap,
+                pattern: &pattern,
+                interval: settings.interval,
+                out: dir.clone(),
+                passthrough: !settings.quiet,
+                sweep: Some((&settings.scenario, !settings.fractions.is_empty())),
+            },
+            &mut progress,
+        )?;
+        println!("report: {}", dir.join("report.json").display());
+        return Ok(Exit::Ok);
+    }
+    let mut data_dir: Option<(u64, PathBuf)> = None;
+    let mut attempts = Vec::new();
+    for (n, run) in runs.iter().enumerate() {
+        let size = run.size;
+        if needs_data && data_dir.as_ref().is_none_or(|(rows, _)| *rows != size.rows) {
+            data_dir = Some((size.rows, generate(&settings, size.scale, &mut progress)?));
         }
-        for cap in caps {
-            let mut attempts = Vec::new();
-            for attempt in 1..=settings.repeat {
-                let dir = out.join(format!(
-                    "rows-{}{}{}",
-                    size.rows,
-                    if cap > 0 {
-                        format!("-cap-{cap}")
-                    } else {
-                        String::new()
-                    },
-                    if settings.repeat > 1 {
-                        format!("-run-{attempt}")
-                    } else {
-                        String::new()
-                    }
-                ));
-                let point = record_point(
-                    &PointPlan {
-                        template: &settings.template,
-                        size: *size,
-                        data_dir: data_dir.as_deref(),
-                        cap,
-                        pattern: &pattern,
-                        interval: settings.interval,
-                        out: dir.clone(),
-                        passthrough: !settings.quiet,
-                        sweep: Some((&settings.scenario, !settings.fractions.is_empty())),
-                    },
-                    &mut progress,
-                )?;
-                if version == (None, None) {
-                    version = versions(&dir);
-                }
-                machine.get_or_insert(point.record.machine.clone());
-                let path = point.report.display().to_string();
-                reports.push(path.clone());
-                attempts.push(Attempt {
-                    peak_bytes: point.peak_bytes,
-                    stage_peaks: point.stage_peaks,
-                    kept: kept_in_logs(&dir),
-                    report: path,
-                });
-            }
-            let point = median_point(*size, cap, &attempts);
+        let dir = out.join(&run.dir);
+        let point = record_point(
+            &PointPlan {
+                template: &settings.template,
+                size,
+                data_dir: data_dir.as_ref().map(|(_, d)| d.as_path()),
+                cap: run.cap,
+                pattern: &pattern,
+                interval: settings.interval,
+                out: dir.clone(),
+                passthrough: !settings.quiet,
+                sweep: Some((&settings.scenario, !settings.fractions.is_empty())),
+            },
+            &mut progress,
+        )?;
+        if version == (None, None) {
+            version = versions(&dir);
+        }
+        machine.get_or_insert(point.record.machine.clone());
+        let path = point.report.display().to_string();
+        reports.push(path.clone());
+        attempts.push(Attempt {
+            peak_bytes: point.peak_bytes,
+            stage_peaks: point.stage_peaks,
+            kept: kept_in_logs(&dir),
+            report: path,
+        });
+        let last_of_point = runs
+            .get(n + 1)
+            .is_none_or(|next| (next.size.rows, next.cap) != (size.rows, run.cap));
+        if last_of_point {
+            let point = median_point(size, run.cap, &attempts);
             file_point(&mut points, point, !settings.fractions.is_empty());
+            attempts.clear();
         }
     }
     let model = fit_command_model(CommandFit {

@@ -10,6 +10,7 @@
 
 pub mod command;
 pub mod fidelity;
+pub mod pods;
 pub mod refit;
 pub mod similarity;
 
@@ -473,13 +474,40 @@ pub fn run_plan(mut plan: ReplayPlan, dir: &Path, progress: &mut Progress) -> Re
     Ok(report)
 }
 
-/// `oomlab sweep`: measures, fits, checks, saves and prints the model.
-pub fn sweep(args: SweepSettings) -> Result<Exit> {
+/// One run of a replay sweep: strategies at a scale with a cap, sampled one
+/// way, and its report directory relative to the sweep's.
+#[derive(Clone)]
+pub struct PlannedRun {
+    pub scale: f64,
+    pub strategies: Vec<&'static dyn Strategy>,
+    /// `MAX_RANKING_SAMPLES` (0: none).
+    pub cap: u64,
+    pub mode: SamplingMode,
+    /// `scale-X/no-sampling`, `scale-X/uniform-0.25`, ...
+    pub dir: PathBuf,
+}
+
+/// A replay sweep, checked: its scenario, scales and every run in the
+/// order it measures them. The sweep runs them; `--emit kubernetes` writes
+/// one pod per run, with the same directories, so `oomlab model fit` on the
+/// pods' results fits what the sweep would have.
+pub struct SweepPlan {
+    pub scenario: LoadedScenario,
+    pub scales: Vec<f64>,
+    pub runs: Vec<PlannedRun>,
+}
+
+/// Checks a replay sweep's settings and lists its runs (exit 2 on bad
+/// input; similarity scenarios have a sweep of their own and are refused).
+pub fn plan_sweep(args: &SweepSettings) -> Result<SweepPlan> {
     let scenario = Scenario::load(&args.scenario)?;
     let memory_mode = args.memory_mode;
     crate::strategy::memory::check_workload(memory_mode, scenario.scenario.workload())?;
     if scenario.scenario.workload() == crate::scenario::Workload::Similarity {
-        return similarity::sweep(&args, &scenario);
+        return Err(bad_input(format!(
+            "{}: a similarity scenario; its sweep runs on one machine (no --emit)",
+            args.scenario.display()
+        )));
     }
     if scenario.scenario.scaling.scale_pools {
         return Err(bad_input(format!(
@@ -494,10 +522,6 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
             "--chunk-rows 0: expected a positive number of rows per streaming chunk",
         ));
     }
-    let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
-    let name = scenario.scenario.name.clone();
-    let out = args.out_dir(&name);
-    let mut progress = Progress::new(args.quiet);
     let all: Vec<&'static dyn Strategy> = crate::strategy::memory::replayable(
         memory_mode,
         STRATEGIES
@@ -514,48 +538,77 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
                 .any(|(_, v, sampling)| *v == s.name() && sampling.is_some())
         })
         .collect();
+    let mut runs = Vec::new();
+    for &scale in &scales {
+        let sizes = scenario.scenario.sizes(scale);
+        let scale_dir = PathBuf::from(format!("scale-{scale}"));
+        runs.push(PlannedRun {
+            scale,
+            strategies: all.clone(),
+            cap: 0,
+            mode: SamplingMode::Uniform,
+            dir: scale_dir.join("no-sampling"),
+        });
+        for &fraction in &fractions {
+            let cap = ((sizes.sample_rows as f64 * fraction).round() as u64).max(1);
+            for mode in [SamplingMode::Uniform, SamplingMode::Capped] {
+                runs.push(PlannedRun {
+                    scale,
+                    strategies: sampled.clone(),
+                    cap,
+                    mode,
+                    dir: scale_dir.join(format!("{}-{fraction}", mode.name())),
+                });
+            }
+        }
+    }
+    Ok(SweepPlan {
+        scenario,
+        scales,
+        runs,
+    })
+}
+
+/// `oomlab sweep`: measures, fits, checks, saves and prints the model.
+pub fn sweep(args: SweepSettings) -> Result<Exit> {
+    let scenario = Scenario::load(&args.scenario)?;
+    if scenario.scenario.workload() == crate::scenario::Workload::Similarity {
+        crate::strategy::memory::check_workload(args.memory_mode, scenario.scenario.workload())?;
+        return similarity::sweep(&args, &scenario);
+    }
+    let SweepPlan {
+        scenario,
+        scales,
+        runs,
+    } = plan_sweep(&args)?;
+    let memory_mode = args.memory_mode;
+    let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
+    let name = scenario.scenario.name.clone();
+    let out = args.out_dir(&name);
+    let mut progress = Progress::new(args.quiet);
 
     let mut points: BTreeMap<&'static str, Vec<Point>> = BTreeMap::new();
     let mut reports = Vec::new();
     let mut machine = None;
     let mut allocator = String::new();
-    for &scale in &scales {
-        let sizes = scenario.scenario.sizes(scale);
-        let scale_dir = out.join(format!("scale-{scale}"));
-        let mut runs: Vec<(Vec<&'static dyn Strategy>, u64, SamplingMode, PathBuf)> = vec![(
-            all.clone(),
-            0,
-            SamplingMode::Uniform,
-            scale_dir.join("no-sampling"),
-        )];
-        for &fraction in &fractions {
-            let cap = ((sizes.sample_rows as f64 * fraction).round() as u64).max(1);
-            for mode in [SamplingMode::Uniform, SamplingMode::Capped] {
-                runs.push((
-                    sampled.clone(),
-                    cap,
-                    mode,
-                    scale_dir.join(format!("{}-{fraction}", mode.name())),
-                ));
-            }
-        }
-        for (strategies, cap, mode, dir) in runs {
-            let estimates =
-                extrapolated_estimates(&points, &strategies, sizes.sample_rows, cap, mode);
-            let plan = sweep_plan(
-                &args,
-                &cache_root,
-                (scale, cap, mode),
-                strategies,
-                estimates,
-            )?;
-            let report = run_plan(plan, &dir, &mut progress)?;
-            let path = dir.join("report.json");
-            file_points(&mut points, &report, &path, (cap, mode))?;
-            machine.get_or_insert(report.machine.clone());
-            allocator = report.allocator.clone();
-            reports.push(path.display().to_string());
-        }
+    for run in runs {
+        let (scale, cap, mode) = (run.scale, run.cap, run.mode);
+        let dir = out.join(&run.dir);
+        let rows = scenario.scenario.sizes(scale).sample_rows;
+        let estimates = extrapolated_estimates(&points, &run.strategies, rows, cap, mode);
+        let plan = sweep_plan(
+            &args,
+            &cache_root,
+            (scale, cap, mode),
+            run.strategies,
+            estimates,
+        )?;
+        let report = run_plan(plan, &dir, &mut progress)?;
+        let path = dir.join("report.json");
+        file_points(&mut points, &report, &path, (cap, mode))?;
+        machine.get_or_insert(report.machine.clone());
+        allocator = report.allocator.clone();
+        reports.push(path.display().to_string());
     }
 
     let mut model = build_model(
