@@ -31,9 +31,9 @@ pub struct Kubernetes;
 
 /// A memory quantity as Kubernetes writes it (`768Mi`, `17Gi`).
 pub fn quantity(bytes: u64) -> Quantity {
-    if bytes % (1 << 30) == 0 {
+    if bytes.is_multiple_of(1 << 30) {
         Quantity(format!("{}Gi", bytes >> 30))
-    } else if bytes % (1 << 20) == 0 {
+    } else if bytes.is_multiple_of(1 << 20) {
         Quantity(format!("{}Mi", bytes >> 20))
     } else {
         Quantity(bytes.to_string())

@@ -47,6 +47,12 @@ pub struct RefitSettings {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// The runs of one size and cap: the size, and each run with its report path.
+type SizeRuns = (Size, Vec<(PathBuf, Attempt)>);
+
+/// Reports of one kind under one name: (name, kind, reports).
+type Group = (Option<String>, Kind, Vec<Input>);
+
 /// One report as read, with the name it was given on the command line.
 struct Input {
     name: Option<String>,
@@ -204,8 +210,8 @@ fn some_files(paths: &[&Path]) -> String {
 /// Refuses (exit 2) inputs that are of different scenarios or commands
 /// unless named apart, and names within which they differ; returns the
 /// groups: (name, kind, inputs).
-fn group(inputs: Vec<Input>) -> Result<Vec<(Option<String>, Kind, Vec<Input>)>> {
-    let mut groups: Vec<(Option<String>, Kind, Vec<Input>)> = Vec::new();
+fn group(inputs: Vec<Input>) -> Result<Vec<Group>> {
+    let mut groups: Vec<Group> = Vec::new();
     for input in inputs {
         let kind = kind_of(&input.report);
         match groups
@@ -465,7 +471,7 @@ fn command_group(settings: &RefitSettings, inputs: &[Input]) -> Result<CommandGr
         .unwrap_or_else(|| PathBuf::from("production"));
     let scenario = Scenario::load(&spec)?;
     let production_rows = scenario.scenario.production_sizes().sample_rows.max(1);
-    let mut by_size: BTreeMap<(u64, u64), (Size, Vec<(PathBuf, Attempt)>)> = BTreeMap::new();
+    let mut by_size: BTreeMap<(u64, u64), SizeRuns> = BTreeMap::new();
     let mut sampled = false;
     for i in inputs {
         let run = &i.report.runs[0];
@@ -567,10 +573,7 @@ fn command_group(settings: &RefitSettings, inputs: &[Input]) -> Result<CommandGr
 
 /// Fits a command model from command-sweep points and recorded runs; named
 /// groups each become variants of their own (`NAME`, `NAME-sampled`).
-fn fit_command(
-    settings: &RefitSettings,
-    groups: Vec<(Option<String>, Kind, Vec<Input>)>,
-) -> Result<Exit> {
+fn fit_command(settings: &RefitSettings, groups: Vec<Group>) -> Result<Exit> {
     let all: Vec<&Input> = groups.iter().flat_map(|(_, _, i)| i.iter()).collect();
     let machines = machines(&all);
     let mut reports: Vec<String> = all.iter().map(|i| i.path.display().to_string()).collect();
