@@ -154,8 +154,9 @@ pub fn emit_replay(args: &SweepSettings, emit: &EmitSettings) -> Result<Exit> {
                     "--out",
                     &out,
                     // The pod's limit judges, not this run's preflight.
+                    // Not --quiet: the pod's log keeps the pipeline's lines,
+                    // which `oomlab postmortem` reads after a kill.
                     "--force",
-                    "--quiet",
                 ]
                 .map(String::from)
                 .to_vec(),
@@ -237,7 +238,6 @@ pub fn emit_command(
                 "--point".into(),
                 i.to_string(),
                 "--force".into(),
-                "--quiet".into(),
             ]);
             if settings.generate_data {
                 args.push("--generate-data".into());
