@@ -332,6 +332,10 @@ pub fn run_child(
     pumps::join_finished(pumps.readers);
     let final_peaks = live.final_peaks(end_s, root_max_rss, &spec.program);
     let (mut timeline, mut sampler_stats) = sampler.finish();
+    timeline.several = live
+        .tree
+        .as_ref()
+        .and_then(|tr| tr.lock().ok().and_then(|tr| tr.several()));
     sampler_stats.oomlab_cpu_s = crate::sampler::process_cpu_s() - cpu_at_start;
     progress.finish();
     let stderr_tail = pumps.stderr_tail.lines();

@@ -56,8 +56,41 @@ pub struct Timeline {
     pub interval_ms: f64,
     /// Seconds since the child was started.
     pub t_s: Vec<f64>,
-    /// Resident set size at that time, bytes.
+    /// Resident set size at that time, bytes (for a tree of several
+    /// processes, what [`Self::several`] names).
     pub rss_bytes: Vec<u64>,
+    /// What a sample is while a tree has several processes alive, whose
+    /// summed RSS would count every shared page once per process: the
+    /// cgroup's current usage, or the summed RSS less the shared part found
+    /// by the last PSS reading. `None`: one process at a time (its RSS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub several: Option<TreeSample>,
+}
+
+/// What a tree's timeline holds while several of its processes are alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TreeSample {
+    /// The cgroup's `memory.current` (v2) or `memory.usage_in_bytes` (v1):
+    /// each page once, page cache and kernel memory included.
+    CgroupUsage,
+    /// Summed RSS less (summed RSS - summed PSS) at the last PSS reading
+    /// (at most every 0.25 s): shared pages about once.
+    RssLessShared,
+}
+
+impl TreeSample {
+    /// One line for the summary.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TreeSample::CgroupUsage => {
+                "while several processes ran, the timeline is the cgroup's current usage (each shared page once, page cache included)"
+            }
+            TreeSample::RssLessShared => {
+                "while several processes ran, the timeline is their summed RSS less the shared pages the last PSS reading found"
+            }
+        }
+    }
 }
 
 impl Timeline {
@@ -235,6 +268,8 @@ fn page_size() -> u64 {
 #[derive(Debug)]
 pub struct CgroupMeter {
     peak: File,
+    /// `memory.current` (v2) or `memory.usage_in_bytes` (v1).
+    current: Option<File>,
     v2: bool,
 }
 
@@ -254,9 +289,22 @@ impl CgroupMeter {
             .open(&path)
             .or_else(|_| File::open(&path))
             .ok()?;
-        let meter = Self { peak, v2 };
+        let current = File::open(dir.join(if v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        }))
+        .ok();
+        let meter = Self { peak, current, v2 };
         meter.peak()?;
         Some(meter)
+    }
+
+    /// The cgroup's usage now, bytes: a tree's memory with each shared page
+    /// counted once, for the timeline.
+    pub fn current(&self) -> Option<u64> {
+        let mut buf = [0u8; 32];
+        field_u64(read_at(self.current.as_ref()?, &mut buf).ok()?, 0)
     }
 
     /// The high-water mark since the cgroup was made or last reset, bytes.
@@ -322,6 +370,7 @@ impl Sampler {
             interval_ms,
             t_s: Vec::with_capacity(room),
             rss_bytes: Vec::with_capacity(room),
+            several: None,
         }));
         let handle = {
             let (stop, latest, timeline) = (stop.clone(), latest.clone(), timeline.clone());
@@ -540,6 +589,44 @@ pub struct TrackedProcess {
     seen_look: u64,
 }
 
+/// Ends a live process's stage at a boundary: its mark over the stage into
+/// `out` and `spans`, then a reset so the next stage starts from its RSS now.
+/// With `only_if_readable`, a process that cannot be read (it just exited)
+/// is left alone for the scan to find gone; returns whether it was closed.
+fn close_live(
+    p: &mut TrackedProcess,
+    out: &mut StagePeaks,
+    spans: &mut Vec<((u64, u64), u64)>,
+    only_if_readable: bool,
+) -> bool {
+    let now = rss_and_hwm_of(p.pid);
+    if now.is_none() && only_if_readable {
+        return false;
+    }
+    let mut rss_now = None;
+    if let Some((rss, hwm)) = now {
+        p.stage_hwm = p.stage_hwm.max(hwm);
+        p.peak_bytes = p.peak_bytes.max(hwm);
+        out.rss_bytes += rss;
+        rss_now = Some(rss);
+    }
+    spans.push((p.alive_span(), p.stage_hwm));
+    out.per_process
+        .push((p.pid, p.command.clone(), p.stage_hwm));
+    if reset_hwm_of(p.pid) {
+        // The next stage starts from the RSS the reset set VmHWM to; should
+        // the process exit before it can be read, from the RSS read a moment
+        // ago (never from nothing).
+        p.stage_hwm = rss_and_hwm_of(p.pid)
+            .map(|(rss, _)| rss)
+            .or(rss_now)
+            .unwrap_or(0);
+    } else {
+        out.reset_ok = false;
+    }
+    true
+}
+
 impl TrackedProcess {
     /// The looks between which the process can have been alive, inclusive:
     /// from the look before it was first seen to the look that missed it.
@@ -689,6 +776,13 @@ pub struct ProcessTree {
     last_hwm_s: f64,
     /// When the next PSS reading is due.
     next_pss_s: f64,
+    /// Summed RSS less summed PSS at the last PSS reading: the shared pages
+    /// counted more than once, taken off the timeline's samples.
+    shared_bytes: u64,
+    /// Summed RSS at the last PSS reading.
+    pss_rss_total: u64,
+    /// What the timeline's samples were while several processes lived.
+    several: Option<TreeSample>,
     /// Scratch space reused by every look.
     buf: Vec<u8>,
     found: Vec<i32>,
@@ -712,6 +806,9 @@ impl ProcessTree {
             last_scan_s: f64::NEG_INFINITY,
             last_hwm_s: f64::NEG_INFINITY,
             next_pss_s: f64::NEG_INFINITY,
+            shared_bytes: 0,
+            pss_rss_total: 0,
+            several: None,
             buf: vec![0; 64 << 10],
             found: Vec::with_capacity(64),
         }
@@ -732,6 +829,12 @@ impl ProcessTree {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// What the timeline held while several processes lived (`None`: never
+    /// more than one at a time).
+    pub fn several(&self) -> Option<TreeSample> {
+        self.several
     }
 
     /// The largest summed proportional set size sampled (`None` when never
@@ -899,7 +1002,7 @@ impl ProcessTree {
             self.last_hwm_s = t_s;
         }
         let root = self.root;
-        let (mut total, mut live) = (0, 0);
+        let (mut total, mut live, mut largest) = (0, 0, 0);
         let Self {
             procs,
             handles,
@@ -937,26 +1040,43 @@ impl ProcessTree {
             p.stage_hwm = p.stage_hwm.max(rss);
             p.peak_bytes = p.peak_bytes.max(rss);
             total += rss;
+            largest = largest.max(rss);
             live += 1;
         }
         self.mark_exited();
-        if self.cgroup.is_none() && live > 1 && (full || t_s >= self.next_pss_s) {
+        // PSS on its cadence, and at once when the tree's RSS grew by a quarter
+        // since the last reading (forked workers faulting in shared pages),
+        // which would leave the shared part the timeline takes off stale.
+        let grown = total > self.pss_rss_total + self.pss_rss_total / 4 + (64 << 20);
+        if self.cgroup.is_none() && live > 1 && (full || grown || t_s >= self.next_pss_s) {
             let started = monotonic_ns();
-            self.read_pss();
+            self.read_pss(total);
             let cost_s = monotonic_ns().saturating_sub(started) as f64 / 1e9;
             self.next_pss_s =
                 t_s + (cost_s * PSS_COST_FACTOR).clamp(PSS_EVERY_S, PSS_AT_MOST_EVERY_S);
+        }
+        // Several processes share pages: the timeline counts them once.
+        let mut sample = total;
+        if live > 1 {
+            if let Some(usage) = self.cgroup.as_ref().and_then(CgroupMeter::current) {
+                sample = usage;
+                self.several = Some(TreeSample::CgroupUsage);
+            } else if self.cgroup.is_none() {
+                sample = total.saturating_sub(self.shared_bytes).max(largest);
+                self.several = Some(TreeSample::RssLessShared);
+            }
         }
         let root_alive = self.procs.iter().any(|(k, p)| k.0 == root && p.alive);
         if !root_alive && stat_of(root).is_none() {
             // Reaped: the run is over.
             return None;
         }
-        Some(total)
+        Some(sample)
     }
 
-    /// Sums the live members' proportional set sizes into the PSS peaks.
-    fn read_pss(&mut self) {
+    /// Sums the live members' proportional set sizes into the PSS peaks, and
+    /// keeps how much of `rss_total` (their summed RSS now) was shared.
+    fn read_pss(&mut self, rss_total: u64) {
         let mut sum = 0;
         for (key, p) in &self.procs {
             if !p.alive {
@@ -977,6 +1097,8 @@ impl ProcessTree {
         }
         self.stage_pss = Some(self.stage_pss.unwrap_or(0).max(sum));
         self.pss_peak = Some(self.pss_peak.unwrap_or(0).max(sum));
+        self.shared_bytes = rss_total.saturating_sub(sum);
+        self.pss_rss_total = rss_total;
     }
 
     fn mark_exited(&mut self) {
@@ -995,36 +1117,29 @@ impl ProcessTree {
     /// resets the live ones' high-water marks (and the cgroup's) so the next
     /// stage starts afresh.
     pub fn boundary(&mut self, t_s: f64) -> StagePeaks {
-        let _ = self.look(t_s, true);
         let mut out = StagePeaks {
             reset_ok: true,
             ..StagePeaks::default()
         };
         let mut spans = Vec::new();
-        for p in self.procs.values_mut() {
+        // The processes already followed first: read and reset at once. The
+        // full scan that finds new ones takes milliseconds on a busy machine,
+        // and a reset that waits for it lends the next stage's first
+        // allocations to this one (a short stage then takes in the merge
+        // that follows it).
+        let mut closed = Vec::new();
+        for (key, p) in self.procs.iter_mut() {
+            if p.alive && close_live(p, &mut out, &mut spans, true) {
+                closed.push(*key);
+            }
+        }
+        let _ = self.look(t_s, true);
+        for (key, p) in self.procs.iter_mut() {
+            if closed.contains(key) {
+                continue;
+            }
             if p.alive {
-                // Read once more right at the boundary, then reset.
-                let mut rss_now = None;
-                if let Some((rss, hwm)) = rss_and_hwm_of(p.pid) {
-                    p.stage_hwm = p.stage_hwm.max(hwm);
-                    p.peak_bytes = p.peak_bytes.max(hwm);
-                    out.rss_bytes += rss;
-                    rss_now = Some(rss);
-                }
-                spans.push((p.alive_span(), p.stage_hwm));
-                out.per_process
-                    .push((p.pid, p.command.clone(), p.stage_hwm));
-                if reset_hwm_of(p.pid) {
-                    // The next stage starts from the RSS the reset set VmHWM
-                    // to; should the process exit before it can be read, from
-                    // the RSS read a moment ago (never from nothing).
-                    p.stage_hwm = rss_and_hwm_of(p.pid)
-                        .map(|(rss, _)| rss)
-                        .or(rss_now)
-                        .unwrap_or(0);
-                } else {
-                    out.reset_ok = false;
-                }
+                close_live(p, &mut out, &mut spans, false);
             } else if p.pending {
                 spans.push((p.alive_span(), p.stage_hwm));
                 out.per_process

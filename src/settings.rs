@@ -15,7 +15,9 @@ pub enum MemoryMode {
     /// polars' own representation, with pandas' allocation points.
     #[default]
     Polars,
-    /// pandas 2.x's representation and merge/copy/astype behaviour.
+    /// pandas 2.x's representation and merge/copy/astype behaviour (2.3's
+    /// `concat(copy=True)` merges, no copy-on-write): pandas 3 merges do not
+    /// deep-copy, so its figures are not pandas 3's (see `describe`).
     Pandas,
 }
 
@@ -28,6 +30,15 @@ impl MemoryMode {
         }
     }
 
+    /// What the mode is named where a figure's origin is printed: the pandas
+    /// mode says which pandas it models, since pandas 3 pays differently.
+    pub fn label(self) -> &'static str {
+        match self {
+            MemoryMode::Polars => "polars",
+            MemoryMode::Pandas => "pandas 2.x",
+        }
+    }
+
     /// One line on what the mode's figures are made of, for reports.
     pub fn describe(self) -> &'static str {
         match self {
@@ -35,7 +46,7 @@ impl MemoryMode {
                 "polars: strings as 16-byte views plus their bytes; copies and merges allocate where pandas does"
             }
             MemoryMode::Pandas => {
-                "pandas: object columns as 8-byte handles to string objects stored once (CPython sizes); merge = join indexers + take + consolidating copy; astype keeps the old block until all its columns are replaced; the decoded Arrow tables stay, as pyarrow's pool keeps them"
+                "pandas 2.x (2.3's merges and copies; pandas 3's copy-on-write merges do not deep-copy, so sweep a pandas 3 pipeline itself with `oomlab sweep -- CMD`): object columns as 8-byte handles to string objects stored once (CPython sizes); merge = join indexers + take + consolidating copy; astype keeps the old block until all its columns are replaced; the decoded Arrow tables stay, as pyarrow's pool keeps them"
             }
         }
     }

@@ -230,6 +230,9 @@ pub fn render(report: &Report) -> String {
             );
         }
         peak_kinds(&mut md, run);
+        if let Some(several) = run.timeline.several {
+            let _ = writeln!(md, "Timeline: {}.\n", several.describe());
+        }
         if let Some(s) = &run.sampler {
             let _ = writeln!(
                 md,

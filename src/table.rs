@@ -129,7 +129,7 @@ pub fn before_after(report: &Report) -> Table {
     };
     // Figures of the `pandas` memory mode are in other bytes: say so in the row.
     let case = if report.settings.memory_mode == crate::strategy::memory::MemoryMode::Pandas {
-        format!("{case}, pandas memory mode")
+        format!("{case}, pandas 2.x memory mode")
     } else {
         case
     };

@@ -159,7 +159,10 @@ fn too_few_sizes_and_bad_rows_are_bad_input() {
 /// The pandas reference swept as a user's command under one pandas (the
 /// interpreter `.ci/run` exports as `OOMLAB_PANDAS<major>_PYTHON`): the model
 /// records that pandas, its held-out check holds, and legacy pays more per
-/// row than optimized.
+/// row than optimized. Fitted on three sizes and held out at 400,000 rows:
+/// two sizes of 50,000 and 100,000 rows, mostly fixed cost, missed by 10% on
+/// a loaded machine (the 5% acceptance is at production scales, in
+/// docs/command-sweep.md).
 fn reference_under(major: u32) {
     let var = format!("OOMLAB_PANDAS{major}_PYTHON");
     let Some(python) = std::env::var_os(&var) else {
@@ -179,7 +182,7 @@ fn reference_under(major: u32) {
                 "--scenario",
                 "scenarios/ci.toml",
                 "--scales",
-                "0.25,0.5,1",
+                "0.25,0.5,1,2",
                 "--cache-dir",
                 &cache,
                 "--stage-pattern",

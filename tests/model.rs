@@ -831,7 +831,7 @@ fn a_pandas_mode_sweep_fits_legacy_and_optimized_only() {
         .output()
         .expect("oomlab runs");
     assert_eq!(code(&out), 0, "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("pandas memory mode"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pandas 2.x memory mode"));
 }
 
 /// Compares two JSON documents field for field, floats to a relative 1e-9

@@ -658,7 +658,15 @@ fn a_tree_sharing_its_pages_is_charged_once_where_a_cgroup_can_be_made() {
         .max()
         .unwrap_or(0);
     assert!(summed >= 2 * 500 * MIB, "sum of process peaks {summed}");
+    // The timeline counts the shared pages once too: the cgroup's usage.
+    assert_eq!(run["timeline"]["several"], "cgroup-usage");
+    let sampled = u(&run["sampled_peak_bytes"]);
+    assert!(
+        sampled <= peak + peak / 10 && sampled >= 400 * MIB,
+        "sampled tree peak {sampled} vs exact {peak}"
+    );
     let summary = String::from_utf8(r.saved("summary.md")).unwrap();
+    assert!(summary.contains("cgroup's current usage"), "{summary}");
     assert!(summary.contains("cgroup high-water mark"), "{summary}");
     assert!(r.stderr.contains("cgroup high-water mark"), "{}", r.stderr);
     eprintln!(
@@ -693,6 +701,13 @@ fn without_a_cgroup_a_trees_summed_peak_is_named_an_upper_bound_with_pss_beside_
     // Beside it, PSS counts each shared page once (sampled, so at most the truth).
     let pss = u(&run["pss_peak_bytes"]);
     assert!(pss > 0 && pss < peak, "PSS peak {pss}, bound {peak}");
+    // The timeline takes the shared pages off the summed RSS.
+    assert_eq!(run["timeline"]["several"], "rss-less-shared");
+    let sampled = u(&run["sampled_peak_bytes"]);
+    assert!(
+        sampled < 2 * 500 * MIB,
+        "sampled tree peak {sampled} counts shared pages again"
+    );
     let summary = String::from_utf8(r.saved("summary.md")).unwrap();
     assert!(summary.contains("upper bound"), "{summary}");
     assert!(summary.contains("proportional set size"), "{summary}");

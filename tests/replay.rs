@@ -238,7 +238,7 @@ fn pandas_memory_mode_holds_strings_as_handles_and_keeps_the_output() {
     let (pandas, dir) = replay("mode-pandas", "run", &args);
     assert_eq!(pandas["settings"]["memory_mode"], "pandas");
     let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary.md");
-    assert!(summary.contains("pandas memory mode"), "{summary}");
+    assert!(summary.contains("pandas 2.x memory mode"), "{summary}");
     assert_eq!(polars["settings"]["memory_mode"], "polars");
     for strategy in ["legacy", "optimized"] {
         let (p, q) = (run_of(&polars, strategy), run_of(&pandas, strategy));

@@ -114,10 +114,14 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         let applies = if variant.sampling.is_some() {
             format!("MAX_RANKING_SAMPLES={cap} ({source})")
         } else {
-            format!(
-                "MAX_RANKING_SAMPLES={cap} ({source}; {} ignores it)",
-                args.strategy
-            )
+            // A command model's unsampled variant was swept without a cap;
+            // a replay strategy (legacy) ignores it.
+            let why = if variant.name == args.strategy {
+                format!("{} ignores it", args.strategy)
+            } else {
+                format!("{} was measured without one", variant.name)
+            };
+            format!("MAX_RANKING_SAMPLES={cap} ({source}; {why})")
         };
         println!(
             "{}: {} with {} rows loaded, {applies}",

@@ -53,7 +53,7 @@ pub fn model_path(flag: Option<&Path>) -> PathBuf {
 /// The models committed in this repository, built into the binary by name,
 /// so an installed oomlab answers `recommend`/`check` from any directory
 /// (name, the repository file it is, what it is of).
-pub const BUNDLED_MODELS: [(&str, &str, &str); 5] = [
+pub const BUNDLED_MODELS: [(&str, &str, &str); 6] = [
     (
         "production",
         include_str!("../../reports/model.json"),
@@ -78,6 +78,11 @@ pub const BUNDLED_MODELS: [(&str, &str, &str); 5] = [
         "command-legacy-pandas3",
         include_str!("../../reports/model-command-legacy-pandas3.json"),
         "the pandas reference's legacy strategy under pandas 3.1, swept as a command",
+    ),
+    (
+        "command-optimized-pandas3",
+        include_str!("../../reports/model-command-optimized-pandas3.json"),
+        "the pandas reference's optimized strategy under pandas 3.1, swept as a command",
     ),
 ];
 
@@ -227,6 +232,12 @@ pub enum ModelSource {
         /// pandas version the command reported in its output, if any.
         #[serde(default)]
         pandas: Option<String>,
+        /// Allocator settings the command ran under
+        /// (`ARROW_DEFAULT_MEMORY_POOL`, `MALLOC_*`, `PYTHONMALLOC`): they
+        /// move a pandas pipeline's peaks (pyarrow's pool holds pandas 3's
+        /// strings), so a model says which it was fitted under.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        allocator_env: BTreeMap<String, String>,
         /// Commands fitted together but named apart (`oomlab model fit
         /// NAME=DIR ...`): each name's argv; the name is its variants'
         /// strategy. Empty for one command.
@@ -235,18 +246,29 @@ pub enum ModelSource {
     },
 }
 
+/// The allocator settings in this process's environment, which a child
+/// inherits: see `ModelSource::Command::allocator_env`.
+pub fn allocator_env() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| {
+            k == "ARROW_DEFAULT_MEMORY_POOL" || k == "PYTHONMALLOC" || k.starts_with("MALLOC_")
+        })
+        .collect()
+}
+
 impl ModelSource {
     /// One line on whose bytes the model's answers are in.
     pub fn describe(&self, memory_mode: crate::settings::MemoryMode) -> String {
         match self {
             ModelSource::Replay => format!(
                 "oomlab's replay ({} memory mode); a real pipeline's bytes differ: calibrate with --observed or --fidelity, or sweep the pipeline itself (`oomlab sweep -- CMD`)",
-                memory_mode.name()
+                memory_mode.label()
             ),
             ModelSource::Command {
                 argv,
                 python,
                 pandas,
+                allocator_env,
                 ..
             } => {
                 let mut versions = Vec::new();
@@ -255,6 +277,9 @@ impl ModelSource {
                 }
                 if let Some(p) = pandas {
                     versions.push(format!("pandas {p}"));
+                }
+                for (k, v) in allocator_env {
+                    versions.push(format!("{k}={v}"));
                 }
                 format!(
                     "the command's own bytes: `{}`{}",
@@ -386,7 +411,7 @@ pub fn uncalibrated_note(model: &Model) -> String {
     }
     format!(
         "the model is of the replay ({} memory mode); pandas in production pays more per row: calibrate with --fidelity fidelity.json (oomlab fidelity) or --observed ROWS=PEAK from a production run",
-        model.memory_mode.name()
+        model.memory_mode.label()
     )
 }
 

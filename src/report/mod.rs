@@ -135,6 +135,10 @@ pub struct CommandPoint {
     /// Whether the sweep had sampled runs (`--max-ranking-samples-fraction`):
     /// then every point also feeds the sampled variant.
     pub sampled_sweep: bool,
+    /// The allocator settings the command ran under (they move a pandas
+    /// pipeline's peaks), so a refit model names them as the sweep's does.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocator_env: BTreeMap<String, String>,
 }
 
 /// One strategy in one child process.
@@ -539,6 +543,7 @@ mod tests {
                 interval_ms: 10.0,
                 t_s: vec![0.0, 0.4, 0.9, 1.4],
                 rss_bytes: vec![1 << 20, 100 << 20, 290 << 20, 20 << 20],
+                several: None,
             },
             memory_limit: None,
             processes: Vec::new(),

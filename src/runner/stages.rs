@@ -380,6 +380,7 @@ mod tests {
             interval_ms: 10.0,
             t_s: samples.iter().map(|s| s.0).collect(),
             rss_bytes: samples.iter().map(|s| s.1).collect(),
+            several: None,
         }
     }
 

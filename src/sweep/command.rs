@@ -288,6 +288,7 @@ pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<Poi
                 scale: size.scale,
                 max_ranking_samples: plan.cap,
                 sampled_sweep,
+                allocator_env: crate::model::allocator_env(),
             }),
     };
     let report = record(&record_plan, progress)?;
@@ -621,6 +622,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         versions: version,
         argv: argv_template,
         stage_pattern: settings.stage_pattern.clone(),
+        allocator_env: crate::model::allocator_env(),
     })?;
     write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
     Ok(Exit::Ok)
@@ -645,6 +647,9 @@ pub struct CommandFit<'a> {
     pub argv: Vec<String>,
     /// The stage pattern.
     pub stage_pattern: String,
+    /// The allocator settings the points ran under (see
+    /// [`crate::model::allocator_env`]).
+    pub allocator_env: BTreeMap<String, String>,
 }
 
 /// Fits a command's model from its points: refuses peaks that do not grow
@@ -661,6 +666,7 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
         versions: version,
         argv: argv_template,
         stage_pattern,
+        allocator_env,
     } = fit;
     let holdout_rows = sizes.last().map_or(0, |s| s.rows);
     // Judged over the whole range only: at small sizes a pipeline's fixed
@@ -741,6 +747,7 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
             stage_pattern,
             python: version.0,
             pandas: version.1,
+            allocator_env,
             named: BTreeMap::new(),
         },
     })

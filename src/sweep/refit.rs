@@ -454,6 +454,7 @@ struct CommandGroup {
     argv: Vec<String>,
     stage_pattern: String,
     versions: (Option<String>, Option<String>),
+    allocator_env: BTreeMap<String, String>,
 }
 
 /// The points of one command's reports: command-sweep points at the size
@@ -558,7 +559,13 @@ fn command_group(settings: &RefitSettings, inputs: &[Input]) -> Result<CommandGr
         .map(|i| super::command::versions(i.path.parent().unwrap_or(Path::new("."))))
         .find(|v| *v != (None, None))
         .unwrap_or((None, None));
+    let allocator_env = inputs
+        .iter()
+        .find_map(|i| i.report.settings.command_point.as_ref())
+        .map(|p| p.allocator_env.clone())
+        .unwrap_or_default();
     Ok(CommandGroup {
+        allocator_env,
         points,
         sizes,
         scenario: LoadedScenario {
@@ -595,6 +602,7 @@ fn fit_command(settings: &RefitSettings, groups: Vec<Group>) -> Result<Exit> {
             versions: g.versions,
             argv: g.argv,
             stage_pattern: g.stage_pattern,
+            allocator_env: g.allocator_env,
         })?;
         described.push(format!(
             "{}{kind} ({} reports, {} sizes)",
