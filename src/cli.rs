@@ -37,8 +37,10 @@ pub enum Command {
     Postmortem(PostmortemArgs),
     /// Run the pandas reference and the replay at the same scales; fit both, report the ratios.
     Fidelity(FidelityArgs),
-    /// List the scenarios built into oomlab, or print one to copy and edit.
+    /// List the scenarios, models and pandas reference built into oomlab; print one, or write them all out.
     Scenarios(ScenariosArgs),
+    /// The memory model from saved reports: `oomlab model fit REPORT... | DIR...`.
+    Model(ModelCommand),
     /// Run one job in this process (internal: the parent starts it).
     #[command(name = "__child", hide = true)]
     Child {
@@ -47,13 +49,53 @@ pub enum Command {
     },
 }
 
-/// `oomlab scenarios [show NAME]`.
+/// `oomlab model ...`: the memory model, apart from measuring.
+#[derive(Debug, Args, Clone)]
+pub struct ModelCommand {
+    #[command(subcommand)]
+    pub action: ModelAction,
+}
+
+/// What `oomlab model` does.
+#[derive(Debug, Subcommand, Clone)]
+pub enum ModelAction {
+    /// Fit model.json from report.json files (replay runs, `record` runs,
+    /// command-sweep points, from any machine), as `sweep` fits it.
+    Fit(ModelFitArgs),
+}
+
+/// `oomlab model fit REPORT... | DIR... | NAME=DIR...`.
+#[derive(Debug, Args, Clone)]
+pub struct ModelFitArgs {
+    /// report.json files, or directories searched for them; NAME=DIR names
+    /// a command's reports apart from another's (each name its own variant).
+    #[arg(required = true, value_name = "REPORT|DIR|NAME=DIR")]
+    pub inputs: Vec<String>,
+    /// Output directory (default: reports/runs/<time>-model-fit-<scenario>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also save the model here (e.g. reports/model.json, which `recommend` and `check` read).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Replay reports: the scenario file, when the path the reports name is
+    /// not readable here. Recorded runs: the scenario whose production rows
+    /// the model extrapolates to (default: production).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// The data cache the model names for coverage figures (default: $OOMLAB_CACHE_DIR or ~/.cache/oomlab).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// `oomlab scenarios [show NAME | write DIR]`.
 #[derive(Debug, Args, Clone)]
 pub struct ScenariosArgs {
-    /// `show`, to print one scenario's file.
-    #[arg(value_parser = ["show"])]
+    /// `show` prints one bundled file; `write` writes every scenario and the
+    /// pandas reference into a directory.
+    #[arg(value_parser = ["show", "write"])]
     pub action: Option<String>,
-    /// The scenario to print (`oomlab scenarios show production`).
+    /// `show`: a scenario (`production`) or a reference file
+    /// (`pandas/ranking_prep.py`); `write`: the directory.
     pub name: Option<String>,
 }
 
@@ -335,6 +377,41 @@ pub struct SweepArgs {
     /// Print only the tables and the output location.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write the sweep for somewhere else to run instead of running it:
+    /// `kubernetes` prints Indexed Jobs (one pod per run) to apply with
+    /// `kubectl apply -f` (docs/kubernetes.md).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub emit: Option<oomlab::emit::EmitFormat>,
+    /// --emit: the container image (oomlab, and what a swept command needs).
+    #[arg(long, default_value = "oomlab:latest")]
+    pub image: String,
+    /// --emit: the Jobs' namespace (default: kubectl's current one).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// --emit: the PersistentVolumeClaim the pods write their reports to (mounted at /results).
+    #[arg(long, default_value = "oomlab-results")]
+    pub volume_claim: String,
+    /// --emit: a node label the pods must match, KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub node_selector: Vec<String>,
+    /// --emit: every pod's memory limit (the budget to rehearse); without
+    /// it, each run's predicted peak plus --headroom, from --limits-model.
+    #[arg(long, value_name = "SIZE")]
+    pub pod_memory: Option<String>,
+    /// --emit: the model predicting each run's peak for its pod's limit
+    /// (default: $OOMLAB_MODEL, else reports/model.json, else the bundled one).
+    #[arg(long, value_name = "MODEL")]
+    pub limits_model: Option<PathBuf>,
+    /// --emit: share of a pod's limit kept above its run's predicted peak.
+    #[arg(long, default_value_t = oomlab::model::advice::DEFAULT_HEADROOM)]
+    pub headroom: f64,
+    /// --emit: pods of one Job running at once (default: all).
+    #[arg(long)]
+    pub parallelism: Option<u32>,
+    /// Command sweeps: run only run INDEX of this sweep and write its report
+    /// (what each pod of `--emit kubernetes` runs); no fit.
+    #[arg(long, value_name = "INDEX")]
+    pub point: Option<usize>,
     /// The command to sweep instead of the replay, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
@@ -381,7 +458,9 @@ pub struct RecommendArgs {
 /// calibrate it to the real pipeline's bytes.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
-    /// Model file (default: $OOMLAB_MODEL, else reports/model.json, written by `sweep`).
+    /// Model file, or a bundled model's name (`oomlab scenarios` lists them).
+    /// Default: $OOMLAB_MODEL, else reports/model.json here (written by
+    /// `sweep`), else the bundled `production` model.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// A peak seen elsewhere, ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK (repeatable): rescales the model.

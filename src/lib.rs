@@ -22,6 +22,7 @@ pub mod alloc;
 pub mod child;
 pub mod clock;
 pub mod data;
+pub mod emit;
 pub mod error;
 pub mod fidelity;
 pub mod gate;

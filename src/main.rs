@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Postmortem(args) => commands::postmortem::postmortem(args),
         Command::Fidelity(args) => commands::fidelity::fidelity(args),
         Command::Scenarios(args) => commands::scenarios::scenarios(args),
+        Command::Model(args) => commands::model::model(args),
     };
     let exit = match result {
         Ok(exit) => exit,

@@ -406,6 +406,9 @@ impl ReplayPlan {
                 similarity_top_k: self.similarity.as_ref().map(|r| r.knobs.top_k),
                 similarity_top_k_source: self.similarity.as_ref().map(|r| r.top_k_source.clone()),
                 memory_mode: self.memory_mode,
+                sampling: Some(self.sampling),
+                chunk_rows: Some(self.output.chunk_rows),
+                command_point: None,
             },
             machine: MachineFacts::collect(),
             allocator: if self.heap_profile {

@@ -86,6 +86,25 @@ fn a_linear_command_sweep_recovers_its_per_row_cost_within_2_percent() {
         "{}",
         text(&check)
     );
+    // `model fit` on the points' reports gives the sweep's model back
+    // (issue 19): same variants, fits and held-out check.
+    let refit_dir = out.join("refit");
+    let refit = oomlab()
+        .args(["model", "fit", out.to_str().unwrap(), "--out"])
+        .arg(&refit_dir)
+        .output()
+        .unwrap();
+    assert_eq!(refit.status.code(), Some(0), "{}", text(&refit));
+    let mut again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(refit_dir.join("model.json")).unwrap()).unwrap();
+    let mut model = model;
+    for m in [&mut model, &mut again] {
+        m["created_at"] = serde_json::Value::Null;
+    }
+    assert_eq!(model["variants"], again["variants"]);
+    assert_eq!(model["validation"], again["validation"]);
+    assert_eq!(model["source"], again["source"]);
+    assert_eq!(model["scales"], again["scales"]);
 }
 
 #[test]

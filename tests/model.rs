@@ -833,3 +833,123 @@ fn a_pandas_mode_sweep_fits_legacy_and_optimized_only() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("pandas 2.x memory mode"));
 }
+
+/// Compares two JSON documents field for field, floats to a relative 1e-9
+/// (round-off), and returns every difference by its path.
+fn differences(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys()) {
+                match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => differences(p, q, &format!("{path}/{k}"), out),
+                    _ => out.push(format!("{path}/{k}: only in one")),
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                differences(p, q, &format!("{path}[{i}]"), out);
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            if (x - y).abs() > 1e-9 * x.abs().max(y.abs()).max(1.0) {
+                out.push(format!("{path}: {x} != {y}"));
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} != {b}")),
+        _ => {}
+    }
+}
+
+/// `oomlab model fit` on the reports the sweep wrote gives the sweep's own
+/// model, field for field up to float round-off (only the time it was
+/// fitted differs) (issue 19).
+#[test]
+fn model_fit_on_a_sweeps_reports_is_the_sweeps_model() {
+    let s = sweep();
+    let out = scratch("model-fit-refit");
+    let cache = cache_dir();
+    let fit = oomlab()
+        .args(["model", "fit"])
+        .arg(&s.dir)
+        .args(["--cache-dir", cache.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&fit), 0, "{}", text(&fit));
+    let refit: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
+    let mut diffs = Vec::new();
+    differences(&s.json, &refit, "", &mut diffs);
+    diffs.retain(|d| !d.starts_with("/created_at"));
+    assert!(
+        diffs.is_empty(),
+        "model fit differs from the sweep: {diffs:#?}"
+    );
+    assert!(out.join("sweep.md").is_file() && out.join("sweep.png").is_file());
+    assert!(String::from_utf8_lossy(&fit.stdout).contains("Held-out check"));
+}
+
+/// Reports from two machines of different sizes fit one model, which says
+/// so; reports of another scenario are refused naming the files (issue 19).
+#[test]
+fn model_fit_pools_machines_and_refuses_mixtures() {
+    let s = sweep();
+    let copy = scratch("model-fit-machines");
+    let mut n = 0;
+    for scale in ["scale-0.25", "scale-0.5", "scale-0.75", "scale-1"] {
+        let from = s.dir.join(scale).join("no-sampling/report.json");
+        let dir = copy.join(scale);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&from).unwrap()).unwrap();
+        if scale.ends_with('1') || scale.ends_with("0.5") {
+            // Measured on a bigger machine.
+            report["machine"]["total_memory_bytes"] = (256u64 << 30).into();
+            report["machine"]["cpus"] = 32.into();
+            n += 1;
+        }
+        std::fs::write(dir.join("report.json"), report.to_string()).unwrap();
+    }
+    assert_eq!(n, 2);
+    let out = copy.join("fit");
+    let fit = oomlab()
+        .args(["model", "fit"])
+        .arg(&copy)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&fit), 0, "{}", text(&fit));
+    let stdout = String::from_utf8_lossy(&fit.stdout);
+    assert!(stdout.contains("reports of 2 machines"), "{stdout}");
+    assert!(stdout.contains("32 CPUs"), "{stdout}");
+    let model: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(model["machines"].as_array().map(Vec::len), Some(2));
+    assert_eq!(model["scales"].as_array().map(Vec::len), Some(4));
+
+    // Another scenario's replay among them: refused, exit 2, naming both.
+    let other = copy.join("other/report.json");
+    std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+    let mut report: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.dir.join("scale-1/no-sampling/report.json")).unwrap(),
+    )
+    .unwrap();
+    report["scenario"]["name"] = "default".into();
+    std::fs::write(&other, report.to_string()).unwrap();
+    let refused = oomlab().args(["model", "fit"]).arg(&copy).output().unwrap();
+    assert_eq!(code(&refused), 2, "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("other/report.json"), "{err}");
+    assert!(err.contains("scale-0.25/report.json"), "{err}");
+    assert!(err.contains("`default`") && err.contains("`ci`"), "{err}");
+    // Nothing there: exit 2 naming it.
+    let missing = oomlab()
+        .args(["model", "fit", "no/such/dir"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&missing), 2);
+    assert!(text(&missing).contains("no/such/dir"));
+}

@@ -331,3 +331,68 @@ fn bundled_scenarios_run_outside_a_checkout() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(common::text(&missing).contains("bundled scenario"));
 }
+
+/// Outside a checkout, `recommend` and `check` without a model answer from
+/// the bundled production model and say so first; a bundled model is named
+/// by `--model NAME`; `scenarios write` gives the pandas reference (issue 19).
+#[test]
+fn bundled_model_and_reference_outside_a_checkout() {
+    let dir = common::scratch("bundled-model");
+    let asked = |args: &[&str]| {
+        oomlab()
+            .args(args)
+            .env_remove("OOMLAB_MODEL")
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let out = asked(&["recommend", "--memory", "64GiB", "--no-coverage"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("bundled model `production`"),
+        "first line: {first}"
+    );
+    assert!(stdout.contains("MAX_RANKING_SAMPLES="), "{stdout}");
+    let check = asked(&["check", "--memory", "150GiB"]);
+    assert_eq!(check.status.code(), Some(0), "{}", common::text(&check));
+    let first = String::from_utf8_lossy(&check.stdout);
+    assert!(first
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .contains("bundled model"));
+    assert!(first.lines().nth(1).unwrap_or_default().starts_with("FITS"));
+    // Named: no fallback sentence, the command model's own bytes.
+    let named = asked(&[
+        "check",
+        "--memory",
+        "150GiB",
+        "--model",
+        "command-optimized-pandas2",
+    ]);
+    assert_eq!(named.status.code(), Some(0), "{}", common::text(&named));
+    let named = String::from_utf8_lossy(&named.stdout);
+    assert!(named.starts_with("FITS"), "{named}");
+    // Asked for a file that is not there: exit 2 naming it, no fallback.
+    let missing = asked(&["check", "--memory", "150GiB", "--model", "nope.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(common::text(&missing).contains("nope.json"));
+    // The pandas reference, written out as the repository holds it.
+    let written = asked(&["scenarios", "write", "sc"]);
+    assert_eq!(written.status.code(), Some(0), "{}", common::text(&written));
+    let reference = std::fs::read_to_string(dir.join("sc/pandas/ranking_prep.py")).unwrap();
+    let original = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pandas/ranking_prep.py"),
+    )
+    .unwrap();
+    assert_eq!(reference, original);
+    assert!(dir.join("sc/production.toml").is_file());
+    // Again: same files, nothing to refuse; a changed file is not overwritten.
+    assert_eq!(asked(&["scenarios", "write", "sc"]).status.code(), Some(0));
+    std::fs::write(dir.join("sc/ci.toml"), "edited").unwrap();
+    let refused = asked(&["scenarios", "write", "sc"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(common::text(&refused).contains("ci.toml"));
+}

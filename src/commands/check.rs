@@ -58,6 +58,15 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         )));
     }
     let (loaded, variant_name) = load_model(&args.model.source(), &args.strategy, sampling)?;
+    if let Some(note) = &loaded.fallback {
+        // First: the verdict below is this model's. On stderr under
+        // --json, so stdout stays one JSON document.
+        if args.json {
+            eprintln!("{note}");
+        } else {
+            println!("{note}");
+        }
+    }
     let model = &loaded.model;
     let variant = model.variant(&variant_name)?;
     let (cap, source) = resolve_max_ranking_samples(args.max_ranking_samples)?;

@@ -30,6 +30,15 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
     let headroom = validate_headroom(args.headroom)?;
     let sampling = args.sampling;
     let (loaded, variant_name) = load_model(&args.model.source(), "optimized", sampling)?;
+    if let Some(note) = &loaded.fallback {
+        // First: every answer below is this model's. On stderr under
+        // --json, so stdout stays one JSON document.
+        if args.json {
+            eprintln!("{note}");
+        } else {
+            println!("{note}");
+        }
+    }
     let model = &loaded.model;
     let variant = model.variant(&variant_name)?;
     if !variant.sampling_identified() {

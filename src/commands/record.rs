@@ -55,6 +55,7 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
         out: out.clone(),
         passthrough: true,
         env: Vec::new(),
+        point: None,
     };
     let mut progress = Progress::new(args.quiet);
     let report = record_command(&plan, &mut progress)?;

@@ -8,11 +8,31 @@ use super::parse_interval;
 use crate::cli::SweepArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::sweep::command::{parse_rows, CommandSweepSettings, Sizes};
+use oomlab::sweep::pods::{emit_command, emit_replay, CommandFlags, EmitSettings};
 use oomlab::sweep::{parse_fractions, parse_scales, SweepSettings};
+use oomlab::units::parse_size;
 
 /// `oomlab sweep`.
 pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let interval = parse_interval(&args.interval)?;
+    let emit = match args.emit {
+        Some(format) => Some(EmitSettings {
+            format,
+            image: args.image.clone(),
+            namespace: args.namespace.clone(),
+            volume_claim: args.volume_claim.clone(),
+            node_selector: args.node_selector.clone(),
+            pod_memory: args
+                .pod_memory
+                .as_deref()
+                .map(|t| parse_size(t).map_err(|e| bad_input(format!("--pod-memory {t}: {e}"))))
+                .transpose()?,
+            limits_model: args.limits_model.clone(),
+            headroom: args.headroom,
+            parallelism: args.parallelism,
+        }),
+        None => None,
+    };
     if !args.command.is_empty() {
         let sizes = match &args.rows {
             Some(text) => Sizes::Rows(parse_rows(text)?),
@@ -22,7 +42,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             Some(text) => parse_fractions(text)?,
             None => Vec::new(),
         };
-        return oomlab::sweep::command::sweep(CommandSweepSettings {
+        let settings = CommandSweepSettings {
             template: args.command,
             scenario: args.scenario,
             sizes,
@@ -36,14 +56,29 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             generate_data: args.generate_data,
             force: args.force,
             quiet: args.quiet,
-        });
+            point: args.point,
+        };
+        if let Some(emit) = emit {
+            let flags = CommandFlags {
+                rows: args.rows.clone().unwrap_or_default(),
+                scales: args.scales.clone(),
+                fractions: args.max_ranking_samples_fraction.clone(),
+            };
+            return emit_command(&settings, &flags, &emit);
+        }
+        return oomlab::sweep::command::sweep(settings);
+    }
+    if args.point.is_some() {
+        return Err(bad_input(
+            "--point is for a command sweep's pods (`oomlab sweep --point N -- CMD ...`); a replay sweep's pods run `oomlab run`",
+        ));
     }
     if args.rows.is_some() {
         return Err(bad_input(
             "--rows is for a command sweep (`oomlab sweep --rows a,b,c -- CMD ...`); the replay sweeps --scales",
         ));
     }
-    oomlab::sweep::sweep(SweepSettings {
+    let settings = SweepSettings {
         interval,
         scenario: args.scenario,
         scales: args.scales,
@@ -58,5 +93,9 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         memory_mode: args.memory_mode,
         production: args.production,
         quiet: args.quiet,
-    })
+    };
+    match emit {
+        Some(emit) => emit_replay(&settings, &emit),
+        None => oomlab::sweep::sweep(settings),
+    }
 }

@@ -247,6 +247,7 @@ pub fn measure_sides(
                             .out
                             .join(format!("{label}-rows-{}-run-{}", size.rows, run + 1)),
                         passthrough: false,
+                        sweep: None,
                     },
                     progress,
                 )?;

@@ -50,6 +50,116 @@ pub fn model_path(flag: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_PATH))
 }
 
+/// The models committed in this repository, built into the binary by name,
+/// so an installed oomlab answers `recommend`/`check` from any directory
+/// (name, the repository file it is, what it is of).
+pub const BUNDLED_MODELS: [(&str, &str, &str); 6] = [
+    (
+        "production",
+        include_str!("../../reports/model.json"),
+        "the replay of the production scenario (polars), the sweep of docs/model.md",
+    ),
+    (
+        "pandas",
+        include_str!("../../reports/model-pandas.json"),
+        "the replay of the production scenario in pandas memory mode",
+    ),
+    (
+        "command-optimized-pandas2",
+        include_str!("../../reports/model-command-optimized-pandas2.json"),
+        "the pandas reference's optimized strategy under pandas 2.3, swept as a command",
+    ),
+    (
+        "command-legacy-pandas2",
+        include_str!("../../reports/model-command-legacy-pandas2.json"),
+        "the pandas reference's legacy strategy under pandas 2.3, swept as a command",
+    ),
+    (
+        "command-legacy-pandas3",
+        include_str!("../../reports/model-command-legacy-pandas3.json"),
+        "the pandas reference's legacy strategy under pandas 3.1, swept as a command",
+    ),
+    (
+        "command-optimized-pandas3",
+        include_str!("../../reports/model-command-optimized-pandas3.json"),
+        "the pandas reference's optimized strategy under pandas 3.1, swept as a command",
+    ),
+];
+
+/// The name of the bundled model `spec` names: its name (`production`), or
+/// its repository path (`reports/model.json`, `reports/model-pandas.json`).
+pub fn bundled_model_name(spec: &Path) -> Option<&'static str> {
+    let text = spec.to_str()?;
+    let name = match text
+        .strip_prefix("reports/")
+        .and_then(|n| n.strip_suffix(".json"))
+    {
+        Some("model") => "production",
+        Some(file) => file.strip_prefix("model-").unwrap_or(file),
+        None => text,
+    };
+    BUNDLED_MODELS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(n, _, _)| *n)
+}
+
+/// A model as found: where it came from (a file, or one built in) and, when
+/// nothing was asked for and nothing was found here, the sentence saying the
+/// bundled production model answers instead.
+pub struct FoundModel {
+    pub model: Model,
+    /// The file read, or `bundled:NAME` for a model built into the binary.
+    pub path: PathBuf,
+    /// Set when the bundled production model stands in for a missing
+    /// default: the first line `recommend` and `check` print.
+    pub fallback: Option<String>,
+}
+
+/// Finds and reads the model `recommend`, `check` and `postmortem` answer
+/// from: `--model` (a file, or a bundled model's name), else
+/// `$OOMLAB_MODEL`, else `reports/model.json` here, else the bundled model
+/// of the production scenario, so an installed oomlab answers from any
+/// directory and says which model it used.
+pub fn find_model(flag: Option<&Path>) -> Result<FoundModel> {
+    let asked = flag.is_some() || std::env::var_os(MODEL_PATH_ENV).is_some();
+    let path = model_path(flag);
+    if path.exists() {
+        return Ok(FoundModel {
+            model: Model::read(&path)?,
+            path,
+            fallback: None,
+        });
+    }
+    let Some(name) = bundled_model_name(&path).or((!asked).then_some("production")) else {
+        // Not here and not built in: reading it says so (exit 2).
+        return Ok(FoundModel {
+            model: Model::read(&path)?,
+            path,
+            fallback: None,
+        });
+    };
+    let (_, text, what) = BUNDLED_MODELS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .copied()
+        .unwrap_or(BUNDLED_MODELS[0]);
+    let label = PathBuf::from(format!("bundled:{name}"));
+    let model = Model::parse(text.as_bytes(), &label)?;
+    let fallback = (!asked).then(|| {
+        format!(
+            "Using oomlab's bundled model `{name}` ({what}; measured {} on {} CPUs): no --model, no ${MODEL_PATH_ENV}, no {DEFAULT_MODEL_PATH} in this directory",
+            model.created_at.get(..10).unwrap_or(&model.created_at),
+            model.machine.cpus
+        )
+    });
+    Ok(FoundModel {
+        model,
+        path: label,
+        fallback,
+    })
+}
+
 /// Everything `recommend` and `check` need, as `sweep` measured it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Model {
@@ -93,6 +203,11 @@ pub struct Model {
     /// the held-out check judged.
     #[serde(default)]
     pub production_checks: Vec<HeldOut>,
+    /// Every machine the points were measured on, when there were several
+    /// (`oomlab model fit` on reports from different machines): `machine`
+    /// is then the first, and the fit mixes their peaks. Empty for one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machines: Vec<MachineFacts>,
 }
 
 /// Whose bytes a model is in. `recommend`, `check` and `postmortem` name
@@ -123,6 +238,11 @@ pub enum ModelSource {
         /// strings), so a model says which it was fitted under.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         allocator_env: BTreeMap<String, String>,
+        /// Commands fitted together but named apart (`oomlab model fit
+        /// NAME=DIR ...`): each name's argv; the name is its variants'
+        /// strategy. Empty for one command.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        named: BTreeMap<String, Vec<String>>,
     },
 }
 
@@ -677,14 +797,23 @@ impl Model {
     /// The variant for a strategy and a way of sampling (`legacy` ignores it).
     pub fn variant_for(&self, strategy: &str, sampling: SamplingMode) -> Result<&VariantModel> {
         if matches!(self.source, ModelSource::Command { .. }) {
-            // A command model is of the command, whatever strategy it runs.
-            // The sampled variant when the sweep had capped runs (it knows
-            // what a cap saves), else the unsampled one.
+            // A command model is of the command, whatever strategy it runs
+            // (or, fitted from commands named apart, of the one named
+            // `strategy`). The sampled variant when the sweep had capped
+            // runs (it knows what a cap saves), else the unsampled one.
+            let named = self.variants.iter().any(|v| v.strategy == strategy);
+            let of = |v: &&VariantModel| !named || v.strategy == strategy;
             if let Some(v) = self
                 .variants
                 .iter()
+                .filter(of)
                 .find(|v| v.sampling == Some(sampling))
-                .or_else(|| self.variants.iter().find(|v| v.sampling.is_none()))
+                .or_else(|| {
+                    self.variants
+                        .iter()
+                        .filter(of)
+                        .find(|v| v.sampling.is_none())
+                })
             {
                 return Ok(v);
             }
@@ -882,11 +1011,17 @@ impl Model {
     pub fn read(path: &Path) -> Result<Model> {
         let bytes = std::fs::read(path).map_err(|e| {
             bad_input(format!(
-                "{}: cannot read the model: {e} (run `oomlab sweep` first, or pass --model)",
-                path.display()
+                "{}: cannot read the model: {e} (run `oomlab sweep` first, pass --model, or name a bundled model: {})",
+                path.display(),
+                BUNDLED_MODELS.map(|(n, _, _)| n).join(", ")
             ))
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Self::parse(&bytes, path)
+    }
+
+    /// Parses a model's bytes; `path` names it in errors (exit 2).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Model> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
             bad_input(format!(
                 "{}: not a valid oomlab model (JSON error: {e})",
                 path.display()
@@ -1030,6 +1165,7 @@ columns = 12
             },
             calibration: None,
             production_checks: Vec::new(),
+            machines: Vec::new(),
             source: Default::default(),
         }
     }

@@ -81,7 +81,7 @@ pub const HEADROOM: f64 = advice::DEFAULT_HEADROOM;
 /// uncalibrated: [`PeakModel::calibrate`] adds what the postmortem learnt.
 pub fn load(path: &Path) -> Result<Box<dyn PeakModel>> {
     Ok(Box::new(SweepModel {
-        saved: Model::read(path)?,
+        saved: crate::model::find_model(Some(path))?.model,
         model: None,
     }))
 }

@@ -18,7 +18,7 @@ use crate::data::columns::{DATASET_ID, LABEL};
 use crate::data::DataCache;
 use crate::error::bad_input;
 use crate::model::advice::{self, rule_of_thumb, Answer, Budget, TABLE_BUDGETS_GIB};
-use crate::model::{model_path, Calibration, Model, ObservedPeak, VariantModel};
+use crate::model::{find_model, Calibration, Model, ObservedPeak, VariantModel};
 use crate::progress::Progress;
 use crate::sampling::{self, CoverageRow, SamplingMode};
 use crate::scenario::LoadedScenario;
@@ -43,7 +43,11 @@ pub struct ModelSource {
 
 /// A model as read, and as calibrated by `--observed` (when given).
 pub struct LoadedModel {
+    /// The file read, or `bundled:NAME`.
     pub path: PathBuf,
+    /// The sentence saying a bundled model stands in for a missing default
+    /// (printed first), if one does.
+    pub fallback: Option<String>,
     /// The model as saved.
     pub before: Model,
     /// The model answers come from (calibrated when observations were given).
@@ -59,8 +63,8 @@ pub fn load_model(
     strategy: &str,
     sampling: SamplingMode,
 ) -> Result<(LoadedModel, String)> {
-    let path = model_path(args.model.as_deref());
-    let before = Model::read(&path)?;
+    let found = find_model(args.model.as_deref())?;
+    let (path, before) = (found.path, found.model);
     let variant = before.variant_for(strategy, sampling)?.name.clone();
     let mut model = before.clone();
     let mut observations = args
@@ -83,6 +87,7 @@ pub fn load_model(
     Ok((
         LoadedModel {
             path,
+            fallback: found.fallback,
             before,
             model,
         },

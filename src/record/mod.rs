@@ -83,6 +83,8 @@ pub struct RecordPlan {
     /// Variables set for the command on top of oomlab's environment (a
     /// command sweep exports the size as `OOMLAB_ROWS` and the like).
     pub env: Vec<(String, String)>,
+    /// The command sweep point this run is, recorded in the report's settings.
+    pub point: Option<crate::report::CommandPoint>,
 }
 
 /// The level word of a log line (`INFO`, `WARNING`, ...), or empty.
@@ -296,6 +298,7 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
             max_ranking_samples: mrs,
             max_ranking_samples_source: mrs_source.into(),
             interval_ms: plan.interval.as_secs_f64() * 1e3,
+            command_point: plan.point.clone(),
             ..Settings::default()
         },
         machine: MachineFacts::collect(),

@@ -102,6 +102,43 @@ pub struct Settings {
     /// pandas' bytes; see `strategy::memory`). Reports without it are `polars`.
     #[serde(default)]
     pub memory_mode: crate::strategy::memory::MemoryMode,
+    /// How `MAX_RANKING_SAMPLES` picked rows (a replay's): `oomlab model fit`
+    /// needs it to tell which variant a sampled run is a point of. Older
+    /// reports have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<crate::sampling::SamplingMode>,
+    /// Rows per chunk of the `streaming` strategy (a replay's): the model
+    /// of `streaming` is of this chunk size. Older reports have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_rows: Option<u64>,
+    /// Set when a command sweep recorded this run as one of its points: the
+    /// size and template, so `oomlab model fit` can refit from the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_point: Option<CommandPoint>,
+}
+
+/// One point of a command sweep (`oomlab sweep -- CMD`), as its report
+/// records it: without it a report holds the command as run, not the size it
+/// was given nor the template it came from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CommandPoint {
+    /// The argv template, placeholders unsubstituted.
+    pub template: Vec<String>,
+    /// The scenario file whose production rows the model extrapolates to.
+    pub scenario: String,
+    /// Rows the command was given (`{rows}`).
+    pub rows: u64,
+    /// The scenario's scale at those rows (`{scale}`).
+    pub scale: f64,
+    /// `MAX_RANKING_SAMPLES` of the run (0: none).
+    pub max_ranking_samples: u64,
+    /// Whether the sweep had sampled runs (`--max-ranking-samples-fraction`):
+    /// then every point also feeds the sampled variant.
+    pub sampled_sweep: bool,
+    /// The allocator settings the command ran under (they move a pandas
+    /// pipeline's peaks), so a refit model names them as the sweep's does.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocator_env: BTreeMap<String, String>,
 }
 
 /// One strategy in one child process.

@@ -80,6 +80,81 @@ pub struct CommandSweepSettings {
     pub force: bool,
     /// Print less (the command's own output is not echoed).
     pub quiet: bool,
+    /// Run only this run of [`command_runs`] and write its report (a pod of
+    /// an emitted sweep); no fit.
+    pub point: Option<usize>,
+}
+
+/// One run of a command sweep: a size, a cap and which repeat, and its
+/// report directory relative to the sweep's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandRun {
+    pub size: Size,
+    /// `MAX_RANKING_SAMPLES` (0: none).
+    pub cap: u64,
+    /// 1-based repeat.
+    pub attempt: u32,
+    /// `rows-N[-cap-C][-run-K]`.
+    pub dir: String,
+}
+
+/// Every run of a command sweep in the order it measures them: per size,
+/// unsampled then each cap, each `repeat` times. The sweep runs them all;
+/// `--emit kubernetes` gives each its own pod (`--point INDEX`).
+pub fn command_runs(sizes: &[Size], fractions: &[f64], repeat: u32) -> Vec<CommandRun> {
+    let mut runs = Vec::new();
+    for size in sizes {
+        let mut caps = vec![0u64];
+        for f in fractions {
+            caps.push(((size.rows as f64 * f).round() as u64).max(1));
+        }
+        for cap in caps {
+            for attempt in 1..=repeat {
+                let dir = format!(
+                    "rows-{}{}{}",
+                    size.rows,
+                    if cap > 0 {
+                        format!("-cap-{cap}")
+                    } else {
+                        String::new()
+                    },
+                    if repeat > 1 {
+                        format!("-run-{attempt}")
+                    } else {
+                        String::new()
+                    }
+                );
+                runs.push(CommandRun {
+                    size: *size,
+                    cap,
+                    attempt,
+                    dir,
+                });
+            }
+        }
+    }
+    runs
+}
+
+/// Checks a command sweep's settings and resolves its sizes (exit 2 on bad
+/// input): what the sweep and `--emit` share.
+pub fn plan_command_sweep(settings: &CommandSweepSettings) -> Result<(LoadedScenario, Vec<Size>)> {
+    if settings.template.is_empty() {
+        return Err(bad_input(
+            "sweep --: no command given (usage: oomlab sweep --scales 0.02,0.04,0.08 -- CMD ARGS...)",
+        ));
+    }
+    if settings.repeat == 0 {
+        return Err(bad_input("--repeat 0: run each point at least once"));
+    }
+    let scenario = Scenario::load(&settings.scenario)?;
+    let sizes = resolve_sizes(&scenario.scenario, &settings.sizes)?;
+    if sizes.len() < 3 || sizes.iter().any(|s| s.rows == 0) {
+        return Err(bad_input(
+            "sweep -- CMD: expected at least 3 distinct, non-zero sizes (the model is fitted on all but the largest, which is held out)",
+        ));
+    }
+    Ok((scenario, sizes))
 }
 
 /// One size a command runs at: the rows it is given and the scenario scale
@@ -150,6 +225,10 @@ pub struct PointPlan<'a> {
     pub out: PathBuf,
     /// Echo the command's output.
     pub passthrough: bool,
+    /// For a sweep's point: the scenario file and whether the sweep has
+    /// sampled runs, recorded in the report so `oomlab model fit` can refit
+    /// from it (`None`: not a sweep's point).
+    pub sweep: Option<(&'a Path, bool)>,
 }
 
 /// One completed run of a command at one size.
@@ -196,11 +275,40 @@ pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<Poi
         out: plan.out.clone(),
         passthrough: plan.passthrough,
         env,
+        point: plan
+            .sweep
+            .map(|(scenario, sampled_sweep)| crate::report::CommandPoint {
+                template: plan
+                    .template
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+                scenario: scenario.display().to_string(),
+                rows: size.rows,
+                scale: size.scale,
+                max_ranking_samples: plan.cap,
+                sampled_sweep,
+                allocator_env: crate::model::allocator_env(),
+            }),
     };
     let report = record(&record_plan, progress)?;
     crate::summary::write_report_dir(&report, &plan.out)?;
     let path = plan.out.join("report.json");
     let run = completed(&report, size.rows, plan.cap, &path)?;
+    let stage_peaks = stage_peaks_of(run);
+    let peak_bytes = run.peak_bytes.unwrap_or(0);
+    Ok(PointRun {
+        peak_bytes,
+        stage_peaks,
+        report: path,
+        record: report,
+    })
+}
+
+/// Each stage's exact peak of a recorded run, in the order the stages
+/// started (a stage logged twice keeps its larger peak): what a point of a
+/// command is made of, whether just recorded or read back from its report.
+pub fn stage_peaks_of(run: &crate::report::RunRecord) -> Vec<(String, u64)> {
     let mut stage_peaks: Vec<(String, u64)> = Vec::new();
     for s in &run.stages {
         if let Some(p) = s.exact_peak_bytes {
@@ -210,13 +318,100 @@ pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<Poi
             }
         }
     }
-    let peak_bytes = run.peak_bytes.unwrap_or(0);
-    Ok(PointRun {
-        peak_bytes,
+    stage_peaks
+}
+
+/// One recorded run of a point, as the fit needs it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The whole run's peak.
+    pub peak_bytes: u64,
+    /// Each stage's exact peak, in the order the stages started.
+    pub stage_peaks: Vec<(String, u64)>,
+    /// Rows the prepared frame kept, when the command logged them.
+    pub kept: Option<u64>,
+    /// The run's `report.json`.
+    pub report: String,
+}
+
+/// Rows kept a run logged (`Ranking data prepared: N rows`), read from the
+/// output saved beside its report.
+pub fn kept_in_logs(dir: &Path) -> Option<u64> {
+    crate::postmortem::sizes_in_log(&dir.join("stdout.log"))
+        .filter(|f| f.prepared_rows.is_some())
+        .or_else(|| crate::postmortem::sizes_in_log(&dir.join("stderr.log")))
+        .and_then(|f| f.prepared_rows)
+}
+
+/// The point of one size and cap from its runs (`--repeat`): each figure the
+/// median of the runs', a stage only when every run has it; shared by the
+/// sweep and `oomlab model fit`, so a refit makes the same points.
+pub fn median_point(size: Size, cap: u64, attempts: &[Attempt]) -> Point {
+    let mut order: Vec<String> = Vec::new();
+    for a in attempts {
+        for (name, _) in &a.stage_peaks {
+            if !order.contains(name) {
+                order.push(name.clone());
+            }
+        }
+    }
+    let mut stage_peaks = BTreeMap::new();
+    for name in &order {
+        let mut v: Vec<u64> = attempts
+            .iter()
+            .filter_map(|a| a.stage_peaks.iter().find(|(n, _)| n == name).map(|p| p.1))
+            .collect();
+        if v.len() == attempts.len() {
+            stage_peaks.insert(name.clone(), median(&mut v));
+        }
+    }
+    let mut peaks: Vec<u64> = attempts.iter().map(|a| a.peak_bytes).collect();
+    let peak = if peaks.is_empty() {
+        0
+    } else {
+        median(&mut peaks)
+    };
+    // The last run that logged them (as the sweep has always read them).
+    let kept = attempts.iter().rev().find_map(|a| a.kept);
+    let rows_kept = match kept {
+        Some(k) => k,
+        None if cap > 0 => cap.min(size.rows),
+        None => size.rows,
+    };
+    let peak_stage = stage_peaks
+        .iter()
+        .max_by_key(|(_, p)| **p)
+        .map(|(n, _)| n.clone())
+        .unwrap_or_default();
+    Point {
+        scale: size.scale,
+        rows_in: size.rows,
+        rows_kept,
+        max_ranking_samples: cap,
+        peak_bytes: peak,
+        peak_stage,
         stage_peaks,
-        report: path,
-        record: report,
-    })
+        report: attempts
+            .last()
+            .map(|a| a.report.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// Files a point under the variants it feeds: `command` (unsampled runs),
+/// and `command-sampled` (every run) when the sweep has sampled runs.
+pub fn file_point(points: &mut BTreeMap<&'static str, Vec<Point>>, point: Point, sampled: bool) {
+    let cap = point.max_ranking_samples;
+    let variant = if cap > 0 || sampled {
+        "command-sampled"
+    } else {
+        "command"
+    };
+    points.entry(variant).or_default().push(point.clone());
+    if cap == 0 && sampled {
+        // Unsampled runs are points of the sampled variant too (no cap, nothing sampled).
+        points.entry("command").or_default().push(point);
+    }
 }
 
 /// `--rows 100000,200000,400000` (underscores and thousands commas inside a
@@ -317,21 +512,7 @@ fn regex_lite_version(name: &'static str) -> impl Fn(&str) -> Option<String> {
 /// Runs a command sweep and prints what it measured; writes `model.json`,
 /// the tables and the picture into the sweep's directory.
 pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
-    if settings.template.is_empty() {
-        return Err(bad_input(
-            "sweep --: no command given (usage: oomlab sweep --scales 0.02,0.04,0.08 -- CMD ARGS...)",
-        ));
-    }
-    if settings.repeat == 0 {
-        return Err(bad_input("--repeat 0: run each point at least once"));
-    }
-    let scenario = Scenario::load(&settings.scenario)?;
-    let sizes = resolve_sizes(&scenario.scenario, &settings.sizes)?;
-    if sizes.len() < 3 || sizes.iter().any(|s| s.rows == 0) {
-        return Err(bad_input(
-            "sweep -- CMD: expected at least 3 distinct, non-zero sizes (the model is fitted on all but the largest, which is held out)",
-        ));
-    }
+    let (scenario, sizes) = plan_command_sweep(&settings)?;
     let needs_data = needs_data(&settings.template, settings.generate_data);
     let argv_template: Vec<String> = settings
         .template
@@ -345,131 +526,162 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| report::default_out_dir("sweep-command"));
     let mut progress = Progress::new(settings.quiet);
-    let holdout_rows = sizes.last().map_or(0, |s| s.rows);
 
     let mut points: BTreeMap<&'static str, Vec<Point>> = BTreeMap::new();
     let mut machine = None;
     let mut version = (None, None);
-    let mut kept_ratio = Vec::new();
     let mut reports = Vec::new();
-    for size in &sizes {
+    let runs = command_runs(&sizes, &settings.fractions, settings.repeat);
+    if let Some(index) = settings.point {
+        // One pod's share of an emitted sweep: this run only, no fit.
+        let run = runs.get(index).ok_or_else(|| {
+            bad_input(format!(
+                "--point {index}: this sweep has {} runs (0 to {})",
+                runs.len(),
+                runs.len().saturating_sub(1)
+            ))
+        })?;
         let data_dir = if needs_data {
-            Some(generate(&settings, size.scale, &mut progress)?)
+            Some(generate(&settings, run.size.scale, &mut progress)?)
         } else {
             None
         };
-        let mut caps = vec![0u64];
-        for f in &settings.fractions {
-            caps.push(((size.rows as f64 * f).round() as u64).max(1));
+        let dir = out.join(&run.dir);
+        record_point(
+            &PointPlan {
+                template: &settings.template,
+                size: run.size,
+                data_dir: data_dir.as_deref(),
+                cap: run.cap,
+                pattern: &pattern,
+                interval: settings.interval,
+                out: dir.clone(),
+                passthrough: !settings.quiet,
+                sweep: Some((&settings.scenario, !settings.fractions.is_empty())),
+            },
+            &mut progress,
+        )?;
+        println!("report: {}", dir.join("report.json").display());
+        return Ok(Exit::Ok);
+    }
+    let mut data_dir: Option<(u64, PathBuf)> = None;
+    let mut attempts = Vec::new();
+    for (n, run) in runs.iter().enumerate() {
+        let size = run.size;
+        if needs_data && data_dir.as_ref().is_none_or(|(rows, _)| *rows != size.rows) {
+            data_dir = Some((size.rows, generate(&settings, size.scale, &mut progress)?));
         }
-        for cap in caps {
-            let mut peaks = Vec::new();
-            let mut stage_runs: Vec<BTreeMap<String, u64>> = Vec::new();
-            let mut order: Vec<String> = Vec::new();
-            let mut kept = None;
-            let mut last_path = String::new();
-            for attempt in 1..=settings.repeat {
-                let dir = out.join(format!(
-                    "rows-{}{}{}",
-                    size.rows,
-                    if cap > 0 {
-                        format!("-cap-{cap}")
-                    } else {
-                        String::new()
-                    },
-                    if settings.repeat > 1 {
-                        format!("-run-{attempt}")
-                    } else {
-                        String::new()
-                    }
-                ));
-                let point = record_point(
-                    &PointPlan {
-                        template: &settings.template,
-                        size: *size,
-                        data_dir: data_dir.as_deref(),
-                        cap,
-                        pattern: &pattern,
-                        interval: settings.interval,
-                        out: dir.clone(),
-                        passthrough: !settings.quiet,
-                    },
-                    &mut progress,
-                )?;
-                let report = &point.record;
-                let path = point.report.clone();
-                peaks.push(point.peak_bytes);
-                let mut stages = BTreeMap::new();
-                for (name, p) in &point.stage_peaks {
-                    if !order.contains(name) {
-                        order.push(name.clone());
-                    }
-                    stages.insert(name.clone(), *p);
-                }
-                stage_runs.push(stages);
-                let facts = crate::postmortem::sizes_in_log(&dir.join("stdout.log"))
-                    .filter(|f| f.prepared_rows.is_some())
-                    .or_else(|| crate::postmortem::sizes_in_log(&dir.join("stderr.log")));
-                kept = facts.and_then(|f| f.prepared_rows).or(kept);
-                if version == (None, None) {
-                    version = versions(&dir);
-                }
-                machine.get_or_insert(report.machine.clone());
-                last_path = path.display().to_string();
-                reports.push(last_path.clone());
-            }
-            let mut stage_peaks = BTreeMap::new();
-            for name in &order {
-                let mut v: Vec<u64> = stage_runs
-                    .iter()
-                    .filter_map(|r| r.get(name).copied())
-                    .collect();
-                if v.len() == stage_runs.len() {
-                    stage_peaks.insert(name.clone(), median(&mut v));
-                }
-            }
-            let peak = median(&mut peaks);
-            let rows_kept = match kept {
-                Some(k) => k,
-                None if cap > 0 => cap.min(size.rows),
-                None => size.rows,
-            };
-            if cap == 0 {
-                kept_ratio.push(rows_kept as f64 / size.rows as f64);
-            }
-            let peak_stage = stage_peaks
-                .iter()
-                .max_by_key(|(_, p)| **p)
-                .map(|(n, _)| n.clone())
-                .unwrap_or_default();
-            let point = Point {
-                scale: size.scale,
-                rows_in: size.rows,
-                rows_kept,
-                max_ranking_samples: cap,
-                peak_bytes: peak,
-                peak_stage,
-                stage_peaks,
-                report: last_path,
-            };
-            let variant = if cap > 0 || !settings.fractions.is_empty() {
-                "command-sampled"
-            } else {
-                "command"
-            };
-            points.entry(variant).or_default().push(point.clone());
-            if cap == 0 && !settings.fractions.is_empty() {
-                // Unsampled runs are points of the sampled variant too (no cap, nothing sampled).
-                points.entry("command").or_default().push(point);
-            }
+        let dir = out.join(&run.dir);
+        let point = record_point(
+            &PointPlan {
+                template: &settings.template,
+                size,
+                data_dir: data_dir.as_ref().map(|(_, d)| d.as_path()),
+                cap: run.cap,
+                pattern: &pattern,
+                interval: settings.interval,
+                out: dir.clone(),
+                passthrough: !settings.quiet,
+                sweep: Some((&settings.scenario, !settings.fractions.is_empty())),
+            },
+            &mut progress,
+        )?;
+        if version == (None, None) {
+            version = versions(&dir);
+        }
+        machine.get_or_insert(point.record.machine.clone());
+        let path = point.report.display().to_string();
+        reports.push(path.clone());
+        attempts.push(Attempt {
+            peak_bytes: point.peak_bytes,
+            stage_peaks: point.stage_peaks,
+            kept: kept_in_logs(&dir),
+            report: path,
+        });
+        let last_of_point = runs
+            .get(n + 1)
+            .is_none_or(|next| (next.size.rows, next.cap) != (size.rows, run.cap));
+        if last_of_point {
+            let point = median_point(size, run.cap, &attempts);
+            file_point(&mut points, point, !settings.fractions.is_empty());
+            attempts.clear();
         }
     }
+    let model = fit_command_model(CommandFit {
+        points,
+        sizes: &sizes,
+        scenario: &LoadedScenario {
+            path: settings.scenario.clone(),
+            scenario: scenario.scenario.clone(),
+        },
+        cache_root: settings
+            .cache_dir
+            .clone()
+            .unwrap_or_else(crate::data::cache::default_cache_root),
+        machine: machine.unwrap_or_default(),
+        versions: version,
+        argv: argv_template,
+        stage_pattern: settings.stage_pattern.clone(),
+        allocator_env: crate::model::allocator_env(),
+    })?;
+    write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
+    Ok(Exit::Ok)
+}
+
+/// What a command model is fitted from: the points (by variant), the sizes
+/// they were run at, and where they came from.
+pub struct CommandFit<'a> {
+    /// Points by variant (`command`, `command-sampled`), as [`file_point`] files them.
+    pub points: BTreeMap<&'static str, Vec<Point>>,
+    /// The sizes, smallest first; the largest is held out.
+    pub sizes: &'a [Size],
+    /// The scenario whose production rows the answers extrapolate to.
+    pub scenario: &'a LoadedScenario,
+    /// The data cache (`{data_dir}`'s root).
+    pub cache_root: PathBuf,
+    /// The machine of the first point.
+    pub machine: crate::machine::MachineFacts,
+    /// Python and pandas versions the command printed.
+    pub versions: (Option<String>, Option<String>),
+    /// The argv template.
+    pub argv: Vec<String>,
+    /// The stage pattern.
+    pub stage_pattern: String,
+    /// The allocator settings the points ran under (see
+    /// [`crate::model::allocator_env`]).
+    pub allocator_env: BTreeMap<String, String>,
+}
+
+/// Fits a command's model from its points: refuses peaks that do not grow
+/// with the size, fits every variant on all but the largest size and judges
+/// it there, then fits on all. One path for `sweep -- CMD` and `oomlab model
+/// fit` on its reports, so both give the same model.
+pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
+    let CommandFit {
+        mut points,
+        sizes,
+        scenario,
+        cache_root,
+        machine,
+        versions: version,
+        argv: argv_template,
+        stage_pattern,
+        allocator_env,
+    } = fit;
+    let holdout_rows = sizes.last().map_or(0, |s| s.rows);
     // Judged over the whole range only: at small sizes a pipeline's fixed
     // cost (imports, pyarrow's pool) can dominate, and its noise can make a
     // second size peak below the first (pandas 3 did, at 170,643 and 341,286
     // rows) although the command does see the size.
     refuse_flat(&points, &argv_template)?;
 
+    let kept_ratio: Vec<f64> = points
+        .get("command")
+        .into_iter()
+        .flatten()
+        .filter(|p| p.max_ranking_samples == 0)
+        .map(|p| p.rows_kept as f64 / p.rows_in as f64)
+        .collect();
     let dropna_keep_ratio = if kept_ratio.is_empty() {
         1.0
     } else {
@@ -502,28 +714,21 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         max_err.insert(name.to_string(), worst);
         variants.push(VariantModel::fit(name, "command", sampling, &names, pts)?);
     }
-    let loaded = LoadedScenario {
-        path: settings.scenario.clone(),
-        scenario: scenario.scenario.clone(),
-    };
     let scales: Vec<f64> = sizes.iter().map(|s| s.scale).collect();
-    let model = Model {
+    Ok(Model {
         schema_version: MODEL_SCHEMA_VERSION,
         oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
         created_at: report::utc_now_rfc3339(),
         scenario: ModelScenario {
-            name: loaded.scenario.name.clone(),
-            path: loaded.path.display().to_string(),
-            scenario: loaded.scenario.clone(),
-            production: loaded.scenario.production_sizes(),
+            name: scenario.scenario.name.clone(),
+            path: scenario.path.display().to_string(),
+            scenario: scenario.scenario.clone(),
+            production: scenario.scenario.production_sizes(),
         },
         scales: scales.clone(),
-        cache_root: settings
-            .cache_dir
-            .clone()
-            .unwrap_or_else(crate::data::cache::default_cache_root),
+        cache_root,
         allocator: "the command's own (not chosen by oomlab)".into(),
-        machine: machine.unwrap_or_default(),
+        machine,
         dropna_keep_ratio,
         streaming_chunk_rows: 0,
         memory_mode: Default::default(),
@@ -536,22 +741,37 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         },
         calibration: None,
         production_checks: Vec::new(),
+        machines: Vec::new(),
         source: ModelSource::Command {
-            argv: argv_template.clone(),
-            stage_pattern: settings.stage_pattern.clone(),
+            argv: argv_template,
+            stage_pattern,
             python: version.0,
             pandas: version.1,
-            allocator_env: crate::model::allocator_env(),
+            allocator_env,
+            named: BTreeMap::new(),
         },
-    };
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    })
+}
+
+/// Writes a command model (`model.json`, `sweep.md`, the picture) into
+/// `out`, and to `saved` when given, and prints the held-out check and the
+/// per-row costs: what `sweep -- CMD` and `model fit` show of it.
+pub fn write_command_model(
+    model: &Model,
+    sizes: &[Size],
+    out: &Path,
+    saved: Option<&Path>,
+    reports: &[String],
+) -> Result<()> {
+    let holdout_rows = sizes.last().map_or(0, |s| s.rows);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     model.write(&out.join("model.json"))?;
-    if let Some(path) = &settings.model {
+    if let Some(path) = saved {
         model.write(&model_path(Some(path)))?;
     }
     let held_out = judged_table(&model.validation.points);
-    let fits = fit_table(&model);
-    let pictures = crate::plot::render(&crate::plot::sweep::SweepChart::new(&model), &out)
+    let fits = fit_table(model);
+    let pictures = crate::plot::render(&crate::plot::sweep::SweepChart::new(model), out)
         .unwrap_or_else(|e| {
             eprintln!("warning: picture not drawn: {e:#}");
             Vec::new()
@@ -569,7 +789,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         fits.to_markdown()
     );
     md.push_str("\n## Reports\n\n");
-    for r in &reports {
+    for r in reports {
         md.push_str(&format!("- `{r}`\n"));
     }
     report::write_atomically(&out.join("sweep.md"), md.as_bytes())?;
@@ -577,7 +797,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
     println!("\nCommand sweep: {source}");
     println!(
         "Held-out check: fitted on {} rows, predicting {} rows",
-        sizes[..sizes.len() - 1]
+        sizes[..sizes.len().saturating_sub(1)]
             .iter()
             .map(|s| format_count(s.rows))
             .collect::<Vec<_>>()
@@ -595,7 +815,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         println!(
             "  {}: {:.0} B/row loaded, fixed {}; at production size ({} rows, no cap) {} in {}",
             v.name,
-            v.overall.bytes_per_row_in + v.overall.bytes_per_row_kept * dropna_keep_ratio,
+            v.overall.bytes_per_row_in + v.overall.bytes_per_row_kept * model.dropna_keep_ratio,
             format_bytes(v.overall.fixed_bytes.max(0.0) as u64),
             format_count(model.scenario.production.sample_rows),
             format_bytes(at.peak_bytes as u64),
@@ -603,14 +823,14 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         );
     }
     println!("model: {}", out.join("model.json").display());
-    if let Some(path) = &settings.model {
+    if let Some(path) = saved {
         println!("  (also saved as {})", path.display());
     }
     for p in &pictures {
         println!("picture: {}", p.display());
     }
     println!("summary: {}", out.join("sweep.md").display());
-    Ok(Exit::Ok)
+    Ok(())
 }
 
 /// The one run of a recorded point, refused (exit 6, naming the size and the

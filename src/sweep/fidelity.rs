@@ -158,7 +158,15 @@ pub fn run(args: FidelitySettings) -> Result<Exit> {
             "--repeat 0: run the pandas reference at least once",
         ));
     }
-    let reference = args.reference.clone();
+    let mut reference = args.reference.clone();
+    if !reference.is_file() && reference == Path::new(PANDAS_REFERENCE) {
+        // Outside a checkout: the reference built into the binary, written
+        // once per version next to the data cache.
+        let root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
+        let dir = root.join(format!("scenarios-{}", env!("CARGO_PKG_VERSION")));
+        crate::scenario::write_bundled(&dir)?;
+        reference = dir.join("pandas/ranking_prep.py");
+    }
     if !reference.is_file() {
         return Err(bad_input(format!(
             "{}: the pandas reference is missing (expected the repository's {PANDAS_REFERENCE})",
@@ -225,6 +233,7 @@ pub fn run(args: FidelitySettings) -> Result<Exit> {
                     out: pandas_dir.clone(),
                     passthrough: !args.quiet,
                     env: Vec::new(),
+                    point: None,
                 };
                 let pandas = record_command(&record_plan, &mut progress)?;
                 write_report_dir(&pandas, &pandas_dir)?;

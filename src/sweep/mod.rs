@@ -10,6 +10,8 @@
 
 pub mod command;
 pub mod fidelity;
+pub mod pods;
+pub mod refit;
 pub mod similarity;
 
 use std::collections::BTreeMap;
@@ -265,6 +267,48 @@ fn point(report: &Report, run: &RunRecord, report_path: &Path) -> Result<Point> 
     })
 }
 
+/// Files every run of a replay report as a point of the variants it feeds
+/// (see [`variants_fed`]): run with `MAX_RANKING_SAMPLES = cap`, sampled the
+/// `mode` way. Shared by the sweep and `oomlab model fit`, so a refit from
+/// the sweep's reports makes the same points in the same order.
+pub fn file_points(
+    points: &mut BTreeMap<&'static str, Vec<Point>>,
+    report: &Report,
+    path: &Path,
+    (cap, mode): (u64, SamplingMode),
+) -> Result<()> {
+    for run in &report.runs {
+        let p = point(report, run, path)?;
+        for variant in variants_fed(&run.strategy, cap, mode) {
+            points.entry(variant).or_default().push(p.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Judges every run of a production-size report (`sweep --production`)
+/// against the model: checks of the extrapolation, not points of the fit.
+pub fn judge_production(
+    model: &Model,
+    report: &Report,
+    path: &Path,
+    (cap, mode): (u64, SamplingMode),
+) -> Result<Vec<HeldOut>> {
+    let mut checks = Vec::new();
+    for run in &report.runs {
+        let p = point(report, run, path)?;
+        for variant in variants_fed(&run.strategy, cap, mode) {
+            checks.push(model.variant(variant)?.judge(&p));
+        }
+    }
+    Ok(checks)
+}
+
+/// The `command` of the reports `sweep --production` writes: `oomlab model
+/// fit` judges them against the model instead of fitting on them, as the
+/// sweep does.
+pub const PRODUCTION_CHECK_COMMAND: &str = "sweep --production";
+
 /// A plan for the scenario file at `scenario` with every replay setting at its
 /// default ([`ReplaySettings::default`], the flags' own defaults) and no
 /// cap. Callers then set the scale, `MAX_RANKING_SAMPLES` and sampling of
@@ -387,6 +431,7 @@ fn measure_production(
         });
         let mut plan = sweep_plan(args, cache_root, (1.0, cap, mode), strategies, estimates)?;
         plan.force = false;
+        plan.command = PRODUCTION_CHECK_COMMAND.to_string();
         let report = match run_plan(plan, &dir, progress) {
             Ok(report) => report,
             Err(e) if crate::error::exit_code_of(&e) == Exit::Refused => {
@@ -396,12 +441,7 @@ fn measure_production(
             Err(e) => return Err(e),
         };
         let path = dir.join("report.json");
-        for run in &report.runs {
-            let p = point(&report, run, &path)?;
-            for variant in variants_fed(&run.strategy, cap, mode) {
-                checks.push(model.variant(variant)?.judge(&p));
-            }
-        }
+        checks.extend(judge_production(model, &report, &path, (cap, mode))?);
         reports.push(path.display().to_string());
     }
     Ok(checks)
@@ -434,13 +474,40 @@ pub fn run_plan(mut plan: ReplayPlan, dir: &Path, progress: &mut Progress) -> Re
     Ok(report)
 }
 
-/// `oomlab sweep`: measures, fits, checks, saves and prints the model.
-pub fn sweep(args: SweepSettings) -> Result<Exit> {
+/// One run of a replay sweep: strategies at a scale with a cap, sampled one
+/// way, and its report directory relative to the sweep's.
+#[derive(Clone)]
+pub struct PlannedRun {
+    pub scale: f64,
+    pub strategies: Vec<&'static dyn Strategy>,
+    /// `MAX_RANKING_SAMPLES` (0: none).
+    pub cap: u64,
+    pub mode: SamplingMode,
+    /// `scale-X/no-sampling`, `scale-X/uniform-0.25`, ...
+    pub dir: PathBuf,
+}
+
+/// A replay sweep, checked: its scenario, scales and every run in the
+/// order it measures them. The sweep runs them; `--emit kubernetes` writes
+/// one pod per run, with the same directories, so `oomlab model fit` on the
+/// pods' results fits what the sweep would have.
+pub struct SweepPlan {
+    pub scenario: LoadedScenario,
+    pub scales: Vec<f64>,
+    pub runs: Vec<PlannedRun>,
+}
+
+/// Checks a replay sweep's settings and lists its runs (exit 2 on bad
+/// input; similarity scenarios have a sweep of their own and are refused).
+pub fn plan_sweep(args: &SweepSettings) -> Result<SweepPlan> {
     let scenario = Scenario::load(&args.scenario)?;
     let memory_mode = args.memory_mode;
     crate::strategy::memory::check_workload(memory_mode, scenario.scenario.workload())?;
     if scenario.scenario.workload() == crate::scenario::Workload::Similarity {
-        return similarity::sweep(&args, &scenario);
+        return Err(bad_input(format!(
+            "{}: a similarity scenario; its sweep runs on one machine (no --emit)",
+            args.scenario.display()
+        )));
     }
     if scenario.scenario.scaling.scale_pools {
         return Err(bad_input(format!(
@@ -455,10 +522,6 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
             "--chunk-rows 0: expected a positive number of rows per streaming chunk",
         ));
     }
-    let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
-    let name = scenario.scenario.name.clone();
-    let out = args.out_dir(&name);
-    let mut progress = Progress::new(args.quiet);
     let all: Vec<&'static dyn Strategy> = crate::strategy::memory::replayable(
         memory_mode,
         STRATEGIES
@@ -475,53 +538,77 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
                 .any(|(_, v, sampling)| *v == s.name() && sampling.is_some())
         })
         .collect();
-
-    let mut points: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
-    let mut reports = Vec::new();
-    let mut machine = None;
-    let mut allocator = String::new();
+    let mut runs = Vec::new();
     for &scale in &scales {
         let sizes = scenario.scenario.sizes(scale);
-        let scale_dir = out.join(format!("scale-{scale}"));
-        let mut runs: Vec<(Vec<&'static dyn Strategy>, u64, SamplingMode, PathBuf)> = vec![(
-            all.clone(),
-            0,
-            SamplingMode::Uniform,
-            scale_dir.join("no-sampling"),
-        )];
+        let scale_dir = PathBuf::from(format!("scale-{scale}"));
+        runs.push(PlannedRun {
+            scale,
+            strategies: all.clone(),
+            cap: 0,
+            mode: SamplingMode::Uniform,
+            dir: scale_dir.join("no-sampling"),
+        });
         for &fraction in &fractions {
             let cap = ((sizes.sample_rows as f64 * fraction).round() as u64).max(1);
             for mode in [SamplingMode::Uniform, SamplingMode::Capped] {
-                runs.push((
-                    sampled.clone(),
+                runs.push(PlannedRun {
+                    scale,
+                    strategies: sampled.clone(),
                     cap,
                     mode,
-                    scale_dir.join(format!("{}-{fraction}", mode.name())),
-                ));
+                    dir: scale_dir.join(format!("{}-{fraction}", mode.name())),
+                });
             }
         }
-        for (strategies, cap, mode, dir) in runs {
-            let estimates =
-                extrapolated_estimates(&points, &strategies, sizes.sample_rows, cap, mode);
-            let plan = sweep_plan(
-                &args,
-                &cache_root,
-                (scale, cap, mode),
-                strategies,
-                estimates,
-            )?;
-            let report = run_plan(plan, &dir, &mut progress)?;
-            let path = dir.join("report.json");
-            for run in &report.runs {
-                let p = point(&report, run, &path)?;
-                for variant in variants_fed(&run.strategy, cap, mode) {
-                    points.entry(variant).or_default().push(p.clone());
-                }
-            }
-            machine.get_or_insert(report.machine.clone());
-            allocator = report.allocator.clone();
-            reports.push(path.display().to_string());
-        }
+    }
+    Ok(SweepPlan {
+        scenario,
+        scales,
+        runs,
+    })
+}
+
+/// `oomlab sweep`: measures, fits, checks, saves and prints the model.
+pub fn sweep(args: SweepSettings) -> Result<Exit> {
+    let scenario = Scenario::load(&args.scenario)?;
+    if scenario.scenario.workload() == crate::scenario::Workload::Similarity {
+        crate::strategy::memory::check_workload(args.memory_mode, scenario.scenario.workload())?;
+        return similarity::sweep(&args, &scenario);
+    }
+    let SweepPlan {
+        scenario,
+        scales,
+        runs,
+    } = plan_sweep(&args)?;
+    let memory_mode = args.memory_mode;
+    let cache_root = args.cache_dir.clone().unwrap_or_else(default_cache_root);
+    let name = scenario.scenario.name.clone();
+    let out = args.out_dir(&name);
+    let mut progress = Progress::new(args.quiet);
+
+    let mut points: BTreeMap<&'static str, Vec<Point>> = BTreeMap::new();
+    let mut reports = Vec::new();
+    let mut machine = None;
+    let mut allocator = String::new();
+    for run in runs {
+        let (scale, cap, mode) = (run.scale, run.cap, run.mode);
+        let dir = out.join(&run.dir);
+        let rows = scenario.scenario.sizes(scale).sample_rows;
+        let estimates = extrapolated_estimates(&points, &run.strategies, rows, cap, mode);
+        let plan = sweep_plan(
+            &args,
+            &cache_root,
+            (scale, cap, mode),
+            run.strategies,
+            estimates,
+        )?;
+        let report = run_plan(plan, &dir, &mut progress)?;
+        let path = dir.join("report.json");
+        file_points(&mut points, &report, &path, (cap, mode))?;
+        machine.get_or_insert(report.machine.clone());
+        allocator = report.allocator.clone();
+        reports.push(path.display().to_string());
     }
 
     let mut model = build_model(
@@ -544,23 +631,38 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
             &mut reports,
         )?;
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    model.write(&out.join("model.json"))?;
     let saved = model_path(args.model.as_deref());
-    model.write(&saved)?;
+    write_replay_model(&model, &out, Some(&saved), &reports)?;
+    Ok(Exit::Ok)
+}
+
+/// Writes a replay model (`model.json`, `sweep.md`, the picture) into
+/// `out`, and to `saved` when given, and prints the held-out check, the
+/// production checks and table: what `sweep` and `model fit` show of it.
+pub fn write_replay_model(
+    model: &Model,
+    out: &Path,
+    saved: Option<&Path>,
+    reports: &[String],
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    model.write(&out.join("model.json"))?;
+    if let Some(saved) = saved {
+        model.write(saved)?;
+    }
 
     let held_out = judged_table(&model.validation.points);
     let production_checked = judged_table(&model.production_checks);
-    let fits = fit_table(&model);
-    let production = production_table(&model);
-    let pictures = plot::render(&plot::sweep::SweepChart::new(&model), &out)?;
+    let fits = fit_table(model);
+    let production = production_table(model);
+    let pictures = plot::render(&plot::sweep::SweepChart::new(model), out)?;
     let summary = render_summary(
-        &model,
+        model,
         &held_out,
         &production_checked,
         &fits,
         &production,
-        &reports,
+        reports,
     );
     report::write_atomically(&out.join("sweep.md"), summary.as_bytes())?;
 
@@ -573,12 +675,17 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
     for (variant, err) in &model.validation.max_abs_error_pct {
         println!("  {variant}: largest held-out error {err:.1}%");
     }
-    let smallest = scenario.scenario.sizes(scales[0]).sample_rows;
-    if model.variant("streaming").is_ok() && smallest < CHUNKS_FOR_AFFINE * args.chunk_rows {
+    let smallest = model
+        .scenario
+        .scenario
+        .sizes(model.scales.first().copied().unwrap_or(1.0))
+        .sample_rows;
+    let chunk_rows = model.streaming_chunk_rows;
+    if model.variant("streaming").is_ok() && smallest < CHUNKS_FOR_AFFINE * chunk_rows {
         println!(
             "  note: the smallest scale loads {} rows, fewer than {CHUNKS_FOR_AFFINE} streaming chunks of {}: streaming's peak is a sawtooth in rows mod chunk (one chunk's working set), which an affine fit over so few chunks absorbs into its per-row cost; larger scales or a smaller --chunk-rows make its fit closer",
             format_count(smallest),
-            format_count(args.chunk_rows)
+            format_count(chunk_rows)
         );
     }
     if !model.production_checks.is_empty() {
@@ -595,16 +702,19 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
         model.scales.len()
     );
     println!("{}", production.to_text());
-    println!(
-        "model: {} (also saved as {})",
-        out.join("model.json").display(),
-        saved.display()
-    );
+    match saved {
+        Some(saved) => println!(
+            "model: {} (also saved as {})",
+            out.join("model.json").display(),
+            saved.display()
+        ),
+        None => println!("model: {}", out.join("model.json").display()),
+    }
     for p in &pictures {
         println!("picture: {}", p.display());
     }
     println!("summary: {}", out.join("sweep.md").display());
-    Ok(Exit::Ok)
+    Ok(())
 }
 
 fn join_scales(scales: &[f64]) -> String {
@@ -695,6 +805,7 @@ pub fn build_model(
         },
         calibration: None,
         production_checks: Vec::new(),
+        machines: Vec::new(),
         source: Default::default(),
     })
 }
