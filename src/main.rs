@@ -21,6 +21,17 @@ static GLOBAL: alloc::OomlabAlloc = alloc::OomlabAlloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if prints_only(&cli.command) {
+        // `oomlab recommend ... | head -1`: end quietly when the reader goes,
+        // as Unix tools do, instead of panicking on the closed pipe. Commands
+        // that run a child keep Rust's default (the error is returned), so a
+        // closed terminal never leaves a measured child behind.
+        // SAFETY: setting a signal's disposition to the default, before any
+        // thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Child { job } => child::main(&job).map(|_| Exit::Ok),
         Command::Compare(args) => commands::compare::compare(args),
@@ -56,4 +67,10 @@ fn main() -> ExitCode {
         None => exit,
     };
     ExitCode::from(exit as u8)
+}
+
+/// Commands that only read a model and print (no report, no child): safe
+/// to end on a closed pipe.
+fn prints_only(command: &Command) -> bool {
+    matches!(command, Command::Recommend(_) | Command::Check(_))
 }
