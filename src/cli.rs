@@ -288,6 +288,11 @@ pub struct SweepArgs {
     /// Command sweeps: rows to run the command at, comma-separated (instead of --scales).
     #[arg(long, conflicts_with = "scales")]
     pub rows: Option<String>,
+    /// Numeric profile column counts to measure at each size, comma-separated
+    /// (at least 3): the data is generated that wide and the model gets a
+    /// column term; the largest count is held out with the largest size.
+    #[arg(long)]
+    pub columns: Option<String>,
     /// MAX_RANKING_SAMPLES of the sampled runs, as fractions of the rows loaded
     /// at each scale, comma-separated (`none`: no sampled runs). Default:
     /// 0.25,0.6 for the replay; none for a command.

@@ -8,11 +8,15 @@ use super::parse_interval;
 use crate::cli::SweepArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::sweep::command::{parse_rows, CommandSweepSettings, Sizes};
-use oomlab::sweep::{parse_fractions, parse_scales, SweepSettings};
+use oomlab::sweep::{parse_columns, parse_fractions, parse_scales, SweepSettings};
 
 /// `oomlab sweep`.
 pub fn sweep(args: SweepArgs) -> Result<Exit> {
     let interval = parse_interval(&args.interval)?;
+    let columns = match &args.columns {
+        Some(text) => parse_columns(text)?,
+        None => Vec::new(),
+    };
     if !args.command.is_empty() {
         let sizes = match &args.rows {
             Some(text) => Sizes::Rows(parse_rows(text)?),
@@ -57,6 +61,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         chunk_rows: args.chunk_rows,
         memory_mode: args.memory_mode,
         production: args.production,
+        columns,
         quiet: args.quiet,
     })
 }

@@ -451,6 +451,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
                 peak_stage,
                 stage_peaks,
                 report: last_path,
+                columns: 0,
             };
             let variant = if cap > 0 || !settings.fractions.is_empty() {
                 "command-sampled"
@@ -475,6 +476,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
     } else {
         kept_ratio.iter().sum::<f64>() / kept_ratio.len() as f64
     };
+    let columns_ref = scenario.scenario.production_sizes().profile_numeric_columns;
     let mut variants = Vec::new();
     let mut held = Vec::new();
     let mut max_err = BTreeMap::new();
@@ -492,7 +494,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             .filter(|p| p.rows_in < holdout_rows)
             .cloned()
             .collect();
-        let checked = VariantModel::fit(name, "command", sampling, &names, train)?;
+        let checked = VariantModel::fit(name, "command", sampling, &names, train, columns_ref)?;
         let mut worst = 0.0f64;
         for p in pts.iter().filter(|p| p.rows_in >= holdout_rows) {
             let h: HeldOut = checked.judge(p);
@@ -500,7 +502,14 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             held.push(h);
         }
         max_err.insert(name.to_string(), worst);
-        variants.push(VariantModel::fit(name, "command", sampling, &names, pts)?);
+        variants.push(VariantModel::fit(
+            name,
+            "command",
+            sampling,
+            &names,
+            pts,
+            columns_ref,
+        )?);
     }
     let loaded = LoadedScenario {
         path: settings.scenario.clone(),
@@ -533,6 +542,8 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             fitted_scales: scales[..scales.len() - 1].to_vec(),
             points: held,
             max_abs_error_pct: max_err,
+            holdout_columns: None,
+            fitted_columns: Vec::new(),
         },
         calibration: None,
         production_checks: Vec::new(),
@@ -542,6 +553,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             python: version.0,
             pandas: version.1,
         },
+        columns: crate::model::ColumnAxis::default(),
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     model.write(&out.join("model.json"))?;
