@@ -396,6 +396,11 @@ pub struct ModelArgs {
     /// model to its pandas peaks, so the answer is in pandas bytes.
     #[arg(long)]
     pub fidelity: Option<PathBuf>,
+    /// Numeric profile columns the run merges, as its log says (`Merging with
+    /// dataset features (94 columns)`; default: the model's count). Needs a
+    /// model swept with --columns to change the answer.
+    #[arg(long)]
+    pub columns: Option<u64>,
 }
 
 /// `oomlab check`: do the planned settings fit the budget?
@@ -406,6 +411,7 @@ impl ModelArgs {
             model: self.model.clone(),
             observed: self.observed.clone(),
             fidelity: self.fidelity.clone(),
+            columns: self.columns,
         }
     }
 }

@@ -116,6 +116,9 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         rows_headroom: answer
             .setting()
             .map(|cap| advice::rows_headroom(model, variant, rows_in, cap, limit)),
+        growth: answer
+            .setting()
+            .map(|cap| advice::growth(model, variant, rows_in, cap, limit)),
         warnings: warnings.clone(),
     };
     if args.json {
@@ -170,11 +173,24 @@ fn print_text(
     );
     println!("        {}", describe_limit(out.budget.bytes, out.headroom));
     println!(
-        "Rows: {} loaded, {} after dropna; {} sampling ({})",
+        "Rows: {} loaded, {} after dropna; {} sampling ({}){}",
         format_count(out.rows_in),
         format_count(out.rows_after_dropna),
         out.sampling.name(),
-        variant.name
+        variant.name,
+        if model.has_column_term() {
+            format!(
+                "; {} {}{}",
+                model.columns_now(),
+                oomlab::model::COLUMNS_WHAT,
+                model
+                    .columns_outside(model.columns_now())
+                    .map(|o| format!(" ({o})"))
+                    .unwrap_or_default()
+            )
+        } else {
+            String::new()
+        }
     );
     let p = out.answer.prediction();
     match &out.answer {
@@ -195,8 +211,8 @@ fn print_text(
                 format_bytes(out.margin_bytes.max(0.0) as u64),
                 format_bytes((out.budget.bytes as f64 - p.peak_bytes).max(0.0) as u64)
             );
-            if let Some(h) = &out.rows_headroom {
-                println!("  growth: {}", advice::rows_headroom_sentence(h, setting));
+            if let Some(g) = &out.growth {
+                print!("{}", growth_text(g, setting));
             }
             let note = format!(
                 "oomlab recommend: {} budget, {:.0}% headroom, {} rows, predicted peak {}",

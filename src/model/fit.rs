@@ -181,7 +181,11 @@ pub fn fit_with_columns(points: &[Observation], columns: &[f64], reference: f64)
         points.iter().map(|p| p.rows_kept).collect(),
         d.clone(),
         points.iter().zip(&d).map(|(p, d)| p.rows_in * d).collect(),
-        points.iter().zip(&d).map(|(p, d)| p.rows_kept * d).collect(),
+        points
+            .iter()
+            .zip(&d)
+            .map(|(p, d)| p.rows_kept * d)
+            .collect(),
     ];
     // Scale the columns so the tolerance and the arithmetic see numbers near 1.
     let scales: Vec<f64> = raw

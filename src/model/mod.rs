@@ -680,7 +680,9 @@ impl VariantModel {
             .iter()
             .find(|s| s.name == pred.peak_stage)
             .map_or(0.0, |s| {
-                columns.map_or(s.fit.fixed_bytes, |c| s.fit.at_columns(c as f64).fixed_bytes)
+                columns.map_or(s.fit.fixed_bytes, |c| {
+                    s.fit.at_columns(c as f64).fixed_bytes
+                })
             });
         let row_part = measured - fixed;
         HeldOut {
@@ -1198,8 +1200,13 @@ columns = 12
                 f.columns_identified = true;
                 f.columns_ref = 87.0;
                 f.bytes_per_column = 1e6;
-                f.bytes_per_row_in_per_column = if f.bytes_per_row_in > 1000.0 { 16.0 } else { 0.0 };
-                f.bytes_per_row_kept_per_column = if f.bytes_per_row_kept > 0.0 { 8.0 } else { 0.0 };
+                f.bytes_per_row_in_per_column = if f.bytes_per_row_in > 1000.0 {
+                    16.0
+                } else {
+                    0.0
+                };
+                f.bytes_per_row_kept_per_column =
+                    if f.bytes_per_row_kept > 0.0 { 8.0 } else { 0.0 };
             }
         }
         m.columns = ColumnAxis {

@@ -722,15 +722,20 @@ pub fn build_model(
     let mut measured_columns: Vec<u64> = points
         .values()
         .flatten()
-        .map(|p| if p.columns > 0 { p.columns } else { columns_ref })
+        .map(|p| {
+            if p.columns > 0 {
+                p.columns
+            } else {
+                columns_ref
+            }
+        })
         .collect();
     measured_columns.sort_unstable();
     measured_columns.dedup();
     // With a column grid the held-out point is the one larger in both.
     let top_columns = measured_columns.last().copied().unwrap_or(columns_ref);
-    let held_out = |p: &Point| {
-        p.scale >= holdout && (measured_columns.len() < 2 || p.columns >= top_columns)
-    };
+    let held_out =
+        |p: &Point| p.scale >= holdout && (measured_columns.len() < 2 || p.columns >= top_columns);
     let (kept, loaded) = points
         .get("legacy")
         .into_iter()
