@@ -274,9 +274,9 @@ pub struct PlotArgs {
 
 /// `oomlab sweep`: measure at several scales, fit, hold out, save the model.
 /// With `-- CMD ARGS...`, the command is measured instead of the replay: its
-/// arguments may name `{rows}`, `{scale}`, `{data_dir}` and
-/// `{max_ranking_samples}`, also exported as OOMLAB_ROWS, OOMLAB_SCALE,
-/// OOMLAB_DATA_DIR and MAX_RANKING_SAMPLES.
+/// arguments may name `{rows}`, `{scale}`, `{data_dir}`,
+/// `{max_ranking_samples}` and `{columns}`, also exported as OOMLAB_ROWS,
+/// OOMLAB_SCALE, OOMLAB_DATA_DIR, MAX_RANKING_SAMPLES and OOMLAB_COLUMNS.
 #[derive(Debug, Args, Clone)]
 pub struct SweepArgs {
     /// Scenario file describing the shape of production data.

@@ -31,6 +31,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             scenario: args.scenario,
             sizes,
             fractions,
+            columns: columns.clone(),
             repeat: args.repeat,
             cache_dir: args.cache_dir,
             interval,

@@ -32,7 +32,13 @@ use crate::scenario::{validate_scale, LoadedScenario, Scenario};
 use crate::units::{format_bytes, format_count};
 
 /// The placeholders substituted into a command's arguments.
-pub const PLACEHOLDERS: [&str; 4] = ["{rows}", "{scale}", "{data_dir}", "{max_ranking_samples}"];
+pub const PLACEHOLDERS: [&str; 5] = [
+    "{rows}",
+    "{scale}",
+    "{data_dir}",
+    "{max_ranking_samples}",
+    "{columns}",
+];
 
 /// A command's peaks must grow by at least this share of the smallest peak
 /// between the smallest and the largest size, else the sizes did not reach
@@ -61,6 +67,9 @@ pub struct CommandSweepSettings {
     /// Caps as shares of the rows loaded (`--max-ranking-samples-fraction`);
     /// empty: unsampled runs only.
     pub fractions: Vec<f64>,
+    /// Numeric profile column counts (`--columns`, for `{columns}` and the
+    /// data generated for `{data_dir}`); empty: the scenario's count only.
+    pub columns: Vec<u64>,
     /// Runs per point; each figure is their median.
     pub repeat: u32,
     /// Where generated data is cached (`None`: the default cache).
@@ -140,6 +149,9 @@ pub struct PointPlan<'a> {
     pub size: Size,
     /// The generated data for `{data_dir}`, if any.
     pub data_dir: Option<&'a Path>,
+    /// Numeric profile columns of the point (`{columns}`, `$OOMLAB_COLUMNS`);
+    /// `None` when no scenario says (the command gate without one).
+    pub columns: Option<u64>,
     /// `MAX_RANKING_SAMPLES` (0: no cap).
     pub cap: u64,
     /// Stage markers.
@@ -173,8 +185,7 @@ pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<Poi
     let size = plan.size;
     let command = substitute(
         plan.template,
-        size.rows,
-        size.scale,
+        (size.rows, size.scale, plan.columns),
         plan.data_dir,
         plan.cap,
     )?;
@@ -183,6 +194,9 @@ pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<Poi
         ("OOMLAB_SCALE".to_string(), size.scale.to_string()),
         (MAX_RANKING_SAMPLES_ENV.to_string(), plan.cap.to_string()),
     ];
+    if let Some(c) = plan.columns {
+        env.push(("OOMLAB_COLUMNS".to_string(), c.to_string()));
+    }
     if let Some(d) = plan.data_dir {
         env.push(("OOMLAB_DATA_DIR".to_string(), d.display().to_string()));
     }
@@ -234,11 +248,11 @@ pub fn parse_rows(text: &str) -> Result<Vec<u64>> {
         .collect()
 }
 
-/// The argv of one run: every placeholder replaced.
+/// The argv of one run: every placeholder replaced (`{columns}` needs a
+/// known column count: the sweep's, or the scenario's).
 pub fn substitute(
     template: &[OsString],
-    rows: u64,
-    scale: f64,
+    (rows, scale, columns): (u64, f64, Option<u64>),
     data_dir: Option<&Path>,
     cap: u64,
 ) -> Result<Vec<OsString>> {
@@ -253,12 +267,18 @@ pub fn substitute(
                     "sweep -- CMD: argument `{text}` names {{data_dir}}, but no data was generated (internal: data_dir missing)"
                 )));
             }
+            if text.contains("{columns}") && columns.is_none() {
+                return Err(bad_input(format!(
+                    "argument `{text}` names {{columns}}, but no scenario says how many numeric profile columns there are (give --scenario)"
+                )));
+            }
             let dir = data_dir.map(|d| d.display().to_string()).unwrap_or_default();
             Ok(OsString::from(
                 text.replace("{rows}", &rows.to_string())
                     .replace("{scale}", &scale.to_string())
                     .replace("{data_dir}", &dir)
-                    .replace("{max_ranking_samples}", &cap.to_string()),
+                    .replace("{max_ranking_samples}", &cap.to_string())
+                    .replace("{columns}", &columns.unwrap_or(0).to_string()),
             ))
         })
         .collect()
@@ -346,15 +366,42 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         .unwrap_or_else(|| report::default_out_dir("sweep-command"));
     let mut progress = Progress::new(settings.quiet);
     let holdout_rows = sizes.last().map_or(0, |s| s.rows);
+    let columns_ref = scenario.scenario.production_sizes().profile_numeric_columns;
+    for &c in &settings.columns {
+        scenario.scenario.with_numeric_profile_columns(c)?;
+    }
+    let holdout_columns = settings.columns.last().copied();
+    // With --columns: every size but the largest at every count but the
+    // largest, and the point larger in both, held out.
+    let design: Vec<(Size, Option<u64>)> = match holdout_columns {
+        None => sizes.iter().map(|s| (*s, None)).collect(),
+        Some(top) => {
+            let mut d = Vec::new();
+            for s in &sizes[..sizes.len() - 1] {
+                for &c in &settings.columns[..settings.columns.len() - 1] {
+                    d.push((*s, Some(c)));
+                }
+            }
+            if let Some(last) = sizes.last() {
+                d.push((*last, Some(top)));
+            }
+            d
+        }
+    };
 
     let mut points: BTreeMap<&'static str, Vec<Point>> = BTreeMap::new();
     let mut machine = None;
     let mut version = (None, None);
     let mut kept_ratio = Vec::new();
     let mut reports = Vec::new();
-    for size in &sizes {
+    for (size, swept_columns) in &design {
+        let point_columns = swept_columns.unwrap_or(columns_ref);
         let data_dir = if needs_data {
-            Some(generate(&settings, size.scale, &mut progress)?)
+            Some(generate(
+                &settings,
+                (size.scale, *swept_columns),
+                &mut progress,
+            )?)
         } else {
             None
         };
@@ -370,8 +417,11 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             let mut last_path = String::new();
             for attempt in 1..=settings.repeat {
                 let dir = out.join(format!(
-                    "rows-{}{}{}",
+                    "rows-{}{}{}{}",
                     size.rows,
+                    swept_columns
+                        .map(|c| format!("-columns-{c}"))
+                        .unwrap_or_default(),
                     if cap > 0 {
                         format!("-cap-{cap}")
                     } else {
@@ -388,6 +438,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
                         template: &settings.template,
                         size: *size,
                         data_dir: data_dir.as_deref(),
+                        columns: Some(point_columns),
                         cap,
                         pattern: &pattern,
                         interval: settings.interval,
@@ -451,7 +502,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
                 peak_stage,
                 stage_peaks,
                 report: last_path,
-                columns: 0,
+                columns: point_columns,
             };
             let variant = if cap > 0 || !settings.fractions.is_empty() {
                 "command-sampled"
@@ -476,7 +527,8 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
     } else {
         kept_ratio.iter().sum::<f64>() / kept_ratio.len() as f64
     };
-    let columns_ref = scenario.scenario.production_sizes().profile_numeric_columns;
+    let held_out =
+        |p: &Point| p.rows_in >= holdout_rows && holdout_columns.is_none_or(|c| p.columns >= c);
     let mut variants = Vec::new();
     let mut held = Vec::new();
     let mut max_err = BTreeMap::new();
@@ -489,14 +541,10 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         };
         let stage_names = common_stages(&pts);
         let names: Vec<&str> = stage_names.iter().map(String::as_str).collect();
-        let train: Vec<Point> = pts
-            .iter()
-            .filter(|p| p.rows_in < holdout_rows)
-            .cloned()
-            .collect();
+        let train: Vec<Point> = pts.iter().filter(|p| !held_out(p)).cloned().collect();
         let checked = VariantModel::fit(name, "command", sampling, &names, train, columns_ref)?;
         let mut worst = 0.0f64;
-        for p in pts.iter().filter(|p| p.rows_in >= holdout_rows) {
+        for p in pts.iter().filter(|p| held_out(p)) {
             let h: HeldOut = checked.judge(p);
             worst = worst.max(h.error_pct.abs());
             held.push(h);
@@ -542,8 +590,13 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             fitted_scales: scales[..scales.len() - 1].to_vec(),
             points: held,
             max_abs_error_pct: max_err,
-            holdout_columns: None,
-            fitted_columns: Vec::new(),
+            holdout_columns,
+            fitted_columns: settings
+                .columns
+                .len()
+                .checked_sub(1)
+                .map(|n| settings.columns[..n].to_vec())
+                .unwrap_or_default(),
         },
         calibration: None,
         production_checks: Vec::new(),
@@ -553,7 +606,14 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             python: version.0,
             pandas: version.1,
         },
-        columns: crate::model::ColumnAxis::default(),
+        columns: crate::model::ColumnAxis {
+            at: columns_ref,
+            measured: if settings.columns.is_empty() {
+                vec![columns_ref]
+            } else {
+                settings.columns.clone()
+            },
+        },
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     model.write(&out.join("model.json"))?;
@@ -587,13 +647,30 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
 
     println!("\nCommand sweep: {source}");
     println!(
-        "Held-out check: fitted on {} rows, predicting {} rows",
+        "Held-out check: fitted on {} rows{}, predicting {} rows{}",
         sizes[..sizes.len() - 1]
             .iter()
             .map(|s| format_count(s.rows))
             .collect::<Vec<_>>()
             .join(", "),
-        format_count(holdout_rows)
+        if model.validation.fitted_columns.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " x numeric profile columns {}",
+                model
+                    .validation
+                    .fitted_columns
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        format_count(holdout_rows),
+        holdout_columns
+            .map(|c| format!(" at {c} columns (larger in both)"))
+            .unwrap_or_default()
     );
     println!("{}", held_out.to_text());
     for (variant, err) in &model.validation.max_abs_error_pct {
@@ -714,13 +791,13 @@ fn common_stages(points: &[Point]) -> Vec<String> {
 /// first use, as `oomlab data` does): its directory, for `{data_dir}`.
 fn generate(
     settings: &CommandSweepSettings,
-    scale: f64,
+    (scale, columns): (f64, Option<u64>),
     progress: &mut Progress,
 ) -> Result<PathBuf> {
     generate_data(
         &settings.scenario,
         settings.cache_dir.as_deref(),
-        scale,
+        (scale, columns),
         settings.force,
         progress,
     )
@@ -733,7 +810,7 @@ fn generate(
 pub fn generate_data(
     scenario: &Path,
     cache_dir: Option<&Path>,
-    scale: f64,
+    (scale, columns): (f64, Option<u64>),
     force: bool,
     progress: &mut Progress,
 ) -> Result<PathBuf> {
@@ -745,7 +822,11 @@ pub fn generate_data(
         force,
         ..Default::default()
     };
-    let plan = crate::replay::plan("sweep", &replay, Vec::new())?;
+    let mut plan = crate::replay::plan("sweep", &replay, Vec::new())?;
+    if let Some(c) = columns {
+        // As wide as asked: `{data_dir}` then holds that many numeric columns.
+        plan.scenario.scenario = plan.scenario.scenario.with_numeric_profile_columns(c)?;
+    }
     plan.run(progress)?;
     let sizes = plan.scenario.scenario.sizes(plan.scale);
     Ok(crate::data::DataCache::locate(&plan.cache_root, &plan.scenario.scenario, &sizes).dir)
@@ -768,7 +849,7 @@ mod tests {
         .iter()
         .map(OsString::from)
         .collect();
-        let got = substitute(&t, 1000, 0.5, Some(Path::new("/tmp/d")), 7).unwrap();
+        let got = substitute(&t, (1000, 0.5, Some(87)), Some(Path::new("/tmp/d")), 7).unwrap();
         let got: Vec<String> = got
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
