@@ -380,6 +380,9 @@ pub struct RecommendArgs {
     /// Print the answer as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the growth headroom (headroom.png, headroom.svg) into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// The memory model `recommend` and `check` answer from, and how to
@@ -441,6 +444,9 @@ pub struct CheckArgs {
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the growth headroom (headroom.png, headroom.svg) into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `--memory-limit`: kill a measured child at a limit, as a container would.

@@ -129,6 +129,25 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         columns: model.columns_now(),
         growth: advice::growth(model, variant, rows_in, cap, limit),
     };
+    let pictures = match &args.out {
+        Some(dir) => {
+            let advised = match &would_fit {
+                Some(Answer::Cap { cap, .. }) => Some(*cap),
+                _ => None,
+            };
+            oomlab::plot::render(
+                &oomlab::plot::headroom::HeadroomChart::new(
+                    model,
+                    variant,
+                    (rows_in, cap, advised),
+                    limit,
+                    &output.growth.table,
+                ),
+                dir,
+            )?
+        }
+        None => Vec::new(),
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
@@ -189,6 +208,9 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         }
         if model.calibration.is_none() {
             println!("note: {}", oomlab::model::uncalibrated_note(model));
+        }
+        for p in &pictures {
+            println!("picture: {}", p.display());
         }
     }
     Ok(if fits { Exit::Ok } else { Exit::Failed })

@@ -121,10 +121,26 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
             .map(|cap| advice::growth(model, variant, rows_in, cap, limit)),
         warnings: warnings.clone(),
     };
+    let pictures = match (&args.out, &output.growth) {
+        (Some(dir), Some(growth)) => oomlab::plot::render(
+            &oomlab::plot::headroom::HeadroomChart::new(
+                model,
+                variant,
+                (rows_in, answer.setting().unwrap_or(0), answer.setting()),
+                limit,
+                &growth.table,
+            ),
+            dir,
+        )?,
+        _ => Vec::new(),
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         print_text(&loaded, variant, &output, &table, coverage.as_ref());
+        for p in &pictures {
+            println!("picture: {}", p.display());
+        }
     }
     match needs {
         Some(n) => Err(exit_with(
