@@ -343,6 +343,7 @@ mod tests {
             observed: vec!["11873402:0>=150000000000@merge_user_features".into()],
             rows_in: 11_873_402,
             memory_bytes: 150_000_000_000,
+            columns: None,
         };
         assert_eq!(
             line.command(4_800_000),
