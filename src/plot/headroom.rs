@@ -219,11 +219,13 @@ impl Chart for HeadroomChart {
             )?
             .label("growth table: over the limit")
             .legend(|(x, y)| Circle::new((x + 7, y), 5, WORSE.stroke_width(2)));
-        let label_at = |text: String, at: (f64, f64)| {
+        // Today's label above its point, the cap's below: the two are often
+        // close on the rows axis (a cap just under the rows loaded).
+        let label_at = |text: String, at: (f64, f64), v: VPos| {
             Text::new(
                 text,
                 at,
-                font(style::text_size::SMALL, &INK).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                font(style::text_size::SMALL, &INK).pos(Pos::new(HPos::Left, v)),
             )
         };
         chart.draw_series([
@@ -235,13 +237,14 @@ impl Chart for HeadroomChart {
                     self.today.1
                 ),
                 self.today,
+                VPos::Bottom,
             )
             .into_dyn(),
         ])?;
         if let Some((x, y, label)) = &self.cap {
             chart.draw_series([
                 TriangleMarker::new((*x, *y), 9, INK.filled()).into_dyn(),
-                label_at(format!("  {label}"), (*x, *y)).into_dyn(),
+                label_at(format!("  {label}"), (*x, *y), VPos::Top).into_dyn(),
             ])?;
         }
         chart
