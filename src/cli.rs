@@ -316,9 +316,9 @@ pub struct PlotArgs {
 
 /// `oomlab sweep`: measure at several scales, fit, hold out, save the model.
 /// With `-- CMD ARGS...`, the command is measured instead of the replay: its
-/// arguments may name `{rows}`, `{scale}`, `{data_dir}` and
-/// `{max_ranking_samples}`, also exported as OOMLAB_ROWS, OOMLAB_SCALE,
-/// OOMLAB_DATA_DIR and MAX_RANKING_SAMPLES.
+/// arguments may name `{rows}`, `{scale}`, `{data_dir}`,
+/// `{max_ranking_samples}` and `{columns}`, also exported as OOMLAB_ROWS,
+/// OOMLAB_SCALE, OOMLAB_DATA_DIR, MAX_RANKING_SAMPLES and OOMLAB_COLUMNS.
 #[derive(Debug, Args, Clone)]
 pub struct SweepArgs {
     /// Scenario file describing the shape of production data.
@@ -330,6 +330,11 @@ pub struct SweepArgs {
     /// Command sweeps: rows to run the command at, comma-separated (instead of --scales).
     #[arg(long, conflicts_with = "scales")]
     pub rows: Option<String>,
+    /// Numeric profile column counts to measure at each size, comma-separated
+    /// (at least 3): the data is generated that wide and the model gets a
+    /// column term; the largest count is held out with the largest size.
+    #[arg(long)]
+    pub columns: Option<String>,
     /// MAX_RANKING_SAMPLES of the sampled runs, as fractions of the rows loaded
     /// at each scale, comma-separated (`none`: no sampled runs). Default:
     /// 0.25,0.6 for the replay; none for a command.
@@ -452,6 +457,9 @@ pub struct RecommendArgs {
     /// Print the answer as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the growth headroom (headroom.png, headroom.svg) into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// The memory model `recommend` and `check` answer from, and how to
@@ -470,6 +478,11 @@ pub struct ModelArgs {
     /// model to its pandas peaks, so the answer is in pandas bytes.
     #[arg(long)]
     pub fidelity: Option<PathBuf>,
+    /// Numeric profile columns the run merges, as its log says (`Merging with
+    /// dataset features (94 columns)`; default: the model's count). Needs a
+    /// model swept with --columns to change the answer.
+    #[arg(long)]
+    pub columns: Option<u64>,
 }
 
 /// `oomlab check`: do the planned settings fit the budget?
@@ -480,6 +493,7 @@ impl ModelArgs {
             model: self.model.clone(),
             observed: self.observed.clone(),
             fidelity: self.fidelity.clone(),
+            columns: self.columns,
         }
     }
 }
@@ -509,6 +523,9 @@ pub struct CheckArgs {
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the growth headroom (headroom.png, headroom.svg) into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `--memory-limit`: kill a measured child at a limit, as a container would.

@@ -65,7 +65,15 @@ pub fn from_model(
         return None;
     }
     let variant = model.variant_for(strategy, sampling).ok()?;
-    let predicted = model.predict(variant, sizes.sample_rows, cap).peak_bytes;
+    // At the run's own width: a scenario made wider than the model's costs more.
+    let predicted = model
+        .predict_at(
+            variant,
+            sizes.sample_rows,
+            cap,
+            sizes.profile_numeric_columns,
+        )
+        .peak_bytes;
     (predicted.is_finite() && predicted > 0.0).then(|| Estimate {
         bytes: predicted as u64,
         source: format!("model {}", path.display()),

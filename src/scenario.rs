@@ -497,6 +497,48 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// The same scenario with `count` numeric profile columns: the numeric
+    /// groups scaled in proportion (the last one takes the rounding), the
+    /// other columns as they are. The write-up's second growth risk is "a
+    /// hundred more features"; `sweep --columns` measures it by generating
+    /// data this wide. A scenario without numeric groups gets one float group.
+    pub fn with_numeric_profile_columns(&self, count: u64) -> Result<Scenario> {
+        if count == 0 || count > 10_000 {
+            return Err(bad_input(format!(
+                "--columns {count}: expected a number of numeric profile columns in [1, 10000]"
+            )));
+        }
+        let mut out = self.clone();
+        let total: u64 = self.sizes(1.0).profile_numeric_columns;
+        let groups = &mut out.dataset_profile.columns;
+        if total == 0 {
+            groups.push(ColumnGroup {
+                kind: ColumnKind::Float,
+                count: count as i64,
+                length: None,
+                distinct: None,
+            });
+            return Ok(out);
+        }
+        let numeric: Vec<usize> = (0..groups.len())
+            .filter(|&i| groups[i].kind.is_numeric())
+            .collect();
+        let mut left = count;
+        for (k, &i) in numeric.iter().enumerate() {
+            let share = if k + 1 == numeric.len() {
+                left
+            } else {
+                (groups[i].count as u64 * count / total).min(left)
+            };
+            groups[i].count = share as i64;
+            left -= share;
+        }
+        groups.retain(|g| g.count > 0);
+        Ok(out)
+    }
+}
+
 /// Checks a `--scale` value: a positive finite factor.
 pub fn validate_scale(scale: f64) -> Result<f64> {
     if scale.is_finite() && scale > 0.0 && scale <= 100.0 {
@@ -533,6 +575,20 @@ columns = 12
         assert_eq!(sizes.datasets, 50);
         assert_eq!(sizes.profile_columns, 5);
         assert_eq!(sizes.profile_numeric_columns, 3);
+    }
+
+    #[test]
+    fn numeric_columns_scale_in_proportion() {
+        let s = Scenario::parse(include_str!("../scenarios/production.toml"), "p.toml").unwrap();
+        for n in [1u64, 20, 87, 150, 410] {
+            let wide = s.with_numeric_profile_columns(n).unwrap();
+            let sizes = wide.sizes(1.0);
+            assert_eq!(sizes.profile_numeric_columns, n);
+            assert_eq!(sizes.profile_columns, n + 213, "{n}");
+            assert!(wide.validate("w").is_ok());
+        }
+        assert_eq!(s.with_numeric_profile_columns(87).unwrap(), s);
+        assert!(s.with_numeric_profile_columns(0).is_err());
     }
 
     fn error_of(text: &str) -> String {

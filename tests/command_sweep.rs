@@ -107,6 +107,63 @@ fn a_linear_command_sweep_recovers_its_per_row_cost_within_2_percent() {
     assert_eq!(model["scales"], again["scales"]);
 }
 
+/// Issue 20: `{columns}` is substituted (and `$OOMLAB_COLUMNS` exported) at
+/// every point of a rows x columns grid; a command paying 16 bytes per row
+/// per column has that cost recovered, and its held-out point (larger in
+/// both) predicted.
+#[test]
+fn a_column_sweep_substitutes_columns_and_recovers_their_cost() {
+    const WIDE: &str = "import os, sys, time\n\
+n = int(sys.argv[1])\n\
+c = int(sys.argv[2])\n\
+assert c == int(os.environ['OOMLAB_COLUMNS']), (c, os.environ['OOMLAB_COLUMNS'])\n\
+print('INFO [stage] hold', flush=True)\n\
+b = bytearray(b'\\x01') * (n * (500 + 16 * c))\n\
+time.sleep(0.2)\n";
+    let out = scratch("command-sweep-columns");
+    let run = sweep(
+        &out,
+        &[
+            "--scenario",
+            "scenarios/ci.toml",
+            "--rows",
+            "20000,40000,80000,160000",
+            "--columns",
+            "50,100,150,250",
+        ],
+        &["python3", "-c", WIDE, "{rows}", "{columns}"],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert!(
+        text(&run).contains("predicting 160,000 rows at 250 columns (larger in both)"),
+        "{}",
+        text(&run)
+    );
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(
+        model["columns"]["measured"],
+        serde_json::json!([50, 100, 150, 250])
+    );
+    let hold = model["variants"][0]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "hold")
+        .expect("a hold stage")["fit"]
+        .clone();
+    let per_column = hold["bytes_per_row_in_per_column"].as_f64().unwrap();
+    assert!(
+        (per_column - 16.0).abs() <= 0.05 * 16.0,
+        "{per_column} B/row/column\n{}",
+        text(&run)
+    );
+    let held = model["validation"]["max_abs_error_pct"]["command"]
+        .as_f64()
+        .unwrap();
+    assert!(held <= 5.0, "held-out error {held}%\n{}", text(&run));
+}
+
 #[test]
 fn a_command_whose_peak_ignores_the_size_is_refused() {
     let out = scratch("command-sweep-flat");

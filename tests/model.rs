@@ -953,3 +953,106 @@ fn model_fit_pools_machines_and_refuses_mixtures() {
     assert_eq!(code(&missing), 2);
     assert!(text(&missing).contains("no/such/dir"));
 }
+
+/// Issue 20: a sweep over rows and numeric profile columns on ci.toml (3 x 3
+/// plus the held-out point larger in both), and the growth headroom `check`
+/// prints from it, held to the model's own predictions at the boundary.
+#[test]
+fn a_column_sweep_predicts_the_held_out_point_and_check_marks_the_boundary() {
+    let dir = scratch("model-sweep-columns");
+    let model = dir.join("saved-model.json");
+    let out = run_sweep(
+        &dir,
+        &model,
+        &[
+            "--scales",
+            "0.1,0.2,0.4,0.8",
+            "--columns",
+            "87,137,187,287",
+            "--max-ranking-samples-fraction",
+            "none",
+            "--chunk-rows",
+            "5000",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout.contains("predicting scale 0.8 at 287 columns (larger in both)"),
+        "{stdout}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["columns"]["measured"],
+        serde_json::json!([87, 137, 187, 287])
+    );
+    for variant in ["legacy", "optimized"] {
+        let err = f(&json["validation"]["max_abs_error_pct"][variant]);
+        assert!(err < MODEL_MARGIN * 100.0, "{variant}: {err}%\n{stdout}");
+    }
+
+    let ask = |args: &[&str]| {
+        oomlab()
+            .arg("check")
+            .arg("--model")
+            .arg(&model)
+            .args(["--memory", "1GiB", "--rows", "200000"])
+            .args(args)
+            .output()
+            .expect("oomlab runs")
+    };
+    let plain = ask(&[]);
+    let said = String::from_utf8_lossy(&plain.stdout).into_owned();
+    let j = json_of(&ask(&["--json"]));
+    let growth = &j["growth"];
+    // Columns alone: the largest count fits, one more does not.
+    let max = growth["columns"]["max_columns"].as_u64().expect("bounded");
+    assert!(max > 87, "{growth}");
+    assert!(
+        said.contains(&format!(
+            "numeric profile columns can grow from 87 to {max}"
+        )),
+        "{said}"
+    );
+    assert_eq!(code(&ask(&["--columns", &max.to_string()])), 0);
+    assert_eq!(code(&ask(&["--columns", &(max + 1).to_string()])), 1);
+    // Rows alone, likewise.
+    let rows = growth["rows"]["max_rows"].as_u64().expect("bounded");
+    let at_rows = |r: u64| {
+        oomlab()
+            .args(["check", "--model"])
+            .arg(&model)
+            .args(["--memory", "1GiB", "--rows", &r.to_string()])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(code(&at_rows(rows)), 0);
+    assert_eq!(code(&at_rows(rows + 1)), 1);
+    // The two-way table: every cell is what `check` says at its sizes.
+    let cells = growth["table"]["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 4);
+    for row in cells {
+        let row = row.as_array().unwrap();
+        assert_eq!(row.len(), 4);
+        for cell in row {
+            let verdict = oomlab()
+                .args(["check", "--model"])
+                .arg(&model)
+                .args([
+                    "--memory",
+                    "1GiB",
+                    "--rows",
+                    &cell["rows_in"].to_string(),
+                    "--columns",
+                    &cell["columns"].to_string(),
+                ])
+                .output()
+                .unwrap();
+            let fits = cell["fits"].as_bool().unwrap();
+            assert_eq!(code(&verdict), if fits { 0 } else { 1 }, "{cell}");
+        }
+    }
+    assert!(said.contains("287 (+200)"), "{said}");
+    assert!(said.contains("x10 2,000,000"), "{said}");
+}

@@ -1274,3 +1274,86 @@ fn a_pod_limit_and_kill_calibrate_the_model_like_the_log_does() {
     let killed = mf["check_killed_command"].as_str().unwrap();
     assert_eq!(run_printed(killed).status.code(), Some(1), "{killed}");
 }
+
+/// Issue 20: a log that merged 94 dataset feature columns, read with a model
+/// swept over columns, is predicted at 94 (not the model's 87) and says so;
+/// the printed `check` lines carry `--columns 94` and still agree.
+#[test]
+fn a_logged_column_count_is_where_the_model_predicts() {
+    let dir = scratch("pm-sweep-columns");
+    let model = dir.join("model.json");
+    let cache = cache_dir();
+    let out = run(&[
+        "sweep",
+        "--scenario",
+        "scenarios/ci.toml",
+        "--scales",
+        "0.1,0.2,0.4,0.8",
+        "--columns",
+        "87,137,187,287",
+        "--max-ranking-samples-fraction",
+        "0.5",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "sweep failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model = model.to_str().unwrap();
+    let pm = postmortem(
+        "pm-columns-94",
+        &fixture("v2_unsampled_killed_150gb.log"),
+        &["--model", model, "--memory-limit", "150GB"],
+    );
+    pm.assert_ok();
+    let mf = pm.json()["model"].clone();
+    assert_eq!(u(&mf["columns"]), 94, "{mf}");
+    let notes = mf["notes"].to_string();
+    assert!(
+        notes.contains("every figure is at 94 numeric profile columns")
+            && notes.contains("94 is inside the measured range"),
+        "{notes}"
+    );
+    assert!(!notes.contains("off by about the ratio"), "{notes}");
+    let verdict = pm.verdict();
+    assert!(
+        verdict.contains("94 numeric profile columns, as logged"),
+        "{verdict}"
+    );
+    // The figure before the kill is `check`'s at 94 columns, above its 87.
+    let at = |columns: &str| {
+        let out = run(&[
+            "check",
+            "--model",
+            model,
+            "--strategy",
+            "legacy",
+            "--rows",
+            "11873402",
+            "--columns",
+            columns,
+            "--memory",
+            "1TiB",
+            "--json",
+        ]);
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+        f(&j["prediction"]["peak_bytes"])
+    };
+    let before = f(&mf["largest_before_kill_bytes"]);
+    assert!((before - at("94")).abs() <= 1.0, "{before} vs {}", at("94"));
+    assert!(at("94") > at("87"));
+    // The printed check lines reproduce the answer at 94.
+    let killed = mf["check_killed_command"].as_str().unwrap();
+    assert!(killed.contains("--columns 94"), "{killed}");
+    assert_eq!(run_printed(killed).status.code(), Some(1), "{killed}");
+    if let Some(check) = mf["check_command"].as_str() {
+        assert_eq!(run_printed(check).status.code(), Some(0), "{check}");
+    }
+}

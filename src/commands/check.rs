@@ -12,7 +12,7 @@ use crate::cli::CheckArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::model::advice::{self, budget, describe_limit, validate_headroom, Answer, Budget};
 use oomlab::model::Prediction;
-use oomlab::recommend::{calibration_table, load_model, needs_at_least, parse_rows};
+use oomlab::recommend::{calibration_table, growth_text, load_model, needs_at_least, parse_rows};
 use oomlab::replay::resolve_max_ranking_samples;
 use oomlab::sampling::SamplingMode;
 use oomlab::strategy;
@@ -44,6 +44,34 @@ pub struct CheckOutput {
     pub calibrated: bool,
     /// How far the rows loaded can grow before the peak crosses the limit.
     pub rows_headroom: advice::RowsHeadroom,
+    /// Numeric profile columns the prediction is at (the model's, or `--columns`).
+    pub columns: u64,
+    /// Rows, columns and both together: the write-up's Q3 in figures.
+    pub growth: advice::Growth,
+}
+
+/// `, 94 numeric profile columns (--columns; ...)`: at which column count
+/// the answer is, when it was asked for or the model can vary it.
+pub fn columns_clause(model: &oomlab::model::Model, asked: Option<u64>) -> String {
+    let now = model.columns_now();
+    match asked {
+        Some(c) if !model.has_column_term() => format!(
+            ", {c} {} asked (--columns) but the model was measured at {} only and has no column term: the figures are at {}",
+            oomlab::model::COLUMNS_WHAT,
+            now,
+            now
+        ),
+        Some(c) => format!(
+            ", {c} {} (--columns{})",
+            oomlab::model::COLUMNS_WHAT,
+            model
+                .columns_outside(c)
+                .map(|o| format!("; {o}"))
+                .unwrap_or_default()
+        ),
+        None if model.has_column_term() => format!(", {now} {}", oomlab::model::COLUMNS_WHAT),
+        None => String::new(),
+    }
 }
 
 /// `oomlab check`.
@@ -107,6 +135,27 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         needs_at_least_bytes: needs,
         calibrated: model.calibration.is_some(),
         rows_headroom: advice::rows_headroom(model, variant, rows_in, cap, limit),
+        columns: model.columns_now(),
+        growth: advice::growth(model, variant, rows_in, cap, limit),
+    };
+    let pictures = match &args.out {
+        Some(dir) => {
+            let advised = match &would_fit {
+                Some(Answer::Cap { cap, .. }) => Some(*cap),
+                _ => None,
+            };
+            oomlab::plot::render(
+                &oomlab::plot::headroom::HeadroomChart::new(
+                    model,
+                    variant,
+                    (rows_in, cap, advised),
+                    limit,
+                    &output.growth.table,
+                ),
+                dir,
+            )?
+        }
+        None => Vec::new(),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
@@ -124,10 +173,11 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             format!("MAX_RANKING_SAMPLES={cap} ({source}; {why})")
         };
         println!(
-            "{}: {} with {} rows loaded, {applies}",
+            "{}: {} with {} rows loaded, {applies}{}",
             if fits { "FITS" } else { "DOES NOT FIT" },
             variant.name,
-            format_count(rows_in)
+            format_count(rows_in),
+            columns_clause(model, args.model.columns)
         );
         println!(
             "  predicted peak {} (stage {}) against {} ({})",
@@ -142,10 +192,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             if margin >= 0.0 { "" } else { "-" },
             format_bytes(margin.abs() as u64)
         );
-        println!(
-            "  growth: {}",
-            advice::rows_headroom_sentence(&output.rows_headroom, cap)
-        );
+        print!("{}", growth_text(&output.growth, cap));
         if let Some(t) = calibration_table(&loaded.before, model, variant, rows_in, cap) {
             if let Some(line) = oomlab::model::calibration_line(model) {
                 println!("{line}");
@@ -174,6 +221,9 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         }
         if model.calibration.is_none() {
             println!("note: {}", oomlab::model::uncalibrated_note(model));
+        }
+        for p in &pictures {
+            println!("picture: {}", p.display());
         }
     }
     Ok(if fits { Exit::Ok } else { Exit::Failed })

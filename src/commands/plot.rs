@@ -38,6 +38,20 @@ pub fn plot(args: PlotArgs) -> Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
+    // A sweep's model (`model.json`, or a copy such as reports/model.json)
+    // re-draws its sweep picture.
+    if args
+        .report
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("model") && n.ends_with(".json"))
+    {
+        let model = oomlab::model::Model::read(&args.report)?;
+        for file in plot::render(&plot::sweep::SweepChart::new(&model), &dir)? {
+            println!("{}", file.display());
+        }
+        return Ok(Exit::Ok);
+    }
     let report = Report::read_json(&args.report)?;
     let opts = PlotOptions {
         budget_bytes,

@@ -125,12 +125,31 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         rows_headroom: answer
             .setting()
             .map(|cap| advice::rows_headroom(model, variant, rows_in, cap, limit)),
+        growth: answer
+            .setting()
+            .map(|cap| advice::growth(model, variant, rows_in, cap, limit)),
         warnings: warnings.clone(),
+    };
+    let pictures = match (&args.out, &output.growth) {
+        (Some(dir), Some(growth)) => oomlab::plot::render(
+            &oomlab::plot::headroom::HeadroomChart::new(
+                model,
+                variant,
+                (rows_in, answer.setting().unwrap_or(0), answer.setting()),
+                limit,
+                &growth.table,
+            ),
+            dir,
+        )?,
+        _ => Vec::new(),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         print_text(&loaded, variant, &output, &table, coverage.as_ref());
+        for p in &pictures {
+            println!("picture: {}", p.display());
+        }
     }
     match needs {
         Some(n) => Err(exit_with(
@@ -179,11 +198,24 @@ fn print_text(
     );
     println!("        {}", describe_limit(out.budget.bytes, out.headroom));
     println!(
-        "Rows: {} loaded, {} after dropna; {} sampling ({})",
+        "Rows: {} loaded, {} after dropna; {} sampling ({}){}",
         format_count(out.rows_in),
         format_count(out.rows_after_dropna),
         out.sampling.name(),
-        variant.name
+        variant.name,
+        if model.has_column_term() {
+            format!(
+                "; {} {}{}",
+                model.columns_now(),
+                oomlab::model::COLUMNS_WHAT,
+                model
+                    .columns_outside(model.columns_now())
+                    .map(|o| format!(" ({o})"))
+                    .unwrap_or_default()
+            )
+        } else {
+            String::new()
+        }
     );
     let p = out.answer.prediction();
     match &out.answer {
@@ -204,8 +236,8 @@ fn print_text(
                 format_bytes(out.margin_bytes.max(0.0) as u64),
                 format_bytes((out.budget.bytes as f64 - p.peak_bytes).max(0.0) as u64)
             );
-            if let Some(h) = &out.rows_headroom {
-                println!("  growth: {}", advice::rows_headroom_sentence(h, setting));
+            if let Some(g) = &out.growth {
+                print!("{}", growth_text(g, setting));
             }
             let note = format!(
                 "oomlab recommend: {} budget, {:.0}% headroom, {} rows, predicted peak {}",

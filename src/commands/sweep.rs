@@ -9,7 +9,7 @@ use crate::cli::SweepArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::sweep::command::{parse_rows, CommandSweepSettings, Sizes};
 use oomlab::sweep::pods::{emit_command, emit_replay, CommandFlags, EmitSettings};
-use oomlab::sweep::{parse_fractions, parse_scales, SweepSettings};
+use oomlab::sweep::{parse_columns, parse_fractions, parse_scales, SweepSettings};
 use oomlab::units::parse_size;
 
 /// `oomlab sweep`.
@@ -33,6 +33,15 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         }),
         None => None,
     };
+    let columns = match &args.columns {
+        Some(text) => parse_columns(text)?,
+        None => Vec::new(),
+    };
+    if emit.is_some() && !columns.is_empty() {
+        return Err(bad_input(
+            "--emit kubernetes with --columns: the pods run each size at the scenario's own column count; sweep columns on one machine",
+        ));
+    }
     if !args.command.is_empty() {
         let sizes = match &args.rows {
             Some(text) => Sizes::Rows(parse_rows(text)?),
@@ -47,6 +56,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             scenario: args.scenario,
             sizes,
             fractions,
+            columns: columns.clone(),
             repeat: args.repeat,
             cache_dir: args.cache_dir,
             interval,
@@ -92,6 +102,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         chunk_rows: args.chunk_rows,
         memory_mode: args.memory_mode,
         production: args.production,
+        columns,
         quiet: args.quiet,
     };
     match emit {

@@ -217,7 +217,7 @@ pub fn measure_sides(
             Some(generate_data(
                 scenario,
                 how.cache_dir.as_deref(),
-                size.scale,
+                (size.scale, None),
                 how.force,
                 progress,
             )?)
@@ -240,6 +240,7 @@ pub fn measure_sides(
                         template,
                         size: *size,
                         data_dir: data_dir.as_deref(),
+                        columns: None,
                         cap: 0,
                         pattern: &pattern,
                         interval: Duration::from_millis(10),

@@ -280,6 +280,190 @@ pub fn rows_headroom_sentence(h: &RowsHeadroom, cap: u64) -> String {
     }
 }
 
+/// How far the feature columns can grow before the predicted peak crosses
+/// the limit: the write-up's other growth risk ("a hundred more features",
+/// its Q3), at today's rows and cap.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ColumnsHeadroom {
+    /// What is counted (`numeric profile columns`).
+    pub what: String,
+    /// Columns today (the model's count, or `--columns`).
+    pub columns: u64,
+    /// The most columns whose predicted peak stays within the limit (`None`:
+    /// the model has no column term, or the peak never reaches the limit).
+    pub max_columns: Option<u64>,
+    /// False when the model was measured at one column count: it cannot say.
+    pub modelled: bool,
+    /// The column counts the model was measured at.
+    pub measured: Vec<u64>,
+}
+
+/// Past this many columns the question is moot (and bisection stops).
+const COLUMNS_CEILING: u64 = 100_000;
+
+/// Columns headroom of `variant` at `rows_in` rows loaded and
+/// `MAX_RANKING_SAMPLES = cap` under `limit`, by bisection on the model's own
+/// prediction (calibration included), as [`rows_headroom`] does for rows.
+pub fn columns_headroom(
+    model: &Model,
+    variant: &VariantModel,
+    rows_in: u64,
+    cap: u64,
+    limit: f64,
+) -> ColumnsHeadroom {
+    let columns = model.columns_now();
+    let modelled = model.has_column_term();
+    let fits = |c: u64| model.predict_at(variant, rows_in, cap, c).peak_bytes <= limit;
+    let max_columns = if !modelled || fits(COLUMNS_CEILING) {
+        None
+    } else if !fits(0) {
+        Some(0)
+    } else {
+        let (mut lo, mut hi) = (0u64, COLUMNS_CEILING);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(lo)
+    };
+    ColumnsHeadroom {
+        what: super::COLUMNS_WHAT.to_string(),
+        columns,
+        max_columns,
+        modelled,
+        measured: model.columns_measured(),
+    }
+}
+
+/// One sentence on a columns headroom, for terminals.
+pub fn columns_headroom_sentence(h: &ColumnsHeadroom) -> String {
+    let measured = h
+        .measured
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !h.modelled {
+        return format!(
+            "{} ({} today): the model was measured at {measured} only and has no column term; sweep with --columns to see how far they can grow",
+            h.what, h.columns
+        );
+    }
+    match h.max_columns {
+        None => format!(
+            "{} can grow from {} without the predicted peak reaching the limit",
+            h.what, h.columns
+        ),
+        Some(m) if m >= h.columns => format!(
+            "{} can grow from {} to {m} (+{}) before the predicted peak crosses the limit (measured at {measured})",
+            h.what,
+            h.columns,
+            m - h.columns
+        ),
+        Some(m) => format!(
+            "{} must shrink from {} to {m} for the predicted peak to fit (measured at {measured})",
+            h.what, h.columns
+        ),
+    }
+}
+
+/// The growth table's row factors: the write-up's "exposure log grows 10x".
+pub const GROWTH_ROW_FACTORS: [f64; 4] = [1.0, 2.0, 5.0, 10.0];
+
+/// The growth table's added columns: its "a hundred or more new features".
+pub const GROWTH_COLUMNS_ADDED: [u64; 4] = [0, 50, 100, 200];
+
+/// One cell of the growth table: rows and columns grown together.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GrowthCell {
+    pub rows_factor: f64,
+    pub rows_in: u64,
+    pub columns_added: u64,
+    pub columns: u64,
+    pub peak_bytes: f64,
+    pub peak_stage: String,
+    pub fits: bool,
+}
+
+/// Rows x columns grown together, each cell the model's prediction against
+/// the limit (`MAX_RANKING_SAMPLES` held). Only the `+0` column when the
+/// model has no column term.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GrowthTable {
+    pub limit_bytes: f64,
+    pub max_ranking_samples: u64,
+    pub rows_factors: Vec<f64>,
+    pub columns_added: Vec<u64>,
+    /// Row-major: one row per rows factor, one cell per columns added.
+    pub cells: Vec<Vec<GrowthCell>>,
+}
+
+/// The growth table of `variant` from `rows_in` rows and the model's column
+/// count, at `MAX_RANKING_SAMPLES = cap` under `limit`.
+pub fn growth_table(
+    model: &Model,
+    variant: &VariantModel,
+    rows_in: u64,
+    cap: u64,
+    limit: f64,
+) -> GrowthTable {
+    let columns_added: Vec<u64> = if model.has_column_term() {
+        GROWTH_COLUMNS_ADDED.to_vec()
+    } else {
+        vec![0]
+    };
+    let base = model.columns_now();
+    let cells = GROWTH_ROW_FACTORS
+        .iter()
+        .map(|&f| {
+            let rows = (rows_in as f64 * f).round() as u64;
+            columns_added
+                .iter()
+                .map(|&added| {
+                    let p = model.predict_at(variant, rows, cap, base + added);
+                    GrowthCell {
+                        rows_factor: f,
+                        rows_in: rows,
+                        columns_added: added,
+                        columns: base + added,
+                        fits: p.peak_bytes <= limit,
+                        peak_bytes: p.peak_bytes,
+                        peak_stage: p.peak_stage,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    GrowthTable {
+        limit_bytes: limit,
+        max_ranking_samples: cap,
+        rows_factors: GROWTH_ROW_FACTORS.to_vec(),
+        columns_added,
+        cells,
+    }
+}
+
+/// Everything a budget judgement says about growth, as `--json` carries it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Growth {
+    pub rows: RowsHeadroom,
+    pub columns: ColumnsHeadroom,
+    pub table: GrowthTable,
+}
+
+/// Rows, columns and both together, at the same plan and limit.
+pub fn growth(model: &Model, variant: &VariantModel, rows_in: u64, cap: u64, limit: f64) -> Growth {
+    Growth {
+        rows: rows_headroom(model, variant, rows_in, cap, limit),
+        columns: columns_headroom(model, variant, rows_in, cap, limit),
+        table: growth_table(model, variant, rows_in, cap, limit),
+    }
+}
+
 /// `N万` as the write-up writes row counts (500万, 200万, 12.5万).
 pub fn wan(n: u64) -> String {
     let w = n as f64 / 10_000.0;
@@ -441,6 +625,43 @@ mod recommendation_tests {
         let more = max_rows_without_sampling(&m, v, 2.0 * limit).unwrap();
         assert!(more > rows);
         assert_eq!(max_rows_without_sampling(&m, v, 1e9), Some(0));
+    }
+
+    #[test]
+    fn columns_headroom_is_the_boundary_of_the_models_own_predictions() {
+        let m = crate::model::synthetic::model_with_columns();
+        let v = m.variant("optimized").unwrap();
+        let limit = 40.0 * (1u64 << 30) as f64;
+        let h = columns_headroom(&m, v, ROWS, 0, limit);
+        assert!(h.modelled);
+        assert_eq!(h.columns, 87);
+        let max = h.max_columns.expect("the merge grows with the columns");
+        assert!(max > 87, "{h:?}");
+        assert!(m.predict_at(v, ROWS, 0, max).peak_bytes <= limit);
+        assert!(m.predict_at(v, ROWS, 0, max + 1).peak_bytes > limit);
+        assert!(columns_headroom_sentence(&h).contains(&format!("from 87 to {max}")));
+        // The table marks the same boundary, and growing never helps.
+        let t = growth_table(&m, v, ROWS, 0, limit);
+        assert_eq!(t.columns_added, GROWTH_COLUMNS_ADDED.to_vec());
+        for row in &t.cells {
+            for c in row {
+                assert_eq!(c.fits, c.peak_bytes <= limit);
+                if c.rows_factor == 1.0 {
+                    assert_eq!(c.fits, c.columns <= max, "{c:?}");
+                }
+            }
+            assert!(row.windows(2).all(|w| w[0].peak_bytes <= w[1].peak_bytes));
+        }
+        // Without a column term: no answer, one column in the table.
+        let plain = crate::model::synthetic::model();
+        let v = plain.variant("optimized").unwrap();
+        let h = columns_headroom(&plain, v, ROWS, 0, limit);
+        assert!(!h.modelled && h.max_columns.is_none());
+        assert!(columns_headroom_sentence(&h).contains("--columns"));
+        assert_eq!(
+            growth_table(&plain, v, ROWS, 0, limit).columns_added,
+            vec![0]
+        );
     }
 
     #[test]

@@ -10,6 +10,14 @@
 //! earlier ones is below [`COLLINEAR_TOLERANCE`] of its size: the reduced model
 //! `peak = fixed + a' x rows_in` (with `a' = a + b x ratio`) is what the data
 //! supports, and the fit says so.
+//!
+//! Feature columns (issue 20) enter the same way: a sweep over column counts
+//! adds `columns`, `rows_in x columns` and `rows_kept x columns` after the
+//! three row columns, each centred on a reference count (the scenario's), so
+//! `fixed_bytes` and the per-row costs stay the costs *at* that count. A
+//! sweep at one column count leaves the centred columns all zero: they are
+//! dropped, the column coefficients are 0, and the fit is exactly the
+//! rows-only fit it always was (old `model.json` files read the same way).
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -49,12 +57,71 @@ pub struct Fit {
     pub rmse_bytes: f64,
     /// Measured minus predicted, bytes, in the order of the points.
     pub residuals: Vec<f64>,
+    /// The feature-column count the three coefficients above are at: a
+    /// prediction at another count adds the column terms below times the
+    /// difference. 0 in fits without a column term (older models too).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub columns_ref: f64,
+    /// Bytes per feature column that do not depend on the rows (the profile
+    /// itself, 123,456 rows x 8 bytes per numeric column in production).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_per_column: f64,
+    /// Bytes per row loaded per feature column (a merged frame's width).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_per_row_in_per_column: f64,
+    /// Bytes per row kept per feature column (sampled runs' merged frames).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_per_row_kept_per_column: f64,
+    /// True when the points varied the column count and a column term was
+    /// fitted; false: the fit holds at `columns_ref` (or the model's one
+    /// measured count) and says nothing about others.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub columns_identified: bool,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Fit {
-    /// The model's value at the given sizes (not clamped).
+    /// The model's value at the given sizes (not clamped), at the reference
+    /// column count.
     pub fn eval(&self, rows_in: f64, rows_kept: f64) -> f64 {
         self.fixed_bytes + self.bytes_per_row_in * rows_in + self.bytes_per_row_kept * rows_kept
+    }
+
+    /// The model's value at the given sizes and `columns` feature columns
+    /// (not clamped); the same as [`Fit::eval`] at the reference count, or
+    /// for a fit without a column term.
+    pub fn eval_at(&self, rows_in: f64, rows_kept: f64, columns: f64) -> f64 {
+        let d = if self.columns_identified {
+            columns - self.columns_ref
+        } else {
+            0.0
+        };
+        self.eval(rows_in, rows_kept)
+            + d * (self.bytes_per_column
+                + self.bytes_per_row_in_per_column * rows_in
+                + self.bytes_per_row_kept_per_column * rows_kept)
+    }
+
+    /// The same fit re-centred at `columns` feature columns: its fixed cost
+    /// and per-row costs become those at that count, so every reader of the
+    /// three coefficients (recommend's caps, the rows without sampling, the
+    /// calibration) answers there unchanged. A fit without a column term is
+    /// returned as it is.
+    pub fn at_columns(&self, columns: f64) -> Fit {
+        if !self.columns_identified || !columns.is_finite() {
+            return self.clone();
+        }
+        let d = columns - self.columns_ref;
+        Fit {
+            fixed_bytes: self.fixed_bytes + self.bytes_per_column * d,
+            bytes_per_row_in: self.bytes_per_row_in + self.bytes_per_row_in_per_column * d,
+            bytes_per_row_kept: self.bytes_per_row_kept + self.bytes_per_row_kept_per_column * d,
+            columns_ref: columns,
+            ..self.clone()
+        }
     }
 
     /// The largest absolute residual, bytes.
@@ -74,43 +141,76 @@ fn norm(a: &[f64]) -> f64 {
 /// Fits `peak = fixed + a x rows_in + b x rows_kept` by least squares, dropping
 /// columns the points cannot identify (see the module doc).
 pub fn fit(points: &[Observation]) -> Result<Fit> {
+    fit_with_columns(points, &vec![0.0; points.len()], 0.0)
+}
+
+/// Fits `peak = fixed + d x c + rows_in x (a + e x c) + rows_kept x (b + g x c)`
+/// with `c = columns[i] - reference`, the feature columns of each point
+/// centred on `reference` (the scenario's count). Terms the points cannot
+/// identify are dropped in that order; with one column count among the points
+/// the fit is the rows-only fit, at that count.
+pub fn fit_with_columns(points: &[Observation], columns: &[f64], reference: f64) -> Result<Fit> {
     if points.is_empty() {
         bail!("cannot fit a model to no points");
+    }
+    if columns.len() != points.len() {
+        bail!(
+            "internal: {} column counts for {} points",
+            columns.len(),
+            points.len()
+        );
     }
     if points
         .iter()
         .any(|p| !(p.rows_in.is_finite() && p.rows_kept.is_finite() && p.peak.is_finite()))
+        || columns.iter().any(|c| !c.is_finite())
     {
         bail!("cannot fit a model to non-finite points");
     }
     let n = points.len();
-    // Scale the columns so the tolerance and the arithmetic see numbers near 1.
-    let col_scale = |f: fn(&Observation) -> f64| {
+    // One column count: the fit is at that count, whatever the reference.
+    let reference = if columns.iter().all(|c| *c == columns[0]) {
+        columns[0]
+    } else {
+        reference
+    };
+    let d: Vec<f64> = columns.iter().map(|c| c - reference).collect();
+    let raw: [Vec<f64>; 6] = [
+        vec![1.0; n],
+        points.iter().map(|p| p.rows_in).collect(),
+        points.iter().map(|p| p.rows_kept).collect(),
+        d.clone(),
+        points.iter().zip(&d).map(|(p, d)| p.rows_in * d).collect(),
         points
             .iter()
-            .map(|p| f(p).abs())
-            .fold(0.0, f64::max)
-            .max(1.0)
-    };
-    let scales = [1.0, col_scale(|p| p.rows_in), col_scale(|p| p.rows_kept)];
-    let columns: [Vec<f64>; 3] = [
-        vec![1.0; n],
-        points.iter().map(|p| p.rows_in / scales[1]).collect(),
-        points.iter().map(|p| p.rows_kept / scales[2]).collect(),
+            .zip(&d)
+            .map(|(p, d)| p.rows_kept * d)
+            .collect(),
     ];
+    // Scale the columns so the tolerance and the arithmetic see numbers near 1.
+    let scales: Vec<f64> = raw
+        .iter()
+        .map(|c| c.iter().map(|v| v.abs()).fold(0.0, f64::max).max(1.0))
+        .collect();
+    let design: Vec<Vec<f64>> = raw
+        .iter()
+        .zip(&scales)
+        .map(|(c, s)| c.iter().map(|v| v / s).collect())
+        .collect();
     let y: Vec<f64> = points.iter().map(|p| p.peak).collect();
 
     // Modified Gram-Schmidt with column dropping: q holds orthonormal columns,
     // r the upper-triangular factor over the kept columns.
+    const K: usize = 6;
     let mut kept: Vec<usize> = Vec::new();
     let mut q: Vec<Vec<f64>> = Vec::new();
-    let mut r = [[0.0f64; 3]; 3];
-    for (j, column) in columns.iter().enumerate() {
+    let mut r = [[0.0f64; K]; K];
+    for (j, column) in design.iter().enumerate() {
         if kept.len() >= n {
             break; // no more independent directions than points
         }
         let mut v = column.clone();
-        let mut coeffs = [0.0; 3];
+        let mut coeffs = [0.0; K];
         for (i, qi) in q.iter().enumerate() {
             let c = dot(qi, &v);
             coeffs[i] = c;
@@ -141,10 +241,11 @@ pub fn fit(points: &[Observation]) -> Result<Fit> {
         }
         c[i] = s / r[i][i];
     }
-    let mut coef = [0.0f64; 3];
+    let mut coef = [0.0f64; K];
     for (slot, &col) in kept.iter().enumerate() {
         coef[col] = c[slot] / scales[col];
     }
+    let columns_identified = kept.iter().any(|&j| j >= 3);
     let mut fit = Fit {
         fixed_bytes: coef[0],
         bytes_per_row_in: coef[1],
@@ -154,10 +255,16 @@ pub fn fit(points: &[Observation]) -> Result<Fit> {
         r2: 0.0,
         rmse_bytes: 0.0,
         residuals: Vec::new(),
+        columns_ref: if columns_identified { reference } else { 0.0 },
+        bytes_per_column: coef[3],
+        bytes_per_row_in_per_column: coef[4],
+        bytes_per_row_kept_per_column: coef[5],
+        columns_identified,
     };
     fit.residuals = points
         .iter()
-        .map(|p| p.peak - fit.eval(p.rows_in, p.rows_kept))
+        .zip(columns)
+        .map(|(p, c)| p.peak - fit.eval_at(p.rows_in, p.rows_kept, *c))
         .collect();
     let ss_res: f64 = fit.residuals.iter().map(|e| e * e).sum();
     let mean = y.iter().sum::<f64>() / n as f64;
@@ -256,6 +363,34 @@ mod tests {
             f.residuals.iter().sum::<f64>().abs() < 1e-6,
             "residuals of an intercept fit sum to 0"
         );
+    }
+
+    #[test]
+    fn recovers_the_column_terms_and_recentres() {
+        // fixed 1 GiB + 1 MB/column + rows x (500 + 16 x columns), centred on 87.
+        let truth = |r: f64, c: f64| 1e9 + 1e6 * (c - 87.0) + r * (500.0 + 16.0 * (c - 87.0));
+        let mut pts = Vec::new();
+        let mut cols = Vec::new();
+        for r in [1e5, 2e5, 4e5] {
+            for c in [87.0, 137.0, 187.0] {
+                pts.push(obs(r, 0.98 * r, truth(r, c)));
+                cols.push(c);
+            }
+        }
+        let f = fit_with_columns(&pts, &cols, 87.0).unwrap();
+        assert!(f.columns_identified, "{f:?}");
+        assert!((f.bytes_per_row_in_per_column - 16.0).abs() < 0.5, "{f:?}");
+        let held = truth(8e5, 287.0);
+        assert!((f.eval_at(8e5, 0.98 * 8e5, 287.0) - held).abs() / held < 1e-6);
+        // At the reference, eval and eval_at agree; re-centred, eval is at 287.
+        assert!((f.eval(1e5, 9.8e4) - f.eval_at(1e5, 9.8e4, 87.0)).abs() < 1.0);
+        let moved = f.at_columns(287.0);
+        assert!((moved.eval(8e5, 0.98 * 8e5) - held).abs() / held < 1e-6);
+        // One column count: the rows-only fit, no column term.
+        let one = fit_with_columns(&pts[..3], &[137.0; 3], 87.0).unwrap();
+        assert!(!one.columns_identified);
+        assert_eq!(one.bytes_per_row_in_per_column, 0.0);
+        assert_eq!(one.eval_at(1e5, 9.8e4, 500.0), one.eval(1e5, 9.8e4));
     }
 
     #[test]

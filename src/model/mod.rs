@@ -208,7 +208,30 @@ pub struct Model {
     /// is then the first, and the fit mixes their peaks. Empty for one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub machines: Vec<MachineFacts>,
+    /// The feature-column axis: which column count the predictions are at
+    /// and which counts were measured. Models from before it was recorded
+    /// were measured at the scenario's count and have no column term.
+    #[serde(default)]
+    pub columns: ColumnAxis,
 }
+
+/// The model's feature-column axis: the write-up's second growth risk ("the
+/// features grow by a hundred columns", its Q3) is a column count, and a
+/// model measured at one count cannot answer it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ColumnAxis {
+    /// The column count predictions are at (the fits are centred on it); 0
+    /// in older models: the scenario's numeric profile columns.
+    #[serde(default)]
+    pub at: u64,
+    /// The column counts the sweep measured, ascending (empty in older
+    /// models: only the scenario's).
+    #[serde(default)]
+    pub measured: Vec<u64>,
+}
+
+/// What the model's column count counts, in the words the answers use.
+pub const COLUMNS_WHAT: &str = "numeric profile columns";
 
 /// Whose bytes a model is in. `recommend`, `check` and `postmortem` name
 /// it, since a replay's bytes and a pipeline's own differ (by pandas
@@ -349,6 +372,10 @@ pub struct Point {
     pub stage_peaks: BTreeMap<String, u64>,
     /// The report the point came from.
     pub report: String,
+    /// Feature columns of the run (numeric profile columns merged); 0 in
+    /// points from before they were recorded: the scenario's count.
+    #[serde(default)]
+    pub columns: u64,
 }
 
 /// The held-out check of a sweep.
@@ -362,6 +389,13 @@ pub struct Validation {
     pub points: Vec<HeldOut>,
     /// Largest absolute error of each variant, percent of the measured peak.
     pub max_abs_error_pct: BTreeMap<String, f64>,
+    /// With a column grid (`sweep --columns`): the column count held out
+    /// with the largest scale (the held-out point is larger in both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout_columns: Option<u64>,
+    /// The column counts the checked model was fitted on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fitted_columns: Vec<u64>,
 }
 
 /// One held-out run against its prediction.
@@ -369,6 +403,9 @@ pub struct Validation {
 pub struct HeldOut {
     pub variant: String,
     pub rows_in: u64,
+    /// Feature columns of the run (0: the scenario's count, older models).
+    #[serde(default)]
+    pub columns: u64,
     pub rows_kept: u64,
     pub max_ranking_samples: u64,
     pub measured_bytes: u64,
@@ -659,14 +696,22 @@ pub struct Prediction {
 }
 
 impl VariantModel {
-    /// Fits every stage and the overall peak of a variant from its points.
+    /// Fits every stage and the overall peak of a variant from its points;
+    /// with points at several column counts, each fit gets a column term
+    /// centred on `columns_ref` (the scenario's count, which a point's
+    /// `columns` of 0 also means).
     pub fn fit(
         name: &str,
         strategy: &str,
         sampling: Option<SamplingMode>,
         stage_names: &[&str],
         points: Vec<Point>,
+        columns_ref: u64,
     ) -> Result<Self> {
+        let columns: Vec<f64> = points
+            .iter()
+            .map(|p| if p.columns > 0 { p.columns } else { columns_ref } as f64)
+            .collect();
         let observations = |peak: &dyn Fn(&Point) -> Option<u64>| -> Result<Vec<Observation>> {
             points
                 .iter()
@@ -690,11 +735,16 @@ impl VariantModel {
                 let obs = observations(&|p: &Point| p.stage_peaks.get(*stage).copied())?;
                 Ok(StageModel {
                     name: stage.to_string(),
-                    fit: fit::fit(&obs).with_context(|| format!("fitting {name}/{stage}"))?,
+                    fit: fit::fit_with_columns(&obs, &columns, columns_ref as f64)
+                        .with_context(|| format!("fitting {name}/{stage}"))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let overall = fit::fit(&observations(&|p: &Point| Some(p.peak_bytes))?)?;
+        let overall = fit::fit_with_columns(
+            &observations(&|p: &Point| Some(p.peak_bytes))?,
+            &columns,
+            columns_ref as f64,
+        )?;
         Ok(Self {
             name: name.to_string(),
             strategy: strategy.to_string(),
@@ -708,12 +758,28 @@ impl VariantModel {
     /// Predicts every stage and the peak at `rows_in` rows loaded and
     /// `rows_kept` rows kept, mapped by `scaling` (the identity unless calibrated).
     pub fn predict(&self, rows_in: u64, rows_kept: u64, scaling: Scaling) -> Prediction {
+        self.predict_at(rows_in, rows_kept, None, scaling)
+    }
+
+    /// [`VariantModel::predict`] at `columns` feature columns (`None`: the
+    /// count the fits are centred on).
+    pub fn predict_at(
+        &self,
+        rows_in: u64,
+        rows_kept: u64,
+        columns: Option<u64>,
+        scaling: Scaling,
+    ) -> Prediction {
+        let eval = |f: &Fit| match columns {
+            Some(c) => f.eval_at(rows_in as f64, rows_kept as f64, c as f64),
+            None => f.eval(rows_in as f64, rows_kept as f64),
+        };
         let stages: Vec<StagePrediction> = self
             .stages
             .iter()
             .map(|s| StagePrediction {
                 stage: s.name.clone(),
-                bytes: scaling.apply(s.fit.eval(rows_in as f64, rows_kept as f64).max(0.0)),
+                bytes: scaling.apply(eval(&s.fit).max(0.0)),
             })
             .collect();
         let top = stages
@@ -746,17 +812,23 @@ impl VariantModel {
     /// run's own sizes (its measured rows kept, so only the memory model is
     /// judged, not dropna's ratio).
     pub fn judge(&self, p: &Point) -> HeldOut {
-        let pred = self.predict(p.rows_in, p.rows_kept, Scaling::IDENTITY);
+        let columns = (p.columns > 0).then_some(p.columns);
+        let pred = self.predict_at(p.rows_in, p.rows_kept, columns, Scaling::IDENTITY);
         let measured = p.peak_bytes as f64;
         let fixed = self
             .stages
             .iter()
             .find(|s| s.name == pred.peak_stage)
-            .map_or(0.0, |s| s.fit.fixed_bytes);
+            .map_or(0.0, |s| {
+                columns.map_or(s.fit.fixed_bytes, |c| {
+                    s.fit.at_columns(c as f64).fixed_bytes
+                })
+            });
         let row_part = measured - fixed;
         HeldOut {
             variant: self.name.clone(),
             rows_in: p.rows_in,
+            columns: p.columns,
             rows_kept: p.rows_kept,
             max_ranking_samples: p.max_ranking_samples,
             measured_bytes: p.peak_bytes,
@@ -769,6 +841,17 @@ impl VariantModel {
         }
     }
 
+    /// The same variant with every fit re-centred at `columns` feature
+    /// columns (see [`Fit::at_columns`]).
+    pub fn at_columns(&self, columns: u64) -> VariantModel {
+        let mut v = self.clone();
+        for s in &mut v.stages {
+            s.fit = s.fit.at_columns(columns as f64);
+        }
+        v.overall = v.overall.at_columns(columns as f64);
+        v
+    }
+
     /// True when this variant's runs varied `rows_kept` independently of
     /// `rows_in` in every stage that depends on it, so sampling's effect is known.
     pub fn sampling_identified(&self) -> bool {
@@ -777,6 +860,89 @@ impl VariantModel {
 }
 
 impl Model {
+    /// The feature-column count predictions are at: where the fits are
+    /// centred (the scenario's numeric profile columns unless re-centred).
+    pub fn columns_now(&self) -> u64 {
+        if self.columns.at > 0 {
+            self.columns.at
+        } else {
+            self.scenario.production.profile_numeric_columns
+        }
+    }
+
+    /// The column counts the model was measured at, ascending.
+    pub fn columns_measured(&self) -> Vec<u64> {
+        if self.columns.measured.is_empty() {
+            vec![self.scenario.production.profile_numeric_columns]
+        } else {
+            self.columns.measured.clone()
+        }
+    }
+
+    /// True when some stage has a fitted column term: the model can say what
+    /// another column count costs. Without one, its figures hold at the one
+    /// count it was measured at.
+    pub fn has_column_term(&self) -> bool {
+        self.variants
+            .iter()
+            .any(|v| v.stages.iter().any(|s| s.fit.columns_identified))
+    }
+
+    /// The same model predicting at `columns` feature columns: every fit
+    /// re-centred there, so `recommend`, `check` and `postmortem` answer at a
+    /// logged or planned column count through their usual code. A model
+    /// without a column term is returned unchanged (its figures are at the
+    /// count it was measured at; callers say so).
+    pub fn at_columns(&self, columns: u64) -> Model {
+        let mut m = self.clone();
+        if !self.has_column_term() || columns == 0 {
+            return m;
+        }
+        for v in &mut m.variants {
+            *v = v.at_columns(columns);
+        }
+        m.columns.at = columns;
+        m
+    }
+
+    /// How far `columns` lies outside the measured column counts, in words
+    /// (`None` when inside): a prediction there is an extrapolation.
+    pub fn columns_outside(&self, columns: u64) -> Option<String> {
+        let measured = self.columns_measured();
+        let (lo, hi) = (*measured.first()?, *measured.last()?);
+        if columns > hi {
+            Some(format!(
+                "{columns} is {} above the largest column count measured ({hi}, {:.0}% more)",
+                columns - hi,
+                (columns as f64 / hi.max(1) as f64 - 1.0) * 100.0
+            ))
+        } else if columns < lo {
+            Some(format!(
+                "{columns} is {} below the smallest column count measured ({lo})",
+                lo - columns
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Predicts a variant at `rows_in` loaded, `MAX_RANKING_SAMPLES = cap`
+    /// and `columns` feature columns.
+    pub fn predict_at(
+        &self,
+        variant: &VariantModel,
+        rows_in: u64,
+        cap: u64,
+        columns: u64,
+    ) -> Prediction {
+        variant.predict_at(
+            rows_in,
+            self.rows_kept(variant, rows_in, cap),
+            Some(columns),
+            self.scaling(),
+        )
+    }
+
     /// The variant called `name`.
     pub fn variant(&self, name: &str) -> Result<&VariantModel> {
         self.variants
@@ -1103,6 +1269,11 @@ columns = 12
             r2: 1.0,
             rmse_bytes: 0.0,
             residuals: Vec::new(),
+            columns_ref: 0.0,
+            bytes_per_column: 0.0,
+            bytes_per_row_in_per_column: 0.0,
+            bytes_per_row_kept_per_column: 0.0,
+            columns_identified: false,
         }
     }
 
@@ -1162,12 +1333,43 @@ columns = 12
                 fitted_scales: vec![0.001, 0.002],
                 points: Vec::new(),
                 max_abs_error_pct: BTreeMap::new(),
+                holdout_columns: None,
+                fitted_columns: Vec::new(),
             },
             calibration: None,
             production_checks: Vec::new(),
             machines: Vec::new(),
             source: Default::default(),
+            columns: ColumnAxis::default(),
         }
+    }
+
+    /// [`model`] with a column term: every stage also pays 1 MB per numeric
+    /// profile column and, per row, 8 bytes per column for each row it holds
+    /// (in and kept as its own costs say), centred on the scenario's 87;
+    /// measured at 87, 137 and 187.
+    pub fn model_with_columns() -> Model {
+        let mut m = model();
+        for v in &mut m.variants {
+            let fits = v.stages.iter_mut().map(|s| &mut s.fit);
+            for f in fits.chain(std::iter::once(&mut v.overall)) {
+                f.columns_identified = true;
+                f.columns_ref = 87.0;
+                f.bytes_per_column = 1e6;
+                f.bytes_per_row_in_per_column = if f.bytes_per_row_in > 1000.0 {
+                    16.0
+                } else {
+                    0.0
+                };
+                f.bytes_per_row_kept_per_column =
+                    if f.bytes_per_row_kept > 0.0 { 8.0 } else { 0.0 };
+            }
+        }
+        m.columns = ColumnAxis {
+            at: 87,
+            measured: vec![87, 137, 187],
+        };
+        m
     }
 }
 

@@ -16,6 +16,7 @@
 
 pub mod fits;
 pub mod glyphs;
+pub mod headroom;
 pub mod peaks;
 pub mod postmortem;
 pub mod style;

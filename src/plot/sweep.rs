@@ -433,8 +433,23 @@ impl Chart for SweepChart<'_> {
             .join(", ");
         root.draw_text(
             &format!(
-                "points: measured at scales {fitted}{}; lines: model (largest stage){}; uniform sampling (capped: sweep.md)",
+                "points: measured at scales {fitted}{}{}; lines: model (largest stage){}{}; uniform sampling (capped: sweep.md)",
+                if self.model.has_column_term() {
+                    let m = self.model.columns_measured();
+                    format!(
+                        " x {}-{} columns",
+                        m.first().copied().unwrap_or(0),
+                        m.last().copied().unwrap_or(0)
+                    )
+                } else {
+                    String::new()
+                },
                 if self.model.production_checks.is_empty() { "" } else { " and production" },
+                if self.model.has_column_term() {
+                    format!(" at {} columns", self.model.columns_now())
+                } else {
+                    String::new()
+                },
                 if self.model.calibration.is_some() { " (calibrated)" } else { "" }
             ),
             &font_at(text_size::LEGEND, &MUTED, HPos::Left, VPos::Top),

@@ -194,6 +194,9 @@ pub struct CheckLine<'a> {
     pub rows_in: u64,
     /// The limit it died at (`--memory`), in bytes so nothing is rounded.
     pub memory_bytes: u64,
+    /// The numeric profile columns the log merged, when the model predicts
+    /// there (`--columns`).
+    pub columns: Option<u64>,
 }
 
 impl CheckLine<'_> {
@@ -211,6 +214,9 @@ impl CheckLine<'_> {
         }
         for o in &self.observed {
             args.extend(["--observed".into(), o.clone()]);
+        }
+        if let Some(c) = self.columns {
+            args.extend(["--columns".into(), c.to_string()]);
         }
         args.extend([
             "--rows".into(),
@@ -337,6 +343,7 @@ mod tests {
             observed: vec!["11873402:0>=150000000000@merge_user_features".into()],
             rows_in: 11_873_402,
             memory_bytes: 150_000_000_000,
+            columns: None,
         };
         assert_eq!(
             line.command(4_800_000),

@@ -29,7 +29,7 @@ use crate::model::ObservedPeak;
 use crate::report::{utc_now_rfc3339, write_atomically};
 use crate::units::{format_bytes, format_count};
 use kill::{KillEvidence, LogBound};
-use model::{FittingSetting, ModelShape, PeakModel, PredictedPeak, HEADROOM};
+use model::{FittingSetting, ModelColumns, ModelShape, PeakModel, PredictedPeak, HEADROOM};
 use parse::LogEvent;
 use scan::{
     Analyzer, ContextLine, KillFinding, LogAnalysis, RunFacts, SourceStats, StatsPoint,
@@ -144,6 +144,10 @@ pub struct ModelFindings {
     /// What to run to measure what is missing, when no setting is shown safe.
     #[serde(default)]
     pub measure_command: Option<String>,
+    /// The numeric profile columns the predictions are at, when the log
+    /// gave a count and the model has a column term (else its own count).
+    #[serde(default)]
+    pub columns: Option<u64>,
     /// Why a part could not be answered.
     pub notes: Vec<String>,
 }
@@ -525,15 +529,72 @@ fn version_hint(run: &RunFacts) -> String {
     }
 }
 
-/// Where the log's data shape differs from the model's: each difference makes
-/// the model's per-row costs (and so its predictions) off for this log.
-fn shape_notes(shape: ModelShape, run: &RunFacts) -> Vec<String> {
+/// The numeric profile columns a log's `Merging with dataset features (N
+/// columns)` stands for: v2 logs the numeric columns it merges; a pre-v2 run
+/// (no v2-only line) merging at least the model's whole profile logs every
+/// column, of which the non-numeric ones are taken as the model's.
+fn logged_numeric_columns(shape: ModelShape, run: &RunFacts) -> Option<u64> {
+    let c = run.dataset_feature_columns?;
+    let v2 = run.sampling.is_some()
+        || run.samples_optimized_rows.is_some()
+        || run.memory_before_mb.is_some();
+    let non_numeric = shape
+        .profile_columns
+        .saturating_sub(shape.profile_numeric_columns);
+    if v2 || c < shape.profile_columns || c <= non_numeric {
+        Some(c)
+    } else {
+        Some(c - non_numeric)
+    }
+}
+
+/// Where the log's data shape differs from the model's: predictions follow
+/// the logged feature columns when the model has a column term (saying how
+/// far outside its measured counts they are); other differences make its
+/// per-row costs off for this log, and are named.
+fn shape_notes(shape: ModelShape, columns: &ModelColumns, run: &RunFacts) -> Vec<String> {
     let mut notes = Vec::new();
-    if let Some(c) = run.dataset_feature_columns {
-        if c != shape.profile_columns && c != shape.profile_numeric_columns {
+    if let (Some(c), Some(numeric)) = (
+        run.dataset_feature_columns,
+        logged_numeric_columns(shape, run),
+    ) {
+        let measured = columns
+            .measured
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let taken = if numeric == c {
+            String::new()
+        } else {
+            format!(" ({numeric} of them numeric, the rest taken as the model's)")
+        };
+        if columns.modelled {
+            let (lo, hi) = (
+                columns.measured.first().copied().unwrap_or(columns.at),
+                columns.measured.last().copied().unwrap_or(columns.at),
+            );
+            let range = if numeric > hi {
+                format!(
+                    "{} above the largest measured ({hi}), {:.0}% beyond it: extrapolated",
+                    numeric - hi,
+                    (numeric as f64 / hi.max(1) as f64 - 1.0) * 100.0
+                )
+            } else if numeric < lo {
+                format!(
+                    "{} below the smallest measured ({lo}): extrapolated",
+                    lo - numeric
+                )
+            } else {
+                "inside the measured range".into()
+            };
             notes.push(format!(
-                "the log merged {c} dataset feature columns, the model was measured with {} ({} numeric): its per-row costs are for that mix, so its peaks are off by about the ratio of the columns merged",
-                shape.profile_columns, shape.profile_numeric_columns
+                "predictions are at the logged column count: the log merged {c} dataset feature columns{taken}, so every figure is at {numeric} numeric profile columns (the model was measured at {measured}; {numeric} is {range})"
+            ));
+        } else if numeric != shape.profile_numeric_columns {
+            notes.push(format!(
+                "the log merged {c} dataset feature columns{taken}, the model was measured with {} ({} numeric) only and has no column term: its peaks are for {} numeric columns, off by about the ratio of the columns merged (sweep with --columns to predict at {numeric})",
+                shape.profile_columns, shape.profile_numeric_columns, shape.profile_numeric_columns
             ));
         }
     }
@@ -579,12 +640,21 @@ fn model_findings(
         .iter()
         .map(|o| ObservedPeak::parse(o))
         .collect::<Result<Vec<_>>>()?;
+    // At the logged feature columns, as `check --columns` would be.
+    let mut out_columns = None;
+    if let Some(c) = logged_numeric_columns(model.shape(), run) {
+        if model.columns().modelled {
+            model.set_columns(c);
+            out_columns = Some(c);
+        }
+    }
     // First as `check` would see it without the kill.
     model.calibrate(&user, ctx.fidelity)?;
     let mut out = ModelFindings {
         model: model.describe(),
         headroom: HEADROOM,
         limit_bytes: limit,
+        columns: out_columns,
         ..ModelFindings::default()
     };
     let Some(rows_in) = facts.ranking_samples_rows else {
@@ -594,7 +664,8 @@ fn model_findings(
     };
     out.rows_in = rows_in;
     out.max_ranking_samples_in_force = facts.max_ranking_samples.unwrap_or(0);
-    out.notes.extend(shape_notes(model.shape(), run));
+    out.notes
+        .extend(shape_notes(model.shape(), &model.columns(), run));
     let largest = |model: &dyn PeakModel| {
         ["legacy", "optimized"]
             .iter()
@@ -701,6 +772,7 @@ fn finish_findings(
         observed: observed_args,
         rows_in,
         memory_bytes: limit,
+        columns: out.columns,
     };
     let killed_rows = evidence.as_ref().ok().map(|e| e.killed_rows);
     match model.fitting_setting(rows_in, limit, HEADROOM) {
@@ -914,16 +986,25 @@ fn verdict(pm: &Postmortem) -> String {
     }
     if let Some(model) = &pm.model {
         if let (Some(limit), Some(p)) = (model.limit_bytes, model.predicted.get("optimized")) {
+            let sizes = match model.columns {
+                Some(c) => format!("these sizes ({c} numeric profile columns, as logged)"),
+                None => "these sizes".into(),
+            };
             if model.under_predicts {
                 let _ = write!(
                     v,
-                    "The model predicted at most {} at these sizes, yet the run was killed: it under-predicted this workload. ",
+                    "The model predicted at most {} at {sizes}, yet the run was killed: it under-predicted this workload. ",
                     format_bytes(model.largest_before_kill_bytes.unwrap_or(0))
                 );
             }
+            let sizes = if model.under_predicts {
+                "these sizes".to_string()
+            } else {
+                sizes
+            };
             let _ = write!(
                 v,
-                "{} predicts {} for v2 at these sizes against the {} limit",
+                "{} predicts {} for v2 at {sizes} against the {} limit",
                 if model.kill_observation.is_some() {
                     "Calibrated with the kill, the model"
                 } else {
@@ -1754,13 +1835,14 @@ mod tests {
         let model = per_row(1_000, 200);
         let shape = model.shape();
         // The legacy merge takes all 300 columns, v2 the 87 numeric ones: both match.
+        let none = ModelColumns::default();
         for columns in [300, 87] {
             let (run, _) = run_of(1, columns, 5_000);
-            assert!(shape_notes(shape, &run).is_empty(), "{columns}");
+            assert!(shape_notes(shape, &none, &run).is_empty(), "{columns}");
         }
         let (mut run, _) = run_of(1, 312, 123_456);
         run.user_feature_columns = Some(40);
-        let notes = shape_notes(shape, &run);
+        let notes = shape_notes(shape, &none, &run);
         assert_eq!(notes.len(), 3, "{notes:?}");
         assert!(
             notes[0].contains("312 dataset feature columns")
@@ -1768,5 +1850,27 @@ mod tests {
         );
         assert!(notes[1].contains("40 user feature columns"));
         assert!(notes[2].contains("123,456 datasets"));
+        // A model with a column term predicts at the logged count and says
+        // how far outside its measured counts that is.
+        let modelled = ModelColumns {
+            modelled: true,
+            at: 87,
+            measured: vec![87, 137],
+        };
+        let (mut run, _) = run_of(1, 94, 5_000);
+        run.samples_optimized_rows = Some(1);
+        assert_eq!(logged_numeric_columns(shape, &run), Some(94));
+        let notes = shape_notes(shape, &modelled, &run);
+        assert!(
+            notes[0].contains("every figure is at 94 numeric profile columns")
+                && notes[0].contains("inside the measured range"),
+            "{notes:?}"
+        );
+        let (run, _) = run_of(1, 200, 5_000);
+        let notes = shape_notes(shape, &modelled, &run);
+        assert!(
+            notes[0].contains("63 above the largest measured (137)"),
+            "{notes:?}"
+        );
     }
 }

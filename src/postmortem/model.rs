@@ -48,6 +48,18 @@ pub struct ModelShape {
     pub user_columns: u64,
 }
 
+/// What a model knows about feature columns: whether it can predict at a
+/// logged count, and at which counts it was measured.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModelColumns {
+    /// A column term was fitted (`sweep --columns`).
+    pub modelled: bool,
+    /// The numeric profile columns predictions are at now.
+    pub at: u64,
+    /// The counts measured, ascending.
+    pub measured: Vec<u64>,
+}
+
 /// The questions a postmortem asks a memory model.
 pub trait PeakModel {
     /// One line on what the model is (scenario, when, calibration).
@@ -72,6 +84,14 @@ pub trait PeakModel {
     /// [--fidelity F]` does (same observations, same order), so the settings
     /// a postmortem prints are the ones `check` passes.
     fn calibrate(&mut self, observed: &[ObservedPeak], fidelity: Option<&Path>) -> Result<()>;
+    /// Moves every prediction to `columns` numeric profile columns (the
+    /// count the log says was merged), before any calibration; a model
+    /// without a column term stays where it was measured.
+    fn set_columns(&mut self, _columns: u64) {}
+    /// What the model knows about columns (nothing, by default).
+    fn columns(&self) -> ModelColumns {
+        ModelColumns::default()
+    }
 }
 
 /// Share of the limit kept free when choosing a setting (as `recommend` does).
@@ -166,6 +186,21 @@ impl PeakModel for SweepModel {
             .variant_for("optimized", SamplingMode::Uniform)
             .map(|v| v.stages.iter().map(|s| s.name.clone()).collect())
             .unwrap_or_default()
+    }
+
+    fn set_columns(&mut self, columns: u64) {
+        // As `check --columns` does: re-centred first, calibrated after.
+        self.saved = self.saved.at_columns(columns);
+        self.model = None;
+    }
+
+    fn columns(&self) -> ModelColumns {
+        let m = self.m();
+        ModelColumns {
+            modelled: m.has_column_term(),
+            at: m.columns_now(),
+            measured: m.columns_measured(),
+        }
     }
 
     fn calibrate(&mut self, observed: &[ObservedPeak], fidelity: Option<&Path>) -> Result<()> {

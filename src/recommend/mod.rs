@@ -39,6 +39,10 @@ pub struct ModelSource {
     pub observed: Vec<String>,
     /// A `fidelity.json` whose pandas runs calibrate the model.
     pub fidelity: Option<PathBuf>,
+    /// Numeric profile columns the planned run merges (`--columns`; `None`:
+    /// the model's count): the model is re-centred there before anything
+    /// else, so observations are taken as runs at that count too.
+    pub columns: Option<u64>,
 }
 
 /// A model as read, and as calibrated by `--observed` (when given).
@@ -64,7 +68,16 @@ pub fn load_model(
     sampling: SamplingMode,
 ) -> Result<(LoadedModel, String)> {
     let found = find_model(args.model.as_deref())?;
-    let (path, before) = (found.path, found.model);
+    let (path, mut before) = (found.path, found.model);
+    if let Some(c) = args.columns {
+        if c == 0 || c > 10_000 {
+            return Err(bad_input(format!(
+                "--columns {c}: expected the number of numeric profile columns merged, in [1, 10000] (the model's is {})",
+                before.columns_now()
+            )));
+        }
+        before = before.at_columns(c);
+    }
     let variant = before.variant_for(strategy, sampling)?.name.clone();
     let mut model = before.clone();
     let mut observations = args
@@ -250,7 +263,69 @@ pub struct RecommendOutput {
     /// How far the rows loaded can grow at the recommended cap before the
     /// peak crosses the limit (`None` when nothing fits).
     pub rows_headroom: Option<crate::model::advice::RowsHeadroom>,
+    /// Rows, columns and both together at the recommended cap (`None` when
+    /// nothing fits).
+    pub growth: Option<crate::model::advice::Growth>,
     pub warnings: Vec<String>,
+}
+
+/// The growth table as people read it: one line per rows factor, one column
+/// per columns added, each cell the predicted peak and whether it fits.
+pub fn growth_table_text(t: &advice::GrowthTable) -> Table {
+    let mut headers = vec!["Rows loaded".to_string()];
+    if let Some(first) = t.cells.first() {
+        for (i, c) in first.iter().enumerate() {
+            headers.push(if i == 0 {
+                format!("{} columns (+{})", c.columns, c.columns_added)
+            } else {
+                format!("{} (+{})", c.columns, c.columns_added)
+            });
+        }
+    }
+    let rows = t
+        .cells
+        .iter()
+        .map(|row| {
+            let mut line = vec![row.first().map_or(String::new(), |c| {
+                format!("x{} {}", c.rows_factor, format_count(c.rows_in))
+            })];
+            line.extend(row.iter().map(|c| {
+                format!(
+                    "{} {}",
+                    format_bytes(c.peak_bytes as u64),
+                    if c.fits { "fits" } else { "OVER" }
+                )
+            }));
+            line
+        })
+        .collect();
+    Table { headers, rows }
+}
+
+/// The growth lines `check` and `recommend` print under their verdict:
+/// rows alone, columns alone, then both together.
+pub fn growth_text(g: &advice::Growth, cap: u64) -> String {
+    let mut s = format!(
+        "  growth: {}
+          {}
+",
+        advice::rows_headroom_sentence(&g.rows, cap),
+        advice::columns_headroom_sentence(&g.columns)
+    );
+    s += &format!(
+        "  rows and {} grown together (predicted peak against the {} limit{}):\n",
+        g.columns.what,
+        format_bytes(g.table.limit_bytes as u64),
+        if cap > 0 {
+            format!(", MAX_RANKING_SAMPLES={cap} held")
+        } else {
+            String::new()
+        }
+    );
+    for line in growth_table_text(&g.table).to_text().lines() {
+        s += &format!("    {line}\n");
+    }
+    s
 }
 
 /// The smallest budget whose limit after headroom holds `floor`, rounded up

@@ -32,7 +32,13 @@ use crate::scenario::{validate_scale, LoadedScenario, Scenario};
 use crate::units::{format_bytes, format_count};
 
 /// The placeholders substituted into a command's arguments.
-pub const PLACEHOLDERS: [&str; 4] = ["{rows}", "{scale}", "{data_dir}", "{max_ranking_samples}"];
+pub const PLACEHOLDERS: [&str; 5] = [
+    "{rows}",
+    "{scale}",
+    "{data_dir}",
+    "{max_ranking_samples}",
+    "{columns}",
+];
 
 /// A command's peaks must grow by at least this share of the smallest peak
 /// between the smallest and the largest size, else the sizes did not reach
@@ -61,6 +67,9 @@ pub struct CommandSweepSettings {
     /// Caps as shares of the rows loaded (`--max-ranking-samples-fraction`);
     /// empty: unsampled runs only.
     pub fractions: Vec<f64>,
+    /// Numeric profile column counts (`--columns`, for `{columns}` and the
+    /// data generated for `{data_dir}`); empty: the scenario's count only.
+    pub columns: Vec<u64>,
     /// Runs per point; each figure is their median.
     pub repeat: u32,
     /// Where generated data is cached (`None`: the default cache).
@@ -90,6 +99,9 @@ pub struct CommandSweepSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandRun {
     pub size: Size,
+    /// Numeric profile columns of the run's data (`--columns`); `None`: the
+    /// scenario's own.
+    pub columns: Option<u64>,
     /// `MAX_RANKING_SAMPLES` (0: none).
     pub cap: u64,
     /// 1-based repeat.
@@ -100,10 +112,32 @@ pub struct CommandRun {
 
 /// Every run of a command sweep in the order it measures them: per size,
 /// unsampled then each cap, each `repeat` times. The sweep runs them all;
-/// `--emit kubernetes` gives each its own pod (`--point INDEX`).
-pub fn command_runs(sizes: &[Size], fractions: &[f64], repeat: u32) -> Vec<CommandRun> {
+/// `--emit kubernetes` gives each its own pod (`--point INDEX`). With
+/// `columns` (`--columns`), every size but the largest runs at every count
+/// but the largest, and the point larger in both is held out.
+pub fn command_runs(
+    sizes: &[Size],
+    fractions: &[f64],
+    repeat: u32,
+    columns: &[u64],
+) -> Vec<CommandRun> {
+    let design: Vec<(Size, Option<u64>)> = match columns.split_last() {
+        None => sizes.iter().map(|s| (*s, None)).collect(),
+        Some((top, rest)) => {
+            let mut d = Vec::new();
+            for s in &sizes[..sizes.len().saturating_sub(1)] {
+                for &c in rest {
+                    d.push((*s, Some(c)));
+                }
+            }
+            if let Some(last) = sizes.last() {
+                d.push((*last, Some(*top)));
+            }
+            d
+        }
+    };
     let mut runs = Vec::new();
-    for size in sizes {
+    for (size, cols) in &design {
         let mut caps = vec![0u64];
         for f in fractions {
             caps.push(((size.rows as f64 * f).round() as u64).max(1));
@@ -111,8 +145,9 @@ pub fn command_runs(sizes: &[Size], fractions: &[f64], repeat: u32) -> Vec<Comma
         for cap in caps {
             for attempt in 1..=repeat {
                 let dir = format!(
-                    "rows-{}{}{}",
+                    "rows-{}{}{}{}",
                     size.rows,
+                    cols.map(|c| format!("-columns-{c}")).unwrap_or_default(),
                     if cap > 0 {
                         format!("-cap-{cap}")
                     } else {
@@ -126,6 +161,7 @@ pub fn command_runs(sizes: &[Size], fractions: &[f64], repeat: u32) -> Vec<Comma
                 );
                 runs.push(CommandRun {
                     size: *size,
+                    columns: *cols,
                     cap,
                     attempt,
                     dir,
@@ -215,6 +251,9 @@ pub struct PointPlan<'a> {
     pub size: Size,
     /// The generated data for `{data_dir}`, if any.
     pub data_dir: Option<&'a Path>,
+    /// Numeric profile columns of the point (`{columns}`, `$OOMLAB_COLUMNS`);
+    /// `None` when no scenario says (the command gate without one).
+    pub columns: Option<u64>,
     /// `MAX_RANKING_SAMPLES` (0: no cap).
     pub cap: u64,
     /// Stage markers.
@@ -252,8 +291,7 @@ pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<Poi
     let size = plan.size;
     let command = substitute(
         plan.template,
-        size.rows,
-        size.scale,
+        (size.rows, size.scale, plan.columns),
         plan.data_dir,
         plan.cap,
     )?;
@@ -262,6 +300,9 @@ pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<Poi
         ("OOMLAB_SCALE".to_string(), size.scale.to_string()),
         (MAX_RANKING_SAMPLES_ENV.to_string(), plan.cap.to_string()),
     ];
+    if let Some(c) = plan.columns {
+        env.push(("OOMLAB_COLUMNS".to_string(), c.to_string()));
+    }
     if let Some(d) = plan.data_dir {
         env.push(("OOMLAB_DATA_DIR".to_string(), d.display().to_string()));
     }
@@ -395,6 +436,8 @@ pub fn median_point(size: Size, cap: u64, attempts: &[Attempt]) -> Point {
             .last()
             .map(|a| a.report.clone())
             .unwrap_or_default(),
+        // The scenario's count; a column sweep sets the point's own.
+        columns: 0,
     }
 }
 
@@ -429,11 +472,11 @@ pub fn parse_rows(text: &str) -> Result<Vec<u64>> {
         .collect()
 }
 
-/// The argv of one run: every placeholder replaced.
+/// The argv of one run: every placeholder replaced (`{columns}` needs a
+/// known column count: the sweep's, or the scenario's).
 pub fn substitute(
     template: &[OsString],
-    rows: u64,
-    scale: f64,
+    (rows, scale, columns): (u64, f64, Option<u64>),
     data_dir: Option<&Path>,
     cap: u64,
 ) -> Result<Vec<OsString>> {
@@ -448,12 +491,18 @@ pub fn substitute(
                     "sweep -- CMD: argument `{text}` names {{data_dir}}, but no data was generated (internal: data_dir missing)"
                 )));
             }
+            if text.contains("{columns}") && columns.is_none() {
+                return Err(bad_input(format!(
+                    "argument `{text}` names {{columns}}, but no scenario says how many numeric profile columns there are (give --scenario)"
+                )));
+            }
             let dir = data_dir.map(|d| d.display().to_string()).unwrap_or_default();
             Ok(OsString::from(
                 text.replace("{rows}", &rows.to_string())
                     .replace("{scale}", &scale.to_string())
                     .replace("{data_dir}", &dir)
-                    .replace("{max_ranking_samples}", &cap.to_string()),
+                    .replace("{max_ranking_samples}", &cap.to_string())
+                    .replace("{columns}", &columns.unwrap_or(0).to_string()),
             ))
         })
         .collect()
@@ -526,12 +575,21 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| report::default_out_dir("sweep-command"));
     let mut progress = Progress::new(settings.quiet);
+    let columns_ref = scenario.scenario.production_sizes().profile_numeric_columns;
+    for &c in &settings.columns {
+        scenario.scenario.with_numeric_profile_columns(c)?;
+    }
 
     let mut points: BTreeMap<&'static str, Vec<Point>> = BTreeMap::new();
     let mut machine = None;
     let mut version = (None, None);
     let mut reports = Vec::new();
-    let runs = command_runs(&sizes, &settings.fractions, settings.repeat);
+    let runs = command_runs(
+        &sizes,
+        &settings.fractions,
+        settings.repeat,
+        &settings.columns,
+    );
     if let Some(index) = settings.point {
         // One pod's share of an emitted sweep: this run only, no fit.
         let run = runs.get(index).ok_or_else(|| {
@@ -542,7 +600,11 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             ))
         })?;
         let data_dir = if needs_data {
-            Some(generate(&settings, run.size.scale, &mut progress)?)
+            Some(generate(
+                &settings,
+                (run.size.scale, run.columns),
+                &mut progress,
+            )?)
         } else {
             None
         };
@@ -552,6 +614,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
                 template: &settings.template,
                 size: run.size,
                 data_dir: data_dir.as_deref(),
+                columns: Some(run.columns.unwrap_or(columns_ref)),
                 cap: run.cap,
                 pattern: &pattern,
                 interval: settings.interval,
@@ -564,12 +627,14 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         println!("report: {}", dir.join("report.json").display());
         return Ok(Exit::Ok);
     }
-    let mut data_dir: Option<(u64, PathBuf)> = None;
+    let mut data_dir: Option<((u64, Option<u64>), PathBuf)> = None;
     let mut attempts = Vec::new();
     for (n, run) in runs.iter().enumerate() {
         let size = run.size;
-        if needs_data && data_dir.as_ref().is_none_or(|(rows, _)| *rows != size.rows) {
-            data_dir = Some((size.rows, generate(&settings, size.scale, &mut progress)?));
+        let key = (size.rows, run.columns);
+        if needs_data && data_dir.as_ref().is_none_or(|(k, _)| *k != key) {
+            let dir = generate(&settings, (size.scale, run.columns), &mut progress)?;
+            data_dir = Some((key, dir));
         }
         let dir = out.join(&run.dir);
         let point = record_point(
@@ -577,6 +642,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
                 template: &settings.template,
                 size,
                 data_dir: data_dir.as_ref().map(|(_, d)| d.as_path()),
+                columns: Some(run.columns.unwrap_or(columns_ref)),
                 cap: run.cap,
                 pattern: &pattern,
                 interval: settings.interval,
@@ -598,11 +664,12 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             kept: kept_in_logs(&dir),
             report: path,
         });
-        let last_of_point = runs
-            .get(n + 1)
-            .is_none_or(|next| (next.size.rows, next.cap) != (size.rows, run.cap));
+        let last_of_point = runs.get(n + 1).is_none_or(|next| {
+            (next.size.rows, next.cap, next.columns) != (size.rows, run.cap, run.columns)
+        });
         if last_of_point {
-            let point = median_point(size, run.cap, &attempts);
+            let mut point = median_point(size, run.cap, &attempts);
+            point.columns = run.columns.unwrap_or(columns_ref);
             file_point(&mut points, point, !settings.fractions.is_empty());
             attempts.clear();
         }
@@ -623,6 +690,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         argv: argv_template,
         stage_pattern: settings.stage_pattern.clone(),
         allocator_env: crate::model::allocator_env(),
+        columns: settings.columns.clone(),
     })?;
     write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
     Ok(Exit::Ok)
@@ -650,6 +718,9 @@ pub struct CommandFit<'a> {
     /// The allocator settings the points ran under (see
     /// [`crate::model::allocator_env`]).
     pub allocator_env: BTreeMap<String, String>,
+    /// The numeric profile column counts swept (`--columns`; empty: the
+    /// scenario's own only); the largest is held out with the largest size.
+    pub columns: Vec<u64>,
 }
 
 /// Fits a command's model from its points: refuses peaks that do not grow
@@ -667,8 +738,11 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
         argv: argv_template,
         stage_pattern,
         allocator_env,
+        columns,
     } = fit;
     let holdout_rows = sizes.last().map_or(0, |s| s.rows);
+    let columns_ref = scenario.scenario.production_sizes().profile_numeric_columns;
+    let holdout_columns = columns.last().copied();
     // Judged over the whole range only: at small sizes a pipeline's fixed
     // cost (imports, pyarrow's pool) can dominate, and its noise can make a
     // second size peak below the first (pandas 3 did, at 170,643 and 341,286
@@ -687,6 +761,8 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
     } else {
         kept_ratio.iter().sum::<f64>() / kept_ratio.len() as f64
     };
+    let held_out =
+        |p: &Point| p.rows_in >= holdout_rows && holdout_columns.is_none_or(|c| p.columns >= c);
     let mut variants = Vec::new();
     let mut held = Vec::new();
     let mut max_err = BTreeMap::new();
@@ -699,20 +775,23 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
         };
         let stage_names = common_stages(&pts);
         let names: Vec<&str> = stage_names.iter().map(String::as_str).collect();
-        let train: Vec<Point> = pts
-            .iter()
-            .filter(|p| p.rows_in < holdout_rows)
-            .cloned()
-            .collect();
-        let checked = VariantModel::fit(name, "command", sampling, &names, train)?;
+        let train: Vec<Point> = pts.iter().filter(|p| !held_out(p)).cloned().collect();
+        let checked = VariantModel::fit(name, "command", sampling, &names, train, columns_ref)?;
         let mut worst = 0.0f64;
-        for p in pts.iter().filter(|p| p.rows_in >= holdout_rows) {
+        for p in pts.iter().filter(|p| held_out(p)) {
             let h: HeldOut = checked.judge(p);
             worst = worst.max(h.error_pct.abs());
             held.push(h);
         }
         max_err.insert(name.to_string(), worst);
-        variants.push(VariantModel::fit(name, "command", sampling, &names, pts)?);
+        variants.push(VariantModel::fit(
+            name,
+            "command",
+            sampling,
+            &names,
+            pts,
+            columns_ref,
+        )?);
     }
     let scales: Vec<f64> = sizes.iter().map(|s| s.scale).collect();
     Ok(Model {
@@ -738,6 +817,11 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
             fitted_scales: scales[..scales.len() - 1].to_vec(),
             points: held,
             max_abs_error_pct: max_err,
+            holdout_columns,
+            fitted_columns: columns
+                .split_last()
+                .map(|(_, rest)| rest.to_vec())
+                .unwrap_or_default(),
         },
         calibration: None,
         production_checks: Vec::new(),
@@ -749,6 +833,14 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
             pandas: version.1,
             allocator_env,
             named: BTreeMap::new(),
+        },
+        columns: crate::model::ColumnAxis {
+            at: columns_ref,
+            measured: if columns.is_empty() {
+                vec![columns_ref]
+            } else {
+                columns.clone()
+            },
         },
     })
 }
@@ -764,6 +856,7 @@ pub fn write_command_model(
     reports: &[String],
 ) -> Result<()> {
     let holdout_rows = sizes.last().map_or(0, |s| s.rows);
+    let holdout_columns = model.validation.holdout_columns;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     model.write(&out.join("model.json"))?;
     if let Some(path) = saved {
@@ -796,13 +889,30 @@ pub fn write_command_model(
 
     println!("\nCommand sweep: {source}");
     println!(
-        "Held-out check: fitted on {} rows, predicting {} rows",
-        sizes[..sizes.len().saturating_sub(1)]
+        "Held-out check: fitted on {} rows{}, predicting {} rows{}",
+        sizes[..sizes.len() - 1]
             .iter()
             .map(|s| format_count(s.rows))
             .collect::<Vec<_>>()
             .join(", "),
-        format_count(holdout_rows)
+        if model.validation.fitted_columns.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " x numeric profile columns {}",
+                model
+                    .validation
+                    .fitted_columns
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        format_count(holdout_rows),
+        holdout_columns
+            .map(|c| format!(" at {c} columns (larger in both)"))
+            .unwrap_or_default()
     );
     println!("{}", held_out.to_text());
     for (variant, err) in &model.validation.max_abs_error_pct {
@@ -923,13 +1033,13 @@ fn common_stages(points: &[Point]) -> Vec<String> {
 /// first use, as `oomlab data` does): its directory, for `{data_dir}`.
 fn generate(
     settings: &CommandSweepSettings,
-    scale: f64,
+    (scale, columns): (f64, Option<u64>),
     progress: &mut Progress,
 ) -> Result<PathBuf> {
     generate_data(
         &settings.scenario,
         settings.cache_dir.as_deref(),
-        scale,
+        (scale, columns),
         settings.force,
         progress,
     )
@@ -942,7 +1052,7 @@ fn generate(
 pub fn generate_data(
     scenario: &Path,
     cache_dir: Option<&Path>,
-    scale: f64,
+    (scale, columns): (f64, Option<u64>),
     force: bool,
     progress: &mut Progress,
 ) -> Result<PathBuf> {
@@ -954,7 +1064,11 @@ pub fn generate_data(
         force,
         ..Default::default()
     };
-    let plan = crate::replay::plan("sweep", &replay, Vec::new())?;
+    let mut plan = crate::replay::plan("sweep", &replay, Vec::new())?;
+    if let Some(c) = columns {
+        // As wide as asked: `{data_dir}` then holds that many numeric columns.
+        plan.scenario.scenario = plan.scenario.scenario.with_numeric_profile_columns(c)?;
+    }
     plan.run(progress)?;
     let sizes = plan.scenario.scenario.sizes(plan.scale);
     Ok(crate::data::DataCache::locate(&plan.cache_root, &plan.scenario.scenario, &sizes).dir)
@@ -977,7 +1091,7 @@ mod tests {
         .iter()
         .map(OsString::from)
         .collect();
-        let got = substitute(&t, 1000, 0.5, Some(Path::new("/tmp/d")), 7).unwrap();
+        let got = substitute(&t, (1000, 0.5, Some(87)), Some(Path::new("/tmp/d")), 7).unwrap();
         let got: Vec<String> = got
             .iter()
             .map(|a| a.to_string_lossy().into_owned())

@@ -66,6 +66,9 @@ pub struct SweepSettings {
     pub memory_mode: MemoryMode,
     /// Also measure the production table's cases at scale 1 where they fit.
     pub production: bool,
+    /// Numeric profile column counts to measure at each scale (`--columns`;
+    /// empty: the scenario's count only). Checked by [`parse_columns`].
+    pub columns: Vec<u64>,
     /// Print less.
     pub quiet: bool,
 }
@@ -129,7 +132,7 @@ const EXTRAPOLATION_SLACK: f64 = 0.25;
 fn extrapolated_estimates(
     points: &BTreeMap<&str, Vec<Point>>,
     strategies: &[&'static dyn Strategy],
-    rows_in: u64,
+    (rows_in, columns): (u64, u64),
     cap: u64,
     mode: SamplingMode,
 ) -> BTreeMap<String, crate::preflight::Estimate> {
@@ -166,12 +169,17 @@ fn extrapolated_estimates(
                 peak: p.peak_bytes as f64,
             })
             .collect();
-        let Ok(f) = crate::model::fit::fit(&observations) else {
+        let point_columns: Vec<f64> = pts.iter().map(|p| p.columns as f64).collect();
+        let Ok(f) =
+            crate::model::fit::fit_with_columns(&observations, &point_columns, columns as f64)
+        else {
             continue;
         };
         let kept = if cap > 0 { full.min(cap as f64) } else { full };
         let measured_max = pts.iter().map(|p| p.peak_bytes).max().unwrap_or(0) as f64;
-        let predicted = f.eval(rows_in as f64, kept).max(measured_max);
+        let predicted = f
+            .eval_at(rows_in as f64, kept, columns as f64)
+            .max(measured_max);
         if predicted.is_finite() && predicted > 0.0 {
             out.insert(
                 strategy.name().to_string(),
@@ -222,6 +230,51 @@ pub fn parse_scales(text: &str) -> Result<Vec<f64>> {
     Ok(scales)
 }
 
+/// `--columns a,b,c`: numeric profile column counts, distinct, ascending, at
+/// least three (the largest is held out together with the largest scale).
+pub fn parse_columns(text: &str) -> Result<Vec<u64>> {
+    let mut columns = text
+        .split(',')
+        .map(|t| {
+            let t = t.trim();
+            match t.replace('_', "").parse::<u64>() {
+                Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+                _ => Err(bad_input(format!(
+                    "--columns {text}: `{t}` is not a column count in [1, 10000] (expected a comma-separated list of numeric profile column counts such as 87,137,187,237)"
+                ))),
+            }
+        })
+        .collect::<Result<Vec<u64>>>()?;
+    columns.sort_unstable();
+    columns.dedup();
+    if columns.len() < 3 {
+        return Err(bad_input(format!(
+            "--columns {text}: expected at least 3 distinct column counts (the model is fitted on all but the largest, which is held out with the largest scale)"
+        )));
+    }
+    Ok(columns)
+}
+
+/// The (scale, columns) points a sweep runs: every scale at the scenario's
+/// column count, or with `--columns` the grid of all but the largest scale
+/// and column count plus the one point larger in both, which is held out.
+pub fn design(scales: &[f64], columns: &[u64]) -> Vec<(f64, Option<u64>)> {
+    if columns.is_empty() {
+        return scales.iter().map(|&s| (s, None)).collect();
+    }
+    let (Some(&top_scale), Some(&top_columns)) = (scales.last(), columns.last()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for &s in &scales[..scales.len() - 1] {
+        for &c in &columns[..columns.len() - 1] {
+            out.push((s, Some(c)));
+        }
+    }
+    out.push((top_scale, Some(top_columns)));
+    out
+}
+
 /// The sampled runs' fractions: each in (0, 0.9].
 pub fn parse_fractions(text: &str) -> Result<Vec<f64>> {
     let mut fractions = parse_list(text, "--max-ranking-samples-fraction")?;
@@ -264,6 +317,7 @@ fn point(report: &Report, run: &RunRecord, report_path: &Path) -> Result<Point> 
         peak_stage: run.peak_stage().map(|s| s.name.clone()).unwrap_or_default(),
         stage_peaks,
         report: report_path.display().to_string(),
+        columns: report.scenario.scaled.profile_numeric_columns,
     })
 }
 
@@ -479,6 +533,9 @@ pub fn run_plan(mut plan: ReplayPlan, dir: &Path, progress: &mut Progress) -> Re
 #[derive(Clone)]
 pub struct PlannedRun {
     pub scale: f64,
+    /// The numeric profile columns of this run's data, when the sweep varies
+    /// them (`--columns`); `None`: the scenario's own.
+    pub columns: Option<u64>,
     pub strategies: Vec<&'static dyn Strategy>,
     /// `MAX_RANKING_SAMPLES` (0: none).
     pub cap: u64,
@@ -517,6 +574,9 @@ pub fn plan_sweep(args: &SweepSettings) -> Result<SweepPlan> {
     }
     let scales = parse_scales(&args.scales)?;
     let fractions = parse_fractions(&args.max_ranking_samples_fraction)?;
+    for &c in &args.columns {
+        scenario.scenario.with_numeric_profile_columns(c)?;
+    }
     if args.chunk_rows == 0 {
         return Err(bad_input(
             "--chunk-rows 0: expected a positive number of rows per streaming chunk",
@@ -539,11 +599,19 @@ pub fn plan_sweep(args: &SweepSettings) -> Result<SweepPlan> {
         })
         .collect();
     let mut runs = Vec::new();
-    for &scale in &scales {
-        let sizes = scenario.scenario.sizes(scale);
-        let scale_dir = PathBuf::from(format!("scale-{scale}"));
+    for (scale, columns) in design(&scales, &args.columns) {
+        let shape = match columns {
+            Some(c) => scenario.scenario.with_numeric_profile_columns(c)?,
+            None => scenario.scenario.clone(),
+        };
+        let sizes = shape.sizes(scale);
+        let scale_dir = PathBuf::from(match columns {
+            Some(c) => format!("scale-{scale}-columns-{c}"),
+            None => format!("scale-{scale}"),
+        });
         runs.push(PlannedRun {
             scale,
+            columns,
             strategies: all.clone(),
             cap: 0,
             mode: SamplingMode::Uniform,
@@ -554,6 +622,7 @@ pub fn plan_sweep(args: &SweepSettings) -> Result<SweepPlan> {
             for mode in [SamplingMode::Uniform, SamplingMode::Capped] {
                 runs.push(PlannedRun {
                     scale,
+                    columns,
                     strategies: sampled.clone(),
                     cap,
                     mode,
@@ -594,15 +663,26 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
     for run in runs {
         let (scale, cap, mode) = (run.scale, run.cap, run.mode);
         let dir = out.join(&run.dir);
-        let rows = scenario.scenario.sizes(scale).sample_rows;
-        let estimates = extrapolated_estimates(&points, &run.strategies, rows, cap, mode);
-        let plan = sweep_plan(
+        let shape = match run.columns {
+            Some(c) => scenario.scenario.with_numeric_profile_columns(c)?,
+            None => scenario.scenario.clone(),
+        };
+        let sizes = shape.sizes(scale);
+        let estimates = extrapolated_estimates(
+            &points,
+            &run.strategies,
+            (sizes.sample_rows, sizes.profile_numeric_columns),
+            cap,
+            mode,
+        );
+        let mut plan = sweep_plan(
             &args,
             &cache_root,
             (scale, cap, mode),
             run.strategies,
             estimates,
         )?;
+        plan.scenario.scenario = shape;
         let report = run_plan(plan, &dir, &mut progress)?;
         let path = dir.join("report.json");
         file_points(&mut points, &report, &path, (cap, mode))?;
@@ -619,6 +699,11 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
         machine.unwrap_or_default(),
         allocator,
     )?;
+    if !args.columns.is_empty() {
+        // The column grid's largest count is held out with the largest scale.
+        model.validation.holdout_columns = args.columns.last().copied();
+        model.validation.fitted_columns = args.columns[..args.columns.len() - 1].to_vec();
+    }
     model.streaming_chunk_rows = args.chunk_rows;
     model.memory_mode = memory_mode;
     if args.production {
@@ -666,11 +751,7 @@ pub fn write_replay_model(
     );
     report::write_atomically(&out.join("sweep.md"), summary.as_bytes())?;
 
-    println!(
-        "\nHeld-out check: fitted on scales {}, predicting scale {}",
-        join_scales(&model.validation.fitted_scales),
-        model.validation.holdout_scale
-    );
+    println!("\nHeld-out check: {}", held_out_sentence(&model.validation));
     println!("{}", held_out.to_text());
     for (variant, err) in &model.validation.max_abs_error_pct {
         println!("  {variant}: largest held-out error {err:.1}%");
@@ -717,6 +798,27 @@ pub fn write_replay_model(
     Ok(())
 }
 
+/// What the held-out check fitted on and predicted, in words.
+pub fn held_out_sentence(v: &Validation) -> String {
+    match v.holdout_columns {
+        Some(c) => format!(
+            "fitted on scales {} x numeric profile columns {}, predicting scale {} at {c} columns (larger in both)",
+            join_scales(&v.fitted_scales),
+            v.fitted_columns
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            v.holdout_scale
+        ),
+        None => format!(
+            "fitted on scales {}, predicting scale {}",
+            join_scales(&v.fitted_scales),
+            v.holdout_scale
+        ),
+    }
+}
+
 fn join_scales(scales: &[f64]) -> String {
     scales
         .iter()
@@ -736,6 +838,24 @@ pub fn build_model(
 ) -> Result<Model> {
     let holdout = *scales.last().context("no scales")?;
     let fitted_scales: Vec<f64> = scales.iter().copied().filter(|s| *s < holdout).collect();
+    let columns_ref = scenario.scenario.production_sizes().profile_numeric_columns;
+    let mut measured_columns: Vec<u64> = points
+        .values()
+        .flatten()
+        .map(|p| {
+            if p.columns > 0 {
+                p.columns
+            } else {
+                columns_ref
+            }
+        })
+        .collect();
+    measured_columns.sort_unstable();
+    measured_columns.dedup();
+    // With a column grid the held-out point is the one larger in both.
+    let top_columns = measured_columns.last().copied().unwrap_or(columns_ref);
+    let held_out =
+        |p: &Point| p.scale >= holdout && (measured_columns.len() < 2 || p.columns >= top_columns);
     let (kept, loaded) = points
         .get("legacy")
         .into_iter()
@@ -762,10 +882,10 @@ pub fn build_model(
             continue;
         };
         let stages = strategy_by_name(strategy_name)?.stages();
-        let train: Vec<Point> = pts.iter().filter(|p| p.scale < holdout).cloned().collect();
-        let checked = VariantModel::fit(name, strategy_name, sampling, stages, train)?;
+        let train: Vec<Point> = pts.iter().filter(|p| !held_out(p)).cloned().collect();
+        let checked = VariantModel::fit(name, strategy_name, sampling, stages, train, columns_ref)?;
         let mut worst = 0.0f64;
-        for p in pts.iter().filter(|p| p.scale >= holdout) {
+        for p in pts.iter().filter(|p| held_out(p)) {
             let h = checked.judge(p);
             worst = worst.max(h.error_pct.abs());
             held.push(h);
@@ -777,6 +897,7 @@ pub fn build_model(
             sampling,
             stages,
             pts,
+            columns_ref,
         )?);
     }
     Ok(Model {
@@ -802,11 +923,17 @@ pub fn build_model(
             fitted_scales,
             points: held,
             max_abs_error_pct: max_err,
+            holdout_columns: None,
+            fitted_columns: Vec::new(),
         },
         calibration: None,
         production_checks: Vec::new(),
         machines: Vec::new(),
         source: Default::default(),
+        columns: crate::model::ColumnAxis {
+            at: columns_ref,
+            measured: measured_columns,
+        },
     })
 }
 
@@ -825,7 +952,7 @@ fn cap_label(cap: u64) -> String {
 /// Measured runs against a model's predictions: the held-out scale against the
 /// model fitted without it, or production-size runs (`--production`).
 pub fn judged_table(judged: &[HeldOut]) -> Table {
-    let headers = [
+    let mut headers = [
         "Variant",
         "Rows in",
         "MAX_RANKING_SAMPLES",
@@ -837,10 +964,18 @@ pub fn judged_table(judged: &[HeldOut]) -> Table {
     ]
     .map(String::from)
     .to_vec();
+    // A column grid's points differ in columns: say at how many each was.
+    let mut columns: Vec<u64> = judged.iter().map(|h| h.columns).collect();
+    columns.sort_unstable();
+    columns.dedup();
+    let show_columns = columns.len() > 1;
+    if show_columns {
+        headers.insert(2, "Columns".into());
+    }
     let rows = judged
         .iter()
         .map(|h| {
-            vec![
+            let mut row = vec![
                 h.variant.clone(),
                 format_count(h.rows_in),
                 cap_label(h.max_ranking_samples),
@@ -850,7 +985,11 @@ pub fn judged_table(judged: &[HeldOut]) -> Table {
                 h.row_part_error_pct
                     .map_or("-".into(), |e| format!("{e:+.1}%")),
                 format!("{} / {}", h.measured_stage, h.predicted_stage),
-            ]
+            ];
+            if show_columns {
+                row.insert(2, h.columns.to_string());
+            }
+            row
         })
         .collect();
     Table { headers, rows }
@@ -858,7 +997,7 @@ pub fn judged_table(judged: &[HeldOut]) -> Table {
 
 /// Every stage fit of every variant.
 pub fn fit_table(model: &Model) -> Table {
-    let headers = [
+    let mut headers = [
         "Variant",
         "Stage",
         "Fixed",
@@ -869,11 +1008,22 @@ pub fn fit_table(model: &Model) -> Table {
     ]
     .map(String::from)
     .to_vec();
+    let with_columns = model.has_column_term();
+    if with_columns {
+        headers.extend(
+            [
+                "Bytes/column",
+                "Bytes/row in/column",
+                "Bytes/row kept/column",
+            ]
+            .map(String::from),
+        );
+    }
     let mut rows = Vec::new();
     for v in &model.variants {
         for s in &v.stages {
             let f = &s.fit;
-            rows.push(vec![
+            let mut row = vec![
                 v.name.clone(),
                 s.name.clone(),
                 format_bytes(f.fixed_bytes.max(0.0) as u64),
@@ -885,7 +1035,15 @@ pub fn fit_table(model: &Model) -> Table {
                 },
                 format!("{:.4}", f.r2),
                 format_bytes(f.max_abs_residual() as u64),
-            ]);
+            ];
+            if with_columns {
+                row.extend([
+                    format!("{:.0}", f.bytes_per_column),
+                    format!("{:.1}", f.bytes_per_row_in_per_column),
+                    format!("{:.1}", f.bytes_per_row_kept_per_column),
+                ]);
+            }
+            rows.push(row);
         }
     }
     Table { headers, rows }
@@ -1002,7 +1160,7 @@ fn render_summary(
     reports: &[String],
 ) -> String {
     let mut s = format!(
-        "# Sweep: {} scenario\n\nScales {} ({} rows loaded at the largest); the model is `peak = fixed + a x rows_in + b x rows_kept` per stage, a strategy's peak the largest stage. Rows surviving dropna: {:.4} per row loaded. Allocator: {}.\n\n",
+        "# Sweep: {} scenario\n\nScales {} ({} rows loaded at the largest); the model is `peak = fixed + a x rows_in + b x rows_kept` per stage (with `--columns`, plus `d x columns + rows x (e + g x columns)` for the numeric profile columns), a strategy's peak the largest stage. Rows surviving dropna: {:.4} per row loaded. Allocator: {}.\n\n",
         model.scenario.name,
         join_scales(&model.scales),
         format_count(model.scenario.scenario.sizes(model.validation.holdout_scale).sample_rows),
@@ -1016,9 +1174,8 @@ fn render_summary(
         );
     }
     s += &format!(
-        "## Held-out check\n\nFitted on scales {}; predicting scale {}.\n\n{}\n",
-        join_scales(&model.validation.fitted_scales),
-        model.validation.holdout_scale,
+        "## Held-out check\n\n{}.\n\n{}\n",
+        held_out_sentence(&model.validation),
         held.to_markdown()
     );
     for (v, e) in &model.validation.max_abs_error_pct {

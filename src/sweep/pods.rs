@@ -117,6 +117,11 @@ fn emit_out(emit: &EmitSettings, target: &Target, runs: &[PodRun]) -> Result<Exi
 /// The replay sweep as pods: one `oomlab run` per run of the sweep.
 pub fn emit_replay(args: &SweepSettings, emit: &EmitSettings) -> Result<Exit> {
     let plan = plan_sweep(args)?;
+    if plan.runs.iter().any(|r| r.columns.is_some()) {
+        return Err(bad_input(
+            "--emit kubernetes with --columns: a pod runs `oomlab run`, which replays the scenario's own column count; sweep columns on one machine, or write one scenario file per column count",
+        ));
+    }
     let name = format!("sweep-{}", plan.scenario.scenario.name);
     let target = target(emit, &name, results_id(args.out.as_deref(), &name))?;
     let scenario = args.scenario.display().to_string();
@@ -206,7 +211,12 @@ pub fn emit_command(
     emit: &EmitSettings,
 ) -> Result<Exit> {
     let (_, sizes) = plan_command_sweep(settings)?;
-    let runs_planned = command_runs(&sizes, &settings.fractions, settings.repeat);
+    let runs_planned = command_runs(
+        &sizes,
+        &settings.fractions,
+        settings.repeat,
+        &settings.columns,
+    );
     let name = "sweep-command".to_string();
     let target = target(emit, &name, results_id(settings.out.as_deref(), &name))?;
     let out = format!("{RESULTS_MOUNT}/{}", target.results_id);

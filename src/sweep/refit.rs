@@ -603,6 +603,7 @@ fn fit_command(settings: &RefitSettings, groups: Vec<Group>) -> Result<Exit> {
             argv: g.argv,
             stage_pattern: g.stage_pattern,
             allocator_env: g.allocator_env,
+            columns: Vec::new(),
         })?;
         described.push(format!(
             "{}{kind} ({} reports, {} sizes)",
