@@ -222,6 +222,29 @@ pub struct RowsHeadroom {
     pub factor: Option<f64>,
 }
 
+/// The largest size in `[floor, ceiling)` whose prediction still fits, by
+/// bisection (a model's peak only grows with rows and columns): `None` when
+/// even `ceiling` fits (no limit in sight), `Some(0)` when `floor` does not.
+/// One search for the rows and the columns headroom and the headroom chart.
+pub fn largest_fitting(floor: u64, ceiling: u64, fits: impl Fn(u64) -> bool) -> Option<u64> {
+    if fits(ceiling) {
+        return None;
+    }
+    if !fits(floor) {
+        return Some(0);
+    }
+    let (mut lo, mut hi) = (floor, ceiling);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
+}
+
 /// Rows headroom of `variant` at `MAX_RANKING_SAMPLES = cap` under `limit`
 /// (bytes, after headroom), by bisection on the model's own prediction (so a
 /// cap, the dropna ratio and any calibration count as they do everywhere).
@@ -235,22 +258,7 @@ pub fn rows_headroom(
     let fits = |rows: u64| model.predict(variant, rows, cap).peak_bytes <= limit;
     // The model is affine in the rows: past 2^40 rows nothing that grows fits.
     const CEILING: u64 = 1 << 40;
-    let max_rows = if fits(CEILING) {
-        None
-    } else if !fits(1) {
-        Some(0)
-    } else {
-        let (mut lo, mut hi) = (1u64, CEILING);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if fits(mid) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        Some(lo)
-    };
+    let max_rows = largest_fitting(1, CEILING, fits);
     RowsHeadroom {
         rows_in,
         max_rows,
@@ -314,21 +322,10 @@ pub fn columns_headroom(
     let columns = model.columns_now();
     let modelled = model.has_column_term();
     let fits = |c: u64| model.predict_at(variant, rows_in, cap, c).peak_bytes <= limit;
-    let max_columns = if !modelled || fits(COLUMNS_CEILING) {
-        None
-    } else if !fits(0) {
-        Some(0)
+    let max_columns = if modelled {
+        largest_fitting(0, COLUMNS_CEILING, fits)
     } else {
-        let (mut lo, mut hi) = (0u64, COLUMNS_CEILING);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if fits(mid) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        Some(lo)
+        None
     };
     ColumnsHeadroom {
         what: super::COLUMNS_WHAT.to_string(),

@@ -52,22 +52,7 @@ fn max_rows(
     ceiling: u64,
 ) -> u64 {
     let fits = |rows: u64| model.predict_at(variant, rows, cap, columns).peak_bytes <= limit;
-    if fits(ceiling) {
-        return ceiling;
-    }
-    if !fits(1) {
-        return 0;
-    }
-    let (mut lo, mut hi) = (1u64, ceiling);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if fits(mid) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
+    crate::model::advice::largest_fitting(1, ceiling, fits).unwrap_or(ceiling)
 }
 
 impl HeadroomChart {

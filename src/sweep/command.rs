@@ -669,7 +669,11 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         });
         if last_of_point {
             let mut point = median_point(size, run.cap, &attempts);
-            point.columns = run.columns.unwrap_or(columns_ref);
+            if let Some(c) = run.columns {
+                // A column sweep's own count; else 0, the scenario's (as
+                // `model fit` reads the same reports).
+                point.columns = c;
+            }
             file_point(&mut points, point, !settings.fractions.is_empty());
             attempts.clear();
         }
