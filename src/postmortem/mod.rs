@@ -18,7 +18,6 @@ pub mod sources;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -211,14 +210,7 @@ fn default_stats_interval_s() -> f64 {
 }
 
 fn scan_file(path: &Path, context: usize, what: &str) -> Result<LogAnalysis> {
-    let file = File::open(path)
-        .map_err(|e| bad_input(format!("{}: cannot read the {what}: {e}", path.display())))?;
-    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(bad_input(format!(
-            "{}: is a directory, expected the {what} file",
-            path.display()
-        )));
-    }
+    let file = sources::open(path, what)?;
     let mut analyzer = Analyzer::new(&path.display().to_string(), context);
     analyzer.read_all(file).map_err(|e| {
         bad_input(format!(

@@ -558,6 +558,30 @@ fn regex_lite_version(name: &'static str) -> impl Fn(&str) -> Option<String> {
     }
 }
 
+/// The recording of one run of a command sweep, in `dir`: the same for the
+/// whole sweep and for one pod's `--point`. `columns_ref` is the scenario's
+/// column count, for runs that do not vary it.
+fn run_plan<'a>(
+    settings: &'a CommandSweepSettings,
+    pattern: &'a Pattern,
+    run: &CommandRun,
+    (data_dir, columns_ref): (Option<&'a Path>, u64),
+    dir: &Path,
+) -> PointPlan<'a> {
+    PointPlan {
+        template: &settings.template,
+        size: run.size,
+        data_dir,
+        columns: Some(run.columns.unwrap_or(columns_ref)),
+        cap: run.cap,
+        pattern,
+        interval: settings.interval,
+        out: dir.to_path_buf(),
+        passthrough: !settings.quiet,
+        sweep: Some((&settings.scenario, !settings.fractions.is_empty())),
+    }
+}
+
 /// Runs a command sweep and prints what it measured; writes `model.json`,
 /// the tables and the picture into the sweep's directory.
 pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
@@ -610,18 +634,13 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         };
         let dir = out.join(&run.dir);
         record_point(
-            &PointPlan {
-                template: &settings.template,
-                size: run.size,
-                data_dir: data_dir.as_deref(),
-                columns: Some(run.columns.unwrap_or(columns_ref)),
-                cap: run.cap,
-                pattern: &pattern,
-                interval: settings.interval,
-                out: dir.clone(),
-                passthrough: !settings.quiet,
-                sweep: Some((&settings.scenario, !settings.fractions.is_empty())),
-            },
+            &run_plan(
+                &settings,
+                &pattern,
+                run,
+                (data_dir.as_deref(), columns_ref),
+                &dir,
+            ),
             &mut progress,
         )?;
         println!("report: {}", dir.join("report.json").display());
@@ -637,19 +656,9 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             data_dir = Some((key, dir));
         }
         let dir = out.join(&run.dir);
+        let data = data_dir.as_ref().map(|(_, d)| d.as_path());
         let point = record_point(
-            &PointPlan {
-                template: &settings.template,
-                size,
-                data_dir: data_dir.as_ref().map(|(_, d)| d.as_path()),
-                columns: Some(run.columns.unwrap_or(columns_ref)),
-                cap: run.cap,
-                pattern: &pattern,
-                interval: settings.interval,
-                out: dir.clone(),
-                passthrough: !settings.quiet,
-                sweep: Some((&settings.scenario, !settings.fractions.is_empty())),
-            },
+            &run_plan(&settings, &pattern, run, (data, columns_ref), &dir),
             &mut progress,
         )?;
         if version == (None, None) {

@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::{each_line, line_holding, line_text, read_json, Fact, SourceFindings};
+use super::{each_line, line_holding, line_text, read_json, Fact, SourceFindings, Where};
 use crate::error::bad_input;
 use crate::units::format_bytes;
 
@@ -146,14 +146,8 @@ fn read_pod_json(path: &Path) -> Result<SourceFindings> {
             })?;
             let line = line_holding(&text, &["\"memory\"", &format!("\"{m}\"")]);
             out.recognized += 1;
-            let fact = Fact {
-                what: format!(
-                    "container `{name}` memory limit {m} ({})",
-                    format_bytes(bytes)
-                ),
-                bytes: Some(bytes),
-                at: out.at(line, &line_text(&text, line)),
-            };
+            let at = out.at(line, &line_text(&text, line));
+            let fact = limit_fact(name, m, bytes, at);
             let is_killed = killed_container.as_deref() == Some(name.as_str());
             if out.limit.is_none() && (is_killed || killed_container.is_none()) {
                 out.limit = Some(fact);
@@ -163,6 +157,19 @@ fn read_pod_json(path: &Path) -> Result<SourceFindings> {
         }
     }
     Ok(out)
+}
+
+/// A container's memory limit as a fact, worded the same from the pod's
+/// JSON and from `kubectl describe`.
+fn limit_fact(container: &str, quantity: &str, bytes: u64, at: Where) -> Fact {
+    Fact {
+        what: format!(
+            "container `{container}` memory limit {quantity} ({})",
+            format_bytes(bytes)
+        ),
+        bytes: Some(bytes),
+        at,
+    }
 }
 
 /// The text of `kubectl describe pod NAME`.
@@ -190,14 +197,7 @@ fn read_describe(path: &Path) -> Result<SourceFindings> {
                 let m = m.trim();
                 if let Some(bytes) = quantity(m) {
                     out.recognized += 1;
-                    let fact = Fact {
-                        what: format!(
-                            "container `{container}` memory limit {m} ({})",
-                            format_bytes(bytes)
-                        ),
-                        bytes: Some(bytes),
-                        at: out.at(Some(n), line),
-                    };
+                    let fact = limit_fact(&container, m, bytes, out.at(Some(n), line));
                     if out.limit.is_none() {
                         out.limit = Some(fact);
                     } else {

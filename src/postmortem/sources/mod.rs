@@ -108,8 +108,9 @@ impl SourceFindings {
     }
 }
 
-/// Opens a source file (exit 2 naming it when it cannot be read or is a directory).
-fn open(path: &Path, what: &str) -> Result<File> {
+/// Opens a source file (exit 2 naming it when it cannot be read or is a
+/// directory): every file postmortem reads, the logs included.
+pub(super) fn open(path: &Path, what: &str) -> Result<File> {
     let file = File::open(path)
         .map_err(|e| bad_input(format!("{}: cannot read the {what}: {e}", path.display())))?;
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
