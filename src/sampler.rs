@@ -1205,18 +1205,9 @@ impl ProcessTree {
         let root = self.root;
         let alone = self.procs.values().all(|p| p.pid == root);
         let seen = self.procs.values().map(|p| p.peak_bytes).max().unwrap_or(0);
-        if let (false, Some(max_rss)) = (alone, root_max_rss) {
-            if max_rss > seen {
-                for p in self.procs.values_mut().filter(|p| p.pid == root) {
-                    p.stage_hwm = p.stage_hwm.max(max_rss);
-                    p.peak_bytes = p.peak_bytes.max(max_rss);
-                }
-                if self.carry_source == PeakSource::Vmhwm {
-                    self.carry = self.carry.max(max_rss);
-                }
-            }
-        }
-        if let (true, Some(max_rss)) = (alone, root_max_rss) {
+        // Alone, every figure is the root's; otherwise only one above all
+        // that was read can be (see above).
+        if let Some(max_rss) = root_max_rss.filter(|&m| alone || m > seen) {
             if self.procs.is_empty() {
                 // It ended before the first look: the kernel's figure is all there is.
                 self.procs.insert(
@@ -1239,7 +1230,7 @@ impl ProcessTree {
                     },
                 );
             }
-            for p in self.procs.values_mut() {
+            for p in self.procs.values_mut().filter(|p| p.pid == root) {
                 p.stage_hwm = p.stage_hwm.max(max_rss);
                 p.peak_bytes = p.peak_bytes.max(max_rss);
             }
