@@ -1,285 +1,15 @@
-//! Scenario files: the shape of production data, as a human writes it down.
-//!
-//! A scenario names row counts, column mixes and skew, never data: the same
-//! scenario, scale and seed always generate the same bytes (see `data`). Files are
-//! validated on load, and every complaint names the file, the key and what was
-//! expected, because the person fixing it is looking at that file.
+//! Reading a scenario file and checking it: every complaint names the file,
+//! the key and what was expected.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 
+use super::{
+    bundled, DatasetProfile, LoadedScenario, RankingSamples, Scenario, UserFeatures, BUNDLED,
+    DEFAULT_SCENARIO,
+};
 use crate::error::bad_input;
-
-/// The scenario `compare` runs when no `--scenario` is given.
-pub const DEFAULT_SCENARIO: &str = "scenarios/default.toml";
-
-/// The scenarios built into the binary, by name: an installed oomlab runs
-/// `--scenario production` (or its default) from any directory, without a
-/// checkout of this repository.
-pub const BUNDLED: [(&str, &str); 5] = [
-    ("default", include_str!("../scenarios/default.toml")),
-    ("ci", include_str!("../scenarios/ci.toml")),
-    ("production", include_str!("../scenarios/production.toml")),
-    ("similarity", include_str!("../scenarios/similarity.toml")),
-    (
-        "similarity-ci",
-        include_str!("../scenarios/similarity-ci.toml"),
-    ),
-];
-
-/// The pandas reference implementation (`scenarios/pandas/`), built into
-/// the binary as (path under `scenarios/`, text): an installed oomlab can
-/// write it out (`oomlab scenarios write DIR`) to run the pipeline itself,
-/// sweep it as a command, or check the replay's fidelity against it.
-pub const REFERENCE: [(&str, &str); 4] = [
-    (
-        "pandas/ranking_prep.py",
-        include_str!("../scenarios/pandas/ranking_prep.py"),
-    ),
-    (
-        "pandas/requirements.txt",
-        include_str!("../scenarios/pandas/requirements.txt"),
-    ),
-    (
-        "pandas/requirements-pandas3.txt",
-        include_str!("../scenarios/pandas/requirements-pandas3.txt"),
-    ),
-    (
-        "pandas/README.md",
-        include_str!("../scenarios/pandas/README.md"),
-    ),
-];
-
-/// Writes every bundled scenario (`NAME.toml`) and the pandas reference
-/// (`pandas/...`) under `dir`, as the repository's `scenarios/` holds them,
-/// so repository paths in the documentation work relative to it. Returns the
-/// files written. Refuses (exit 2) to overwrite a file that differs.
-pub fn write_bundled(dir: &Path) -> Result<Vec<PathBuf>> {
-    let files = BUNDLED
-        .iter()
-        .map(|(name, text)| (format!("{name}.toml"), *text))
-        .chain(REFERENCE.iter().map(|(p, t)| (p.to_string(), *t)));
-    let mut written = Vec::new();
-    for (rel, text) in files {
-        let path = dir.join(rel);
-        match std::fs::read(&path) {
-            Ok(old) if old == text.as_bytes() => {}
-            Ok(_) => {
-                return Err(bad_input(format!(
-                    "{}: exists and differs from the bundled file; not overwritten (remove it, or write to another directory)",
-                    path.display()
-                )))
-            }
-            Err(_) => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        bad_input(format!("{}: cannot create directory: {e}", parent.display()))
-                    })?;
-                }
-                std::fs::write(&path, text)
-                    .map_err(|e| bad_input(format!("{}: cannot write: {e}", path.display())))?;
-            }
-        }
-        written.push(path);
-    }
-    Ok(written)
-}
-
-/// The text of a bundled scenario named by `spec`: its name (`production`),
-/// or the repository path of its file (`scenarios/production.toml`) when no
-/// such file is on disk.
-pub fn bundled(spec: &Path) -> Option<&'static str> {
-    let text = spec.to_str()?;
-    let name = text
-        .strip_prefix("scenarios/")
-        .and_then(|n| n.strip_suffix(".toml"))
-        .unwrap_or(text);
-    BUNDLED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
-}
-
-/// A validated scenario, as loaded from its TOML file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
-    /// Short name used in report directories and tables.
-    pub name: String,
-    /// One line for humans; printed in summaries.
-    #[serde(default)]
-    pub description: String,
-    /// Seed of every random draw in data generation.
-    pub seed: u64,
-    /// Ranking-prep workload (the default): these three sections.
-    #[serde(default)]
-    pub ranking_samples: RankingSamples,
-    #[serde(default)]
-    pub dataset_profile: DatasetProfile,
-    #[serde(default)]
-    pub user_features: UserFeatures,
-    /// Item-item similarity workload: present instead of the ranking sections.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub similarity: Option<SimilaritySpec>,
-    #[serde(default)]
-    pub scaling: Scaling,
-}
-
-/// Which computation a scenario describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Workload {
-    /// `_prepare_request_ranking_data()`: samples, profile and user merges.
-    RankingPrep,
-    /// Item-item cosine similarity with top-K per item.
-    Similarity,
-}
-
-/// Item-item similarity: N items with dense feature vectors.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SimilaritySpec {
-    /// Items at production size (the write-up: 500,000).
-    pub items: i64,
-    /// Dimension of each item's feature vector.
-    pub dimension: i64,
-    /// `SIMILARITY_MICRO_BATCH_SIZE` default for this scenario.
-    #[serde(default = "default_micro_batch")]
-    pub micro_batch_size: i64,
-    /// `SIMILARITY_TOP_K` default for this scenario.
-    #[serde(default = "default_top_k")]
-    pub top_k: i64,
-}
-
-fn default_micro_batch() -> i64 {
-    50
-}
-fn default_top_k() -> i64 {
-    200
-}
-
-/// The exposure log: one row per (request, user, dataset) impression.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RankingSamples {
-    /// Rows at production size (before `--scale`).
-    pub rows: i64,
-    /// Share of rows whose label is null, so `dropna` really drops rows.
-    #[serde(default = "default_null_share")]
-    pub label_null_share: f64,
-    /// Zipf exponent of dataset popularity: a few datasets get most impressions.
-    #[serde(default = "default_dataset_zipf")]
-    pub dataset_zipf_exponent: f64,
-    /// Zipf exponent of user activity (0 = uniform over the pool).
-    #[serde(default = "default_user_zipf")]
-    pub user_zipf_exponent: f64,
-    /// Length of the string request id.
-    #[serde(default = "default_request_id_length")]
-    pub request_id_length: i64,
-}
-
-/// One row per dataset, several hundred feature columns.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DatasetProfile {
-    /// Datasets in the profile (and the pool samples draw from).
-    pub rows: i64,
-    /// Groups of feature columns, besides `dataset_id`.
-    pub columns: Vec<ColumnGroup>,
-}
-
-/// A run of `count` feature columns of one kind.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ColumnGroup {
-    pub kind: ColumnKind,
-    pub count: i64,
-    /// Min and max length of values (string kinds only).
-    #[serde(default)]
-    pub length: Option<[i64; 2]>,
-    /// Distinct values per column (string kinds only).
-    #[serde(default)]
-    pub distinct: Option<i64>,
-}
-
-/// The column kinds a profile can hold; numeric kinds survive v2's slimming.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ColumnKind {
-    /// float64, as pandas loads any real-valued feature.
-    Float,
-    /// int64, as pandas loads counts.
-    Integer,
-    /// Free text of realistic length (titles, tags), held as strings.
-    String,
-    /// Low-cardinality labels (category, license), held as strings as pandas loads them.
-    Categorical,
-}
-
-impl ColumnKind {
-    /// Numeric columns are the ones v2 keeps in its slim profile.
-    pub fn is_numeric(self) -> bool {
-        matches!(self, ColumnKind::Float | ColumnKind::Integer)
-    }
-}
-
-/// One row per user in the pool, a dozen numeric features.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct UserFeatures {
-    /// Users in the pool (samples draw their user ids from it).
-    pub rows: i64,
-    /// Numeric feature columns besides `user_id`.
-    pub columns: i64,
-}
-
-/// How `--scale` applies.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Scaling {
-    /// Also multiply the dataset and user pools (not only the samples).
-    #[serde(default)]
-    pub scale_pools: bool,
-}
-
-fn default_null_share() -> f64 {
-    0.02
-}
-fn default_dataset_zipf() -> f64 {
-    1.1
-}
-fn default_user_zipf() -> f64 {
-    0.6
-}
-fn default_request_id_length() -> i64 {
-    24
-}
-
-/// A scenario together with where it came from.
-#[derive(Debug, Clone)]
-pub struct LoadedScenario {
-    pub path: PathBuf,
-    pub scenario: Scenario,
-}
-
-/// Row and column counts a run actually uses, after `--scale`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Sizes {
-    pub sample_rows: u64,
-    pub datasets: u64,
-    pub users: u64,
-    /// Feature columns of the profile (besides dataset_id).
-    pub profile_columns: u64,
-    /// Of which numeric.
-    pub profile_numeric_columns: u64,
-    /// Numeric feature columns of user_features (besides user_id).
-    pub user_columns: u64,
-    /// Similarity items (0 for ranking prep).
-    #[serde(default)]
-    pub items: u64,
-    /// Similarity feature dimension (0 for ranking prep).
-    #[serde(default)]
-    pub dimension: u64,
-}
 
 impl Scenario {
     /// Loads and validates a scenario file.
@@ -319,7 +49,7 @@ impl Scenario {
         Ok(scenario)
     }
 
-    fn validate(&self, origin: &str) -> Result<()> {
+    pub(super) fn validate(&self, origin: &str) -> Result<()> {
         let err = |key: &str, expected: &str, got: String| {
             bad_input(format!(
                 "{origin}: key `{key}`: expected {expected}, got {got}"
@@ -440,103 +170,6 @@ impl Scenario {
         }
         Ok(())
     }
-
-    /// The workload this scenario describes.
-    pub fn workload(&self) -> Workload {
-        if self.similarity.is_some() {
-            Workload::Similarity
-        } else {
-            Workload::RankingPrep
-        }
-    }
-
-    /// Production sizes (scale 1).
-    pub fn production_sizes(&self) -> Sizes {
-        self.sizes(1.0)
-    }
-
-    /// Sizes at `scale`: samples always scale, pools only when `scaling.scale_pools`.
-    pub fn sizes(&self, scale: f64) -> Sizes {
-        let scaled = |n: i64| ((n as f64 * scale).round() as u64).max(1);
-        let ranking = self.similarity.is_none();
-        let pools = |n: i64| {
-            if self.scaling.scale_pools {
-                scaled(n)
-            } else {
-                n as u64
-            }
-        };
-        let groups = &self.dataset_profile.columns;
-        if !ranking {
-            let sim = self.similarity.as_ref();
-            return Sizes {
-                sample_rows: 0,
-                datasets: 0,
-                users: 0,
-                profile_columns: 0,
-                profile_numeric_columns: 0,
-                user_columns: 0,
-                items: sim.map_or(0, |s| scaled(s.items)),
-                dimension: sim.map_or(0, |s| s.dimension as u64),
-            };
-        }
-        Sizes {
-            sample_rows: scaled(self.ranking_samples.rows),
-            datasets: pools(self.dataset_profile.rows),
-            users: pools(self.user_features.rows),
-            profile_columns: groups.iter().map(|g| g.count as u64).sum(),
-            profile_numeric_columns: groups
-                .iter()
-                .filter(|g| g.kind.is_numeric())
-                .map(|g| g.count as u64)
-                .sum(),
-            user_columns: self.user_features.columns as u64,
-            items: 0,
-            dimension: 0,
-        }
-    }
-}
-
-impl Scenario {
-    /// The same scenario with `count` numeric profile columns: the numeric
-    /// groups scaled in proportion (the last one takes the rounding), the
-    /// other columns as they are. The write-up's second growth risk is "a
-    /// hundred more features"; `sweep --columns` measures it by generating
-    /// data this wide. A scenario without numeric groups gets one float group.
-    pub fn with_numeric_profile_columns(&self, count: u64) -> Result<Scenario> {
-        if count == 0 || count > 10_000 {
-            return Err(bad_input(format!(
-                "--columns {count}: expected a number of numeric profile columns in [1, 10000]"
-            )));
-        }
-        let mut out = self.clone();
-        let total: u64 = self.sizes(1.0).profile_numeric_columns;
-        let groups = &mut out.dataset_profile.columns;
-        if total == 0 {
-            groups.push(ColumnGroup {
-                kind: ColumnKind::Float,
-                count: count as i64,
-                length: None,
-                distinct: None,
-            });
-            return Ok(out);
-        }
-        let numeric: Vec<usize> = (0..groups.len())
-            .filter(|&i| groups[i].kind.is_numeric())
-            .collect();
-        let mut left = count;
-        for (k, &i) in numeric.iter().enumerate() {
-            let share = if k + 1 == numeric.len() {
-                left
-            } else {
-                (groups[i].count as u64 * count / total).min(left)
-            };
-            groups[i].count = share as i64;
-            left -= share;
-        }
-        groups.retain(|g| g.count > 0);
-        Ok(out)
-    }
 }
 
 /// Checks a `--scale` value: a positive finite factor.
@@ -553,6 +186,7 @@ pub fn validate_scale(scale: f64) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Workload;
 
     const GOOD: &str = r#"
 name = "t"
@@ -575,20 +209,6 @@ columns = 12
         assert_eq!(sizes.datasets, 50);
         assert_eq!(sizes.profile_columns, 5);
         assert_eq!(sizes.profile_numeric_columns, 3);
-    }
-
-    #[test]
-    fn numeric_columns_scale_in_proportion() {
-        let s = Scenario::parse(include_str!("../scenarios/production.toml"), "p.toml").unwrap();
-        for n in [1u64, 20, 87, 150, 410] {
-            let wide = s.with_numeric_profile_columns(n).unwrap();
-            let sizes = wide.sizes(1.0);
-            assert_eq!(sizes.profile_numeric_columns, n);
-            assert_eq!(sizes.profile_columns, n + 213, "{n}");
-            assert!(wide.validate("w").is_ok());
-        }
-        assert_eq!(s.with_numeric_profile_columns(87).unwrap(), s);
-        assert!(s.with_numeric_profile_columns(0).is_err());
     }
 
     fn error_of(text: &str) -> String {
@@ -784,7 +404,7 @@ columns = 12
             file in 0usize..3,
             edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), value()), 1..4),
         ) {
-            let text = [GOOD, include_str!("../scenarios/ci.toml"), include_str!("../scenarios/similarity.toml")][file];
+            let text = [GOOD, include_str!("../../scenarios/ci.toml"), include_str!("../../scenarios/similarity.toml")][file];
             // Replace the value of a few `key = value` lines (or parts of
             // inline tables) with hostile values.
             let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
