@@ -4,7 +4,7 @@
 //! tables, pictures, models, gates and postmortems read it, possibly on another
 //! machine, so it carries a schema version and never the environment.//!
 //! This file holds the report and the invocation-wide facts; what one run
-//! recorded is in [`run`], reading and writing the file in [`json`].
+//! recorded is in `run.rs`, reading and writing the file in `json.rs`.
 
 use std::collections::BTreeMap;
 

@@ -9,7 +9,7 @@ use super::procfs::{field_u64, read_at};
 
 /// The high-water mark of the memory cgroup a measured tree runs in, kept
 /// open: the tree's exact peak as the kernel charges it, however many of its
-/// processes share pages (see [`PeakSource::Cgroup`]).
+/// processes share pages (see [`PeakSource::Cgroup`](super::PeakSource::Cgroup)).
 #[derive(Debug)]
 pub struct CgroupMeter {
     peak: File,

@@ -5,8 +5,8 @@
 //! validated on load, and every complaint names the file, the key and what was
 //! expected, because the person fixing it is looking at that file.//!
 //! This file holds what a scenario says; the scenarios compiled into the
-//! binary are in [`bundled`], reading and checking a file in [`load`], the
-//! row and column counts a run uses in [`sizes`].
+//! binary are in `bundled.rs`, reading and checking a file in `load.rs`, the
+//! row and column counts a run uses in `sizes.rs`.
 
 use std::path::PathBuf;
 

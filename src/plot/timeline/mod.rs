@@ -7,8 +7,8 @@
 //! budget or memory limit as a horizontal line, and where a killed run ended.
 //!
 //! This file lays the chart out (sizes, scales, pixel mapping); the header,
-//! legend and axes are drawn in [`frame`], each run's line, peaks and notes in
-//! [`runs`], the stage lanes under the time axis in [`lanes`].
+//! legend and axes are drawn in `frame.rs`, each run's line, peaks and notes in
+//! `runs.rs`, the stage lanes under the time axis in `lanes.rs`.
 
 use anyhow::Result;
 use plotters::coord::Shift;

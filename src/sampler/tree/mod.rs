@@ -1,7 +1,7 @@
 //! A process tree followed through `/proc`: who belongs to it (a full scan
 //! now and then, the parents' `children` files between), and what was learnt
-//! about each member. Each look's readings are in [`look`], the peaks at a
-//! stage boundary in [`stages`].
+//! about each member. Each look's readings are in `look.rs`, the peaks at a
+//! stage boundary in `stages.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
