@@ -1,6 +1,7 @@
 //! Command-line interface: one subcommand per job a user brings to oomlab.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use oomlab::settings::{MemoryMode, OutputSettings, SamplingMode};
@@ -121,8 +122,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub max_ranking_samples: Option<u64>,
     /// RSS sampling interval, e.g. 10ms, 0.5s.
-    #[arg(long, default_value = "10ms")]
-    pub interval: String,
+    #[arg(long, default_value = "10ms", value_parser = parse_interval)]
+    pub interval: Duration,
     /// Report directory (default: reports/runs/<time>-<scenario>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -155,6 +156,33 @@ pub struct ReplayArgs {
     pub similarity_top_k: Option<u64>,
 }
 
+/// `--interval` (the RSS sampling interval: `10ms`, `0.5s`, `250us`; a bare
+/// number is seconds), from 0.1 ms, below which sampling costs more than it
+/// tells, to 60 s. A bad value is a usage error (exit 2) naming the flag.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    oomlab::units::parse_duration("--interval", text, "0.1ms", "60s").map_err(|e| e.to_string())
+}
+
+/// `--stats-interval` (`5s`, `500ms`, `5m`, `1h`; a bare number is seconds),
+/// from 1 ms to a day: `docker stats` rows are often collected by
+/// `watch -n 300` or cron, so minutes and hours are as usual as seconds.
+fn parse_stats_interval(text: &str) -> Result<Duration, String> {
+    oomlab::units::parse_duration("--stats-interval", text, "1ms", "24h").map_err(|e| e.to_string())
+}
+
+/// A byte-size flag (`2GiB`, `800MiB`, `150GB`) parsed by clap with
+/// [`oomlab::units::parse_size`], so a command never sees the text; the
+/// message names the flag and the value.
+fn size(flag: &'static str) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync {
+    move |text| oomlab::units::parse_size(text).map_err(|e| format!("{flag} {text}: {e}"))
+}
+
+/// A tolerance flag (`2%`, `10%`) parsed by clap with
+/// [`oomlab::gate::baseline::parse_tolerance`], as the baseline reads it.
+fn percent(flag: &'static str) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync {
+    move |text| oomlab::gate::baseline::parse_tolerance(flag, text).map_err(|e| e.to_string())
+}
+
 impl ReplayArgs {
     /// The typed settings these flags ask for (exit 2 on a bad interval).
     pub fn settings(&self) -> anyhow::Result<oomlab::replay::ReplaySettings> {
@@ -163,7 +191,7 @@ impl ReplayArgs {
             scale: self.scenario.scale,
             cache_dir: self.scenario.cache_dir.clone(),
             max_ranking_samples: self.max_ranking_samples,
-            interval: crate::commands::parse_interval(&self.interval)?,
+            interval: self.interval,
             sampling: self.sampling,
             memory_mode: self.memory_mode,
             output: self.output.settings(),
@@ -226,11 +254,11 @@ pub struct GateArgs {
     #[arg(long, default_value_t = 3)]
     pub runs: u32,
     /// Allowed rise of each heap figure (peak, bytes allocated, allocations).
-    #[arg(long, default_value = "2%")]
-    pub heap_tolerance: String,
+    #[arg(long, default_value = "2%", value_name = "HEAP_TOLERANCE", value_parser = percent("--heap-tolerance"))]
+    pub heap_tolerance: f64,
     /// Allowed rise of each stage's median peak RSS.
-    #[arg(long, default_value = "10%")]
-    pub rss_tolerance: String,
+    #[arg(long, default_value = "10%", value_name = "RSS_TOLERANCE", value_parser = percent("--rss-tolerance"))]
+    pub rss_tolerance: f64,
     /// Also write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -258,8 +286,8 @@ pub struct GateArgs {
     #[arg(long)]
     pub generate_data: bool,
     /// Allowed rise of each command stage's per-row cost (slope between sizes).
-    #[arg(long, default_value = "5%")]
-    pub slope_tolerance: String,
+    #[arg(long, default_value = "5%", value_name = "SLOPE_TOLERANCE", value_parser = percent("--slope-tolerance"))]
+    pub slope_tolerance: f64,
     /// Rows production loads: a command stage's per-row change is priced
     /// there (default: the entry's, else the scenario's production rows).
     #[arg(long)]
@@ -310,8 +338,8 @@ pub struct PlotArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// A memory budget to draw as a line, e.g. 64GiB, 150GB.
-    #[arg(long)]
-    pub budget: Option<String>,
+    #[arg(long, value_name = "BUDGET", value_parser = size("--budget"))]
+    pub budget: Option<u64>,
 }
 
 /// `oomlab sweep`: measure at several scales, fit, hold out, save the model.
@@ -354,8 +382,8 @@ pub struct SweepArgs {
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// RSS sampling interval, e.g. 10ms, 0.5s.
-    #[arg(long, default_value = "10ms")]
-    pub interval: String,
+    #[arg(long, default_value = "10ms", value_parser = parse_interval)]
+    pub interval: Duration,
     /// Output directory (default: reports/runs/<time>-sweep-<scenario>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -401,8 +429,8 @@ pub struct SweepArgs {
     pub node_selector: Vec<String>,
     /// --emit: every pod's memory limit (the budget to rehearse); without
     /// it, each run's predicted peak plus --headroom, from --limits-model.
-    #[arg(long, value_name = "SIZE")]
-    pub pod_memory: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = size("--pod-memory"))]
+    pub pod_memory: Option<u64>,
     /// --emit: the model predicting each run's peak for its pod's limit
     /// (default: $OOMLAB_MODEL, else reports/model.json, else the bundled one).
     #[arg(long, value_name = "MODEL")]
@@ -533,20 +561,31 @@ pub struct CheckArgs {
 pub struct LimitArgs {
     /// Kill a child whose memory crosses this limit (e.g. 2GiB, 800MiB, 150GB),
     /// as a container's OOM killer does; the report says where it died.
-    #[arg(long, value_name = "SIZE")]
-    pub memory_limit: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = size("--memory-limit"))]
+    pub memory_limit: Option<u64>,
     /// How to enforce --memory-limit: a kernel kill through a memory cgroup,
     /// the parent's RSS watchdog, or auto (a cgroup when one can be made).
     #[arg(long, value_enum, default_value_t = oomlab::runner::limit::LimitBy::Auto, value_name = "HOW")]
     pub limit_by: oomlab::runner::limit::LimitBy,
 }
 
+impl LimitArgs {
+    /// The limit to hold a measured child to, when one was asked for.
+    pub fn memory_limit(&self) -> Option<oomlab::runner::limit::MemoryLimit> {
+        self.memory_limit
+            .map(|bytes| oomlab::runner::limit::MemoryLimit {
+                bytes,
+                by: self.limit_by,
+            })
+    }
+}
+
 /// `oomlab record -- CMD ARGS...`: measure any command like a replay (README, "Measuring your own command").
 #[derive(Debug, Args, Clone)]
 pub struct RecordArgs {
     /// RSS sampling interval of the process tree, e.g. 10ms, 0.5s.
-    #[arg(long, default_value = "10ms")]
-    pub interval: String,
+    #[arg(long, default_value = "10ms", value_parser = parse_interval)]
+    pub interval: Duration,
     #[command(flatten)]
     pub limit: LimitArgs,
     /// Regular expression: output lines that match start a new stage (the first
@@ -577,14 +616,14 @@ pub struct PostmortemArgs {
     #[arg(long)]
     pub log: PathBuf,
     /// The container's memory limit (e.g. 150GB), when the log does not show it.
-    #[arg(long, value_name = "SIZE")]
-    pub memory_limit: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = size("--memory-limit"))]
+    pub memory_limit: Option<u64>,
     /// `docker stats` output collected while it ran (rows with MEM USAGE / LIMIT).
     #[arg(long)]
     pub docker_stats: Option<PathBuf>,
     /// Time between `docker stats` rows that carry no time of their own.
-    #[arg(long, default_value = "5s")]
-    pub stats_interval: String,
+    #[arg(long, default_value = "5s", value_parser = parse_stats_interval)]
+    pub stats_interval: Duration,
     /// A memory model (model.json from `oomlab sweep`) to predict the peak and the settings that fit.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -653,8 +692,8 @@ pub struct FidelityArgs {
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// RSS sampling interval, e.g. 10ms, 0.5s.
-    #[arg(long, default_value = "10ms")]
-    pub interval: String,
+    #[arg(long, default_value = "10ms", value_parser = parse_interval)]
+    pub interval: Duration,
     /// Output directory (default: reports/runs/<time>-fidelity-<scenario>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -664,4 +703,96 @@ pub struct FidelityArgs {
     /// Print only the tables and the output location.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn intervals_people_write() {
+        assert_eq!(parse_interval("10ms").unwrap(), Duration::from_millis(10));
+        assert_eq!(parse_interval("0.5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_interval("250us").unwrap(), Duration::from_micros(250));
+        for bad in ["", "fast", "0ms", "-5ms", "61s", "nan", "infs", "10 min"] {
+            let err = parse_interval(bad).unwrap_err();
+            assert!(err.contains("--interval"), "{err}");
+        }
+    }
+
+    #[test]
+    fn stats_intervals_take_seconds_to_hours() {
+        for (text, secs) in [
+            ("5s", 5.0),
+            ("500ms", 0.5),
+            ("5m", 300.0),
+            ("2min", 120.0),
+            ("1h", 3600.0),
+            ("30", 30.0),
+            (" 1.5s ", 1.5),
+        ] {
+            assert_eq!(
+                parse_stats_interval(text).unwrap().as_secs_f64(),
+                secs,
+                "{text}"
+            );
+        }
+        for bad in ["", "fast", "0s", "-5s", "25h", "NaNs", "infs"] {
+            let err = parse_stats_interval(bad).unwrap_err();
+            assert!(err.contains("--stats-interval"), "{bad}: {err}");
+        }
+    }
+
+    /// A bad flag value is clap's usage error: exit 2 (README "Exit codes"),
+    /// with the flag and the value in the message.
+    #[test]
+    fn bad_values_are_usage_errors_naming_flag_and_value() {
+        for argv in [
+            &["oomlab", "record", "--interval", "fast", "--", "true"][..],
+            &["oomlab", "compare", "--memory-limit", "800XB"],
+            &["oomlab", "plot", "r.json", "--budget", "lots"],
+            &[
+                "oomlab",
+                "postmortem",
+                "--log",
+                "l",
+                "--stats-interval",
+                "often",
+            ],
+            &["oomlab", "gate", "--rss-tolerance", "ten"],
+            &["oomlab", "sweep", "--pod-memory", "big"],
+        ] {
+            let err = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{argv:?}");
+            let text = err.to_string();
+            assert!(
+                text.contains(argv[argv.len() - 1]) || text.contains(argv[3]),
+                "{text}"
+            );
+            assert!(text.contains(argv[2]) || text.contains(argv[3]), "{text}");
+        }
+        let ok = Cli::try_parse_from(["oomlab", "compare", "--memory-limit", "2GiB"]).unwrap();
+        let Command::Compare(args) = ok.command else {
+            panic!("compare parses as compare")
+        };
+        assert_eq!(args.limit.memory_limit().map(|l| l.bytes), Some(2 << 30));
+        assert_eq!(args.interval, Duration::from_millis(10));
+    }
+
+    // Case counts follow PROPTEST_CASES (README, "Property tests").
+    proptest! {
+        #[test]
+        fn parse_interval_is_in_range_or_names_the_value(
+            text in ".{0,24}|[0-9.eE+-]{0,12}(ms|us|s|m|h|)",
+        ) {
+            match parse_interval(&text) {
+                Ok(d) => prop_assert!(
+                    d >= Duration::from_micros(99) && d <= Duration::from_secs(60),
+                    "{text:?} -> {d:?}"
+                ),
+                Err(e) => prop_assert!(e.contains(text.as_str()), "{}", e),
+            }
+        }
+    }
 }
