@@ -183,6 +183,19 @@ fn percent(flag: &'static str) -> impl Fn(&str) -> Result<f64, String> + Clone +
     move |text| oomlab::gate::baseline::parse_tolerance(flag, text).map_err(|e| e.to_string())
 }
 
+/// A comma-separated flag (`--rows 25000,50000`), parsed by clap with the
+/// library's own reader of that list, so its checks (count, order, range)
+/// and messages are the ones a settings file gets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct List<T>(pub Vec<T>);
+
+/// The clap value parser of a [`List`] read by `parse`.
+fn list<T: Clone + Send + Sync + 'static>(
+    parse: fn(&str) -> anyhow::Result<Vec<T>>,
+) -> impl Fn(&str) -> Result<List<T>, String> + Clone + Send + Sync {
+    move |text| parse(text).map(List).map_err(|e| e.to_string())
+}
+
 impl ReplayArgs {
     /// The typed settings these flags ask for (exit 2 on a bad interval).
     pub fn settings(&self) -> anyhow::Result<oomlab::replay::ReplaySettings> {
@@ -273,11 +286,11 @@ pub struct GateArgs {
     pub scenario: Option<PathBuf>,
     /// With `-- CMD`: rows to run the command at, comma-separated (default
     /// 25000,50000,100000; at least two, the slope is taken between them).
-    #[arg(long, conflicts_with = "scales")]
-    pub rows: Option<String>,
+    #[arg(long, conflicts_with = "scales", value_name = "ROWS", value_parser = list(oomlab::sweep::command::parse_rows))]
+    pub rows: Option<List<u64>>,
     /// With `-- CMD`: scales of --scenario to run the command at, comma-separated.
-    #[arg(long)]
-    pub scales: Option<String>,
+    #[arg(long, value_name = "SCALES", value_parser = list(oomlab::sweep::parse_scales))]
+    pub scales: Option<List<f64>>,
     /// With `-- CMD`: the lines that start stages (as `record --stage-pattern`).
     #[arg(long, value_name = "REGEX")]
     pub stage_pattern: Option<String>,
@@ -361,8 +374,8 @@ pub struct SweepArgs {
     /// Numeric profile column counts to measure at each size, comma-separated
     /// (at least 3): the data is generated that wide and the model gets a
     /// column term; the largest count is held out with the largest size.
-    #[arg(long)]
-    pub columns: Option<String>,
+    #[arg(long, value_name = "COLUMNS", value_parser = list(oomlab::sweep::parse_columns))]
+    pub columns: Option<List<u64>>,
     /// MAX_RANKING_SAMPLES of the sampled runs, as fractions of the rows loaded
     /// at each scale, comma-separated (`none`: no sampled runs). Default:
     /// 0.25,0.6 for the replay; none for a command.
@@ -762,6 +775,8 @@ mod tests {
             ],
             &["oomlab", "gate", "--rss-tolerance", "ten"],
             &["oomlab", "sweep", "--pod-memory", "big"],
+            &["oomlab", "gate", "--rows", "1,x"],
+            &["oomlab", "sweep", "--columns", "8,many,12"],
         ] {
             let err = Cli::try_parse_from(argv).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{argv:?}");
@@ -778,6 +793,11 @@ mod tests {
         };
         assert_eq!(args.limit.memory_limit().map(|l| l.bytes), Some(2 << 30));
         assert_eq!(args.interval, Duration::from_millis(10));
+        let ok = Cli::try_parse_from(["oomlab", "gate", "--rows", "25_000,50000"]).unwrap();
+        let Command::Gate(args) = ok.command else {
+            panic!("gate parses as gate")
+        };
+        assert_eq!(args.rows, Some(List(vec![25_000, 50_000])));
     }
 
     // Case counts follow PROPTEST_CASES (README, "Property tests").

@@ -27,7 +27,7 @@ use oomlab::machine::MachineFacts;
 use oomlab::progress::Progress;
 use oomlab::replay::{parse_strategies, resolve_max_ranking_samples};
 use oomlab::scenario::Scenario;
-use oomlab::sweep::command::{parse_rows, resolve_sizes, Size, Sizes};
+use oomlab::sweep::command::{resolve_sizes, Size, Sizes};
 
 /// `oomlab gate`.
 pub fn gate(args: GateArgs) -> Result<Exit> {
@@ -313,14 +313,14 @@ fn command_spec(args: &GateArgs, previous: Option<&CommandEntry>) -> Result<Comm
         .transpose()?
         .map(|l| l.scenario);
     let sizes: Vec<Size> = match (&args.rows, &args.scales, previous) {
-        (Some(text), _, _) => sized(scenario.as_ref(), Sizes::Rows(parse_rows(text)?), args)?,
-        (None, Some(text), _) => {
+        (Some(rows), _, _) => sized(scenario.as_ref(), Sizes::Rows(rows.0.clone()), args)?,
+        (None, Some(scales), _) => {
             let Some(sc) = &scenario else {
                 return Err(bad_input(
                     "--scales needs --scenario (the scales are of its sample rows)",
                 ));
             };
-            resolve_sizes(sc, &Sizes::Scales(oomlab::sweep::parse_scales(text)?))?
+            resolve_sizes(sc, &Sizes::Scales(scales.0.clone()))?
         }
         (None, None, Some(p)) if args.scenario.is_none() => p
             .rows

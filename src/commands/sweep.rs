@@ -8,7 +8,7 @@ use crate::cli::SweepArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::sweep::command::{parse_rows, CommandSweepSettings, Sizes};
 use oomlab::sweep::pods::{emit_command, emit_replay, CommandFlags, EmitSettings};
-use oomlab::sweep::{parse_columns, parse_fractions, parse_scales, SweepSettings};
+use oomlab::sweep::{parse_fractions, parse_scales, SweepSettings};
 
 /// `oomlab sweep`.
 pub fn sweep(args: SweepArgs) -> Result<Exit> {
@@ -27,10 +27,7 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         }),
         None => None,
     };
-    let columns = match &args.columns {
-        Some(text) => parse_columns(text)?,
-        None => Vec::new(),
-    };
+    let columns = args.columns.clone().map(|c| c.0).unwrap_or_default();
     if emit.is_some() && !columns.is_empty() {
         return Err(bad_input(
             "--emit kubernetes with --columns: the pods run each size at the scenario's own column count; sweep columns on one machine",
