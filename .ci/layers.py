@@ -153,8 +153,10 @@ def main():
                 visit(n)
         return out
 
-    def report_cycles(graph, label):
+    def report_cycles(graph, label, keep=lambda comp: True, what="import cycle"):
         for comp in sccs(graph):
+            if not keep(comp):
+                continue
             members = set(comp)
             hops = [
                 f"    {label(a)} -> {label(b)}  ({rel(graph[a][b][0])}:{graph[a][b][1]})"
@@ -163,7 +165,7 @@ def main():
                 if b in members
             ]
             names = ", ".join(label(n) for n in comp)
-            problems.append(f"import cycle among {names}:\n" + "\n".join(hops))
+            problems.append(f"{what} among {names}:\n" + "\n".join(hops))
 
     # Top-level layers of the library.
     top = {}
@@ -185,18 +187,7 @@ def main():
         for target, where in targets.items():
             if target and target[0] in BINARY_ONLY and mod[: len(target)] != target:
                 binary.setdefault(mod, {}).setdefault(target, where)
-    for comp in sccs(binary):
-        if ("cli",) in comp:
-            members = set(comp)
-            hops = [
-                f"    {'::'.join(a)} -> {'::'.join(b)}  ({rel(binary[a][b][0])}:{binary[a][b][1]})"
-                for a in comp
-                for b in sorted(binary.get(a, ()))
-                if b in members
-            ]
-            problems.append(
-                f"import cycle through cli among {', '.join('::'.join(n) for n in comp)}:\n" + "\n".join(hops)
-            )
+    report_cycles(binary, lambda n: "::".join(n), keep=lambda comp: ("cli",) in comp, what="import cycle through cli")
 
     # Files too long to read as one room.
     for mod, path in sorted(files.items(), key=lambda kv: kv[1]):
