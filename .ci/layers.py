@@ -11,7 +11,12 @@ that defines it, and fails on:
     use its parent's items, which the parent re-exports, so child -> ancestor
     edges are not counted);
   * a library module that names `commands` or `cli` (they live in the binary);
-  * a file in `src/commands/` that imports another command.
+  * a file in `src/commands/` that imports another command;
+  * a cycle in the binary's modules (`main`, `cli`, `commands`, each file
+    under `src/commands/`) that includes `cli`: the flags parse themselves
+    and the commands take parsed values, so `cli` never calls down into them;
+  * a file in `src/` over MAX_LINES lines (a room too big to hold in one's
+    head; split it along its jobs, docs/ARCHITECTURE.md).
 
 Prints the offending paths with file and line, exits 1; prints a one-line
 summary and exits 0 when the graph is a DAG. Run by `.ci/run`.
@@ -23,17 +28,21 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 BINARY_ONLY = {"cli", "commands", "main"}
+MAX_LINES = 800
 
 PATH_RE = re.compile(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 USE_GROUP_RE = re.compile(r"\buse\s+(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)*)::\{([^;]*)\}\s*;", re.S)
 
 
 def module_of(path):
-    """`src/a/b.rs` -> ('a', 'b'); `src/a/mod.rs` -> ('a',); `src/lib.rs` -> ()."""
+    """`src/a/b.rs` -> ('a', 'b'); `src/a/mod.rs` -> ('a',); `src/lib.rs` -> ().
+
+    `src/main.rs` is ('main',), a module of the binary apart from the
+    library's root (both are `crate` in their own crate)."""
     rel = os.path.relpath(path, ROOT)[:-3].split(os.sep)
     if rel[-1] == "mod":
         rel = rel[:-1]
-    if rel in (["lib"], ["main"]):
+    if rel == ["lib"]:
         return ()
     return tuple(rel)
 
@@ -106,7 +115,7 @@ def main():
     rel = lambda p: os.path.relpath(p, os.path.join(ROOT, ".."))
 
     for mod, targets in edges.items():
-        in_binary = mod and mod[0] in BINARY_ONLY or mod == ()
+        in_binary = bool(mod) and mod[0] in BINARY_ONLY
         for target, (path, line) in targets.items():
             if not in_binary and target and target[0] in BINARY_ONLY:
                 problems.append(f"{rel(path)}:{line}: library module {'::'.join(mod)} imports {'::'.join(target)} (binary only)")
@@ -144,8 +153,10 @@ def main():
                 visit(n)
         return out
 
-    def report_cycles(graph, label):
+    def report_cycles(graph, label, keep=lambda comp: True, what="import cycle"):
         for comp in sccs(graph):
+            if not keep(comp):
+                continue
             members = set(comp)
             hops = [
                 f"    {label(a)} -> {label(b)}  ({rel(graph[a][b][0])}:{graph[a][b][1]})"
@@ -154,7 +165,7 @@ def main():
                 if b in members
             ]
             names = ", ".join(label(n) for n in comp)
-            problems.append(f"import cycle among {names}:\n" + "\n".join(hops))
+            problems.append(f"{what} among {names}:\n" + "\n".join(hops))
 
     # Top-level layers of the library.
     top = {}
@@ -165,6 +176,25 @@ def main():
             if target and target[0] != mod[0] and target[0] not in BINARY_ONLY:
                 top.setdefault(mod[0], {}).setdefault(target[0], where)
     report_cycles(top, lambda n: n)
+
+    # The binary: main, cli, commands and each command, file by file (a
+    # command using its parent's shared helpers is not counted); a cycle
+    # through `cli` is one.
+    binary = {}
+    for mod, targets in edges.items():
+        if not mod or mod[0] not in BINARY_ONLY:
+            continue
+        for target, where in targets.items():
+            if target and target[0] in BINARY_ONLY and mod[: len(target)] != target:
+                binary.setdefault(mod, {}).setdefault(target, where)
+    report_cycles(binary, lambda n: "::".join(n), keep=lambda comp: ("cli",) in comp, what="import cycle through cli")
+
+    # Files too long to read as one room.
+    for mod, path in sorted(files.items(), key=lambda kv: kv[1]):
+        with open(path, encoding="utf-8") as f:
+            n = sum(1 for _ in f)
+        if n > MAX_LINES:
+            problems.append(f"{rel(path)}: {n} lines (at most {MAX_LINES}; split it along its jobs)")
 
     # Files inside each top-level module (and the binary's commands).
     for parent in sorted({m[0] for m in modules if m}):
@@ -179,10 +209,10 @@ def main():
 
     if problems:
         print("\n".join(problems))
-        print(f"layers: {len(problems)} problem(s) in the import graph of src/")
+        print(f"layers: {len(problems)} problem(s) in the import graph and file sizes of src/")
         return 1
     n_edges = sum(len(t) for t in edges.values())
-    print(f"layers: {len(files)} modules, {n_edges} imports, no cycle, commands stay apart")
+    print(f"layers: {len(files)} modules, {n_edges} imports, no cycle, commands stay apart, no file over {MAX_LINES} lines")
     return 0
 
 

@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 
-use super::parse_interval;
 use crate::cli::FidelityArgs;
 use oomlab::error::Exit;
 use oomlab::sweep::fidelity::{run, FidelitySettings};
@@ -11,7 +10,7 @@ use oomlab::sweep::fidelity::{run, FidelitySettings};
 /// `oomlab fidelity`.
 pub fn fidelity(args: FidelityArgs) -> Result<Exit> {
     run(FidelitySettings {
-        interval: parse_interval(&args.interval)?,
+        interval: args.interval,
         scenario: args.scenario,
         scales: args.scales,
         strategy: args.strategy,

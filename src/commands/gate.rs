@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use crate::cli::GateArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::gate::against::BaseWorktree;
+use oomlab::gate::baseline::Baseline;
 use oomlab::gate::baseline::CommandEntry;
-use oomlab::gate::baseline::{parse_tolerance, Baseline};
 use oomlab::gate::bless::{bless, comparability_notes, spread_notes};
 use oomlab::gate::command::{
     bless_command, command_notes, judge_command, measure_sides, CommandResult, CommandRunSettings,
@@ -27,14 +27,14 @@ use oomlab::machine::MachineFacts;
 use oomlab::progress::Progress;
 use oomlab::replay::{parse_strategies, resolve_max_ranking_samples};
 use oomlab::scenario::Scenario;
-use oomlab::sweep::command::{parse_rows, resolve_sizes, Size, Sizes};
+use oomlab::sweep::command::{resolve_sizes, Size, Sizes};
 
 /// `oomlab gate`.
 pub fn gate(args: GateArgs) -> Result<Exit> {
     let started = Instant::now();
     let tolerances = Tolerances {
-        rss_pct: parse_tolerance("--rss-tolerance", &args.rss_tolerance)?,
-        heap_pct: parse_tolerance("--heap-tolerance", &args.heap_tolerance)?,
+        rss_pct: args.rss_tolerance,
+        heap_pct: args.heap_tolerance,
     };
     if !(1..=MAX_RUNS).contains(&args.runs) {
         return Err(bad_input(format!(
@@ -44,7 +44,7 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
     }
     let command_tolerances = CommandTolerances {
         peak_pct: tolerances.rss_pct,
-        slope_pct: parse_tolerance("--slope-tolerance", &args.slope_tolerance)?,
+        slope_pct: args.slope_tolerance,
     };
     if let Some(rev) = args.against.clone() {
         return against(&args, &rev, tolerances, command_tolerances, started);
@@ -313,14 +313,14 @@ fn command_spec(args: &GateArgs, previous: Option<&CommandEntry>) -> Result<Comm
         .transpose()?
         .map(|l| l.scenario);
     let sizes: Vec<Size> = match (&args.rows, &args.scales, previous) {
-        (Some(text), _, _) => sized(scenario.as_ref(), Sizes::Rows(parse_rows(text)?), args)?,
-        (None, Some(text), _) => {
+        (Some(rows), _, _) => sized(scenario.as_ref(), Sizes::Rows(rows.0.clone()), args)?,
+        (None, Some(scales), _) => {
             let Some(sc) = &scenario else {
                 return Err(bad_input(
                     "--scales needs --scenario (the scales are of its sample rows)",
                 ));
             };
-            resolve_sizes(sc, &Sizes::Scales(oomlab::sweep::parse_scales(text)?))?
+            resolve_sizes(sc, &Sizes::Scales(scales.0.clone()))?
         }
         (None, None, Some(p)) if args.scenario.is_none() => p
             .rows

@@ -4,19 +4,14 @@
 use anyhow::Result;
 
 use crate::cli::PlotArgs;
-use oomlab::error::{bad_input, Exit};
+use oomlab::error::Exit;
 use oomlab::plot::{self, PlotOptions};
 use oomlab::report::Report;
-use oomlab::units::parse_size;
 
 /// `oomlab plot <report.json>`: draws every picture of the report into `--out`
 /// (default: the report's own directory) and prints the files written.
 pub fn plot(args: PlotArgs) -> Result<Exit> {
-    let budget_bytes = args
-        .budget
-        .as_deref()
-        .map(|t| parse_size(t).map_err(|e| bad_input(format!("--budget {t}: {e}"))))
-        .transpose()?;
+    let budget_bytes = args.budget;
     let dir = match &args.out {
         Some(dir) => dir.clone(),
         None => args

@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 
-use super::{memory_limit, parse_interval};
 use crate::cli::RecordArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::progress::Progress;
@@ -47,8 +46,8 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
         .unwrap_or_else(|| oomlab::report::default_out_dir(&format!("record-{safe}")));
     let plan = RecordPlan {
         command: args.command.clone(),
-        interval: parse_interval(&args.interval)?,
-        memory_limit: memory_limit(&args.limit)?,
+        interval: args.interval,
+        memory_limit: args.limit.memory_limit(),
         pattern,
         stream: args.stage_stream,
         label,

@@ -4,17 +4,15 @@
 
 use anyhow::Result;
 
-use super::parse_interval;
 use crate::cli::SweepArgs;
 use oomlab::error::{bad_input, Exit};
 use oomlab::sweep::command::{parse_rows, CommandSweepSettings, Sizes};
 use oomlab::sweep::pods::{emit_command, emit_replay, CommandFlags, EmitSettings};
-use oomlab::sweep::{parse_columns, parse_fractions, parse_scales, SweepSettings};
-use oomlab::units::parse_size;
+use oomlab::sweep::{parse_fractions, parse_scales, SweepSettings};
 
 /// `oomlab sweep`.
 pub fn sweep(args: SweepArgs) -> Result<Exit> {
-    let interval = parse_interval(&args.interval)?;
+    let interval = args.interval;
     let emit = match args.emit {
         Some(format) => Some(EmitSettings {
             format,
@@ -22,21 +20,14 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             namespace: args.namespace.clone(),
             volume_claim: args.volume_claim.clone(),
             node_selector: args.node_selector.clone(),
-            pod_memory: args
-                .pod_memory
-                .as_deref()
-                .map(|t| parse_size(t).map_err(|e| bad_input(format!("--pod-memory {t}: {e}"))))
-                .transpose()?,
+            pod_memory: args.pod_memory,
             limits_model: args.limits_model.clone(),
             headroom: args.headroom,
             parallelism: args.parallelism,
         }),
         None => None,
     };
-    let columns = match &args.columns {
-        Some(text) => parse_columns(text)?,
-        None => Vec::new(),
-    };
+    let columns = args.columns.clone().map(|c| c.0).unwrap_or_default();
     if emit.is_some() && !columns.is_empty() {
         return Err(bad_input(
             "--emit kubernetes with --columns: the pods run each size at the scenario's own column count; sweep columns on one machine",

@@ -1,9 +1,17 @@
 //! Command-line interface: one subcommand per job a user brings to oomlab.
+//! The flags parse themselves (`values`): a command gets a `Duration`, a
+//! byte count or a list, never the text.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+mod values;
+
 use oomlab::settings::{MemoryMode, OutputSettings, SamplingMode};
+pub use values::List;
+use values::{list, parse_interval, parse_stats_interval, percent, size};
 
 /// Memory profiling and OOM diagnosis for data-preparation pipelines.
 #[derive(Debug, Parser)]
@@ -121,8 +129,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub max_ranking_samples: Option<u64>,
     /// RSS sampling interval, e.g. 10ms, 0.5s.
-    #[arg(long, default_value = "10ms")]
-    pub interval: String,
+    #[arg(long, default_value = "10ms", value_parser = parse_interval)]
+    pub interval: Duration,
     /// Report directory (default: reports/runs/<time>-<scenario>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -163,7 +171,7 @@ impl ReplayArgs {
             scale: self.scenario.scale,
             cache_dir: self.scenario.cache_dir.clone(),
             max_ranking_samples: self.max_ranking_samples,
-            interval: crate::commands::parse_interval(&self.interval)?,
+            interval: self.interval,
             sampling: self.sampling,
             memory_mode: self.memory_mode,
             output: self.output.settings(),
@@ -226,11 +234,11 @@ pub struct GateArgs {
     #[arg(long, default_value_t = 3)]
     pub runs: u32,
     /// Allowed rise of each heap figure (peak, bytes allocated, allocations).
-    #[arg(long, default_value = "2%")]
-    pub heap_tolerance: String,
+    #[arg(long, default_value = "2%", value_name = "HEAP_TOLERANCE", value_parser = percent("--heap-tolerance"))]
+    pub heap_tolerance: f64,
     /// Allowed rise of each stage's median peak RSS.
-    #[arg(long, default_value = "10%")]
-    pub rss_tolerance: String,
+    #[arg(long, default_value = "10%", value_name = "RSS_TOLERANCE", value_parser = percent("--rss-tolerance"))]
+    pub rss_tolerance: f64,
     /// Also write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -245,11 +253,11 @@ pub struct GateArgs {
     pub scenario: Option<PathBuf>,
     /// With `-- CMD`: rows to run the command at, comma-separated (default
     /// 25000,50000,100000; at least two, the slope is taken between them).
-    #[arg(long, conflicts_with = "scales")]
-    pub rows: Option<String>,
+    #[arg(long, conflicts_with = "scales", value_name = "ROWS", value_parser = list(oomlab::sweep::command::parse_rows))]
+    pub rows: Option<List<u64>>,
     /// With `-- CMD`: scales of --scenario to run the command at, comma-separated.
-    #[arg(long)]
-    pub scales: Option<String>,
+    #[arg(long, value_name = "SCALES", value_parser = list(oomlab::sweep::parse_scales))]
+    pub scales: Option<List<f64>>,
     /// With `-- CMD`: the lines that start stages (as `record --stage-pattern`).
     #[arg(long, value_name = "REGEX")]
     pub stage_pattern: Option<String>,
@@ -258,8 +266,8 @@ pub struct GateArgs {
     #[arg(long)]
     pub generate_data: bool,
     /// Allowed rise of each command stage's per-row cost (slope between sizes).
-    #[arg(long, default_value = "5%")]
-    pub slope_tolerance: String,
+    #[arg(long, default_value = "5%", value_name = "SLOPE_TOLERANCE", value_parser = percent("--slope-tolerance"))]
+    pub slope_tolerance: f64,
     /// Rows production loads: a command stage's per-row change is priced
     /// there (default: the entry's, else the scenario's production rows).
     #[arg(long)]
@@ -310,8 +318,8 @@ pub struct PlotArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// A memory budget to draw as a line, e.g. 64GiB, 150GB.
-    #[arg(long)]
-    pub budget: Option<String>,
+    #[arg(long, value_name = "BUDGET", value_parser = size("--budget"))]
+    pub budget: Option<u64>,
 }
 
 /// `oomlab sweep`: measure at several scales, fit, hold out, save the model.
@@ -333,8 +341,8 @@ pub struct SweepArgs {
     /// Numeric profile column counts to measure at each size, comma-separated
     /// (at least 3): the data is generated that wide and the model gets a
     /// column term; the largest count is held out with the largest size.
-    #[arg(long)]
-    pub columns: Option<String>,
+    #[arg(long, value_name = "COLUMNS", value_parser = list(oomlab::sweep::parse_columns))]
+    pub columns: Option<List<u64>>,
     /// MAX_RANKING_SAMPLES of the sampled runs, as fractions of the rows loaded
     /// at each scale, comma-separated (`none`: no sampled runs). Default:
     /// 0.25,0.6 for the replay; none for a command.
@@ -354,8 +362,8 @@ pub struct SweepArgs {
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// RSS sampling interval, e.g. 10ms, 0.5s.
-    #[arg(long, default_value = "10ms")]
-    pub interval: String,
+    #[arg(long, default_value = "10ms", value_parser = parse_interval)]
+    pub interval: Duration,
     /// Output directory (default: reports/runs/<time>-sweep-<scenario>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -401,8 +409,8 @@ pub struct SweepArgs {
     pub node_selector: Vec<String>,
     /// --emit: every pod's memory limit (the budget to rehearse); without
     /// it, each run's predicted peak plus --headroom, from --limits-model.
-    #[arg(long, value_name = "SIZE")]
-    pub pod_memory: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = size("--pod-memory"))]
+    pub pod_memory: Option<u64>,
     /// --emit: the model predicting each run's peak for its pod's limit
     /// (default: $OOMLAB_MODEL, else reports/model.json, else the bundled one).
     #[arg(long, value_name = "MODEL")]
@@ -533,20 +541,31 @@ pub struct CheckArgs {
 pub struct LimitArgs {
     /// Kill a child whose memory crosses this limit (e.g. 2GiB, 800MiB, 150GB),
     /// as a container's OOM killer does; the report says where it died.
-    #[arg(long, value_name = "SIZE")]
-    pub memory_limit: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = size("--memory-limit"))]
+    pub memory_limit: Option<u64>,
     /// How to enforce --memory-limit: a kernel kill through a memory cgroup,
     /// the parent's RSS watchdog, or auto (a cgroup when one can be made).
     #[arg(long, value_enum, default_value_t = oomlab::runner::limit::LimitBy::Auto, value_name = "HOW")]
     pub limit_by: oomlab::runner::limit::LimitBy,
 }
 
+impl LimitArgs {
+    /// The limit to hold a measured child to, when one was asked for.
+    pub fn memory_limit(&self) -> Option<oomlab::runner::limit::MemoryLimit> {
+        self.memory_limit
+            .map(|bytes| oomlab::runner::limit::MemoryLimit {
+                bytes,
+                by: self.limit_by,
+            })
+    }
+}
+
 /// `oomlab record -- CMD ARGS...`: measure any command like a replay (README, "Measuring your own command").
 #[derive(Debug, Args, Clone)]
 pub struct RecordArgs {
     /// RSS sampling interval of the process tree, e.g. 10ms, 0.5s.
-    #[arg(long, default_value = "10ms")]
-    pub interval: String,
+    #[arg(long, default_value = "10ms", value_parser = parse_interval)]
+    pub interval: Duration,
     #[command(flatten)]
     pub limit: LimitArgs,
     /// Regular expression: output lines that match start a new stage (the first
@@ -577,14 +596,14 @@ pub struct PostmortemArgs {
     #[arg(long)]
     pub log: PathBuf,
     /// The container's memory limit (e.g. 150GB), when the log does not show it.
-    #[arg(long, value_name = "SIZE")]
-    pub memory_limit: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = size("--memory-limit"))]
+    pub memory_limit: Option<u64>,
     /// `docker stats` output collected while it ran (rows with MEM USAGE / LIMIT).
     #[arg(long)]
     pub docker_stats: Option<PathBuf>,
     /// Time between `docker stats` rows that carry no time of their own.
-    #[arg(long, default_value = "5s")]
-    pub stats_interval: String,
+    #[arg(long, default_value = "5s", value_parser = parse_stats_interval)]
+    pub stats_interval: Duration,
     /// A memory model (model.json from `oomlab sweep`) to predict the peak and the settings that fit.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -653,8 +672,8 @@ pub struct FidelityArgs {
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// RSS sampling interval, e.g. 10ms, 0.5s.
-    #[arg(long, default_value = "10ms")]
-    pub interval: String,
+    #[arg(long, default_value = "10ms", value_parser = parse_interval)]
+    pub interval: Duration,
     /// Output directory (default: reports/runs/<time>-fidelity-<scenario>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
