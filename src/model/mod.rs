@@ -17,6 +17,8 @@
 
 pub mod advice;
 pub mod fit;
+mod location;
+mod observed;
 pub mod similarity;
 
 use std::collections::BTreeMap;
@@ -31,134 +33,15 @@ use crate::report::write_atomically;
 use crate::sampling::SamplingMode;
 use crate::scenario::{Scenario, Sizes};
 use fit::{Fit, Observation};
+pub use location::{
+    bundled_model_name, find_model, model_path, FoundModel, BUNDLED_MODELS, DEFAULT_MODEL_PATH,
+    MODEL_PATH_ENV,
+};
+pub use observed::{affine_scaling, ObservedPeak, Scaling};
+use observed::{meet_bounds, one_factor};
 
 /// Bumped whenever a reader of an older model would misread a newer one.
 pub const MODEL_SCHEMA_VERSION: u32 = 1;
-
-/// Where `sweep` saves the latest model and where `recommend`/`check` look for
-/// it unless `--model` (or `$OOMLAB_MODEL`) says otherwise.
-pub const DEFAULT_MODEL_PATH: &str = "reports/model.json";
-
-/// Environment variable naming the model file when `--model` is not given.
-pub const MODEL_PATH_ENV: &str = "OOMLAB_MODEL";
-
-/// The model file `recommend`/`check` read: the flag, else `$OOMLAB_MODEL`,
-/// else [`DEFAULT_MODEL_PATH`].
-pub fn model_path(flag: Option<&Path>) -> PathBuf {
-    flag.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os(MODEL_PATH_ENV).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_PATH))
-}
-
-/// The models committed in this repository, built into the binary by name,
-/// so an installed oomlab answers `recommend`/`check` from any directory
-/// (name, the repository file it is, what it is of).
-pub const BUNDLED_MODELS: [(&str, &str, &str); 6] = [
-    (
-        "production",
-        include_str!("../../reports/model.json"),
-        "the replay of the production scenario (polars), the sweep of docs/model.md",
-    ),
-    (
-        "pandas",
-        include_str!("../../reports/model-pandas.json"),
-        "the replay of the production scenario in pandas memory mode",
-    ),
-    (
-        "command-optimized-pandas2",
-        include_str!("../../reports/model-command-optimized-pandas2.json"),
-        "the pandas reference's optimized strategy under pandas 2.3, swept as a command",
-    ),
-    (
-        "command-legacy-pandas2",
-        include_str!("../../reports/model-command-legacy-pandas2.json"),
-        "the pandas reference's legacy strategy under pandas 2.3, swept as a command",
-    ),
-    (
-        "command-legacy-pandas3",
-        include_str!("../../reports/model-command-legacy-pandas3.json"),
-        "the pandas reference's legacy strategy under pandas 3.1, swept as a command",
-    ),
-    (
-        "command-optimized-pandas3",
-        include_str!("../../reports/model-command-optimized-pandas3.json"),
-        "the pandas reference's optimized strategy under pandas 3.1, swept as a command",
-    ),
-];
-
-/// The name of the bundled model `spec` names: its name (`production`), or
-/// its repository path (`reports/model.json`, `reports/model-pandas.json`).
-pub fn bundled_model_name(spec: &Path) -> Option<&'static str> {
-    let text = spec.to_str()?;
-    let name = match text
-        .strip_prefix("reports/")
-        .and_then(|n| n.strip_suffix(".json"))
-    {
-        Some("model") => "production",
-        Some(file) => file.strip_prefix("model-").unwrap_or(file),
-        None => text,
-    };
-    BUNDLED_MODELS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(n, _, _)| *n)
-}
-
-/// A model as found: where it came from (a file, or one built in) and, when
-/// nothing was asked for and nothing was found here, the sentence saying the
-/// bundled production model answers instead.
-pub struct FoundModel {
-    pub model: Model,
-    /// The file read, or `bundled:NAME` for a model built into the binary.
-    pub path: PathBuf,
-    /// Set when the bundled production model stands in for a missing
-    /// default: the first line `recommend` and `check` print.
-    pub fallback: Option<String>,
-}
-
-/// Finds and reads the model `recommend`, `check` and `postmortem` answer
-/// from: `--model` (a file, or a bundled model's name), else
-/// `$OOMLAB_MODEL`, else `reports/model.json` here, else the bundled model
-/// of the production scenario, so an installed oomlab answers from any
-/// directory and says which model it used.
-pub fn find_model(flag: Option<&Path>) -> Result<FoundModel> {
-    let asked = flag.is_some() || std::env::var_os(MODEL_PATH_ENV).is_some();
-    let path = model_path(flag);
-    if path.exists() {
-        return Ok(FoundModel {
-            model: Model::read(&path)?,
-            path,
-            fallback: None,
-        });
-    }
-    let Some(name) = bundled_model_name(&path).or((!asked).then_some("production")) else {
-        // Not here and not built in: reading it says so (exit 2).
-        return Ok(FoundModel {
-            model: Model::read(&path)?,
-            path,
-            fallback: None,
-        });
-    };
-    let (_, text, what) = BUNDLED_MODELS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .copied()
-        .unwrap_or(BUNDLED_MODELS[0]);
-    let label = PathBuf::from(format!("bundled:{name}"));
-    let model = Model::parse(text.as_bytes(), &label)?;
-    let fallback = (!asked).then(|| {
-        format!(
-            "Using oomlab's bundled model `{name}` ({what}; measured {} on {} CPUs): no --model, no ${MODEL_PATH_ENV}, no {DEFAULT_MODEL_PATH} in this directory",
-            model.created_at.get(..10).unwrap_or(&model.created_at),
-            model.machine.cpus
-        )
-    });
-    Ok(FoundModel {
-        model,
-        path: label,
-        fallback,
-    })
-}
 
 /// Everything `recommend` and `check` need, as `sweep` measured it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -481,199 +364,6 @@ pub fn describe_calibration(c: &Calibration) -> String {
             crate::units::format_bytes(c.offset_bytes.abs() as u64)
         )
     }
-}
-
-/// `offset + k x predicted` fitted to observed peaks by relative least squares
-/// (see [`Model::calibrate_affine`]); one factor (offset 0) when the points
-/// cannot separate the two: fewer than two sizes, or a fit with `k <= 0`.
-pub fn affine_scaling(points: &[ObservedPeak]) -> Scaling {
-    let measured: Vec<&ObservedPeak> = points.iter().filter(|o| o.peak_bytes > 0).collect();
-    let (mut s_w, mut s_p, mut s_pp, mut s_o, mut s_po) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for o in &measured {
-        let (p, y) = (o.predicted_bytes, o.peak_bytes as f64);
-        let w = 1.0 / (y * y);
-        s_w += w;
-        s_p += w * p;
-        s_pp += w * p * p;
-        s_o += w * y;
-        s_po += w * p * y;
-    }
-    let factor = one_factor(measured.iter().copied());
-    let single = Scaling {
-        factor: if factor.is_finite() { factor } else { 1.0 },
-        offset_bytes: 0.0,
-    };
-    let distinct = points
-        .iter()
-        .map(|o| o.rows_in)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    let det = s_w * s_pp - s_p * s_p;
-    if distinct < 2 || det.abs() <= 1e-12 * s_pp * s_w {
-        return single;
-    }
-    let k = (s_w * s_po - s_p * s_o) / det;
-    if k <= 0.0 {
-        return single;
-    }
-    Scaling {
-        factor: k,
-        offset_bytes: (s_o - k * s_p) / s_w,
-    }
-}
-
-/// The one factor `k` minimising `sum((k p_i - o_i) / o_i)^2` over observed
-/// peaks `o_i` and their predictions `p_i`: `sum(r) / sum(r^2)` with
-/// `r = p / o` (NaN without points).
-fn one_factor<'a>(points: impl IntoIterator<Item = &'a ObservedPeak>) -> f64 {
-    let (mut num, mut den) = (0.0, 0.0);
-    for o in points {
-        let r = o.predicted_bytes / o.peak_bytes as f64;
-        num += r;
-        den += r * r;
-    }
-    num / den
-}
-
-/// How a calibration maps a replay figure to the calibrated one.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scaling {
-    pub factor: f64,
-    pub offset_bytes: f64,
-}
-
-impl Scaling {
-    /// No calibration.
-    pub const IDENTITY: Scaling = Scaling {
-        factor: 1.0,
-        offset_bytes: 0.0,
-    };
-
-    /// The calibrated figure of a replay figure.
-    pub fn apply(self, bytes: f64) -> f64 {
-        self.offset_bytes + self.factor * bytes
-    }
-}
-
-/// A peak observed in production (or a postmortem) at a known size.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ObservedPeak {
-    /// Rows loaded ("Ranking samples: N rows before optimization").
-    pub rows_in: u64,
-    /// `MAX_RANKING_SAMPLES` of that run (0 = none).
-    pub max_ranking_samples: u64,
-    /// The peak it reached, bytes.
-    pub peak_bytes: u64,
-    /// What the uncalibrated model predicted for it (filled in by `calibrate`).
-    #[serde(default)]
-    pub predicted_bytes: f64,
-    /// The peak was *at least* `peak_bytes` (`ROWS>=PEAK`): a run killed at a
-    /// memory limit reached the limit, and maybe more, so it bounds the
-    /// calibration from below instead of pinning it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub at_least: bool,
-    /// The stage the peak was seen in (`...@merge_user_features`): a kill in
-    /// one stage says that stage needed the memory, which the model's figure
-    /// for that stage (not its largest stage) must reach.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage: Option<String>,
-}
-
-impl ObservedPeak {
-    /// Parses `ROWS=PEAK` or `ROWS:MAX_RANKING_SAMPLES=PEAK`, e.g.
-    /// `8532146=48GiB`, `8532146:5000000=31GB`; `>=` instead of `=` for a
-    /// lower bound (a kill at a limit), and `@STAGE` after the peak for the
-    /// stage it was seen in: `11873402:0>=150GB@merge_user_features`.
-    pub fn parse(text: &str) -> Result<Self> {
-        let bad = |why: &str| {
-            bad_input(format!(
-                "--observed {text}: {why} (expected ROWS=PEAK or ROWS:MAX_RANKING_SAMPLES=PEAK, `>=` for a lower bound, optionally @STAGE, e.g. 8532146=48GiB or 11873402:0>=150GB@merge_user_features)"
-            ))
-        };
-        let (sizes, peak, at_least) = match text.split_once(">=") {
-            Some((s, p)) => (s, p, true),
-            None => {
-                let (s, p) = text.split_once('=').ok_or_else(|| bad("no `=`"))?;
-                (s, p, false)
-            }
-        };
-        let (peak, stage) = match peak.split_once('@') {
-            Some((p, st)) => {
-                let st = st.trim();
-                if st.is_empty() || !st.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(bad(
-                        "STAGE after `@` must be a stage name such as merge_user_features",
-                    ));
-                }
-                (p, Some(st.to_string()))
-            }
-            None => (peak, None),
-        };
-        let (rows, cap) = match sizes.split_once(':') {
-            Some((r, c)) => (r, Some(c)),
-            None => (sizes, None),
-        };
-        let count = |s: &str, what: &str| -> Result<u64> {
-            s.trim()
-                .replace(['_', ','], "")
-                .parse::<u64>()
-                .map_err(|_| bad(&format!("{what} `{}` is not a whole number", s.trim())))
-        };
-        let rows_in = count(rows, "ROWS")?;
-        if rows_in == 0 {
-            return Err(bad("ROWS must be positive"));
-        }
-        let max_ranking_samples = cap
-            .map(|c| count(c, "MAX_RANKING_SAMPLES"))
-            .transpose()?
-            .unwrap_or(0);
-        let peak_bytes = crate::units::parse_size(peak).map_err(|e| bad(&format!("PEAK: {e}")))?;
-        Ok(Self {
-            rows_in,
-            max_ranking_samples,
-            peak_bytes,
-            predicted_bytes: 0.0,
-            at_least,
-            stage,
-        })
-    }
-
-    /// The observation as `--observed` takes it back (the inverse of
-    /// [`ObservedPeak::parse`]), so a postmortem can print the exact
-    /// `oomlab check` line that reproduces its calibration.
-    pub fn to_arg(&self) -> String {
-        format!(
-            "{}:{}{}{}{}",
-            self.rows_in,
-            self.max_ranking_samples,
-            if self.at_least { ">=" } else { "=" },
-            self.peak_bytes,
-            self.stage
-                .as_deref()
-                .map(|s| format!("@{s}"))
-                .unwrap_or_default()
-        )
-    }
-}
-
-/// Raises a scaling's factor until every lower bound holds: a run killed at a
-/// limit needed at least that much, so the calibrated prediction for it (of
-/// the stage it died in) must reach the limit. Bounds only ever raise the
-/// model; one that already holds changes nothing.
-fn meet_bounds(scaling: Scaling, bounds: &[ObservedPeak]) -> Scaling {
-    let mut out = scaling;
-    for b in bounds
-        .iter()
-        .filter(|b| b.at_least && b.predicted_bytes > 0.0)
-    {
-        if out.apply(b.predicted_bytes) < b.peak_bytes as f64 {
-            let factor = (b.peak_bytes as f64 - out.offset_bytes) / b.predicted_bytes;
-            if factor.is_finite() && factor > out.factor {
-                out.factor = factor;
-            }
-        }
-    }
-    out
 }
 
 /// One stage's predicted peak.
@@ -1209,34 +899,6 @@ impl Model {
     pub fn write(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).context("serializing the model")?;
         write_atomically(path, &json)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn observed_forms() {
-        let o = ObservedPeak::parse("8532146=48GiB").unwrap();
-        assert_eq!(
-            (o.rows_in, o.max_ranking_samples, o.peak_bytes),
-            (8_532_146, 0, 48 << 30)
-        );
-        let o = ObservedPeak::parse("8_532_146:5,000,000=31GB").unwrap();
-        assert_eq!(
-            (o.rows_in, o.max_ranking_samples, o.peak_bytes),
-            (8_532_146, 5_000_000, 31_000_000_000)
-        );
-        for bad in ["8532146", "abc=1G", "100=12XB", "0=1G", "1:x=1G"] {
-            let e = ObservedPeak::parse(bad).unwrap_err();
-            assert_eq!(
-                crate::error::exit_code_of(&e),
-                crate::error::Exit::BadInput,
-                "{bad}"
-            );
-            assert!(e.to_string().contains(bad), "{e}");
-        }
     }
 }
 
