@@ -16,6 +16,7 @@
 //! ([`Model::calibrate`]).
 
 pub mod advice;
+mod calibration;
 pub mod fit;
 mod location;
 mod observed;
@@ -32,13 +33,13 @@ use crate::machine::MachineFacts;
 use crate::report::write_atomically;
 use crate::sampling::SamplingMode;
 use crate::scenario::{Scenario, Sizes};
+pub use calibration::{calibration_line, describe_calibration, uncalibrated_note, Calibration};
 use fit::{Fit, Observation};
 pub use location::{
     bundled_model_name, find_model, model_path, FoundModel, BUNDLED_MODELS, DEFAULT_MODEL_PATH,
     MODEL_PATH_ENV,
 };
 pub use observed::{affine_scaling, ObservedPeak, Scaling};
-use observed::{meet_bounds, one_factor};
 
 /// Bumped whenever a reader of an older model would misread a newer one.
 pub const MODEL_SCHEMA_VERSION: u32 = 1;
@@ -301,69 +302,6 @@ pub struct HeldOut {
     /// (measured - predicted fixed cost); a stricter view, since fixed costs
     /// dominate small scales.
     pub row_part_error_pct: Option<f64>,
-}
-
-/// A rescaling of the model to peaks seen outside the replay.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Calibration {
-    /// Every stage's prediction is multiplied by this...
-    pub factor: f64,
-    /// ...and this is added to it: zero for `--observed` (a peak or two cannot
-    /// tell fixed from per-row costs), fitted for a `--fidelity` result, whose
-    /// pandas points at several sizes can (pandas' fixed cost, the interpreter
-    /// and pyarrow's pool, is not the replay's).
-    #[serde(default)]
-    pub offset_bytes: f64,
-    /// Where the observations came from (`--observed`, or the fidelity file).
-    #[serde(default)]
-    pub source: String,
-    pub observations: Vec<ObservedPeak>,
-}
-
-/// What an uncalibrated model's figures are, and how to make them pandas
-/// bytes (the note `recommend` and `check` print).
-pub fn uncalibrated_note(model: &Model) -> String {
-    if let ModelSource::Command { .. } = model.source {
-        return format!(
-            "answers are in {}",
-            model.source.describe(model.memory_mode)
-        );
-    }
-    format!(
-        "the model is of the replay ({} memory mode); pandas in production pays more per row: calibrate with --fidelity fidelity.json (oomlab fidelity) or --observed ROWS=PEAK from a production run",
-        model.memory_mode.label()
-    )
-}
-
-/// The `Calibration: ...` line of `recommend` and `check` (`None` when the
-/// model is uncalibrated).
-pub fn calibration_line(model: &Model) -> Option<String> {
-    model.calibration.as_ref().map(|c| {
-        let one_factor = if c.offset_bytes.abs() < 1.0 && c.observations.len() == 1 {
-            "; one observation fits one factor, which scales the fixed cost as well as the per-row cost (two observations at different sizes fit offset + factor)"
-        } else {
-            ""
-        };
-        format!(
-            "Calibration: {} on every prediction (from {}{one_factor})",
-            describe_calibration(c),
-            c.source
-        )
-    })
-}
-
-/// A calibration in words: `x1.23`, or `x1.23 + 1.9 GiB`.
-pub fn describe_calibration(c: &Calibration) -> String {
-    if c.offset_bytes.abs() < 1.0 {
-        format!("x{:.2}", c.factor)
-    } else {
-        format!(
-            "x{:.2} {} {}",
-            c.factor,
-            if c.offset_bytes < 0.0 { "-" } else { "+" },
-            crate::units::format_bytes(c.offset_bytes.abs() as u64)
-        )
-    }
 }
 
 /// One stage's predicted peak.
@@ -718,151 +656,6 @@ impl Model {
         )
     }
 
-    /// Rescales the model so it reproduces peaks seen elsewhere: one factor `k`
-    /// on every prediction, chosen to minimise the relative error
-    /// `sum((k p_i - o_i) / o_i)^2`, so a single observation is matched exactly.
-    ///
-    /// One factor, not refitted coefficients: a production peak or two cannot
-    /// tell fixed from per-row costs, and the replay's shape (which stage peaks
-    /// when) is what the sweep measured; what differs in production is mostly
-    /// the cost per byte (Python objects, another allocator). The same factor
-    /// applies to every variant.
-    pub fn calibrate(&mut self, variant: &str, observed: &[ObservedPeak]) -> Result<()> {
-        if observed.is_empty() {
-            return Ok(());
-        }
-        let v = self.variant(variant)?.clone();
-        let mut points = Vec::new();
-        for o in observed {
-            let p = self.uncalibrated_at(&v, o)?;
-            if p <= 0.0 {
-                return Err(bad_input(format!(
-                    "--observed {}=...: the model predicts no memory there; cannot calibrate",
-                    o.rows_in
-                )));
-            }
-            points.push(ObservedPeak {
-                predicted_bytes: p,
-                ..o.clone()
-            });
-        }
-        let factor = one_factor(points.iter().filter(|o| !o.at_least));
-        let scaling = Scaling {
-            factor: if factor.is_finite() { factor } else { 1.0 },
-            offset_bytes: 0.0,
-        };
-        let scaling = meet_bounds(scaling, &points);
-        self.calibration = Some(Calibration {
-            factor: scaling.factor,
-            offset_bytes: 0.0,
-            source: "--observed".into(),
-            observations: points,
-        });
-        Ok(())
-    }
-
-    /// The uncalibrated figure an observation is compared with: the peak of
-    /// its stage when it names one, else the variant's peak (its largest stage).
-    fn uncalibrated_at(&self, v: &VariantModel, o: &ObservedPeak) -> Result<f64> {
-        let p = v.predict(
-            o.rows_in,
-            self.rows_kept(v, o.rows_in, o.max_ranking_samples),
-            Scaling::IDENTITY,
-        );
-        match &o.stage {
-            None => Ok(p.peak_bytes),
-            Some(stage) => p
-                .stages
-                .iter()
-                .find(|s| &s.stage == stage)
-                .map(|s| s.bytes)
-                .ok_or_else(|| {
-                    bad_input(format!(
-                        "--observed {}: the model of `{}` has no stage `{stage}` (it has: {})",
-                        o.to_arg(),
-                        v.name,
-                        p.stages
-                            .iter()
-                            .map(|s| s.stage.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                }),
-        }
-    }
-
-    /// Rescales the model to peaks of the real pipeline at several sizes (a
-    /// `--fidelity` result's pandas runs): `peak = offset + k x replay`, with
-    /// `offset` and `k` minimising the relative error
-    /// `sum(((offset + k p_i) - o_i) / o_i)^2`. Two parameters, so the pandas
-    /// fixed cost does not inflate the per-row factor (one factor fitted at
-    /// small sizes, where the fixed cost dominates, scaled production by
-    /// about 2 on the production scenario). Falls back to [`Model::calibrate`] when the points
-    /// cannot separate the two (fewer than two sizes, or a fit with k <= 0).
-    pub fn calibrate_affine(
-        &mut self,
-        variant: &str,
-        observed: &[ObservedPeak],
-        source: &str,
-    ) -> Result<()> {
-        // Validates the observations and records them, with one factor.
-        self.calibrate(variant, observed)?;
-        let Some(mut calibration) = self.calibration.take() else {
-            return Ok(());
-        };
-        // Against the stage that sets the peak at large sizes: at the small
-        // sizes a fidelity run measures, a fixed-cost stage can be the largest
-        // and would make the pandas per-row growth look like a huge factor.
-        let v = self.variant(variant)?.clone();
-        if let Some(stage) = v.fastest_stage(self.dropna_keep_ratio) {
-            for o in calibration
-                .observations
-                .iter_mut()
-                .filter(|o| o.stage.is_none() && !o.at_least)
-            {
-                let kept = self.rows_kept(&v, o.rows_in, o.max_ranking_samples);
-                o.predicted_bytes = stage.fit.eval(o.rows_in as f64, kept as f64).max(0.0);
-            }
-        }
-        calibration.source = source.to_string();
-        let pinned: Vec<ObservedPeak> = calibration
-            .observations
-            .iter()
-            .filter(|o| !o.at_least)
-            .cloned()
-            .collect();
-        let scaling = meet_bounds(affine_scaling(&pinned), &calibration.observations);
-        calibration.factor = scaling.factor;
-        calibration.offset_bytes = scaling.offset_bytes;
-        self.calibration = Some(calibration);
-        Ok(())
-    }
-
-    /// How `recommend`, `check` and `postmortem` calibrate, in one place so
-    /// they cannot drift apart (a postmortem prints `check` lines that must
-    /// reproduce its answer): with a fidelity result's points among the
-    /// observations, `offset + k x model` ([`Model::calibrate_affine`]); else
-    /// the same when the observations are at two sizes or more (they tell the
-    /// fixed cost from the per-row cost), one factor otherwise.
-    pub fn calibrate_observed(
-        &mut self,
-        variant: &str,
-        observations: &[ObservedPeak],
-        fidelity_source: Option<&str>,
-    ) -> Result<()> {
-        if let Some(source) = fidelity_source {
-            return self.calibrate_affine(variant, observations, source);
-        }
-        let mut sizes: Vec<u64> = observations.iter().map(|o| o.rows_in).collect();
-        sizes.sort_unstable();
-        sizes.dedup();
-        if sizes.len() >= 2 {
-            self.calibrate_affine(variant, observations, "--observed")
-        } else {
-            self.calibrate(variant, observations)
-        }
-    }
-
     /// Reads a model, refusing other schema versions with a clear message (exit 2).
     pub fn read(path: &Path) -> Result<Model> {
         let bytes = std::fs::read(path).map_err(|e| {
@@ -902,138 +695,8 @@ impl Model {
     }
 }
 
-/// A hand-made model with known coefficients, for tests of everything that
-/// reads models (no sweep needed).
 #[cfg(test)]
-pub mod synthetic {
-    use super::*;
-
-    const SCENARIO: &str = r#"
-name = "synthetic"
-seed = 1
-[ranking_samples]
-rows = 8_532_146
-[dataset_profile]
-rows = 123_456
-columns = [{ kind = "float", count = 87 }, { kind = "string", count = 213 }]
-[user_features]
-rows = 1_200_000
-columns = 12
-"#;
-
-    fn fit(fixed: f64, per_in: f64, per_kept: f64) -> Fit {
-        Fit {
-            fixed_bytes: fixed,
-            bytes_per_row_in: per_in,
-            bytes_per_row_kept: per_kept,
-            rows_kept_identified: per_kept != 0.0,
-            rows_in_identified: true,
-            r2: 1.0,
-            rmse_bytes: 0.0,
-            residuals: Vec::new(),
-            columns_ref: 0.0,
-            bytes_per_column: 0.0,
-            bytes_per_row_in_per_column: 0.0,
-            bytes_per_row_kept_per_column: 0.0,
-            columns_identified: false,
-        }
-    }
-
-    /// `optimized`: load = 2 GiB + 200 B/row in; merge = 1 GiB + 300 B/row in
-    /// + 4,000 B/row kept. `legacy`: merge = 3 GiB + 12,000 B/row in.
-    pub fn model() -> Model {
-        let scenario = Scenario::parse(SCENARIO, "synthetic.toml").expect("scenario parses");
-        let gib = (1u64 << 30) as f64;
-        let optimized = VariantModel {
-            name: "optimized".into(),
-            strategy: "optimized".into(),
-            sampling: Some(SamplingMode::Uniform),
-            stages: vec![
-                StageModel {
-                    name: "load".into(),
-                    fit: fit(2.0 * gib, 200.0, 0.0),
-                },
-                StageModel {
-                    name: "merge_dataset_profile".into(),
-                    fit: fit(gib, 300.0, 4000.0),
-                },
-            ],
-            overall: fit(gib, 300.0, 4000.0),
-            points: Vec::new(),
-        };
-        let legacy = VariantModel {
-            name: "legacy".into(),
-            strategy: "legacy".into(),
-            sampling: None,
-            stages: vec![StageModel {
-                name: "merge_dataset_profile".into(),
-                fit: fit(3.0 * gib, 12_000.0, 0.0),
-            }],
-            overall: fit(3.0 * gib, 12_000.0, 0.0),
-            points: Vec::new(),
-        };
-        Model {
-            schema_version: MODEL_SCHEMA_VERSION,
-            oomlab_version: "test".into(),
-            created_at: "2026-01-01T00:00:00Z".into(),
-            scenario: ModelScenario {
-                name: scenario.name.clone(),
-                path: "synthetic.toml".into(),
-                production: scenario.production_sizes(),
-                scenario,
-            },
-            scales: vec![0.001, 0.002, 0.004],
-            cache_root: PathBuf::from("/nonexistent"),
-            allocator: "test".into(),
-            machine: MachineFacts::default(),
-            dropna_keep_ratio: 0.98,
-            streaming_chunk_rows: 100_000,
-            memory_mode: Default::default(),
-            variants: vec![legacy, optimized],
-            validation: Validation {
-                holdout_scale: 0.004,
-                fitted_scales: vec![0.001, 0.002],
-                points: Vec::new(),
-                max_abs_error_pct: BTreeMap::new(),
-                holdout_columns: None,
-                fitted_columns: Vec::new(),
-            },
-            calibration: None,
-            production_checks: Vec::new(),
-            machines: Vec::new(),
-            source: Default::default(),
-            columns: ColumnAxis::default(),
-        }
-    }
-
-    /// [`model`] with a column term: every stage also pays 1 MB per numeric
-    /// profile column and, per row, 8 bytes per column for each row it holds
-    /// (in and kept as its own costs say), centred on the scenario's 87;
-    /// measured at 87, 137 and 187.
-    pub fn model_with_columns() -> Model {
-        let mut m = model();
-        for v in &mut m.variants {
-            let fits = v.stages.iter_mut().map(|s| &mut s.fit);
-            for f in fits.chain(std::iter::once(&mut v.overall)) {
-                f.columns_identified = true;
-                f.columns_ref = 87.0;
-                f.bytes_per_column = 1e6;
-                f.bytes_per_row_in_per_column = if f.bytes_per_row_in > 1000.0 {
-                    16.0
-                } else {
-                    0.0
-                };
-                f.bytes_per_row_kept_per_column =
-                    if f.bytes_per_row_kept > 0.0 { 8.0 } else { 0.0 };
-            }
-        }
-        m.columns = ColumnAxis {
-            at: 87,
-            measured: vec![87, 137, 187],
-        };
-        m
-    }
-}
+pub mod synthetic;
 
 #[cfg(test)]
 mod model_tests {
