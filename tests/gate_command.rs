@@ -407,3 +407,28 @@ fn a_corrupt_or_hand_edited_command_entry_exits_2_naming_the_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn a_failed_point_under_gate_says_what_failed_not_that_a_sweep_stopped() {
+    let dir = scratch("gate-command-failed-point");
+    let path = dir.join("baseline.json");
+    let mut b = hand_written();
+    b["commands"][0]["argv"] = serde_json::json!(["sh", "-c", "echo boom >&2; exit 3", "{rows}"]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&b).unwrap()).unwrap();
+    let out = oomlab(&repo())
+        .args(["gate", "--baseline", path_str(&path), "--quiet"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("sweep stopped"), "{stderr}");
+    assert!(!stderr.contains("no model written"), "{stderr}");
+    assert!(
+        stderr.contains("point failed: the command did not complete at 20,000 rows"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("boom"),
+        "its stderr is not shown:\n{stderr}"
+    );
+}

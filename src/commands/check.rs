@@ -192,7 +192,10 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             if margin >= 0.0 { "" } else { "-" },
             format_bytes(margin.abs() as u64)
         );
-        print!("{}", growth_text(&output.growth, cap));
+        print!(
+            "{}",
+            growth_text(&output.growth, cap, oomlab::recommend::knows_columns(model))
+        );
         if let Some(t) = calibration_table(&loaded.before, model, variant, rows_in, cap) {
             if let Some(line) = oomlab::model::calibration_line(model) {
                 println!("{line}");

@@ -237,7 +237,10 @@ fn print_text(
                 format_bytes((out.budget.bytes as f64 - p.peak_bytes).max(0.0) as u64)
             );
             if let Some(g) = &out.growth {
-                print!("{}", growth_text(g, setting));
+                print!(
+                    "{}",
+                    growth_text(g, setting, oomlab::recommend::knows_columns(model))
+                );
             }
             let note = format!(
                 "oomlab recommend: {} budget, {:.0}% headroom, {} rows, predicted peak {}",

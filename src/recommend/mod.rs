@@ -302,9 +302,27 @@ pub fn growth_table_text(t: &advice::GrowthTable) -> Table {
     Table { headers, rows }
 }
 
+/// True unless the model is a command's that never reported a column count
+/// (no `--columns`, no `{columns}`): its figures then say nothing of
+/// columns, and an answer must not name the scenario's count as if the
+/// command had measured it.
+pub fn knows_columns(model: &crate::model::Model) -> bool {
+    !matches!(model.source, crate::model::ModelSource::Command { .. })
+        || model.columns.at > 0
+        || !model.columns.measured.is_empty()
+}
+
 /// The growth lines `check` and `recommend` print under their verdict:
-/// rows alone, columns alone, then both together.
-pub fn growth_text(g: &advice::Growth, cap: u64) -> String {
+/// rows alone, columns alone, then both together. `columns`: false for a
+/// model that knows nothing of columns ([`knows_columns`]); only the rows
+/// line is printed.
+pub fn growth_text(g: &advice::Growth, cap: u64, columns: bool) -> String {
+    if !columns {
+        return format!(
+            "  growth: {}\n",
+            advice::rows_headroom_sentence(&g.rows, cap)
+        );
+    }
     let mut s = format!(
         "  growth: {}
           {}

@@ -335,7 +335,7 @@ pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<Poi
     let report = record(&record_plan, progress)?;
     crate::summary::write_report_dir(&report, &plan.out)?;
     let path = plan.out.join("report.json");
-    let run = completed(&report, size.rows, plan.cap, &path)?;
+    let run = completed(&report, size.rows, plan.cap, &path, plan.sweep.is_some())?;
     let stage_peaks = stage_peaks_of(run);
     let peak_bytes = run.peak_bytes.unwrap_or(0);
     Ok(PointRun {
@@ -957,12 +957,15 @@ pub fn write_command_model(
 }
 
 /// The one run of a recorded point, refused (exit 6, naming the size and the
-/// command's last stderr lines) unless it completed.
+/// command's last stderr lines) unless it completed. `sweep`: the point
+/// belongs to a sweep, which stops without a model; otherwise (a gate's
+/// point) only the point failed, and the message says so.
 fn completed<'a>(
     report: &'a Report,
     rows: u64,
     cap: u64,
     path: &Path,
+    sweep: bool,
 ) -> Result<&'a crate::report::RunRecord> {
     let run = report.runs.first().context("the record has no run")?;
     if run.status == RunStatus::Completed {
@@ -975,7 +978,12 @@ fn completed<'a>(
     Err(exit_with(
         exit,
         format!(
-            "sweep stopped: the command did not complete at {} rows{} ({}); no model written; report: {}{}",
+            "{}the command did not complete at {} rows{} ({}); {}report: {}{}",
+            if sweep {
+                "sweep stopped: "
+            } else {
+                "point failed: "
+            },
             format_count(rows),
             if cap > 0 {
                 format!(" with MAX_RANKING_SAMPLES={cap}")
@@ -983,6 +991,7 @@ fn completed<'a>(
                 String::new()
             },
             crate::runner::classify::status_sentence("the command", &run.status),
+            if sweep { "no model written; " } else { "" },
             path.display(),
             if run.stderr_tail.is_empty() {
                 String::new()
