@@ -9,10 +9,18 @@
 //! commands call into it.
 
 pub mod command;
+mod design;
+mod extrapolate;
 pub mod fidelity;
 pub mod pods;
 pub mod refit;
 pub mod similarity;
+mod tables;
+
+pub use design::{design, parse_columns, parse_fractions, parse_scales};
+use extrapolate::{extrapolated_estimates, variants_fed, CHUNKS_FOR_AFFINE, EXTRAPOLATION_SLACK};
+pub use tables::{fit_table, held_out_sentence, judged_table, production_table};
+use tables::{join_scales, render_summary};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +30,6 @@ use anyhow::{Context, Result};
 
 use crate::data::cache::default_cache_root;
 use crate::error::{bad_input, exit_with, Exit};
-use crate::model::fit::Observation;
 use crate::model::{
     model_path, HeldOut, Model, ModelScenario, Point, Validation, VariantModel,
     MODEL_SCHEMA_VERSION,
@@ -33,11 +40,10 @@ use crate::replay::ReplayPlan;
 use crate::report::exit_for;
 use crate::report::{self, Report, RunRecord, RunStatus};
 use crate::sampling::SamplingMode;
-use crate::scenario::{validate_scale, LoadedScenario, Scenario};
+use crate::scenario::{LoadedScenario, Scenario};
 use crate::strategy::memory::MemoryMode;
 use crate::strategy::{self, Strategy};
 use crate::summary::write_report_dir;
-use crate::table::Table;
 use crate::units::{format_bytes, format_count};
 
 /// What a sweep is asked for, typed (the command line fills it from `oomlab
@@ -99,196 +105,6 @@ pub const VARIANTS: [(&str, &str, Option<SamplingMode>); 5] = [
 /// The strategies a sweep measures: every ranking-prep strategy, unsampled;
 /// the ones that read `MAX_RANKING_SAMPLES`, also sampled.
 const STRATEGIES: [&str; 3] = ["legacy", "optimized", "streaming"];
-
-/// The variants a measured run is a point of. An unsampled run (`cap` 0) is a
-/// point of every variant of its strategy, since without a cap the way of
-/// sampling changes nothing; a sampled run only of the variant sampled its way.
-fn variants_fed(strategy: &str, cap: u64, mode: SamplingMode) -> Vec<&'static str> {
-    VARIANTS
-        .iter()
-        .filter(|(_, s, sampling)| {
-            *s == strategy && (cap == 0 || sampling.is_none() || *sampling == Some(mode))
-        })
-        .map(|(name, _, _)| *name)
-        .collect()
-}
-
-/// Chunks the smallest scale should span before `streaming`'s peak (a sawtooth
-/// in rows mod chunk, of one chunk's working set) is close to affine in rows.
-const CHUNKS_FOR_AFFINE: u64 = 4;
-
-/// Extra share added to a peak extrapolated from the sweep's smaller scales
-/// before preflight compares it with the machine: the extrapolation is at
-/// most one doubling away, and the held-out checks of this model stay within
-/// a few percent, so a quarter is ample.
-const EXTRAPOLATION_SLACK: f64 = 0.25;
-
-/// Preflight estimates for the strategies of a run at `rows_in` rows with
-/// `MAX_RANKING_SAMPLES = cap`, extrapolated from the points this sweep has
-/// measured so far (at least two smaller scales of the same variant). The
-/// conservative estimate from the scenario's sizes is several times too high
-/// for these strategies (it counts every frame at pandas' widths), and would
-/// refuse scales the smaller ones show to fit.
-fn extrapolated_estimates(
-    points: &BTreeMap<&str, Vec<Point>>,
-    strategies: &[&'static dyn Strategy],
-    (rows_in, columns): (u64, u64),
-    cap: u64,
-    mode: SamplingMode,
-) -> BTreeMap<String, crate::preflight::Estimate> {
-    let (kept, loaded) = points
-        .values()
-        .flatten()
-        .filter(|p| p.max_ranking_samples == 0)
-        .fold((0u64, 0u64), |(k, l), p| (k + p.rows_kept, l + p.rows_in));
-    let ratio = if loaded > 0 {
-        kept as f64 / loaded as f64
-    } else {
-        1.0
-    };
-    let full = (rows_in as f64 * ratio).round();
-    let mut out = BTreeMap::new();
-    for strategy in strategies {
-        let Some(variant) = variants_fed(strategy.name(), cap, mode).first().copied() else {
-            continue;
-        };
-        let Some(pts) = points.get(variant) else {
-            continue;
-        };
-        let mut scales: Vec<f64> = pts.iter().map(|p| p.scale).collect();
-        scales.sort_by(f64::total_cmp);
-        scales.dedup();
-        if scales.len() < 2 {
-            continue;
-        }
-        let observations: Vec<Observation> = pts
-            .iter()
-            .map(|p| Observation {
-                rows_in: p.rows_in as f64,
-                rows_kept: p.rows_kept as f64,
-                peak: p.peak_bytes as f64,
-            })
-            .collect();
-        let point_columns: Vec<f64> = pts.iter().map(|p| p.columns as f64).collect();
-        let Ok(f) =
-            crate::model::fit::fit_with_columns(&observations, &point_columns, columns as f64)
-        else {
-            continue;
-        };
-        let kept = if cap > 0 { full.min(cap as f64) } else { full };
-        let measured_max = pts.iter().map(|p| p.peak_bytes).max().unwrap_or(0) as f64;
-        let predicted = f
-            .eval_at(rows_in as f64, kept, columns as f64)
-            .max(measured_max);
-        if predicted.is_finite() && predicted > 0.0 {
-            out.insert(
-                strategy.name().to_string(),
-                crate::preflight::Estimate {
-                    bytes: (predicted * (1.0 + EXTRAPOLATION_SLACK)) as u64,
-                    source: format!(
-                        "extrapolated from this sweep's scales {}, +{:.0}%",
-                        join_scales(&scales),
-                        EXTRAPOLATION_SLACK * 100.0
-                    ),
-                },
-            );
-        }
-    }
-    out
-}
-
-/// Parses a comma-separated list of numbers (`0.001,0.002`).
-fn parse_list(text: &str, flag: &str) -> Result<Vec<f64>> {
-    if text.trim() == "none" {
-        return Ok(Vec::new());
-    }
-    text.split(',')
-        .map(|t| {
-            t.trim().parse::<f64>().map_err(|_| {
-                bad_input(format!(
-                    "{flag} {text}: `{}` is not a number (expected a comma-separated list such as 0.001,0.002,0.004,0.008)",
-                    t.trim()
-                ))
-            })
-        })
-        .collect()
-}
-
-/// The sweep's scales: valid, distinct, ascending, at least three.
-pub fn parse_scales(text: &str) -> Result<Vec<f64>> {
-    let mut scales = parse_list(text, "--scales")?
-        .into_iter()
-        .map(validate_scale)
-        .collect::<Result<Vec<_>>>()?;
-    scales.sort_by(f64::total_cmp);
-    scales.dedup();
-    if scales.len() < 3 {
-        return Err(bad_input(format!(
-            "--scales {text}: expected at least 3 distinct scales (the model is fitted on all but the largest, which is held out)"
-        )));
-    }
-    Ok(scales)
-}
-
-/// `--columns a,b,c`: numeric profile column counts, distinct, ascending, at
-/// least three (the largest is held out together with the largest scale).
-pub fn parse_columns(text: &str) -> Result<Vec<u64>> {
-    let mut columns = text
-        .split(',')
-        .map(|t| {
-            let t = t.trim();
-            match t.replace('_', "").parse::<u64>() {
-                Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-                _ => Err(bad_input(format!(
-                    "--columns {text}: `{t}` is not a column count in [1, 10000] (expected a comma-separated list of numeric profile column counts such as 87,137,187,237)"
-                ))),
-            }
-        })
-        .collect::<Result<Vec<u64>>>()?;
-    columns.sort_unstable();
-    columns.dedup();
-    if columns.len() < 3 {
-        return Err(bad_input(format!(
-            "--columns {text}: expected at least 3 distinct column counts (the model is fitted on all but the largest, which is held out with the largest scale)"
-        )));
-    }
-    Ok(columns)
-}
-
-/// The (scale, columns) points a sweep runs: every scale at the scenario's
-/// column count, or with `--columns` the grid of all but the largest scale
-/// and column count plus the one point larger in both, which is held out.
-pub fn design(scales: &[f64], columns: &[u64]) -> Vec<(f64, Option<u64>)> {
-    if columns.is_empty() {
-        return scales.iter().map(|&s| (s, None)).collect();
-    }
-    let (Some(&top_scale), Some(&top_columns)) = (scales.last(), columns.last()) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for &s in &scales[..scales.len() - 1] {
-        for &c in &columns[..columns.len() - 1] {
-            out.push((s, Some(c)));
-        }
-    }
-    out.push((top_scale, Some(top_columns)));
-    out
-}
-
-/// The sampled runs' fractions: each in (0, 0.9].
-pub fn parse_fractions(text: &str) -> Result<Vec<f64>> {
-    let mut fractions = parse_list(text, "--max-ranking-samples-fraction")?;
-    for f in &fractions {
-        if !(f.is_finite() && *f > 0.0 && *f <= 0.9) {
-            return Err(bad_input(format!(
-                "--max-ranking-samples-fraction {text}: {f} is not in (0, 0.9] (a cap as a share of the rows loaded, below what dropna keeps)"
-            )));
-        }
-    }
-    fractions.sort_by(f64::total_cmp);
-    fractions.dedup();
-    Ok(fractions)
-}
 
 fn strategy_by_name(name: &str) -> Result<&'static dyn Strategy> {
     strategy::by_name(name).with_context(|| format!("strategy `{name}` is not built in"))
@@ -798,35 +614,6 @@ pub fn write_replay_model(
     Ok(())
 }
 
-/// What the held-out check fitted on and predicted, in words.
-pub fn held_out_sentence(v: &Validation) -> String {
-    match v.holdout_columns {
-        Some(c) => format!(
-            "fitted on scales {} x numeric profile columns {}, predicting scale {} at {c} columns (larger in both)",
-            join_scales(&v.fitted_scales),
-            v.fitted_columns
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            v.holdout_scale
-        ),
-        None => format!(
-            "fitted on scales {}, predicting scale {}",
-            join_scales(&v.fitted_scales),
-            v.holdout_scale
-        ),
-    }
-}
-
-fn join_scales(scales: &[f64]) -> String {
-    scales
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Fits every variant, checks the fit on the largest scale, assembles the model.
 pub fn build_model(
     scenario: &LoadedScenario,
@@ -939,283 +726,4 @@ pub fn build_model(
 
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-fn cap_label(cap: u64) -> String {
-    if cap == 0 {
-        "none".into()
-    } else {
-        format_count(cap)
-    }
-}
-
-/// Measured runs against a model's predictions: the held-out scale against the
-/// model fitted without it, or production-size runs (`--production`).
-pub fn judged_table(judged: &[HeldOut]) -> Table {
-    let mut headers = [
-        "Variant",
-        "Rows in",
-        "MAX_RANKING_SAMPLES",
-        "Measured peak",
-        "Predicted",
-        "Error",
-        "Error on row-driven part",
-        "Peak stage (measured / predicted)",
-    ]
-    .map(String::from)
-    .to_vec();
-    // A column grid's points differ in columns: say at how many each was.
-    let mut columns: Vec<u64> = judged.iter().map(|h| h.columns).collect();
-    columns.sort_unstable();
-    columns.dedup();
-    let show_columns = columns.len() > 1;
-    if show_columns {
-        headers.insert(2, "Columns".into());
-    }
-    let rows = judged
-        .iter()
-        .map(|h| {
-            let mut row = vec![
-                h.variant.clone(),
-                format_count(h.rows_in),
-                cap_label(h.max_ranking_samples),
-                format_bytes(h.measured_bytes),
-                format_bytes(h.predicted_bytes as u64),
-                format!("{:+.1}%", h.error_pct),
-                h.row_part_error_pct
-                    .map_or("-".into(), |e| format!("{e:+.1}%")),
-                format!("{} / {}", h.measured_stage, h.predicted_stage),
-            ];
-            if show_columns {
-                row.insert(2, h.columns.to_string());
-            }
-            row
-        })
-        .collect();
-    Table { headers, rows }
-}
-
-/// Every stage fit of every variant.
-pub fn fit_table(model: &Model) -> Table {
-    let mut headers = [
-        "Variant",
-        "Stage",
-        "Fixed",
-        "Bytes/row in",
-        "Bytes/row kept",
-        "R²",
-        "Max |residual|",
-    ]
-    .map(String::from)
-    .to_vec();
-    let with_columns = model.has_column_term();
-    if with_columns {
-        headers.extend(
-            [
-                "Bytes/column",
-                "Bytes/row in/column",
-                "Bytes/row kept/column",
-            ]
-            .map(String::from),
-        );
-    }
-    let mut rows = Vec::new();
-    for v in &model.variants {
-        for s in &v.stages {
-            let f = &s.fit;
-            let mut row = vec![
-                v.name.clone(),
-                s.name.clone(),
-                format_bytes(f.fixed_bytes.max(0.0) as u64),
-                format!("{:.0}", f.bytes_per_row_in),
-                if f.rows_kept_identified {
-                    format!("{:.0}", f.bytes_per_row_kept)
-                } else {
-                    "(folded into rows in)".into()
-                },
-                format!("{:.4}", f.r2),
-                format_bytes(f.max_abs_residual() as u64),
-            ];
-            if with_columns {
-                row.extend([
-                    format!("{:.0}", f.bytes_per_column),
-                    format!("{:.1}", f.bytes_per_row_in_per_column),
-                    format!("{:.1}", f.bytes_per_row_kept_per_column),
-                ]);
-            }
-            rows.push(row);
-        }
-    }
-    Table { headers, rows }
-}
-
-/// A figure at production size, marked measured when a sweep point is exactly
-/// there, extrapolated otherwise.
-fn production_cell(model: &Model, variant: &str, cap: u64) -> (Option<f64>, String) {
-    let Ok(v) = model.variant(variant) else {
-        return (None, "-".into());
-    };
-    let rows = model.scenario.production.sample_rows;
-    let cap = if v.sampling.is_some() { cap } else { 0 };
-    let measured = v
-        .points
-        .iter()
-        .find(|p| p.rows_in == rows && p.max_ranking_samples == cap)
-        .map(|p| p.peak_bytes)
-        .or_else(|| {
-            model
-                .production_checks
-                .iter()
-                .find(|h| h.variant == v.name && h.rows_in == rows && h.max_ranking_samples == cap)
-                .map(|h| h.measured_bytes)
-        });
-    if let Some(bytes) = measured {
-        return (
-            Some(bytes as f64),
-            format!("{} (measured)", format_bytes(bytes)),
-        );
-    }
-    let pred = model.predict(v, rows, cap);
-    (
-        Some(pred.peak_bytes),
-        format!("{} (extrapolated)", format_bytes(pred.peak_bytes as u64)),
-    )
-}
-
-/// The write-up's memory table at the production row count: legacy against
-/// v2 (`optimized`) without sampling and at the write-up's two caps, each way
-/// of sampling, with `streaming` beside them, every figure marked measured or
-/// extrapolated.
-pub fn production_table(model: &Model) -> Table {
-    let rows_in = model.scenario.production.sample_rows;
-    let kept = model.rows_after_dropna(rows_in);
-    let headers = [
-        "Scenario",
-        "Data size",
-        "legacy peak",
-        "optimized (v2) peak",
-        "Reduction",
-        "Peak stage (v2)",
-        "streaming peak",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut rows = Vec::new();
-    let mut cases = vec![(
-        0u64,
-        ("optimized", "streaming"),
-        "ranking prep (no sampling)".to_string(),
-    )];
-    for cap in WRITE_UP_CAPS.iter().copied().filter(|c| *c < kept) {
-        cases.push((
-            cap,
-            ("optimized", "streaming"),
-            format!("ranking prep (sampling to {})", format_count(cap)),
-        ));
-        cases.push((
-            cap,
-            ("optimized-capped", "streaming-capped"),
-            format!("ranking prep (capped sampling to {})", format_count(cap)),
-        ));
-    }
-    for (cap, (variant, streaming), label) in cases {
-        if model.variant(variant).is_err() {
-            continue;
-        }
-        let (legacy, legacy_cell) = production_cell(model, "legacy", cap);
-        let (after, after_cell) = production_cell(model, variant, cap);
-        let (_, streaming_cell) = production_cell(model, streaming, cap);
-        let reduction = match (legacy, after) {
-            (Some(b), Some(a)) if b > 0.0 => format!("{:.1}% ↓", (b - a) / b * 100.0),
-            _ => "-".into(),
-        };
-        let stage = model
-            .variant(variant)
-            .map(|v| model.predict(v, rows_in, cap).peak_stage)
-            .unwrap_or_default();
-        let size = if cap == 0 {
-            format!("{} samples", format_count(rows_in))
-        } else {
-            format!("{} -> {} samples", format_count(rows_in), format_count(cap))
-        };
-        rows.push(vec![
-            format!("{}: {label}", model.scenario.name),
-            size,
-            legacy_cell,
-            after_cell,
-            reduction,
-            stage,
-            streaming_cell,
-        ]);
-    }
-    Table { headers, rows }
-}
-
-fn render_summary(
-    model: &Model,
-    held: &Table,
-    production_checked: &Table,
-    fits: &Table,
-    production: &Table,
-    reports: &[String],
-) -> String {
-    let mut s = format!(
-        "# Sweep: {} scenario\n\nScales {} ({} rows loaded at the largest); the model is `peak = fixed + a x rows_in + b x rows_kept` per stage (with `--columns`, plus `d x columns + rows x (e + g x columns)` for the numeric profile columns), a strategy's peak the largest stage. Rows surviving dropna: {:.4} per row loaded. Allocator: {}.\n\n",
-        model.scenario.name,
-        join_scales(&model.scales),
-        format_count(model.scenario.scenario.sizes(model.validation.holdout_scale).sample_rows),
-        model.dropna_keep_ratio,
-        model.allocator
-    );
-    if model.memory_mode == MemoryMode::Pandas {
-        s += &format!(
-            "Memory mode: {} (figures track a pandas process's bytes per row; no `streaming`).\n\n",
-            model.memory_mode.describe()
-        );
-    }
-    s += &format!(
-        "## Held-out check\n\n{}.\n\n{}\n",
-        held_out_sentence(&model.validation),
-        held.to_markdown()
-    );
-    for (v, e) in &model.validation.max_abs_error_pct {
-        s += &format!("- {v}: largest held-out error {e:.1}%\n");
-    }
-    if !model.production_checks.is_empty() {
-        s += &format!(
-            "\n## Production check\n\nMeasured at production size ({} rows loaded), against the model fitted on the sweep's scales.\n\n{}\n",
-            format_count(model.scenario.production.sample_rows),
-            production_checked.to_markdown()
-        );
-    }
-    s += &format!(
-        "\n## At production size\n\nModel fitted on all scales; {} rows loaded. Figures are of the replay ({} memory mode); calibrate with `oomlab recommend --fidelity fidelity.json` (or `--observed ROWS=PEAK`) to pandas' bytes.\n\n{}\n![sweep](sweep.png)\n\n## Fits\n\n{}\n## Reports\n\n",
-        format_count(model.scenario.production.sample_rows),
-        model.memory_mode.name(),
-        production.to_markdown(),
-        fits.to_markdown()
-    );
-    for r in reports {
-        s += &format!("- {r}\n");
-    }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scales_and_fractions() {
-        assert_eq!(
-            parse_scales("0.004, 0.001,0.002").unwrap(),
-            vec![0.001, 0.002, 0.004]
-        );
-        assert!(parse_scales("0.001,0.002").is_err());
-        assert!(parse_scales("0.001,abc,0.002").is_err());
-        assert!(parse_scales("0.001,0.002,-1").is_err());
-        assert_eq!(parse_fractions("none").unwrap(), Vec::<f64>::new());
-        assert!(parse_fractions("0.95").is_err());
-        assert_eq!(parse_fractions("0.6,0.25").unwrap(), vec![0.25, 0.6]);
-    }
 }
