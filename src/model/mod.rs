@@ -20,7 +20,9 @@ mod calibration;
 pub mod fit;
 mod location;
 mod observed;
+pub mod least_squares;
 pub mod similarity;
+pub mod similarity_command;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
