@@ -46,19 +46,11 @@ fn a_known_per_item_per_batch_cost_is_recovered_and_answers_in_its_bytes() {
             "--top-k",
             "100,50",
         ],
-        &[
-            "python3",
-            "-c",
-            KNOWN,
-            "{items}",
-            "{batch_size}",
-            "{top_k}",
-        ],
+        &["python3", "-c", KNOWN, "{items}", "{batch_size}", "{top_k}"],
     );
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     let path = out.join("model.json");
-    let model: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let model: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(model["kind"], "similarity-command");
     let fit = &model["fit"];
     let per_batch = fit["bytes_per_item_per_batch_item"].as_f64().unwrap();
@@ -70,7 +62,11 @@ fn a_known_per_item_per_batch_cost_is_recovered_and_answers_in_its_bytes() {
         text(&run)
     );
     let per_k = fit["bytes_per_item_per_neighbour"].as_f64().unwrap();
-    assert!((per_k - 12.0).abs() / 12.0 <= 0.05, "{per_k}\n{}", text(&run));
+    assert!(
+        (per_k - 12.0).abs() / 12.0 <= 0.05,
+        "{per_k}\n{}",
+        text(&run)
+    );
     assert_eq!(fit["quadratic"], false, "{}", text(&run));
     let held = model["held_out"]["error_pct"].as_f64().unwrap();
     assert!(held.abs() <= 5.0, "held-out error {held}%\n{}", text(&run));
@@ -87,7 +83,10 @@ fn a_known_per_item_per_batch_cost_is_recovered_and_answers_in_its_bytes() {
     let said = text(&rec);
     assert_eq!(rec.status.code(), Some(0), "{said}");
     assert!(said.contains("the command's own bytes"), "{said}");
-    assert!(said.contains("SIMILARITY_MICRO_BATCH_SIZE=10\nSIMILARITY_TOP_K=100"), "{said}");
+    assert!(
+        said.contains("SIMILARITY_MICRO_BATCH_SIZE=10\nSIMILARITY_TOP_K=100"),
+        "{said}"
+    );
     assert!(said.contains("Items can grow to"), "{said}");
 
     // check: the planned batch size does not fit; the one that does is named.
@@ -101,7 +100,10 @@ fn a_known_per_item_per_batch_cost_is_recovered_and_answers_in_its_bytes() {
     let said = text(&check);
     assert_eq!(check.status.code(), Some(1), "{said}");
     assert!(said.contains("DOES NOT FIT: 500,000 items"), "{said}");
-    assert!(said.contains("would fit: SIMILARITY_MICRO_BATCH_SIZE=10"), "{said}");
+    assert!(
+        said.contains("would fit: SIMILARITY_MICRO_BATCH_SIZE=10"),
+        "{said}"
+    );
     let fits = oomlab()
         .args(["check", "--model", path.to_str().unwrap()])
         .args(["--memory", "64GiB", "--items", "500000"])
@@ -130,8 +132,15 @@ fn a_known_per_item_per_batch_cost_is_recovered_and_answers_in_its_bytes() {
     assert_eq!(s["run"]["micro_batch_size"], 40, "{s}");
     assert!(s["factor"].as_f64().unwrap() > 1.0, "{s}");
     let env = s["env_snippet"].as_str().expect("knobs advised");
-    assert!(!env.contains("SIMILARITY_MICRO_BATCH_SIZE=40\nSIMILARITY_TOP_K=100"), "{env}");
-    assert!(text(&pm).contains("Killed in item-item similarity"), "{}", text(&pm));
+    assert!(
+        !env.contains("SIMILARITY_MICRO_BATCH_SIZE=40\nSIMILARITY_TOP_K=100"),
+        "{env}"
+    );
+    assert!(
+        text(&pm).contains("Killed in item-item similarity"),
+        "{}",
+        text(&pm)
+    );
 }
 
 #[test]
@@ -148,7 +157,11 @@ fn a_knob_grid_that_does_not_change_the_peak_is_refused_naming_it() {
     assert!(said.contains("{batch_size} is unused"), "{said}");
     assert!(!out.join("model.json").exists());
     // A ranking placeholder in a similarity sweep is bad input too.
-    let run = sweep(&out, &["--items", "1,2,3"], &["python3", "-c", "1", "{rows}"]);
+    let run = sweep(
+        &out,
+        &["--items", "1,2,3"],
+        &["python3", "-c", "1", "{rows}"],
+    );
     assert_eq!(run.status.code(), Some(2), "{}", text(&run));
     assert!(text(&run).contains("{rows}"), "{}", text(&run));
 }

@@ -239,11 +239,10 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
 /// similarity knobs against the command's own model.
 fn similarity_check(args: &CheckArgs, items: &str) -> Result<Exit> {
     use oomlab::recommend::similarity_command::{check, CommandAsk};
-    let path = args
-        .model
-        .model
-        .clone()
-        .ok_or_else(|| bad_input("check --items: pass --model with a similarity command model"))?;
+    let path =
+        args.model.model.clone().ok_or_else(|| {
+            bad_input("check --items: pass --model with a similarity command model")
+        })?;
     if !oomlab::model::similarity_command::is_similarity_command_model(&path) {
         return Err(bad_input(format!(
             "{}: check --items needs a similarity command model (from `oomlab sweep --items ... -- CMD`); for the replay's similarity model use `oomlab recommend --items`",

@@ -39,7 +39,10 @@ pub fn solve(terms: &[Vec<f64>], y: &[f64]) -> Result<Solved> {
     if terms.iter().any(|t| t.len() != n) {
         bail!("internal: a term has not one value per point");
     }
-    if y.iter().chain(terms.iter().flatten()).any(|v| !v.is_finite()) {
+    if y.iter()
+        .chain(terms.iter().flatten())
+        .any(|v| !v.is_finite())
+    {
         bail!("cannot fit a model to non-finite points");
     }
     // Scaled so the tolerance and the arithmetic see numbers near 1.
@@ -128,7 +131,11 @@ mod tests {
             assert!((got - want).abs() < 1e-6 * want.abs().max(1.0), "{s:?}");
         }
         // One batch size and one K: both products are multiples of N, dropped.
-        let one: Vec<(f64, f64, f64)> = pts.iter().copied().filter(|p| p.1 == 50.0 && p.2 == 100.0).collect();
+        let one: Vec<(f64, f64, f64)> = pts
+            .iter()
+            .copied()
+            .filter(|p| p.1 == 50.0 && p.2 == 100.0)
+            .collect();
         let y: Vec<f64> = one.iter().map(|p| truth(p.0, p.1, p.2)).collect();
         let s = solve(&terms(&one), &y).unwrap();
         assert_eq!(s.identified, vec![true, true, false, false]);

@@ -18,9 +18,9 @@
 pub mod advice;
 mod calibration;
 pub mod fit;
+pub mod least_squares;
 mod location;
 mod observed;
-pub mod least_squares;
 pub mod similarity;
 pub mod similarity_command;
 

@@ -130,7 +130,11 @@ impl KnobFit {
         let ss_res: f64 = fit.residuals.iter().map(|e| e * e).sum();
         let mean = y.iter().sum::<f64>() / y.len().max(1) as f64;
         let ss_tot: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
-        fit.r2 = if ss_tot > 0.0 { 1.0 - ss_res / ss_tot } else { 1.0 };
+        fit.r2 = if ss_tot > 0.0 {
+            1.0 - ss_res / ss_tot
+        } else {
+            1.0
+        };
         fit.rmse_bytes = (ss_res / y.len().max(1) as f64).sqrt();
         Ok(fit)
     }
@@ -164,7 +168,10 @@ impl KnobFit {
             );
         }
         if self.has("items x top K") {
-            text += &format!(" + {:.2} B/item per neighbour", self.bytes_per_item_per_neighbour);
+            text += &format!(
+                " + {:.2} B/item per neighbour",
+                self.bytes_per_item_per_neighbour
+            );
         }
         if self.has("items²") {
             text += &format!(" + {:.3} B x items²", self.bytes_per_item_squared);
@@ -315,9 +322,8 @@ impl SimilarityCommandModel {
     /// Reads a model written by a similarity command sweep (exit 2 when it
     /// cannot be used).
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            bad_input(format!("{}: cannot read the model: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad_input(format!("{}: cannot read the model: {e}", path.display())))?;
         let model: Self = serde_json::from_str(&text).map_err(|e| {
             bad_input(format!(
                 "{}: not an oomlab similarity command model: {e}",
@@ -452,7 +458,9 @@ mod tests {
         let most = m.max_items(50, 200, 4e9).unwrap();
         assert!(m.predict(most, 50, 200) <= 4e9 && m.predict(most + 1, 50, 200) > 4e9);
         // Scaled by a kill: every figure grows.
-        assert!((m.scaled(2.0).predict(1000, 50, 200) - 2.0 * m.predict(1000, 50, 200)).abs() < 1.0);
+        assert!(
+            (m.scaled(2.0).predict(1000, 50, 200) - 2.0 * m.predict(1000, 50, 200)).abs() < 1.0
+        );
         assert!(m.max_items(50, 200, 1.0).is_none());
     }
 

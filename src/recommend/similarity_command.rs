@@ -200,7 +200,13 @@ pub fn check(path: &Path, ask: &CommandAsk, knobs: (Option<u64>, Option<u64>)) -
     let limit = budget.bytes as f64 * (1.0 - headroom);
     let predicted = m.predict(items, b, k);
     let fits = predicted <= limit;
-    let source = |s: &str| if s == "scenario" { "the sweep's base".to_string() } else { s.to_string() };
+    let source = |s: &str| {
+        if s == "scenario" {
+            "the sweep's base".to_string()
+        } else {
+            s.to_string()
+        }
+    };
     println!(
         "{}: {} items at SIMILARITY_MICRO_BATCH_SIZE={b} ({}), SIMILARITY_TOP_K={k} ({})",
         if fits { "FITS" } else { "DOES NOT FIT" },

@@ -25,8 +25,8 @@ use super::generate_data;
 use super::points::stage_peaks_of;
 use super::template::regex_lite_version;
 use crate::error::{bad_input, exit_with, Exit};
-use crate::model::similarity::ThroughputPoint;
 use crate::model::similarity::exponent_of;
+use crate::model::similarity::ThroughputPoint;
 use crate::model::similarity_command::*;
 use crate::model::ModelSource;
 use crate::progress::Progress;
@@ -136,8 +136,18 @@ pub fn design(items: &[u64], batches: &[u64], top_ks: &[u64]) -> Vec<KnobRun> {
     let mut runs = Vec::new();
     for &n in fitted {
         runs.push(run(n, b0, k0, false));
-        runs.extend(batches.iter().filter(|&&b| b != b0).map(|&b| run(n, b, k0, false)));
-        runs.extend(top_ks.iter().filter(|&&k| k != k0).map(|&k| run(n, b0, k, false)));
+        runs.extend(
+            batches
+                .iter()
+                .filter(|&&b| b != b0)
+                .map(|&b| run(n, b, k0, false)),
+        );
+        runs.extend(
+            top_ks
+                .iter()
+                .filter(|&&k| k != k0)
+                .map(|&k| run(n, b0, k, false)),
+        );
     }
     let max = |v: &[u64]| v.iter().copied().max().unwrap_or(0);
     runs.push(run(last, max(batches), max(top_ks), true));
@@ -229,7 +239,9 @@ fn measure(
                 String::new()
             }
         ));
-        let dir_text = data_dir.map(|d| d.display().to_string()).unwrap_or_default();
+        let dir_text = data_dir
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
         let values = [
             ("{items}", run.items.to_string()),
             ("{batch_size}", run.micro_batch_size.to_string()),
@@ -357,7 +369,10 @@ fn refuse_unused(
 /// the held-out check, the per-item costs and the throughput.
 pub fn sweep(settings: SimilaritySweepSettings) -> Result<Exit> {
     let (scenario, scenario_knobs) = plan(&settings)?;
-    let spec = scenario.similarity.clone().context("not a similarity scenario")?;
+    let spec = scenario
+        .similarity
+        .clone()
+        .context("not a similarity scenario")?;
     let production_items = spec.items.max(1) as u64;
     let batches = if settings.batch_sizes.is_empty() {
         vec![scenario_knobs.micro_batch_size]
@@ -442,8 +457,10 @@ pub fn sweep(settings: SimilaritySweepSettings) -> Result<Exit> {
             )?;
         }
     }
-    let (train, held): (Vec<KnobPoint>, Vec<KnobPoint>) =
-        points.iter().cloned().partition(|p| Some(p.items) <= largest_fitted);
+    let (train, held): (Vec<KnobPoint>, Vec<KnobPoint>) = points
+        .iter()
+        .cloned()
+        .partition(|p| Some(p.items) <= largest_fitted);
     let held = held.first().context("no held-out point")?;
     let exponent = exponent_of(
         train
@@ -519,7 +536,10 @@ pub fn sweep(settings: SimilaritySweepSettings) -> Result<Exit> {
     if let Some(path) = &settings.model {
         model.write(path)?;
     }
-    report::write_atomically(&out.join("sweep.md"), format!("# Similarity command sweep\n\n```\n{text}```\n").as_bytes())?;
+    report::write_atomically(
+        &out.join("sweep.md"),
+        format!("# Similarity command sweep\n\n```\n{text}```\n").as_bytes(),
+    )?;
     println!("\n{text}");
     println!("model: {}", out.join("model.json").display());
     if let Some(path) = &settings.model {
@@ -655,15 +675,23 @@ mod tests {
             }
         );
         let last = runs.last().unwrap();
-        assert_eq!((last.items, last.micro_batch_size, last.top_k, last.held_out), (8000, 200, 200, true));
-        assert!(runs[..runs.len() - 1].iter().all(|r| !r.held_out && r.items < 8000));
+        assert_eq!(
+            (last.items, last.micro_batch_size, last.top_k, last.held_out),
+            (8000, 200, 200, true)
+        );
+        assert!(runs[..runs.len() - 1]
+            .iter()
+            .all(|r| !r.held_out && r.items < 8000));
         // No grids: the base alone at every size.
         assert_eq!(design(&[1, 2, 3], &[50], &[200]).len(), 3);
     }
 
     #[test]
     fn counts_parse_in_order_and_refuse_zero() {
-        assert_eq!(parse_counts("--top-k", "200,50,200").unwrap(), vec![200, 50]);
+        assert_eq!(
+            parse_counts("--top-k", "200,50,200").unwrap(),
+            vec![200, 50]
+        );
         assert!(parse_counts("--top-k", "0").is_err());
         assert!(parse_counts("--items", "1e4").is_err());
     }
