@@ -27,6 +27,7 @@ use crate::error::bad_input;
 use crate::machine::MachineFacts;
 use crate::report::write_atomically;
 use crate::strategy::similarity::Knobs;
+use crate::units::{format_bytes, format_count};
 
 /// What a similarity command model's `kind` says, so `recommend --items`
 /// and `check --items` tell it from the replay's similarity model.
@@ -311,6 +312,86 @@ impl SimilarityCommandModel {
             text += &format!(", numpy {v}");
         }
         text
+    }
+
+    /// What the sweep prints and its `sweep.md` holds: the exponent, the
+    /// held-out check, the per-item costs and the throughput.
+    pub fn summary(&self) -> String {
+        let m = self;
+        let h = &m.held_out;
+        let f = &m.fit;
+        let mut t = format!("Similarity command sweep: in {}\n", m.describe());
+        t += &format!(
+            "Exponent of peak in items (base knobs SIMILARITY_MICRO_BATCH_SIZE={}, SIMILARITY_TOP_K={}): {:.2}{}\n",
+            m.base.micro_batch_size,
+            m.base.top_k,
+            m.exponent,
+            if f.quadratic {
+                " (a full matrix: the fit has an items² term)"
+            } else {
+                " (no items² term)"
+            }
+        );
+        t += &format!(
+            "Held-out check: fitted on {} items, predicting {} items at SIMILARITY_MICRO_BATCH_SIZE={}, SIMILARITY_TOP_K={}: measured {}, predicted {}, error {:+.1}%\n",
+            h.fitted_items.iter().map(|n| format_count(*n)).collect::<Vec<_>>().join(", "),
+            format_count(h.items),
+            h.micro_batch_size,
+            h.top_k,
+            format_bytes(h.measured_bytes),
+            format_bytes(h.predicted_bytes.max(0.0) as u64),
+            h.error_pct
+        );
+        t += &format!(
+            "Costs (fitted on all {} runs, R² {:.4}): {}\n",
+            m.points.len(),
+            f.r2,
+            f.describe()
+        );
+        t += &format!("  per item: {:.1} B\n", f.bytes_per_item);
+        let said = |term: &str, v: f64, what: &str| {
+            if f.has(term) {
+                format!("  {what}: {v:.2} B\n")
+            } else {
+                format!("  {what}: not identified (one value measured)\n")
+            }
+        };
+        t += &said(
+            "items x batch",
+            f.bytes_per_item_per_batch_item,
+            "per item per batch item (SIMILARITY_MICRO_BATCH_SIZE)",
+        );
+        t += &said(
+            "items x top K",
+            f.bytes_per_item_per_neighbour,
+            "per item per neighbour (SIMILARITY_TOP_K)",
+        );
+        if f.quadratic {
+            t += &said("items²", f.bytes_per_item_squared, "per item²");
+        }
+        if !m.throughput.is_empty() {
+            t += &format!(
+                "Throughput at {} items (whole run, SIMILARITY_TOP_K={}):\n",
+                format_count(m.throughput[0].items),
+                m.base.top_k
+            );
+            for p in &m.throughput {
+                t += &format!(
+                    "  SIMILARITY_MICRO_BATCH_SIZE={:<5} {:>8.0} items/s  peak {}\n",
+                    p.micro_batch_size,
+                    p.items_per_s,
+                    format_bytes(p.peak_bytes)
+                );
+            }
+        }
+        t += &format!(
+            "At production size ({} items, base knobs): predicted {}\n",
+            format_count(m.production_items),
+            format_bytes(
+                m.predict(m.production_items, m.base.micro_batch_size, m.base.top_k) as u64
+            )
+        );
+        t
     }
 
     /// Writes the model (atomically).
