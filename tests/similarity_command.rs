@@ -165,3 +165,58 @@ fn a_knob_grid_that_does_not_change_the_peak_is_refused_naming_it() {
     assert_eq!(run.status.code(), Some(2), "{}", text(&run));
     assert!(text(&run).contains("{rows}"), "{}", text(&run));
 }
+
+/// The bundled numpy reference, swept as a team's command on the bundled
+/// similarity scenario's vectors: the old code's full matrix gets its
+/// items² term, the micro-batched code does not, both hold out well.
+#[test]
+fn the_numpy_reference_sweeps_old_quadratic_and_new_linear() {
+    let reference =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pandas/similarity.py");
+    let reference = reference.to_str().unwrap();
+    let cache = common::cache();
+    for (strategy, extra, quadratic) in [
+        ("old", vec![], true),
+        ("new", vec!["--batch-sizes", "20,100"], false),
+    ] {
+        let out = scratch(&format!("similarity-command-numpy-{strategy}"));
+        let mut flags = vec![
+            "--items",
+            "2000,3000,4000,6000",
+            "--cache-dir",
+            cache.as_str(),
+            "--stage-pattern",
+            r"^INFO \[stage\] (\S+)$",
+        ];
+        flags.extend(extra);
+        let run = sweep(
+            &out,
+            &flags,
+            &[
+                "python3",
+                reference,
+                "--strategy",
+                strategy,
+                "--data-dir",
+                "{data_dir}",
+                "--micro-batch-size",
+                "{batch_size}",
+            ],
+        );
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+        let model: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("model.json")).unwrap()).unwrap();
+        assert_eq!(model["fit"]["quadratic"], quadratic, "{}", text(&run));
+        assert!(
+            model["numpy"].as_str().is_some_and(|v| v.contains('.')),
+            "{}",
+            text(&run)
+        );
+        let held = model["held_out"]["error_pct"].as_f64().unwrap();
+        assert!(
+            held.abs() <= 10.0,
+            "{strategy}: held-out {held}%\n{}",
+            text(&run)
+        );
+    }
+}

@@ -115,17 +115,15 @@ fn observation(strategy: &str, p: &SimilarityPoint) -> Observation {
 
 /// Least-squares slope of log(peak - base) on log(N).
 fn exponent(points: &[SimilarityPoint]) -> f64 {
-    exponent_of(points.iter().map(|p| (p.items, p.peak_bytes, p.base_bytes)))
-}
-
-/// Least-squares slope of log(peak - base) on log(items), over (items, peak,
-/// base) triples: about 2 where an N x N matrix sets the peak, about 1 for
-/// micro-batches. Shared with the similarity command's model, which decides
-/// from it whether its command needs an items² term.
-pub fn exponent_of(points: impl Iterator<Item = (u64, u64, u64)>) -> f64 {
     let xy: Vec<(f64, f64)> = points
-        .filter(|(items, peak, base)| peak > base && *items > 0)
-        .map(|(items, peak, base)| ((items as f64).ln(), ((peak - base) as f64).ln()))
+        .iter()
+        .filter(|p| p.peak_bytes > p.base_bytes && p.items > 0)
+        .map(|p| {
+            (
+                (p.items as f64).ln(),
+                ((p.peak_bytes - p.base_bytes) as f64).ln(),
+            )
+        })
         .collect();
     if xy.len() < 2 {
         return f64::NAN;

@@ -40,6 +40,48 @@ pub const SIMILARITY_COMMAND_SCHEMA_VERSION: u32 = 1;
 /// full N x N matrix, 1 micro-batches; the midpoint tells them apart.
 pub const QUADRATIC_EXPONENT: f64 = 1.5;
 
+/// The exponent of peak in N with the fixed cost cancelled: 1 + the slope
+/// of log(marginal cost) on log(N), the marginal cost taken between
+/// consecutive item counts, so whatever does not grow with N (the
+/// interpreter, numpy's and BLAS's buffers) drops out. About 2 for a full
+/// matrix, 1 for micro-batches. `points` are (items, peak, base) at one set
+/// of knobs; with only two item counts, the slope of log(peak - base) on
+/// log(N) between them (base: RSS when the command's first stage started).
+pub fn marginal_exponent(points: &[(u64, u64, u64)]) -> f64 {
+    let mut p = points.to_vec();
+    p.sort_unstable();
+    p.dedup_by_key(|x| x.0);
+    let xy: Vec<(f64, f64)> = p
+        .windows(2)
+        .filter_map(|w| {
+            let dn = (w[1].0 - w[0].0) as f64;
+            let dp = w[1].1 as f64 - w[0].1 as f64;
+            (dp > 0.0).then(|| (((w[0].0 + w[1].0) as f64 / 2.0).ln(), (dp / dn).ln()))
+        })
+        .collect();
+    if xy.len() < 2 {
+        return match p.as_slice() {
+            [a, b] if a.1 > a.2 && b.1 > b.2 => {
+                (((b.1 - b.2) as f64).ln() - ((a.1 - a.2) as f64).ln())
+                    / ((b.0 as f64).ln() - (a.0 as f64).ln())
+            }
+            _ => f64::NAN,
+        };
+    }
+    let n = xy.len() as f64;
+    let (mx, my) = (
+        xy.iter().map(|q| q.0).sum::<f64>() / n,
+        xy.iter().map(|q| q.1).sum::<f64>() / n,
+    );
+    let sxx: f64 = xy.iter().map(|q| (q.0 - mx).powi(2)).sum();
+    let sxy: f64 = xy.iter().map(|q| (q.0 - mx) * (q.1 - my)).sum();
+    if sxx > 0.0 {
+        1.0 + sxy / sxx
+    } else {
+        f64::NAN
+    }
+}
+
 /// One measured run of the command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KnobPoint {
@@ -221,7 +263,8 @@ pub struct SimilarityCommandModel {
     pub top_ks: Vec<u64>,
     pub machine: MachineFacts,
     pub points: Vec<KnobPoint>,
-    /// Slope of log(peak - base) on log(N) at the base knobs.
+    /// Exponent of peak in N at the base knobs, fixed cost cancelled
+    /// ([`marginal_exponent`]).
     pub exponent: f64,
     /// Fitted on every point.
     pub fit: KnobFit,
@@ -543,6 +586,19 @@ mod tests {
             (m.scaled(2.0).predict(1000, 50, 200) - 2.0 * m.predict(1000, 50, 200)).abs() < 1.0
         );
         assert!(m.max_items(50, 200, 1.0).is_none());
+    }
+
+    #[test]
+    fn the_exponent_cancels_a_large_fixed_cost() {
+        // 60 MB that does not grow with N (numpy, BLAS buffers) beside a
+        // 16 B x N² matrix: log(peak - base) would say about 1.5.
+        let quad = |n: u64| (n, 60_000_000 + 1349 * n + 16 * n * n, 30_000_000);
+        let e = marginal_exponent(&[quad(1000), quad(1500), quad(2000)]);
+        assert!(e > 1.9, "{e}");
+        let lin = |n: u64| (n, 60_000_000 + 4000 * n, 30_000_000);
+        let e = marginal_exponent(&[lin(1000), lin(1500), lin(2000)]);
+        assert!((e - 1.0).abs() < 1e-9, "{e}");
+        assert!(marginal_exponent(&[lin(1000)]).is_nan());
     }
 
     #[test]

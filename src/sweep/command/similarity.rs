@@ -25,7 +25,6 @@ use super::generate_data;
 use super::points::stage_peaks_of;
 use super::template::regex_lite_version;
 use crate::error::{bad_input, exit_with, Exit};
-use crate::model::similarity::exponent_of;
 use crate::model::similarity::ThroughputPoint;
 use crate::model::similarity_command::*;
 use crate::model::ModelSource;
@@ -462,12 +461,12 @@ pub fn sweep(settings: SimilaritySweepSettings) -> Result<Exit> {
         .cloned()
         .partition(|p| Some(p.items) <= largest_fitted);
     let held = held.first().context("no held-out point")?;
-    let exponent = exponent_of(
-        train
-            .iter()
-            .filter(|p| p.micro_batch_size == base.micro_batch_size && p.top_k == base.top_k)
-            .map(|p| (p.items, p.peak_bytes, p.base_bytes)),
-    );
+    let base_points: Vec<(u64, u64, u64)> = train
+        .iter()
+        .filter(|p| p.micro_batch_size == base.micro_batch_size && p.top_k == base.top_k)
+        .map(|p| (p.items, p.peak_bytes, p.base_bytes))
+        .collect();
+    let exponent = marginal_exponent(&base_points);
     let quadratic = exponent > QUADRATIC_EXPONENT;
     let checked = KnobFit::fit(&train, quadratic)?;
     let predicted = checked.eval(held.items, held.micro_batch_size, held.top_k);
