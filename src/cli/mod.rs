@@ -343,6 +343,19 @@ pub struct SweepArgs {
     /// column term; the largest count is held out with the largest size.
     #[arg(long, value_name = "COLUMNS", value_parser = list(oomlab::sweep::parse_columns))]
     pub columns: Option<List<u64>>,
+    /// Similarity command sweeps: item counts to run the command at,
+    /// comma-separated (at least 3; the largest is held out): {items},
+    /// $OOMLAB_ITEMS, and the data of a similarity --scenario for {data_dir}.
+    #[arg(long, value_name = "ITEMS", conflicts_with_all = ["rows", "columns"], value_parser = list(|t| oomlab::sweep::command::similarity::parse_counts("--items", t)))]
+    pub items: Option<List<u64>>,
+    /// Similarity command sweeps: SIMILARITY_MICRO_BATCH_SIZE values
+    /// ({batch_size}), comma-separated; the first is the base the other knob varies around.
+    #[arg(long, value_name = "SIZES", requires = "items", value_parser = list(|t| oomlab::sweep::command::similarity::parse_counts("--batch-sizes", t)))]
+    pub batch_sizes: Option<List<u64>>,
+    /// Similarity command sweeps: SIMILARITY_TOP_K values ({top_k}),
+    /// comma-separated; the first is the base.
+    #[arg(long = "top-k", value_name = "KS", requires = "items", value_parser = list(|t| oomlab::sweep::command::similarity::parse_counts("--top-k", t)))]
+    pub top_k: Option<List<u64>>,
     /// MAX_RANKING_SAMPLES of the sampled runs, as fractions of the rows loaded
     /// at each scale, comma-separated (`none`: no sampled runs). Default:
     /// 0.25,0.6 for the replay; none for a command.
@@ -520,6 +533,16 @@ pub struct CheckArgs {
     /// Planned strategy.
     #[arg(long, default_value = "optimized")]
     pub strategy: String,
+    /// Item-item similarity: items to compute; checks the planned knobs
+    /// against a similarity command model (`sweep --items ... -- CMD`, --model).
+    #[arg(long)]
+    pub items: Option<String>,
+    /// With --items: planned SIMILARITY_MICRO_BATCH_SIZE (default: $SIMILARITY_MICRO_BATCH_SIZE, else the sweep's base).
+    #[arg(long, requires = "items")]
+    pub similarity_micro_batch_size: Option<u64>,
+    /// With --items: planned SIMILARITY_TOP_K (default: $SIMILARITY_TOP_K, else the sweep's base).
+    #[arg(long, requires = "items")]
+    pub similarity_top_k: Option<u64>,
     /// How the cap picks rows: uniform or capped.
     #[arg(long, value_enum, default_value_t = SamplingMode::Uniform)]
     pub sampling: SamplingMode,

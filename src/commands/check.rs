@@ -76,6 +76,9 @@ pub fn columns_clause(model: &oomlab::model::Model, asked: Option<u64>) -> Strin
 
 /// `oomlab check`.
 pub fn check(args: CheckArgs) -> Result<Exit> {
+    if let Some(items) = &args.items {
+        return similarity_check(&args, items);
+    }
     let headroom = validate_headroom(args.headroom)?;
     let sampling = args.sampling;
     if strategy::by_name(&args.strategy).is_none() {
@@ -230,4 +233,29 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         }
     }
     Ok(if fits { Exit::Ok } else { Exit::Failed })
+}
+
+/// `oomlab check --items N --model <similarity command model>`: the planned
+/// similarity knobs against the command's own model.
+fn similarity_check(args: &CheckArgs, items: &str) -> Result<Exit> {
+    use oomlab::recommend::similarity_command::{check, CommandAsk};
+    let path =
+        args.model.model.clone().ok_or_else(|| {
+            bad_input("check --items: pass --model with a similarity command model")
+        })?;
+    if !oomlab::model::similarity_command::is_similarity_command_model(&path) {
+        return Err(bad_input(format!(
+            "{}: check --items needs a similarity command model (from `oomlab sweep --items ... -- CMD`); for the replay's similarity model use `oomlab recommend --items`",
+            path.display()
+        )));
+    }
+    check(
+        &path,
+        &CommandAsk {
+            items: items.to_string(),
+            memory: args.memory.clone(),
+            headroom: args.headroom,
+        },
+        (args.similarity_micro_batch_size, args.similarity_top_k),
+    )
 }

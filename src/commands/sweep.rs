@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::cli::SweepArgs;
 use oomlab::error::{bad_input, Exit};
+use oomlab::sweep::command::similarity::SimilaritySweepSettings;
 use oomlab::sweep::command::{parse_rows, CommandSweepSettings, Sizes};
 use oomlab::sweep::pods::{emit_command, emit_replay, CommandFlags, EmitSettings};
 use oomlab::sweep::{parse_fractions, parse_scales, SweepSettings};
@@ -32,6 +33,9 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         return Err(bad_input(
             "--emit kubernetes with --columns: the pods run each size at the scenario's own column count; sweep columns on one machine",
         ));
+    }
+    if let Some(items) = &args.items {
+        return similarity_command(&args, items.0.clone(), emit.is_some());
     }
     if !args.command.is_empty() {
         let sizes = match &args.rows {
@@ -101,3 +105,46 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         None => oomlab::sweep::sweep(settings),
     }
 }
+
+/// `oomlab sweep --items a,b,c [--batch-sizes ..] [--top-k ..] -- CMD`: a
+/// similarity command by items and its two knobs (on the bundled similarity
+/// scenario unless --scenario names another similarity scenario).
+fn similarity_command(args: &SweepArgs, items: Vec<u64>, emit: bool) -> Result<Exit> {
+    if emit || args.point.is_some() {
+        return Err(bad_input(
+            "--items with --emit or --point: a similarity command sweep runs on one machine",
+        ));
+    }
+    if args.command.is_empty() {
+        return Err(bad_input(
+            "--items is for a similarity command sweep (`oomlab sweep --items 4000,6000,8000,12000 -- CMD ...`); the replay's similarity sweep takes --scenario scenarios/similarity.toml --scales",
+        ));
+    }
+    let scenario = if args.scenario == std::path::Path::new(DEFAULT_SWEEP_SCENARIO) {
+        std::path::PathBuf::from(SIMILARITY_SCENARIO)
+    } else {
+        args.scenario.clone()
+    };
+    oomlab::sweep::command::similarity::sweep(SimilaritySweepSettings {
+        template: args.command.clone(),
+        scenario,
+        items,
+        batch_sizes: args.batch_sizes.clone().map(|l| l.0).unwrap_or_default(),
+        top_ks: args.top_k.clone().map(|l| l.0).unwrap_or_default(),
+        repeat: args.repeat,
+        cache_dir: args.cache_dir.clone(),
+        interval: args.interval,
+        out: args.out.clone(),
+        model: args.model.clone(),
+        stage_pattern: args.stage_pattern.clone(),
+        generate_data: args.generate_data,
+        force: args.force,
+        quiet: args.quiet,
+    })
+}
+
+/// `sweep --scenario`'s default (a ranking scenario).
+const DEFAULT_SWEEP_SCENARIO: &str = "scenarios/production.toml";
+/// The scenario a similarity command sweep uses when --scenario is left at
+/// its default: the write-up's 500,000 items (bundled, so it works anywhere).
+const SIMILARITY_SCENARIO: &str = "scenarios/similarity.toml";

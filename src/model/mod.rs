@@ -18,9 +18,11 @@
 pub mod advice;
 mod calibration;
 pub mod fit;
+pub mod least_squares;
 mod location;
 mod observed;
 pub mod similarity;
+pub mod similarity_command;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -303,19 +303,43 @@ pub fn advise(
     if batches.is_empty() {
         batches.push(model.micro_batch_size);
     }
-    let mut floor: Option<KnobAdvice> = None;
-    for &k in TOP_K_CANDIDATES
+    let top_ks: Vec<u64> = TOP_K_CANDIDATES
         .iter()
-        .filter(|&&k| k <= model.top_k.max(20))
-    {
+        .copied()
+        .filter(|&k| k <= model.top_k.max(20))
+        .collect();
+    advise_knobs(
+        (&batches, &top_ks),
+        limit,
+        |b, k| model.predict_optimized(items, b, k),
+        |b| model.items_per_s(b),
+    )
+}
+
+/// The rule of [`advise`] over any model: `top_ks` are tried largest first
+/// (neighbours are what the pipeline is for), and at the first K where some
+/// batch size fits, the fastest one that fits (`speed`, items/s) is chosen.
+/// Shared by the replay's model and a similarity command's model, so both
+/// answer by the same rule. `Err(floor)` when nothing fits.
+pub fn advise_knobs(
+    (batches, top_ks): (&[u64], &[u64]),
+    limit: f64,
+    predict: impl Fn(u64, u64) -> Result<f64>,
+    speed: impl Fn(u64) -> Option<f64>,
+) -> Result<std::result::Result<KnobAdvice, KnobAdvice>> {
+    let mut ks = top_ks.to_vec();
+    ks.sort_unstable_by(|a, b| b.cmp(a));
+    ks.dedup();
+    let mut floor: Option<KnobAdvice> = None;
+    for &k in &ks {
         let mut best: Option<KnobAdvice> = None;
-        for &b in &batches {
-            let predicted = model.predict_optimized(items, b, k)?;
+        for &b in batches {
+            let predicted = predict(b, k)?;
             let advice = KnobAdvice {
                 micro_batch_size: b,
                 top_k: k,
                 predicted_bytes: predicted,
-                items_per_s: model.items_per_s(b),
+                items_per_s: speed(b),
             };
             if floor.as_ref().is_none_or(|f| predicted < f.predicted_bytes) {
                 floor = Some(advice.clone());

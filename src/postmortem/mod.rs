@@ -17,6 +17,7 @@ pub mod model;
 pub mod parse;
 mod render;
 pub mod scan;
+pub mod similarity;
 pub mod sources;
 #[cfg(test)]
 mod tests;
@@ -224,6 +225,9 @@ pub struct Postmortem {
     /// reaches the kill (a curve that does not is not used for the peak).
     #[serde(default)]
     pub curves: Vec<curves::CurveCheck>,
+    /// A kill in item-item similarity and the knobs it calibrates.
+    #[serde(default)]
+    pub similarity: Option<similarity::SimilarityFindings>,
 }
 
 /// `docker stats` refreshes every 5 s by default.
@@ -267,7 +271,20 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
             "--observed calibrates a model: pass --model model.json too",
         ));
     }
-    let model = inputs.model.as_deref().map(model::load).transpose()?;
+    // A similarity command's model answers a kill in similarity (below).
+    let is_sim = |p: &&Path| crate::model::similarity_command::is_similarity_command_model(p);
+    let sim_model = inputs
+        .model
+        .as_deref()
+        .filter(is_sim)
+        .map(|p| crate::model::similarity_command::SimilarityCommandModel::read(p).map(|m| (p, m)))
+        .transpose()?;
+    let model = inputs
+        .model
+        .as_deref()
+        .filter(|p| !is_sim(p))
+        .map(model::load)
+        .transpose()?;
     let mut sources = read_sources(inputs)?;
 
     // Each memory curve under its own name; its series chosen and its
@@ -397,6 +414,13 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         }
         _ => None,
     };
+    let similarity = similarity::findings(
+        &inputs.log,
+        log.kill.as_ref().map(|k| k.line),
+        memory.limit_bytes,
+        HEADROOM,
+        sim_model.as_ref().map(|(p, m)| (*p, m)),
+    )?;
     let mut pm = Postmortem {
         schema_version: SCHEMA_VERSION,
         oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -424,8 +448,12 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         pictures: Vec::new(),
         sources,
         curves: checks,
+        similarity,
     };
     pm.verdict = verdict::verdict(&pm);
+    if let Some(s) = &pm.similarity {
+        pm.verdict = format!("{} {}", s.sentences.join(" "), pm.verdict);
+    }
     Ok(pm)
 }
 

@@ -518,6 +518,10 @@ pub fn render_markdown(pm: &Postmortem) -> String {
             s.path, s.lines, s.recognized, s.unknown
         );
     }
+    if let Some(s) = &pm.similarity {
+        md.push('\n');
+        md.push_str(&super::similarity::render(s));
+    }
     md
 }
 

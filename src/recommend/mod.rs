@@ -6,6 +6,7 @@
 //! sweep (coverage generates data through it) and the tables.
 
 pub mod similarity;
+pub mod similarity_command;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

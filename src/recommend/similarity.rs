@@ -28,8 +28,17 @@ pub struct SimilarityAsk {
 /// `oomlab recommend --items N`: the similarity knobs for a budget, and
 /// `MAX_RANKING_SAMPLES` beside them when a ranking model is saved.
 pub fn recommend(args: &SimilarityAsk, items_text: &str) -> Result<Exit> {
-    let headroom = validate_headroom(args.headroom)?;
     let path = similarity_model_path(args.model.as_deref());
+    if crate::model::similarity_command::is_similarity_command_model(&path) {
+        // A command's own model (`sweep --items ... -- CMD`): its bytes.
+        let ask = super::similarity_command::CommandAsk {
+            items: items_text.to_string(),
+            memory: args.memory.clone(),
+            headroom: args.headroom,
+        };
+        return super::similarity_command::recommend(&path, &ask);
+    }
+    let headroom = validate_headroom(args.headroom)?;
     let model = SimilarityModel::read(&path)?;
     let items = items_text
         .trim()

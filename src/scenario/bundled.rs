@@ -34,10 +34,14 @@ pub const BUNDLED: [(&str, &str); 5] = [
 /// the binary as (path under `scenarios/`, text): an installed oomlab can
 /// write it out (`oomlab scenarios write DIR`) to run the pipeline itself,
 /// sweep it as a command, or check the replay's fidelity against it.
-pub const REFERENCE: [(&str, &str); 4] = [
+pub const REFERENCE: [(&str, &str); 5] = [
     (
         "pandas/ranking_prep.py",
         include_str!("../../scenarios/pandas/ranking_prep.py"),
+    ),
+    (
+        "pandas/similarity.py",
+        include_str!("../../scenarios/pandas/similarity.py"),
     ),
     (
         "pandas/requirements.txt",

@@ -18,6 +18,7 @@ use anyhow::Result;
 
 mod fit;
 mod points;
+pub mod similarity;
 mod template;
 
 use crate::error::{bad_input, Exit};

@@ -109,7 +109,7 @@ pub fn versions(dir: &Path) -> (Option<String>, Option<String>) {
 
 /// A finder of `<name> <version>` (case-insensitive, `=`, `:` or `v` allowed
 /// between) in a line.
-fn regex_lite_version(name: &'static str) -> impl Fn(&str) -> Option<String> {
+pub(super) fn regex_lite_version(name: &'static str) -> impl Fn(&str) -> Option<String> {
     move |line: &str| {
         let lower = line.to_ascii_lowercase();
         let at = lower.find(name)? + name.len();
