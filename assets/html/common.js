@@ -75,7 +75,7 @@ var OOMLAB = (function () {
     var tr = el("tr");
     headers.forEach(function (h) { tr.appendChild(el("th", null, h)); });
     thead.appendChild(tr);
-    t.appendChild(thead);
+    if (headers.some(function (h) { return h !== ""; })) t.appendChild(thead);
     var tbody = el("tbody");
     rows.forEach(function (row) {
       var r = el("tr");
@@ -263,7 +263,10 @@ var OOMLAB = (function () {
         y: { range: [0, yTop > 0 ? yTop : 1] }
       },
       axes: [
-        { label: o.xLabel || "time since start", values: function (u, s) { return s.map(function (v) { return v == null ? "" : fmtTick(v, tMax); }); } },
+        { label: o.xLabel || "time since start",
+          // Whole minutes and hours on long timelines (uPlot's own steps are decimal).
+          incrs: tMax >= 300 ? [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800] : undefined,
+          values: function (u, s) { return s.map(function (v) { return v == null ? "" : fmtTick(v, tMax); }); } },
         { label: what + " (" + unit.name + ")", size: 60 }
       ],
       series: [

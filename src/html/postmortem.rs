@@ -73,8 +73,7 @@ fn cite(pm: &Postmortem, pick: impl Fn(&LogEvent) -> bool) -> (String, Option<St
     let to = pm.kill.as_ref().map_or(u64::MAX, |k| k.line);
     pm.timeline
         .iter()
-        .filter(|e| e.line >= from && e.line <= to && pick(&e.event))
-        .next_back()
+        .rfind(|e| e.line >= from && e.line <= to && pick(&e.event))
         .map_or(("-".into(), None), |e| {
             (format!("log line {}", e.line), Some(e.text.clone()))
         })
