@@ -360,3 +360,45 @@ fn a_hostile_report_cannot_script_the_page_and_bad_files_exit_2() {
     let out = run(&["html", "no/such/report.json"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+#[test]
+fn a_gate_page_shows_each_stage_verdict() {
+    let Some(_) = chromium() else { return };
+    let dir = scratch("html-gate");
+    // A real `gate --json` result (tests/fixtures/gate/README.md), with one
+    // stage turned into a regression as a failing gate writes it.
+    let mut result: Value =
+        serde_json::from_str(&std::fs::read_to_string("tests/fixtures/gate/result.json").unwrap())
+            .unwrap();
+    let stage = result["strategies"][0]["stages"][4].clone();
+    result["strategies"][0]["stages"][4]["verdict"] = Value::from("regressed");
+    result["passed"] = Value::from(false);
+    result["regressed"] = serde_json::json!([{"stage": stage["stage"]}]);
+    let path = dir.join("gate.json");
+    std::fs::write(&path, serde_json::to_vec(&result).unwrap()).unwrap();
+    let out = run(&["html", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let seen = open(&dir.join("gate.html"), &dir.join("gate.png"), 0);
+    let text = seen["text"].as_str().unwrap();
+    assert!(text.contains("Failed: 1 stage(s)"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    for st in result["strategies"][0]["stages"].as_array().unwrap() {
+        let name = st["stage"].as_str().unwrap();
+        let verdict = st["verdict"].as_str().unwrap().to_uppercase();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{name}\t{verdict}"))),
+            "no row `{name} {verdict}` on the page"
+        );
+    }
+    for c in result["commands"].as_array().unwrap() {
+        for st in c["stages"].as_array().unwrap() {
+            let name = st["stage"].as_str().unwrap();
+            assert!(
+                lines.iter().any(|l| l.starts_with(&format!("{name}\t"))),
+                "command stage {name} missing"
+            );
+        }
+    }
+}

@@ -31,9 +31,13 @@ OOMLAB.run(function (main, body) {
   (body.commands || []).forEach(function (c) {
     main.appendChild(el("h2", null, "Command: " + c.command));
     main.appendChild(el("p", { class: "note" }, "Against " + c.against + ", sizes " + (c.rows || []).map(O.fmtCount).join(", ") + " rows."));
-    main.appendChild(O.table(["stage", "verdict", "reasons"], (c.stages || []).map(function (st) {
-      return [st.stage, verdictCell(st.verdict), (st.reasons || []).join("; ")];
-    })));
+    main.appendChild(O.table(["stage", "verdict", "peak at the largest size (baseline \u2192 now)", "bytes per row (baseline \u2192 now)", "reasons"],
+      (c.stages || []).map(function (st) {
+        var sl = st.slope;
+        var slope = sl ? sl.baseline_bytes_per_row.toFixed(0) + " \u2192 " + sl.now_bytes_per_row.toFixed(0) +
+          (sl.change_pct != null ? " (" + O.fmtPct(sl.change_pct) + ")" : "") : "-";
+        return [st.stage, verdictCell(st.verdict), check(st.peak), slope, (st.reasons || []).join("; ")];
+      })));
   });
   if (!(body.strategies || []).length && !(body.commands || []).length) {
     main.appendChild(el("p", { class: "note" }, "Nothing was judged."));

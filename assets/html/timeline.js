@@ -29,11 +29,12 @@ OOMLAB.run(function (main, body) {
   body.runs.forEach(function (r) {
     var box = el("section", { class: "run", id: "run-" + r.strategy });
     var head = el("div", { class: "run-head" }, el("h3", null, r.strategy));
+    if (r.ending) head.appendChild(el("span", { class: "bad" }, r.summary));
     if (r.peak_bytes != null) {
+      // A run that did not finish has exact peaks only for the stages that did.
       head.appendChild(el("span", { class: "peak", "data-peak-bytes": r.peak_bytes, "data-strategy": r.strategy },
-        "exact peak " + O.fmtExact(r.peak_bytes) + (r.peak_stage ? " in " + r.peak_stage : "")));
-    } else {
-      head.appendChild(el("span", { class: "peak bad" }, r.summary));
+        (r.ending ? "largest exact peak of the stages that finished " : "exact peak ") +
+        O.fmtExact(r.peak_bytes) + (r.peak_stage && !r.ending ? " in " + r.peak_stage : "")));
     }
     head.appendChild(el("span", { class: "muted" }, "wall " + r.wall_s.toFixed(2) + " s"));
     box.appendChild(head);

@@ -41,6 +41,18 @@ pub struct GateDocument {
     pub commands: Vec<Value>,
 }
 
+/// `{"rss_pct": 10.0, "heap_pct": 2.0}` as `rss 10%, heap 2%`.
+fn percents(v: &Value) -> String {
+    match v.as_object() {
+        Some(map) if !map.is_empty() => map
+            .iter()
+            .map(|(k, v)| format!("{} {v}%", k.trim_end_matches("_pct").replace('_', " ")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "-".into(),
+    }
+}
+
 /// The page of a gate result; `source` names the JSON it shows.
 pub fn page(g: &GateDocument, source: &str) -> Page {
     let failing = g.regressed.len();
@@ -61,7 +73,14 @@ pub fn page(g: &GateDocument, source: &str) -> Page {
             "each strategy re-run as the baseline names it; command entries run as blessed",
         ),
         fact("runs", format!("{} plain runs per scenario (RSS medians); exact heap figures from one profiling run", g.runs)),
-        fact("tolerances", g.tolerances.to_string()),
+        fact(
+            "tolerances",
+            format!(
+                "replays: {}; commands: {}",
+                percents(&g.tolerances),
+                percents(&g.command_tolerances)
+            ),
+        ),
         fact("written", format!("gate result schema {} from {source}, {:.1} s", g.schema_version, g.wall_s)),
     ];
     Page {

@@ -12,7 +12,8 @@ recorded (an oomlab page makes none: the page's own file only).
 Prints one JSON object:
   ready          the page's script finished drawing (body[data-ready])
   errors         console errors, uncaught exceptions, error log entries
-  requests       URLs requested other than the page itself
+  requests       URLs requested other than the page itself (data: URLs are
+                 inline, not counted)
   peaks          [{bytes, text, strategy}] of elements marked data-peak-bytes
   predictions    [{bytes, variant}] of data-prediction-bytes (a model page)
   timing         the page's own performance.now() figures (window.oomlabTiming)
@@ -20,8 +21,8 @@ Prints one JSON object:
                  over the middle of its plot: {text, t, bytes, x, y}
   screenshot     the PNG written (full page up to --height)
 
-Exit 0 when the browser ran (whatever it found), 3 when it could not be
-started (missing binary: the message names it).
+Exit 0 when the browser ran (whatever it found), 2 when the page is not a
+file, 3 when the browser is missing (the message names where it looked).
 """
 
 import argparse
@@ -175,6 +176,9 @@ def main():
     ap.add_argument("--full-page", action="store_true", help="screenshot the whole page, not only --height")
     a = ap.parse_args()
 
+    if not os.path.isfile(a.page):
+        print("%s: no such page" % a.page, file=sys.stderr)
+        return 2
     exe = find_chromium()
     if not exe:
         print("chromium not found (looked for %s; set OOMLAB_CHROMIUM)" % ", ".join(CHROMIUM_CANDIDATES), file=sys.stderr)
@@ -268,7 +272,8 @@ def main():
             errors.append("log: %s %s" % (p["entry"].get("text", ""), p["entry"].get("url", "")))
         elif m == "Network.requestWillBeSent":
             u = p.get("request", {}).get("url", "")
-            if u != url:
+            # data: URLs are inline (no network); anything else is a fetch.
+            if u != url and not u.startswith("data:"):
                 requests.append(u)
     out["errors"] = errors
     out["requests"] = requests
