@@ -14,7 +14,7 @@
 //!   [`replay`], [`record`];
 //! - what was measured: [`report`];
 //! - what is made of it: [`table`], [`summary`], [`plot`], [`model`], [`gate`],
-//!   [`postmortem`], [`fidelity`];
+//!   [`postmortem`], [`fidelity`], and [`html`], the one page that shows them;
 //! - what runs many measurements and answers with them: [`sweep`],
 //!   [`recommend`].
 
@@ -26,6 +26,7 @@ pub mod emit;
 pub mod error;
 pub mod fidelity;
 pub mod gate;
+pub mod html;
 pub mod interrupt;
 pub mod journal;
 pub mod machine;

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Data(args) => commands::data::data(args),
         Command::Gate(args) => commands::gate::gate(args),
         Command::Plot(args) => commands::plot::plot(args),
+        Command::Html(args) => commands::html::html(args),
         Command::Sweep(args) => commands::sweep::sweep(args),
         Command::Recommend(args) => commands::recommend::recommend(args),
         Command::Check(args) => commands::check::check(args),

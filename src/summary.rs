@@ -69,7 +69,8 @@ fn peak_kinds(md: &mut String, run: &crate::report::RunRecord) {
     let _ = writeln!(md, "{line}\n");
 }
 
-/// Writes the report directory: `report.json`, the pictures, `summary.md`.
+/// Writes the report directory: `report.json`, the pictures, `summary.md`,
+/// `report.html`.
 pub fn write_report_dir(report: &Report, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     report.write_json(&dir.join("report.json"))?;
@@ -79,6 +80,10 @@ pub fn write_report_dir(report: &Report, dir: &Path) -> Result<()> {
         eprintln!("warning: pictures not drawn: {err:#}");
     }
     report::write_atomically(&dir.join("summary.md"), render(report).as_bytes())?;
+    // Nor can the page: it is made from report.json, and `oomlab html` remakes it.
+    if let Err(err) = crate::html::write_report_page(report, dir) {
+        eprintln!("warning: report.html not written: {err:#}");
+    }
     Ok(())
 }
 

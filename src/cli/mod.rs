@@ -31,6 +31,8 @@ pub enum Command {
     Data(DataArgs),
     /// Re-draw the pictures (timeline, peaks) of a saved report.json.
     Plot(PlotArgs),
+    /// Make the self-contained report.html of a saved report.json, model.json, postmortem.json or gate result.
+    Html(HtmlArgs),
     /// Re-run what a committed baseline names; exit 1 on a memory regression.
     Gate(GateArgs),
     /// Measure every strategy (or your own command, after `--`) at several sizes, fit the memory model, save model.json.
@@ -318,6 +320,21 @@ pub struct PlotArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// A memory budget to draw as a line, e.g. 64GiB, 150GB.
+    #[arg(long, value_name = "BUDGET", value_parser = size("--budget"))]
+    pub budget: Option<u64>,
+}
+
+/// `oomlab html`: the page of a saved document, without re-running anything.
+#[derive(Debug, Args, Clone)]
+pub struct HtmlArgs {
+    /// The document: a report.json (of any command), a model.json, a
+    /// postmortem.json, or a gate result (`gate --json`).
+    pub file: PathBuf,
+    /// Where to write the page (default: beside FILE, as .html).
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: Option<PathBuf>,
+    /// A model's headroom grid is judged against this budget, e.g. 64GiB
+    /// (default: the write-up's 150 GB production limit).
     #[arg(long, value_name = "BUDGET", value_parser = size("--budget"))]
     pub budget: Option<u64>,
 }

@@ -273,11 +273,25 @@ fn emit(result: &GateResult, args: &GateArgs) -> Result<()> {
     if let Some(path) = &args.json {
         let json = serde_json::to_vec_pretty(result).context("serializing the gate result")?;
         oomlab::report::write_atomically(path, &json)?;
+        write_gate_page(path);
         if !args.quiet {
             eprintln!("gate: result written to {}", path.display());
         }
     }
     Ok(())
+}
+
+/// The gate's page beside its JSON (`gate.json` -> `gate.html`), made from
+/// the file just written, as `oomlab html` would; a warning when it cannot be.
+fn write_gate_page(json: &Path) {
+    let page = oomlab::html::default_out(json);
+    let made = oomlab::html::read_document(json).and_then(|doc| {
+        let shown = json.display().to_string();
+        oomlab::html::page_of(&doc, &shown, &Default::default()).write(&page)
+    });
+    if let Err(err) = made {
+        eprintln!("warning: {} not written: {err:#}", page.display());
+    }
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {

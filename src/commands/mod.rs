@@ -8,6 +8,7 @@ pub mod compare;
 pub mod data;
 pub mod fidelity;
 pub mod gate;
+pub mod html;
 pub mod model;
 pub mod plot;
 pub mod postmortem;

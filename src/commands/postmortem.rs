@@ -33,6 +33,11 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
         .unwrap_or_else(|| oomlab::report::default_out_dir("postmortem"));
     pm.pictures = oomlab::plot::postmortem::draw(&pm, &out);
     write(&pm, &out)?;
+    let page = out.join("postmortem.html");
+    let source = out.join("postmortem.json").display().to_string();
+    if let Err(err) = oomlab::html::postmortem::page(&pm, &source).write(&page) {
+        eprintln!("warning: {} not written: {err:#}", page.display());
+    }
     // The files are written: a closed stdout (`| head -1`) is no failure.
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{}", pm.verdict);

@@ -548,6 +548,7 @@ pub fn write_replay_model(
 ) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     model.write(&out.join("model.json"))?;
+    crate::html::write_model_page(model, out);
     if let Some(saved) = saved {
         model.write(saved)?;
     }

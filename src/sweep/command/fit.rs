@@ -185,6 +185,7 @@ pub fn write_command_model(
     let holdout_columns = model.validation.holdout_columns;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     model.write(&out.join("model.json"))?;
+    crate::html::write_model_page(model, out);
     if let Some(path) = saved {
         model.write(&model_path(Some(path)))?;
     }
