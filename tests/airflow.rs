@@ -24,7 +24,13 @@ fn dir(major: u32) -> String {
 /// `oomlab postmortem --log FILE [extra]`, its exit code and postmortem.json.
 fn postmortem(name: &str, log: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
     let out_dir: PathBuf = scratch(name);
-    let mut args = vec!["postmortem", "--log", log, "--out", out_dir.to_str().unwrap()];
+    let mut args = vec![
+        "postmortem",
+        "--log",
+        log,
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let out = oomlab().args(&args).output().expect("oomlab runs");
     let json = std::fs::read_to_string(out_dir.join("postmortem.json"))
@@ -43,7 +49,9 @@ fn assert_write_up_facts(pm: &Value, what: &str) {
     assert_eq!(u(&facts["dataset_profile_rows"]), 140_221, "{what}");
     assert_eq!(u(&facts["dataset_profile_columns"]), 94, "{what}");
     assert_eq!(u(&facts["max_ranking_samples"]), 0, "{what}");
-    let before = facts["log_lines_before_kill"].as_array().expect("lines before the kill");
+    let before = facts["log_lines_before_kill"]
+        .as_array()
+        .expect("lines before the kill");
     assert!(
         before.iter().any(|l| l["text"]
             .as_str()
@@ -64,7 +72,10 @@ fn the_fixtures_come_from_airflow_2_and_3() {
     }
     // Each version's own way of writing a task log: 2.x's text handler, 3.x's JSON lines.
     let v2 = std::fs::read_to_string(format!("{}/train_models.log", dir(2))).unwrap();
-    assert!(v2.contains("{local_task_job_runner.py:"), "Airflow 2 text task log");
+    assert!(
+        v2.contains("{local_task_job_runner.py:"),
+        "Airflow 2 text task log"
+    );
     let v3 = std::fs::read_to_string(format!("{}/train_models.log", dir(3))).unwrap();
     assert!(
         v3.lines().all(|l| l.starts_with('{')),
@@ -91,7 +102,10 @@ fn a_task_killed_at_the_memory_limit_is_named_with_the_limit_and_a_bound() {
         assert_eq!(pm["kill"]["kind"], "sigkill", "{what}");
         let kill_text = pm["kill"]["text"].as_str().unwrap();
         match major {
-            2 => assert!(kill_text.contains("Task exited with return code -9"), "{kill_text}"),
+            2 => assert!(
+                kill_text.contains("Task exited with return code -9"),
+                "{kill_text}"
+            ),
             _ => assert!(
                 kill_text.contains("\"signal_name\":\"SIGKILL\"")
                     && kill_text.contains("Process terminated by signal"),
@@ -103,7 +117,10 @@ fn a_task_killed_at_the_memory_limit_is_named_with_the_limit_and_a_bound() {
         let source = &pm["sources"][0];
         assert_eq!(source["source"], "cgroup", "{what}: {source}");
         assert!(
-            source["kill"]["what"].as_str().unwrap().contains("oom_kill 1"),
+            source["kill"]["what"]
+                .as_str()
+                .unwrap()
+                .contains("oom_kill 1"),
             "{what}: {source}"
         );
         assert_eq!(u(&pm["kill_evidence"]["limit_bytes"]), limit, "{what}");
