@@ -115,6 +115,17 @@ fn the_step_blesses_then_fails_a_planted_copy_in_the_job_summary() {
             .any(|l| l.starts_with("- merge_dataset_profile: ") && l.contains(" B/row (+")),
         "the verdict names the stage and its bytes per row:\n{md}"
     );
+
+    // A command the baseline has no entry for is bad input, named, not a pass.
+    let mut other = PIPELINE_INPUTS.to_vec();
+    other[1] = ("COMMAND", "python3 other.py {rows}");
+    let out = step(&dir, &other);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("memory-baseline.json has no entry for `python3 other.py {rows}`"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
