@@ -205,15 +205,16 @@ class _Settings:
         self.update = config.getoption("oomlab_update")
         if self.update and not self.baseline:
             raise pytest.UsageError("--oomlab-update needs --oomlab-baseline FILE (where to bless)")
-        runs = config.getoption("oomlab_runs") or kwargs.pop("runs", None)
+        # --oomlab-runs overrides every marker (a quick local run, a careful CI one).
+        runs = config.getoption("oomlab_runs") or kwargs.get("runs")
         kwargs.pop("runs", None)
         self.runs = int(runs) if runs else (3 if self.baseline else 1)
+        # The test's own figure first, then the session's.
         production = (
-            config.getoption("oomlab_production_rows")
-            or kwargs.pop("production_rows", None)
+            kwargs.pop("production_rows", None)
+            or config.getoption("oomlab_production_rows")
             or config.getini("oomlab_production_rows")
         )
-        kwargs.pop("production_rows", None)
         try:
             self.production_rows = int(production) if production else None
         except ValueError:
