@@ -17,6 +17,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 
 import pytest
 
@@ -116,18 +117,26 @@ def oomlab_rows(request):
 # --- the measured child ----------------------------------------------------
 
 
+def _stage(name):
+    """A marker line for oomlab, then a moment for oomlab to read it: a stage
+    starts when oomlab reads its line, and one read late takes in what the
+    next stage allocates first (a few MiB that read as a per-row cost)."""
+    print(f"INFO [stage] {name}", flush=True)
+    time.sleep(0.05)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """In the child, a stage for the fixtures, so their rows are named."""
     if _in_child() and item.get_closest_marker("oomlab") is not None:
-        print("INFO [stage] fixtures", flush=True)
+        _stage("fixtures")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item):
     """In the child, a stage for the test body up to its own first marker line."""
     if _in_child() and item.get_closest_marker("oomlab") is not None:
-        print("INFO [stage] test", flush=True)
+        _stage("test")
 
 
 # --- the parent: a marked test becomes an oomlab run ------------------------
@@ -292,10 +301,21 @@ def _measure(item):
     env.pop(CHILD_ENV, None)
 
     judging = settings.baseline and not settings.update
+    if settings.update and not settings.production_rows:
+        pytest.fail(
+            f"{item.nodeid}: blessing needs the rows production loads, to price a change "
+            "later: production_rows= on the marker, --oomlab-production-rows or "
+            "oomlab_production_rows in the ini file",
+            pytrace=False,
+        )
     target = settings.baseline if settings.baseline else os.path.join(work, "measured.json")
     cmd = [oomlab, "gate", "--baseline", target, "--runs", str(settings.runs), "--quiet"]
     if judging:
+        # The entry names its sizes and stage pattern; without a production
+        # size here, the entry's prices the change.
         cmd += ["--json", os.path.join(work, "gate.json")]
+        if settings.production_rows:
+            cmd += ["--production-rows", str(settings.production_rows)]
     else:
         cmd += ["--update", "--rows", ",".join(str(r) for r in settings.rows)]
         # gate needs a production size to price a change; without one the
@@ -304,13 +324,6 @@ def _measure(item):
         if settings.stage_pattern:
             cmd += ["--stage-pattern", settings.stage_pattern]
     cmd += ["--"] + argv
-    if judging and not settings.production_rows:
-        pass  # the entry's production rows price the change
-    elif judging:
-        cmd[cmd.index("--quiet") + 1 : cmd.index("--quiet") + 1] = [
-            "--production-rows",
-            str(settings.production_rows),
-        ]
     # GitHub's step summary gets the gate's table when judging a baseline,
     # not a scratch blessing per test.
     if not judging:
@@ -329,14 +342,17 @@ def _measure(item):
         stages = _blessed(target, argv)
         verdict = None
     production_rows = settings.production_rows
-    if production_rows is None and judging:
-        production_rows = result["commands"][0]["production_rows"] if result.get("commands") else None
+    sizes = ", ".join(f"{r:,}" for r in settings.rows)
+    if judging and result.get("commands"):
+        # The baseline's entry decides the sizes run and, by default, the price.
+        judged = result["commands"][0]
+        production_rows = production_rows or judged["production_rows"]
+        sizes = ", ".join(f"{r:,}" for r in judged["rows"])
 
     over = [
         s for s in stages if settings.limit is not None and s["bytes_per_row"] > settings.limit
     ]
     peak = _costliest(stages)
-    sizes = ", ".join(f"{r:,}" for r in settings.rows)
     if peak is not None:
         config._oomlab_lines.append(
             f"{item.nodeid}: {_stage_line(peak, production_rows)}"
