@@ -294,8 +294,9 @@ pub struct GateArgs {
     /// Print only the table and the verdict.
     #[arg(long, short)]
     pub quiet: bool,
-    /// A command to gate, after `--` (with --update: bless it into the
-    /// baseline; with --against: compare it with REV's). Its arguments may
+    /// A command to gate, after `--` (alone: judge only its entry in the
+    /// baseline; with --update: bless it into the baseline; with --against:
+    /// compare it with REV's). Its arguments may
     /// name {rows}, {scale}, {data_dir} and {max_ranking_samples}.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,

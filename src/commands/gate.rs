@@ -50,14 +50,17 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
     if let Some(rev) = args.against.clone() {
         return against(&args, &rev, tolerances, command_tolerances, started);
     }
-    if !args.command.is_empty() {
-        if !args.update {
-            return Err(bad_input(
-                "gate -- CMD: bless the command into the baseline with --update, or compare it with a git revision with --against REV; a plain gate re-runs what the baseline names",
-            ));
-        }
+    if !args.command.is_empty() && args.update {
         return update_command(&args, tolerances, command_tolerances, started);
     }
+    // `gate --baseline FILE -- CMD`: judge only that command's blessed entry
+    // (what the pytest plugin runs per test), not the whole baseline.
+    let only: Option<Vec<String>> = (!args.command.is_empty()).then(|| {
+        args.command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    });
     for (flag, given) in [
         ("--rows", args.rows.is_some()),
         ("--scales", args.scales.is_some()),
@@ -107,6 +110,7 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
     // `creating` implies --update (checked above); otherwise a baseline was read.
     let targets = match &existing {
         _ if creating => vec![creation_target(&args, existing.as_ref())?],
+        _ if only.is_some() => Vec::new(),
         Some(baseline) => baseline_targets(baseline, &mapping)?,
         None => Vec::new(),
     };
@@ -129,10 +133,21 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
 
     // Command entries: judged (or re-blessed) with the replays, unless
     // --update --scenario re-blesses one replay scenario only.
-    let entries: Vec<CommandEntry> = match &existing {
+    let mut entries: Vec<CommandEntry> = match &existing {
         Some(b) if !creating => b.commands.clone(),
         _ => Vec::new(),
     };
+    if let Some(argv) = &only {
+        entries.retain(|e| &e.argv == argv);
+        if entries.is_empty() {
+            return Err(bad_input(format!(
+                "{} has no entry for `{}`: bless it first with `oomlab gate --baseline {} --update -- CMD`",
+                args.baseline.display(),
+                argv.join(" "),
+                args.baseline.display()
+            )));
+        }
+    }
     let mut command_results = Vec::new();
     let mut command_notes_all = Vec::new();
     let mut reblessed = Vec::new();
