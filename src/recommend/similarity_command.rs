@@ -200,8 +200,8 @@ pub fn check(path: &Path, ask: &CommandAsk, knobs: (Option<u64>, Option<u64>)) -
     let limit = budget.bytes as f64 * (1.0 - headroom);
     let predicted = m.predict(items, b, k);
     let fits = predicted <= limit;
-    let source = |s: &str| {
-        if s == "scenario" {
+    let source = |s: &crate::settings::SettingSource| {
+        if *s == crate::settings::SettingSource::Scenario {
             "the sweep's base".to_string()
         } else {
             s.to_string()
