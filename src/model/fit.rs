@@ -77,6 +77,10 @@ pub struct Fit {
     /// measured count) and says nothing about others.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub columns_identified: bool,
+    /// What the 95% prediction interval at any size is made of (see
+    /// [`super::interval`]); `None` in models fitted before intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<super::interval::Spread>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -260,6 +264,7 @@ pub fn fit_with_columns(points: &[Observation], columns: &[f64], reference: f64)
         bytes_per_row_in_per_column: coef[4],
         bytes_per_row_kept_per_column: coef[5],
         columns_identified,
+        spread: None,
     };
     fit.residuals = points
         .iter()
@@ -277,6 +282,19 @@ pub fn fit_with_columns(points: &[Observation], columns: &[f64], reference: f64)
         0.0
     };
     fit.rmse_bytes = (ss_res / n as f64).sqrt();
+    let dof = n.saturating_sub(k) as u32;
+    fit.spread = Some(super::interval::Spread {
+        xtx_inv: super::interval::unscaled_covariance(&r, &kept, &scales),
+        columns_ref: reference,
+        residual_sd_bytes: if dof > 0 {
+            (ss_res / dof as f64).sqrt()
+        } else {
+            0.0
+        },
+        dof,
+        repeat_sd_bytes: 0.0,
+        repeat_dof: 0,
+    });
     Ok(fit)
 }
 

@@ -134,6 +134,8 @@ fn point(report: &Report, run: &RunRecord, report_path: &Path) -> Result<Point> 
         stage_peaks,
         report: report_path.display().to_string(),
         columns: report.scenario.scaled.profile_numeric_columns,
+        repeat_peaks: Vec::new(),
+        repeat_stage_peaks: BTreeMap::new(),
     })
 }
 
