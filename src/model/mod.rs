@@ -401,8 +401,7 @@ impl VariantModel {
                 let obs = observations(&|p: &Point| p.stage_peaks.get(*stage).copied())?;
                 let mut fit = fit::fit_with_columns(&obs, &columns, columns_ref as f64)
                     .with_context(|| format!("fitting {name}/{stage}"))?;
-                interval::add_repeats(
-                    &mut fit,
+                fit.add_repeats(
                     points
                         .iter()
                         .filter_map(|p| p.repeat_stage_peaks.get(*stage).map(Vec::as_slice)),
@@ -418,10 +417,7 @@ impl VariantModel {
             &columns,
             columns_ref as f64,
         )?;
-        interval::add_repeats(
-            &mut overall,
-            points.iter().map(|p| p.repeat_peaks.as_slice()),
-        );
+        overall.add_repeats(points.iter().map(|p| p.repeat_peaks.as_slice()));
         Ok(Self {
             name: name.to_string(),
             strategy: strategy.to_string(),
@@ -451,22 +447,24 @@ impl VariantModel {
             Some(c) => f.eval_at(rows_in as f64, rows_kept as f64, c as f64),
             None => f.eval(rows_in as f64, rows_kept as f64),
         };
-        let stages: Vec<StagePrediction> =
-            self.stages
-                .iter()
-                .map(|s| {
-                    let point = eval(&s.fit);
-                    StagePrediction {
-                        stage: s.name.clone(),
-                        bytes: scaling.apply(point.max(0.0)),
-                        interval: interval::of_fit(&s.fit, (rows_in, rows_kept), columns, point)
-                            .map(|i| Interval {
-                                low_bytes: scaling.apply(i.low_bytes),
-                                high_bytes: scaling.apply(i.high_bytes),
-                            }),
-                    }
-                })
-                .collect();
+        let stages: Vec<StagePrediction> = self
+            .stages
+            .iter()
+            .map(|s| {
+                let point = eval(&s.fit);
+                StagePrediction {
+                    stage: s.name.clone(),
+                    bytes: scaling.apply(point.max(0.0)),
+                    interval: s
+                        .fit
+                        .interval((rows_in, rows_kept), columns, point)
+                        .map(|i| Interval {
+                            low_bytes: scaling.apply(i.low_bytes),
+                            high_bytes: scaling.apply(i.high_bytes),
+                        }),
+                }
+            })
+            .collect();
         let top = stages
             .iter()
             .max_by(|a, b| a.bytes.total_cmp(&b.bytes))

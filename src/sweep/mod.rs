@@ -8,6 +8,7 @@
 //! directories (which it writes); the `sweep`, `recommend` and `fidelity`
 //! commands call into it.
 
+pub mod budget;
 pub mod command;
 mod design;
 mod extrapolate;
