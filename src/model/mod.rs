@@ -16,6 +16,7 @@
 //! ([`Model::calibrate`]).
 
 pub mod advice;
+mod backfill;
 mod calibration;
 pub mod fit;
 pub mod interval;
@@ -742,8 +743,10 @@ impl Model {
                 version.map_or("missing".to_string(), |v| v.to_string())
             )));
         }
-        serde_json::from_value(value)
-            .map_err(|e| bad_input(format!("{}: not a valid oomlab model: {e}", path.display())))
+        let mut model: Model = serde_json::from_value(value)
+            .map_err(|e| bad_input(format!("{}: not a valid oomlab model: {e}", path.display())))?;
+        backfill::fill_spreads(&mut model);
+        Ok(model)
     }
 
     /// Writes the model atomically.
