@@ -317,11 +317,15 @@ pub fn sweep_within(
         }
         let largest = groups.last().map_or(0, |g| g.size.rows);
         let mut sizes: Vec<(u64, bool)> = groups.iter().map(|g| (g.size.rows, true)).collect();
-        let next = largest.saturating_mul(2);
-        if next <= ladder_rows(target, MIN_SHIFT) {
-            let (p, _) = at(&v, keep, next);
-            if p.upper_bytes() * (1.0 + MEMORY_SLACK) <= usable {
-                sizes.push((next, false));
+        // The next size, or the one after it when runs cost mostly their
+        // fixed time and a jump is cheap.
+        for factor in [2, 4] {
+            let next = largest.saturating_mul(factor);
+            if next <= ladder_rows(target, MIN_SHIFT) {
+                let (p, _) = at(&v, keep, next);
+                if p.upper_bytes() * (1.0 + MEMORY_SLACK) <= usable {
+                    sizes.push((next, false));
+                }
             }
         }
         let candidates: Vec<Candidate> = sizes
