@@ -10,8 +10,9 @@
 #    in 24 GiB; legacy does not, and is not run: its committed pandas 3 model
 #    says what it would need).
 # 3. Measured against each interval: inside or not, and the width.
-# 4. The replay's optimized and streaming strategies: `sweep --production`
-#    (fixed scales) measures them at scale 1 against the model's interval.
+# 4. The replay's optimized and streaming strategies: swept at the default
+#    scales (a replay sweep takes no --budget yet), then run at scale 1 and
+#    measured against the model's interval.
 #
 #   bench/production.sh            (about 15 minutes; generates scale-1 data once)
 # Env: OOMLAB_PANDAS3_PYTHON (default: the CI venv), BUDGET (default 2m),
@@ -98,21 +99,28 @@ PY
 
 [ "${SKIP_REPLAY:-0}" = 1 ] && exit 0
 t0=$(date +%s)
-"$bin" sweep --quiet --scenario "$scenario" --production --out "$out/replay" >"$out/replay.log" 2>&1
-python3 - "$out/replay/model.json" "$(( $(date +%s) - t0 ))" <<'PY'
+"$bin" sweep --quiet --scenario "$scenario" --out "$out/replay" --model "$out/replay-model.json" >"$out/replay.log" 2>&1
+secs=$(( $(date +%s) - t0 ))
+"$bin" run --quiet --scenario "$scenario" --scale 1 --strategy optimized,streaming --out "$out/replayprod" >/dev/null 2>&1
+for s in optimized streaming; do
+  "$bin" check --json --model "$out/replay/model.json" --rows "$rows" --memory 24GiB --strategy "$s" >"$out/replay-$s.check.json" || true
+done
+python3 - "$out" "$secs" "$rows" <<'PY'
 import json, sys
-m = json.load(open(sys.argv[1]))
+out, secs, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 G = 1 << 30
-print(f"replay (polars), scales {m['scales']}, sweep with --production: {sys.argv[2]} s")
-for h in m["production_checks"]:
-    if h["variant"] not in ("optimized", "streaming") or h["max_ranking_samples"]:
-        continue
-    i = h.get("interval")
-    line = (f"  {h['variant']:10} at {h['rows_in']:,} rows: measured {h['measured_bytes'] / G:.2f} GiB, "
-            f"predicted {h['predicted_bytes'] / G:.2f} GiB ({h['error_pct']:+.1f}%)")
+m = json.load(open(f"{out}/replay/model.json"))
+runs = {r["strategy"]: r for r in json.load(open(f"{out}/replayprod/report.json"))["runs"]}
+print(f"replay (polars), sweep at scales {m['scales']} ({secs} s), then `run --scale 1` at {rows:,} rows")
+for s in ("optimized", "streaming"):
+    p = json.load(open(f"{out}/replay-{s}.check.json"))["prediction"]
+    measured = runs[s]["peak_bytes"]
+    i = p.get("interval")
+    line = (f"  {s:10} measured {measured / G:.2f} GiB, predicted {p['peak_bytes'] / G:.2f} GiB "
+            f"({(p['peak_bytes'] - measured) / measured * 100:+.1f}%)")
     if i:
-        half = (i["high_bytes"] - i["low_bytes"]) / 2 / h["predicted_bytes"] * 100
-        inside = i["low_bytes"] <= h["measured_bytes"] <= i["high_bytes"]
+        half = (i["high_bytes"] - i["low_bytes"]) / 2 / p["peak_bytes"] * 100
+        inside = i["low_bytes"] <= measured <= i["high_bytes"]
         line += (f", 95% interval {i['low_bytes'] / G:.2f} to {i['high_bytes'] / G:.2f} GiB (±{half:.1f}%): "
                  f"{'inside' if inside else 'OUTSIDE'}")
     print(line)
