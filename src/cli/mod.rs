@@ -11,7 +11,7 @@ mod values;
 
 use oomlab::settings::{MemoryMode, OutputSettings, SamplingMode};
 pub use values::List;
-use values::{list, parse_interval, parse_stats_interval, percent, size};
+use values::{list, parse_budget, parse_interval, parse_stats_interval, percent, size};
 
 /// Memory profiling and OOM diagnosis for data-preparation pipelines.
 #[derive(Debug, Parser)]
@@ -382,6 +382,15 @@ pub struct SweepArgs {
     /// Command sweeps: runs per point; each figure is their median.
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
+    /// Pick the sizes within this much wall time (`2m`, `90s`) instead of
+    /// --rows/--scales: start small, spend the rest where the 95% interval
+    /// at the production rows narrows most (larger sizes, repeats), stop
+    /// at ±5% or when the time is spent (docs/command-sweep.md).
+    #[arg(long, value_name = "DURATION", value_parser = parse_budget, conflicts_with_all = ["rows", "scales", "repeat"])]
+    pub budget: Option<Duration>,
+    /// With --budget: the rows to predict at (default: the scenario's production rows).
+    #[arg(long, value_name = "ROWS", requires = "budget")]
+    pub production_rows: Option<u64>,
     /// Command sweeps: the lines that start stages (as `record --stage-pattern`).
     #[arg(long, default_value = oomlab::record::DEFAULT_STAGE_PATTERN, value_name = "REGEX")]
     pub stage_pattern: String,

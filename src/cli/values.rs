@@ -12,6 +12,12 @@ pub(super) fn parse_interval(text: &str) -> Result<Duration, String> {
     oomlab::units::parse_duration("--interval", text, "0.1ms", "60s").map_err(|e| e.to_string())
 }
 
+/// `sweep --budget` (`2m`, `90s`; a bare number is seconds), from 1 s to a
+/// day: the wall time a sweep may spend choosing and measuring its sizes.
+pub(super) fn parse_budget(text: &str) -> Result<Duration, String> {
+    oomlab::units::parse_duration("--budget", text, "1s", "24h").map_err(|e| e.to_string())
+}
+
 /// `--stats-interval` (`5s`, `500ms`, `5m`, `1h`; a bare number is seconds),
 /// from 1 ms to a day: `docker stats` rows are often collected by
 /// `watch -n 300` or cron, so minutes and hours are as usual as seconds.

@@ -105,7 +105,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
     let budget = budget(args.memory.as_deref())?;
     let limit = budget.bytes as f64 * (1.0 - headroom);
     let prediction = model.predict(variant, rows_in, cap);
-    let fits = prediction.peak_bytes <= limit;
+    let fits = prediction.upper_bytes() <= limit;
     let (would_fit, needs) = if fits {
         (None, None)
     } else {
@@ -113,7 +113,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         if target.sampling_identified() {
             let answer = advice::recommend(model, target, rows_in, limit)?;
             let needs = match &answer {
-                Answer::NoFit { floor } => Some(needs_at_least(floor.peak_bytes, headroom)),
+                Answer::NoFit { floor } => Some(needs_at_least(floor.upper_bytes(), headroom)),
                 _ => None,
             };
             (Some(answer), needs)
@@ -133,7 +133,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         max_ranking_samples: cap,
         max_ranking_samples_source: source,
         prediction: prediction.clone(),
-        margin_bytes: limit - prediction.peak_bytes,
+        margin_bytes: limit - prediction.upper_bytes(),
         would_fit: would_fit.clone(),
         needs_at_least_bytes: needs,
         calibrated: model.calibration.is_some(),
@@ -183,13 +183,14 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
             columns_clause(model, args.model.columns)
         );
         println!(
-            "  predicted peak {} (stage {}) against {} ({})",
-            format_bytes(prediction.peak_bytes as u64),
+            "  predicted peak {} (stage {}) against {} ({}); {}",
+            prediction.describe(),
             prediction.peak_stage,
             describe_limit(budget.bytes, headroom),
-            budget.source
+            budget.source,
+            oomlab::model::interval::judged_by(prediction.interval)
         );
-        let margin = limit - prediction.peak_bytes;
+        let margin = limit - prediction.upper_bytes();
         println!(
             "  margin: {}{}",
             if margin >= 0.0 { "" } else { "-" },
@@ -208,11 +209,11 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         match &would_fit {
             Some(Answer::NoSampling { prediction }) => println!(
                 "  would fit: strategy optimized, MAX_RANKING_SAMPLES=0 (peak {})",
-                format_bytes(prediction.peak_bytes as u64)
+                prediction.describe()
             ),
             Some(Answer::Cap { cap, prediction }) => println!(
                 "  would fit: strategy optimized, MAX_RANKING_SAMPLES={cap} (peak {}, stage {})",
-                format_bytes(prediction.peak_bytes as u64),
+                prediction.describe(),
                 prediction.peak_stage
             ),
             Some(Answer::NoFit { floor }) => println!(

@@ -50,7 +50,7 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
     let answer = advice::recommend(model, variant, rows_in, limit)?;
     let prediction = answer.prediction().clone();
     let needs = match &answer {
-        Answer::NoFit { floor } => Some(needs_at_least(floor.peak_bytes, headroom)),
+        Answer::NoFit { floor } => Some(needs_at_least(floor.upper_bytes(), headroom)),
         _ => None,
     };
     let table = budget_rows(model, variant, rows_in, headroom)?;
@@ -112,7 +112,7 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         sampling,
         answer: answer.clone(),
         max_ranking_samples: answer.setting(),
-        margin_bytes: limit - prediction.peak_bytes,
+        margin_bytes: limit - prediction.upper_bytes(),
         streaming_no_sampling_max_rows: streaming_rows(model, limit),
         needs_at_least_bytes: needs,
         table: table.clone(),
@@ -282,11 +282,12 @@ fn print_text(
                 }
             );
             println!(
-                "  predicted peak {} (set by stage {}); margin {} under the limit, {} under the budget",
-                format_bytes(p.peak_bytes as u64),
+                "  predicted peak {} (set by stage {}); margin {} under the limit, {} under the budget ({})",
+                p.describe(),
                 p.peak_stage,
                 format_bytes(out.margin_bytes.max(0.0) as u64),
-                format_bytes((out.budget.bytes as f64 - p.peak_bytes).max(0.0) as u64)
+                format_bytes((out.budget.bytes as f64 - p.upper_bytes()).max(0.0) as u64),
+                oomlab::model::interval::judged_by(p.interval)
             );
             if let Some(g) = &out.growth {
                 print!(
@@ -306,7 +307,7 @@ fn print_text(
         Answer::NoFit { .. } => {
             println!(
                 "\nno setting fits: even sampling to one row peaks at {} (stage {}); needs at least {}",
-                format_bytes(p.peak_bytes as u64),
+                p.describe(),
                 p.peak_stage,
                 format_bytes(out.needs_at_least_bytes.unwrap_or(0))
             );

@@ -62,6 +62,8 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             force: args.force,
             quiet: args.quiet,
             point: args.point,
+            budget: args.budget,
+            production_rows: args.production_rows,
         };
         if let Some(emit) = emit {
             let flags = CommandFlags {
@@ -72,6 +74,11 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             return emit_command(&settings, &flags, &emit);
         }
         return oomlab::sweep::command::sweep(settings);
+    }
+    if args.budget.is_some() {
+        return Err(bad_input(
+            "--budget is for a command sweep (`oomlab sweep --budget 2m -- CMD ...`); the replay sweeps --scales",
+        ));
     }
     if args.point.is_some() {
         return Err(bad_input(

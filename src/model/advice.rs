@@ -121,7 +121,8 @@ impl Answer {
 }
 
 /// The largest `MAX_RANKING_SAMPLES` whose predicted peak is at most `limit`
-/// bytes (budget after headroom) at `rows_in` rows loaded.
+/// bytes (budget after headroom) at `rows_in` rows loaded: the upper end of
+/// the prediction's 95% interval, where the model has one.
 ///
 /// Each stage's prediction is affine in the cap, `base_s + slope_s x cap`, so
 /// the caps that fit form an interval; its upper end, rounded down to a
@@ -140,7 +141,7 @@ pub fn recommend(
         )));
     }
     let full = model.predict(variant, rows_in, 0);
-    if full.peak_bytes <= limit {
+    if full.upper_bytes() <= limit {
         return Ok(Answer::NoSampling { prediction: full });
     }
     let kept_full = model.rows_after_dropna(rows_in);
@@ -167,8 +168,24 @@ pub fn recommend(
     if (cap as f64) < lo {
         cap = exact;
     }
+    // The affine bound above is the point's; the interval's upper end is
+    // not affine in the cap, so step down to the largest cap it clears.
+    let upper_fits = |c: u64| model.predict(variant, rows_in, c).upper_bytes() <= limit;
+    if !upper_fits(cap) {
+        match largest_fitting(1, cap, upper_fits) {
+            Some(c) if c > 0 => {
+                let readable = readable_floor(c);
+                cap = if readable >= 1 && upper_fits(readable) {
+                    readable
+                } else {
+                    c
+                };
+            }
+            _ => return Ok(Answer::NoFit { floor: floor() }),
+        }
+    }
     let prediction = model.predict(variant, rows_in, cap);
-    if prediction.peak_bytes > limit {
+    if prediction.upper_bytes() > limit {
         return Ok(Answer::NoFit { floor: floor() });
     }
     Ok(Answer::Cap { cap, prediction })
@@ -202,7 +219,7 @@ pub fn max_rows_without_sampling(model: &Model, variant: &VariantModel, limit: f
     }
     let mut rows = readable_floor(bound as u64);
     // rows_after_dropna rounds; step down until the prediction agrees.
-    while rows > 0 && model.predict(variant, rows, 0).peak_bytes > limit {
+    while rows > 0 && model.predict(variant, rows, 0).upper_bytes() > limit {
         rows = readable_floor(rows - 1);
     }
     Some(rows)
@@ -255,7 +272,7 @@ pub fn rows_headroom(
     cap: u64,
     limit: f64,
 ) -> RowsHeadroom {
-    let fits = |rows: u64| model.predict(variant, rows, cap).peak_bytes <= limit;
+    let fits = |rows: u64| model.predict(variant, rows, cap).upper_bytes() <= limit;
     // The model is affine in the rows: past 2^40 rows nothing that grows fits.
     const CEILING: u64 = 1 << 40;
     let max_rows = largest_fitting(1, CEILING, fits);
@@ -321,7 +338,7 @@ pub fn columns_headroom(
 ) -> ColumnsHeadroom {
     let columns = model.columns_now();
     let modelled = model.has_column_term();
-    let fits = |c: u64| model.predict_at(variant, rows_in, cap, c).peak_bytes <= limit;
+    let fits = |c: u64| model.predict_at(variant, rows_in, cap, c).upper_bytes() <= limit;
     let max_columns = if modelled {
         largest_fitting(0, COLUMNS_CEILING, fits)
     } else {
@@ -427,7 +444,7 @@ pub fn growth_table(
                         rows_in: rows,
                         columns_added: added,
                         columns: base + added,
-                        fits: p.peak_bytes <= limit,
+                        fits: p.upper_bytes() <= limit,
                         peak_bytes: p.peak_bytes,
                         peak_stage: p.peak_stage,
                     }
@@ -678,5 +695,59 @@ mod recommendation_tests {
         // Legacy cannot be sampled.
         let e = recommend(&m, m.variant("legacy").unwrap(), ROWS, 1e12).unwrap_err();
         assert_eq!(crate::error::exit_code_of(&e), crate::error::Exit::BadInput);
+    }
+}
+
+#[cfg(test)]
+mod interval_tests {
+    use super::*;
+    use crate::model::{fit, synthetic};
+
+    const ROWS: u64 = 8_532_146;
+
+    /// The synthetic model with every stage given the spread of a fit on
+    /// noisy small runs: its answers must clear the interval's upper end.
+    fn noisy() -> Model {
+        let mut m = synthetic::model();
+        for v in &mut m.variants {
+            for s in &mut v.stages {
+                let pts: Vec<fit::Observation> =
+                    [(1e5, 0.98e5), (2e5, 0.5e5), (4e5, 3.9e5), (8e5, 2e5)]
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &(r, k))| fit::Observation {
+                            rows_in: r,
+                            rows_kept: k,
+                            peak: s.fit.eval(r, k) + if i % 2 == 0 { 3e7 } else { -3e7 },
+                        })
+                        .collect();
+                s.fit.spread = fit::fit(&pts).unwrap().spread;
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn answers_clear_the_upper_end_and_cap_lower_than_the_point() {
+        let (plain, noisy) = (synthetic::model(), noisy());
+        let limit = (24u64 << 30) as f64;
+        let v = noisy.variant("optimized").unwrap();
+        let p = noisy.predict(v, ROWS, 1_000_000);
+        let i = p.interval.expect("an interval");
+        assert!(i.low_bytes < p.peak_bytes && p.peak_bytes < i.high_bytes);
+        assert_eq!(p.upper_bytes(), i.high_bytes);
+        let Answer::Cap { cap, prediction } = recommend(&noisy, v, ROWS, limit).unwrap() else {
+            panic!("a cap fits 24 GiB");
+        };
+        assert!(prediction.upper_bytes() <= limit);
+        let point_cap = recommend(&plain, plain.variant("optimized").unwrap(), ROWS, limit)
+            .unwrap()
+            .setting()
+            .unwrap();
+        assert!(cap < point_cap, "{cap} against {point_cap}");
+        let h = rows_headroom(&noisy, v, ROWS, cap, limit);
+        let max = h.max_rows.unwrap();
+        assert!(noisy.predict(v, max, cap).upper_bytes() <= limit);
+        assert!(noisy.predict(v, max + 1, cap).upper_bytes() > limit);
     }
 }

@@ -77,6 +77,10 @@ pub struct Fit {
     /// measured count) and says nothing about others.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub columns_identified: bool,
+    /// What the 95% prediction interval at any size is made of (see
+    /// [`super::interval`]); `None` in models fitted before intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<super::interval::Spread>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -122,6 +126,40 @@ impl Fit {
             columns_ref: columns,
             ..self.clone()
         }
+    }
+
+    /// Widens the fit's interval by the spread of the repeats its points
+    /// are medians of (each group one point's runs; groups of one say
+    /// nothing).
+    pub fn add_repeats<'a>(&mut self, groups: impl Iterator<Item = &'a [u64]>) {
+        let (sd, dof) = super::interval::pooled_sd(groups);
+        if let Some(s) = self.spread.as_mut() {
+            s.repeat_sd_bytes = sd;
+            s.repeat_dof = dof;
+        }
+    }
+
+    /// The 95% interval of this fit's value `point` at `rows` (loaded,
+    /// kept) and `columns` feature columns (`None`: the count the fit is
+    /// centred on now, which [`Fit::at_columns`] may have moved), clamped
+    /// at 0; `None` when the fit cannot give one.
+    pub fn interval(
+        &self,
+        (rows_in, rows_kept): (u64, u64),
+        columns: Option<u64>,
+        point: f64,
+    ) -> Option<super::interval::Interval> {
+        let columns = columns
+            .map(|c| c as f64)
+            .or(self.columns_identified.then_some(self.columns_ref));
+        let half = self
+            .spread
+            .as_ref()?
+            .half_width(rows_in as f64, rows_kept as f64, columns)?;
+        Some(super::interval::Interval {
+            low_bytes: (point - half).max(0.0),
+            high_bytes: (point + half).max(0.0),
+        })
     }
 
     /// The largest absolute residual, bytes.
@@ -260,6 +298,7 @@ pub fn fit_with_columns(points: &[Observation], columns: &[f64], reference: f64)
         bytes_per_row_in_per_column: coef[4],
         bytes_per_row_kept_per_column: coef[5],
         columns_identified,
+        spread: None,
     };
     fit.residuals = points
         .iter()
@@ -277,6 +316,19 @@ pub fn fit_with_columns(points: &[Observation], columns: &[f64], reference: f64)
         0.0
     };
     fit.rmse_bytes = (ss_res / n as f64).sqrt();
+    let dof = n.saturating_sub(k) as u32;
+    fit.spread = Some(super::interval::Spread {
+        xtx_inv: super::interval::unscaled_covariance(&r, &kept, &scales),
+        columns_ref: reference,
+        residual_sd_bytes: if dof > 0 {
+            (ss_res / dof as f64).sqrt()
+        } else {
+            0.0
+        },
+        dof,
+        repeat_sd_bytes: 0.0,
+        repeat_dof: 0,
+    });
     Ok(fit)
 }
 
@@ -397,5 +449,44 @@ mod tests {
     fn rejects_empty_and_nan() {
         assert!(fit(&[]).is_err());
         assert!(fit(&[obs(f64::NAN, 1.0, 1.0)]).is_err());
+    }
+
+    #[test]
+    fn a_simple_regression_gives_the_textbook_interval() {
+        // y = 10 + 2x with residuals +1, -1, -1, +1 at x = 1..4.
+        let pts: Vec<_> = [(1.0, 13.0), (2.0, 13.0), (3.0, 15.0), (4.0, 19.0)]
+            .iter()
+            .map(|&(x, y)| obs(x, x, y))
+            .collect();
+        let f = fit(&pts).unwrap();
+        let s = f.spread.clone().expect("a spread");
+        assert_eq!(s.dof, 2);
+        // Sxx = 5, mean 2.5: at x0 = 10, 1 + 1/4 + 7.5²/5 = 12.5.
+        let ss: f64 = f.residuals.iter().map(|r| r * r).sum();
+        let expected = 4.303 * (ss / 2.0).sqrt() * 12.5f64.sqrt();
+        let got = s.half_width(10.0, 10.0, None).unwrap();
+        assert!((got - expected).abs() < 1e-6 * expected, "{got} {expected}");
+        // Widest far from the points, narrowest near their middle.
+        assert!(s.half_width(2.5, 2.5, None).unwrap() < got);
+    }
+
+    #[test]
+    fn repeats_widen_and_exact_fits_without_repeats_have_no_width() {
+        let exact: Vec<_> = [1.0, 2.0, 4.0]
+            .iter()
+            .map(|&x| obs(x, x, 5.0 + x))
+            .collect();
+        let mut s = fit(&exact).unwrap().spread.unwrap();
+        assert!(s.half_width(8.0, 8.0, None).unwrap() < 1e-9);
+        let (sd, dof) =
+            super::super::interval::pooled_sd([&[10u64, 12][..], &[20, 20, 23][..]].into_iter());
+        assert_eq!(dof, 3);
+        assert!(sd > 0.0);
+        s.repeat_sd_bytes = sd;
+        s.repeat_dof = dof;
+        assert!(s.half_width(8.0, 8.0, None).unwrap() > sd);
+        // Two points, two terms, no repeats: nothing to say.
+        let two = fit(&exact[..2]).unwrap().spread.unwrap();
+        assert_eq!(two.half_width(8.0, 8.0, None), None);
     }
 }

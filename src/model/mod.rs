@@ -16,8 +16,10 @@
 //! ([`Model::calibrate`]).
 
 pub mod advice;
+mod backfill;
 mod calibration;
 pub mod fit;
+pub mod interval;
 pub mod least_squares;
 mod location;
 mod observed;
@@ -37,6 +39,7 @@ use crate::sampling::SamplingMode;
 use crate::scenario::{Scenario, Sizes};
 pub use calibration::{calibration_line, describe_calibration, uncalibrated_note, Calibration};
 use fit::{Fit, Observation};
+pub use interval::{Interval, Spread};
 pub use location::{
     bundled_model_name, find_model, model_path, FoundModel, BUNDLED_MODELS, DEFAULT_MODEL_PATH,
     MODEL_PATH_ENV,
@@ -275,6 +278,14 @@ pub struct Point {
     /// points from before they were recorded: the scenario's count.
     #[serde(default)]
     pub columns: u64,
+    /// Each run's whole peak when the point is the median of repeats
+    /// (`sweep --repeat`): their spread widens the prediction intervals.
+    /// Empty for a single run (and in points from before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeat_peaks: Vec<u64>,
+    /// Each run's peak of every stage, likewise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub repeat_stage_peaks: BTreeMap<String, Vec<u64>>,
 }
 
 /// The held-out check of a sweep.
@@ -309,6 +320,10 @@ pub struct HeldOut {
     pub max_ranking_samples: u64,
     pub measured_bytes: u64,
     pub predicted_bytes: f64,
+    /// The 95% prediction interval of the run (`None`: the model could not
+    /// give one, or was fitted before intervals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
     /// (predicted - measured) / measured, percent.
     pub error_pct: f64,
     pub measured_stage: String,
@@ -324,6 +339,9 @@ pub struct HeldOut {
 pub struct StagePrediction {
     pub stage: String,
     pub bytes: f64,
+    /// The stage's 95% prediction interval (`None`: not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
 }
 
 /// What a variant needs at given sizes.
@@ -336,6 +354,27 @@ pub struct Prediction {
     pub peak_bytes: f64,
     /// The stage that sets it.
     pub peak_stage: String,
+    /// The 95% prediction interval of the peak: each end the largest of the
+    /// stages' ends, since the peak is the largest stage (`None` when some
+    /// stage has none: a model from before intervals, or too few points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
+}
+
+impl Prediction {
+    /// The upper end of the 95% interval, or the point when there is none:
+    /// what `check`, `recommend` and the headroom figures compare with a
+    /// limit, so a setting is judged by what the evidence cannot rule out.
+    pub fn upper_bytes(&self) -> f64 {
+        self.interval
+            .map_or(self.peak_bytes, |i| i.high_bytes.max(self.peak_bytes))
+    }
+
+    /// `3.42 GiB (95% interval 3.30 to 3.55 GiB, ±3.6%)`, or the point
+    /// alone with `(no interval)` when the model has none.
+    pub fn describe(&self) -> String {
+        interval::describe(self.peak_bytes, self.interval)
+    }
 }
 
 impl VariantModel {
@@ -376,18 +415,25 @@ impl VariantModel {
             .iter()
             .map(|stage| {
                 let obs = observations(&|p: &Point| p.stage_peaks.get(*stage).copied())?;
+                let mut fit = fit::fit_with_columns(&obs, &columns, columns_ref as f64)
+                    .with_context(|| format!("fitting {name}/{stage}"))?;
+                fit.add_repeats(
+                    points
+                        .iter()
+                        .filter_map(|p| p.repeat_stage_peaks.get(*stage).map(Vec::as_slice)),
+                );
                 Ok(StageModel {
                     name: stage.to_string(),
-                    fit: fit::fit_with_columns(&obs, &columns, columns_ref as f64)
-                        .with_context(|| format!("fitting {name}/{stage}"))?,
+                    fit,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let overall = fit::fit_with_columns(
+        let mut overall = fit::fit_with_columns(
             &observations(&|p: &Point| Some(p.peak_bytes))?,
             &columns,
             columns_ref as f64,
         )?;
+        overall.add_repeats(points.iter().map(|p| p.repeat_peaks.as_slice()));
         Ok(Self {
             name: name.to_string(),
             strategy: strategy.to_string(),
@@ -420,9 +466,19 @@ impl VariantModel {
         let stages: Vec<StagePrediction> = self
             .stages
             .iter()
-            .map(|s| StagePrediction {
-                stage: s.name.clone(),
-                bytes: scaling.apply(eval(&s.fit).max(0.0)),
+            .map(|s| {
+                let point = eval(&s.fit);
+                StagePrediction {
+                    stage: s.name.clone(),
+                    bytes: scaling.apply(point.max(0.0)),
+                    interval: s
+                        .fit
+                        .interval((rows_in, rows_kept), columns, point)
+                        .map(|i| Interval {
+                            low_bytes: scaling.apply(i.low_bytes),
+                            high_bytes: scaling.apply(i.high_bytes),
+                        }),
+                }
             })
             .collect();
         let top = stages
@@ -432,10 +488,12 @@ impl VariantModel {
             .unwrap_or(StagePrediction {
                 stage: "-".into(),
                 bytes: 0.0,
+                interval: None,
             });
         Prediction {
             rows_in,
             rows_kept,
+            interval: interval::of_peak(&stages),
             stages,
             peak_bytes: top.bytes,
             peak_stage: top.stage,
@@ -476,6 +534,7 @@ impl VariantModel {
             max_ranking_samples: p.max_ranking_samples,
             measured_bytes: p.peak_bytes,
             predicted_bytes: pred.peak_bytes,
+            interval: pred.interval,
             error_pct: (pred.peak_bytes - measured) / measured.max(1.0) * 100.0,
             measured_stage: p.peak_stage.clone(),
             predicted_stage: pred.peak_stage,
@@ -699,8 +758,10 @@ impl Model {
                 version.map_or("missing".to_string(), |v| v.to_string())
             )));
         }
-        serde_json::from_value(value)
-            .map_err(|e| bad_input(format!("{}: not a valid oomlab model: {e}", path.display())))
+        let mut model: Model = serde_json::from_value(value)
+            .map_err(|e| bad_input(format!("{}: not a valid oomlab model: {e}", path.display())))?;
+        backfill::fill_spreads(&mut model);
+        Ok(model)
     }
 
     /// Writes the model atomically.

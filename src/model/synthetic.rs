@@ -31,6 +31,7 @@ fn fit(fixed: f64, per_in: f64, per_kept: f64) -> Fit {
         bytes_per_row_in_per_column: 0.0,
         bytes_per_row_kept_per_column: 0.0,
         columns_identified: false,
+        spread: None,
     }
 }
 

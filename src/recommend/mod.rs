@@ -206,6 +206,8 @@ pub struct BudgetRow {
     /// oomlab's answer (`None`: nothing fits).
     pub max_ranking_samples: Option<u64>,
     pub predicted_bytes: f64,
+    /// The 95% interval of `predicted_bytes` (`None`: the model has none).
+    pub predicted_interval: Option<crate::model::Interval>,
     pub peak_stage: String,
     pub rule_of_thumb: u64,
     pub rule_predicted_bytes: f64,
@@ -543,17 +545,19 @@ pub fn budget_rows(
             let limit = bytes as f64 * (1.0 - headroom);
             let answer = advice::recommend(model, variant, rows_in, limit)?;
             let rule = rule_of_thumb(bytes);
-            let rule_pred = model.predict(variant, rows_in, rule).peak_bytes;
+            let rule_prediction = model.predict(variant, rows_in, rule);
+            let rule_pred = rule_prediction.peak_bytes;
             let streaming = streaming_rows(model, limit);
             Ok(BudgetRow {
                 budget_gib: gib,
                 limit_bytes: limit,
                 max_ranking_samples: answer.setting(),
                 predicted_bytes: answer.prediction().peak_bytes,
+                predicted_interval: answer.prediction().interval,
                 peak_stage: answer.prediction().peak_stage.clone(),
                 rule_of_thumb: rule,
                 rule_predicted_bytes: rule_pred,
-                rule_fits: rule_pred <= limit,
+                rule_fits: rule_prediction.upper_bytes() <= limit,
                 streaming_no_sampling_max_rows: streaming,
             })
         })
@@ -579,7 +583,7 @@ pub fn budget_table(rows: &[BudgetRow], headroom: f64) -> Table {
                 format_bytes(r.limit_bytes as u64),
                 r.max_ranking_samples
                     .map_or("no setting fits".into(), |c| c.to_string()),
-                format_bytes(r.predicted_bytes as u64),
+                crate::model::interval::describe(r.predicted_bytes, r.predicted_interval),
                 r.peak_stage.clone(),
                 r.rule_of_thumb.to_string(),
                 format!(

@@ -8,6 +8,7 @@
 //! directories (which it writes); the `sweep`, `recommend` and `fidelity`
 //! commands call into it.
 
+pub mod budget;
 pub mod command;
 mod design;
 mod extrapolate;
@@ -134,6 +135,8 @@ fn point(report: &Report, run: &RunRecord, report_path: &Path) -> Result<Point> 
         stage_peaks,
         report: report_path.display().to_string(),
         columns: report.scenario.scaled.profile_numeric_columns,
+        repeat_peaks: Vec::new(),
+        repeat_stage_peaks: BTreeMap::new(),
     })
 }
 

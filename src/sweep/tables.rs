@@ -3,7 +3,7 @@
 //! sweep and the command sweep so both print the same columns.
 
 use super::WRITE_UP_CAPS;
-use crate::model::{HeldOut, Model, Validation};
+use crate::model::{interval, HeldOut, Model, Validation};
 use crate::strategy::memory::MemoryMode;
 use crate::table::Table;
 use crate::units::{format_bytes, format_count};
@@ -54,6 +54,8 @@ pub fn judged_table(judged: &[HeldOut]) -> Table {
         "MAX_RANKING_SAMPLES",
         "Measured peak",
         "Predicted",
+        "95% interval",
+        "Inside",
         "Error",
         "Error on row-driven part",
         "Peak stage (measured / predicted)",
@@ -66,7 +68,7 @@ pub fn judged_table(judged: &[HeldOut]) -> Table {
     columns.dedup();
     let show_columns = columns.len() > 1;
     if show_columns {
-        headers.insert(2, "Columns".into());
+        headers.insert(2, "Columns".to_string());
     }
     let rows = judged
         .iter()
@@ -77,6 +79,15 @@ pub fn judged_table(judged: &[HeldOut]) -> Table {
                 cap_label(h.max_ranking_samples),
                 format_bytes(h.measured_bytes),
                 format_bytes(h.predicted_bytes as u64),
+                interval::ends(h.interval),
+                h.interval.map_or("-".into(), |i| {
+                    let m = h.measured_bytes as f64;
+                    if m >= i.low_bytes && m <= i.high_bytes {
+                        "yes".to_string()
+                    } else {
+                        "no".to_string()
+                    }
+                }),
                 format!("{:+.1}%", h.error_pct),
                 h.row_part_error_pct
                     .map_or("-".into(), |e| format!("{e:+.1}%")),
@@ -174,7 +185,7 @@ fn production_cell(model: &Model, variant: &str, cap: u64) -> (Option<f64>, Stri
     let pred = model.predict(v, rows, cap);
     (
         Some(pred.peak_bytes),
-        format!("{} (extrapolated)", format_bytes(pred.peak_bytes as u64)),
+        format!("{} extrapolated", pred.describe()),
     )
 }
 

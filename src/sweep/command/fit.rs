@@ -255,7 +255,7 @@ pub fn write_command_model(
             v.overall.bytes_per_row_in + v.overall.bytes_per_row_kept * model.dropna_keep_ratio,
             format_bytes(v.overall.fixed_bytes.max(0.0) as u64),
             format_count(model.scenario.production.sample_rows),
-            format_bytes(at.peak_bytes as u64),
+            at.describe(),
             at.peak_stage
         );
     }

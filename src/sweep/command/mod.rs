@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+mod budget;
 mod fit;
 mod points;
 pub mod similarity;
@@ -81,6 +82,12 @@ pub struct CommandSweepSettings {
     /// Run only this run of [`command_runs`] and write its report (a pod of
     /// an emitted sweep); no fit.
     pub point: Option<usize>,
+    /// `--budget`: pick the sizes within this much wall time instead of
+    /// taking `sizes` (see [`crate::sweep::budget`]).
+    pub budget: Option<Duration>,
+    /// `--production-rows`: the rows a budget sweep predicts at (`None`:
+    /// the scenario's production rows).
+    pub production_rows: Option<u64>,
 }
 
 /// One run of a command sweep: a size, a cap and which repeat, and its
@@ -247,6 +254,10 @@ fn run_plan<'a>(
 /// Runs a command sweep and prints what it measured; writes `model.json`,
 /// the tables and the picture into the sweep's directory.
 pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
+    if let Some(budget) = settings.budget {
+        let target = settings.production_rows;
+        return budget::sweep_within(settings, budget, target);
+    }
     let (scenario, sizes) = plan_command_sweep(&settings)?;
     let needs_data = needs_data(&settings.template, settings.generate_data);
     let argv_template: Vec<String> = settings

@@ -182,16 +182,25 @@ pub fn median_point(size: Size, cap: u64, attempts: &[Attempt]) -> Point {
         }
     }
     let mut stage_peaks = BTreeMap::new();
+    let mut repeat_stage_peaks = BTreeMap::new();
     for name in &order {
         let mut v: Vec<u64> = attempts
             .iter()
             .filter_map(|a| a.stage_peaks.iter().find(|(n, _)| n == name).map(|p| p.1))
             .collect();
         if v.len() == attempts.len() {
+            if v.len() > 1 {
+                repeat_stage_peaks.insert(name.clone(), v.clone());
+            }
             stage_peaks.insert(name.clone(), median(&mut v));
         }
     }
     let mut peaks: Vec<u64> = attempts.iter().map(|a| a.peak_bytes).collect();
+    let repeat_peaks = if peaks.len() > 1 {
+        peaks.clone()
+    } else {
+        Vec::new()
+    };
     let peak = if peaks.is_empty() {
         0
     } else {
@@ -223,6 +232,8 @@ pub fn median_point(size: Size, cap: u64, attempts: &[Attempt]) -> Point {
             .unwrap_or_default(),
         // The scenario's count; a column sweep sets the point's own.
         columns: 0,
+        repeat_peaks,
+        repeat_stage_peaks,
     }
 }
 

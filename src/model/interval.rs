@@ -1,0 +1,239 @@
+//! Prediction intervals: how far a stage's peak at a new size may land from
+//! the fitted line, from the fit's own residuals and the spread of repeats.
+//!
+//! A pre-deploy check wants an upper bound, not a point: a prediction of
+//! 10.21 GiB that happens to be 0.6% off is luck of the chosen sizes unless
+//! the model can say how sure it is. For a least-squares fit `y = X b + e`
+//! with `p` identified terms and `n` points, a new run at `x0` lands inside
+//! `x0 b ± t(0.975, n - p) x s x sqrt(1 + x0 (XᵀX)⁻¹ x0ᵀ)` with 95%
+//! probability (the textbook prediction interval): `s` is the residuals'
+//! standard error, the `1` a new run's own noise, and the quadratic form the
+//! uncertainty of the coefficients, which grows with the distance from the
+//! measured sizes (an extrapolation to 8.5M rows from sizes of 1M pays for it
+//! here). Points that are medians of repeats (`sweep --repeat`) hide a single
+//! run's noise; the pooled spread of the repeats widens `s` when it is larger
+//! (pandas 3's fixed pyarrow pool moves a peak by hundreds of MiB from run to
+//! run at the same size).
+
+use serde::{Deserialize, Serialize};
+
+/// The confidence of every interval oomlab prints, as words use it.
+pub const LEVEL_PERCENT: u32 = 95;
+
+/// What a fit needs to give an interval at any size: the coefficients'
+/// unscaled covariance and the noise, stored beside the coefficients in
+/// `model.json` (absent in models fitted before intervals: no interval).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// `(XᵀX)⁻¹` over the fit's six terms (1, rows_in, rows_kept, d,
+    /// rows_in x d, rows_kept x d with `d = columns - columns_ref`), in raw
+    /// units; rows and columns of terms the fit dropped are zero.
+    pub xtx_inv: Vec<Vec<f64>>,
+    /// The column count `d` is centred on (fixed at fit time, so re-centring
+    /// the coefficients at another count leaves the covariance valid).
+    #[serde(default)]
+    pub columns_ref: f64,
+    /// Residual standard error, bytes: `sqrt(SS_res / (n - p))` (0 when
+    /// `dof` is 0).
+    pub residual_sd_bytes: f64,
+    /// Residual degrees of freedom, `n - p`.
+    pub dof: u32,
+    /// Pooled standard deviation of single runs around their point's
+    /// median, bytes (0 without repeats).
+    #[serde(default)]
+    pub repeat_sd_bytes: f64,
+    /// Degrees of freedom of that pooled spread (runs minus points).
+    #[serde(default)]
+    pub repeat_dof: u32,
+}
+
+/// A two-sided interval of a predicted peak, bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub low_bytes: f64,
+    pub high_bytes: f64,
+}
+
+impl Interval {
+    /// Half the width as a share of `point` (the ±x% the sweep's stop rule
+    /// and the tables use).
+    pub fn relative_half_width(&self, point: f64) -> f64 {
+        (self.high_bytes - self.low_bytes) / 2.0 / point.abs().max(1.0)
+    }
+}
+
+impl Spread {
+    /// The noise a new run carries and its degrees of freedom: the larger
+    /// of the residuals' and the repeats' spread, with both counts of
+    /// freedom pooled. `None` when neither says anything (as many terms as
+    /// points, no repeats): no interval can be given.
+    fn noise(&self) -> Option<(f64, u32)> {
+        let dof = self.dof + self.repeat_dof;
+        if dof == 0 {
+            return None;
+        }
+        Some((self.residual_sd_bytes.max(self.repeat_sd_bytes), dof))
+    }
+
+    /// The half-width of the 95% prediction interval of one new run at
+    /// `rows_in` loaded, `rows_kept` kept and `columns` feature columns
+    /// (`None`: the count the fit is centred on).
+    pub fn half_width(&self, rows_in: f64, rows_kept: f64, columns: Option<f64>) -> Option<f64> {
+        let (sd, dof) = self.noise()?;
+        let d = columns.map_or(0.0, |c| c - self.columns_ref);
+        let x0 = [1.0, rows_in, rows_kept, d, rows_in * d, rows_kept * d];
+        let mut quad = 0.0;
+        for (i, row) in self.xtx_inv.iter().enumerate().take(6) {
+            for (j, v) in row.iter().enumerate().take(6) {
+                quad += x0[i] * v * x0[j];
+            }
+        }
+        let half = t_975(dof) * sd * (1.0 + quad.max(0.0)).sqrt();
+        half.is_finite().then_some(half)
+    }
+}
+
+/// The interval of the largest of the stages: each end the largest of the
+/// stages' ends. `None` when a stage has no interval.
+pub fn of_peak(stages: &[super::StagePrediction]) -> Option<Interval> {
+    let mut out: Option<Interval> = None;
+    for s in stages {
+        let i = s.interval?;
+        out = Some(match out {
+            None => i,
+            Some(o) => Interval {
+                low_bytes: o.low_bytes.max(i.low_bytes),
+                high_bytes: o.high_bytes.max(i.high_bytes),
+            },
+        });
+    }
+    out
+}
+
+/// `3.42 GiB (95% interval 3.30 to 3.55 GiB, ±3.6%)`: a predicted figure
+/// as every table prints it; `(no interval)` when the model has none.
+pub fn describe(point: f64, interval: Option<Interval>) -> String {
+    let p = crate::units::format_bytes(point.max(0.0) as u64);
+    match interval {
+        Some(i) => format!(
+            "{p} ({LEVEL_PERCENT}% interval {} to {}, ±{:.1}%)",
+            crate::units::format_bytes(i.low_bytes as u64),
+            crate::units::format_bytes(i.high_bytes as u64),
+            i.relative_half_width(point) * 100.0
+        ),
+        None => format!("{p} (no interval)"),
+    }
+}
+
+/// How a limit is judged, in words: by the upper end of the 95% interval
+/// when there is one, else by the point (a model from before intervals).
+pub fn judged_by(interval: Option<Interval>) -> String {
+    match interval {
+        Some(_) => format!("judged by the upper end of the {LEVEL_PERCENT}% interval"),
+        None => "judged by the point (the model has no interval: refit it with this oomlab)".into(),
+    }
+}
+
+/// The two ends, `3.30 GiB to 3.55 GiB`, for a table's interval column (`-` when there is none).
+pub fn ends(interval: Option<Interval>) -> String {
+    match interval {
+        Some(i) => format!(
+            "{} to {}",
+            crate::units::format_bytes(i.low_bytes as u64),
+            crate::units::format_bytes(i.high_bytes as u64)
+        ),
+        None => "-".into(),
+    }
+}
+
+/// `(XᵀX)⁻¹` from the thin QR factor `R` of the kept, scaled columns
+/// (`R⁻¹ R⁻ᵀ`), mapped back to the six raw terms: `kept[i]` is the raw term
+/// of the `i`-th kept column and `scales` each raw column's scaling.
+pub fn unscaled_covariance(r: &[[f64; 6]; 6], kept: &[usize], scales: &[f64]) -> Vec<Vec<f64>> {
+    let k = kept.len();
+    // R⁻¹ by back substitution, column by column.
+    let mut inv = [[0.0f64; 6]; 6];
+    for col in 0..k {
+        for i in (0..k).rev() {
+            let mut s = if i == col { 1.0 } else { 0.0 };
+            for (j, inv_row) in inv.iter().enumerate().take(k).skip(i + 1) {
+                s -= r[i][j] * inv_row[col];
+            }
+            inv[i][col] = s / r[i][i];
+        }
+    }
+    let mut out = vec![vec![0.0; 6]; 6];
+    for a in 0..k {
+        for b in 0..k {
+            let v: f64 = (0..k).map(|m| inv[a][m] * inv[b][m]).sum();
+            out[kept[a]][kept[b]] = v / (scales[kept[a]] * scales[kept[b]]);
+        }
+    }
+    out
+}
+
+/// The pooled standard deviation of runs around their group's mean and its
+/// degrees of freedom (`sum (k - 1)`), over groups of repeated runs.
+pub fn pooled_sd<'a>(groups: impl Iterator<Item = &'a [u64]>) -> (f64, u32) {
+    let (mut ss, mut dof) = (0.0f64, 0u32);
+    for g in groups {
+        if g.len() < 2 {
+            continue;
+        }
+        let mean = g.iter().map(|v| *v as f64).sum::<f64>() / g.len() as f64;
+        ss += g.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>();
+        dof += g.len() as u32 - 1;
+    }
+    if dof == 0 {
+        (0.0, 0)
+    } else {
+        ((ss / dof as f64).sqrt(), dof)
+    }
+}
+
+/// The 0.975 quantile of Student's t with `dof` degrees of freedom: exact
+/// table values to 30, then the Cornish-Fisher expansion around the normal
+/// quantile (within 1e-4 of the exact value above 30).
+pub fn t_975(dof: u32) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match dof {
+        0 => f64::INFINITY,
+        1..=30 => TABLE[dof as usize - 1],
+        _ => {
+            let z = 1.959_964f64;
+            let n = dof as f64;
+            let z3 = z.powi(3);
+            let z5 = z.powi(5);
+            let z7 = z.powi(7);
+            z + (z3 + z) / (4.0 * n)
+                + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * n * n)
+                + (3.0 * z7 + 19.0 * z5 + 17.0 * z3 - 15.0 * z) / (384.0 * n * n * n)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_spread_of_repeats() {
+        let (sd, dof) = pooled_sd([&[10u64, 12][..], &[20, 20, 23][..], &[5][..]].into_iter());
+        assert_eq!(dof, 3);
+        // (2 + 6) / 3 of squared deviations.
+        assert!((sd - (8.0f64 / 3.0).sqrt()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn t_quantiles_match_the_tables() {
+        assert!((t_975(1) - 12.706).abs() < 1e-3);
+        assert!((t_975(10) - 2.228).abs() < 1e-3);
+        assert!((t_975(40) - 2.021).abs() < 1e-3);
+        assert!((t_975(120) - 1.980).abs() < 1e-3);
+        assert!(t_975(0).is_infinite());
+    }
+}

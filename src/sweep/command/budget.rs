@@ -1,0 +1,443 @@
+//! `sweep --budget 2m -- CMD`: the command sweep with its sizes chosen by
+//! oomlab within a time budget (see [`crate::sweep::budget`]), fitted and
+//! written as any command sweep, plus `budget.json` saying what was spent
+//! where and why it stopped.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{
+    file_point, fit_command_model, generate, kept_in_logs, median_point, needs_data, record_point,
+    run_plan, versions, write_command_model, Attempt, CommandFit, CommandRun, CommandSweepSettings,
+    Size,
+};
+use crate::error::{bad_input, Exit};
+use crate::model::{Point, Prediction, VariantModel};
+use crate::progress::Progress;
+use crate::record::pattern::Pattern;
+use crate::report;
+use crate::scenario::{LoadedScenario, Scenario};
+use crate::sweep::budget::{
+    choose, ladder_rows, stop_reason, Budget, Candidate, TimeModel, MIN_SHIFT, START_SHIFT,
+    TARGET_HALF_WIDTH,
+};
+use crate::units::format_count;
+
+/// Share added to a size's predicted upper peak before it is compared with
+/// the memory this machine offers: a budget sweep never starts a run the
+/// model says may not fit.
+const MEMORY_SLACK: f64 = 0.25;
+
+/// One size measured so far and its runs.
+struct Group {
+    size: Size,
+    attempts: Vec<Attempt>,
+}
+
+/// One run of a budget sweep, as `budget.json` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetRun {
+    pub rows: u64,
+    pub attempt: u32,
+    /// Wall time of the run (recording included), seconds.
+    pub secs: f64,
+    /// Wall time of generating its data (0 when none or cached), seconds.
+    pub data_secs: f64,
+    pub peak_bytes: u64,
+}
+
+/// What a budget sweep spent and found, written as `budget.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetOutcome {
+    pub budget_secs: f64,
+    /// Wall time from the first run's start to the last run's end, seconds.
+    pub spent_secs: f64,
+    pub target_rows: u64,
+    pub runs: Vec<BudgetRun>,
+    /// The prediction at the target rows (no cap), with its 95% interval.
+    pub prediction: Prediction,
+    /// The interval's half-width as a share of the prediction.
+    pub half_width: f64,
+    pub reached_target_width: bool,
+    pub stopped_because: String,
+}
+
+/// The median points of the groups and the fit of the `command` variant
+/// on them; `None` until there are enough sizes.
+fn fit_groups(groups: &[Group], columns_ref: u64) -> Option<(VariantModel, f64)> {
+    let points: Vec<Point> = groups
+        .iter()
+        .map(|g| median_point(g.size, 0, &g.attempts))
+        .collect();
+    if points.len() < 2 {
+        return None;
+    }
+    let names: Vec<String> = points[0]
+        .stage_peaks
+        .keys()
+        .filter(|n| points.iter().all(|p| p.stage_peaks.contains_key(*n)))
+        .cloned()
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let keep = points
+        .iter()
+        .map(|p| p.rows_kept as f64 / p.rows_in.max(1) as f64)
+        .sum::<f64>()
+        / points.len() as f64;
+    VariantModel::fit("command", "command", None, &names, points, columns_ref)
+        .ok()
+        .map(|v| (v, keep))
+}
+
+/// The prediction at `rows` and its relative half-width (infinite without
+/// an interval).
+fn at(v: &VariantModel, keep: f64, rows: u64) -> (Prediction, f64) {
+    let p = v.predict(
+        rows,
+        (rows as f64 * keep).round() as u64,
+        crate::model::Scaling::IDENTITY,
+    );
+    let h = p
+        .interval
+        .map_or(f64::INFINITY, |i| i.relative_half_width(p.peak_bytes));
+    (p, h)
+}
+
+/// A run as the current fit expects it at `size`: for a new size the
+/// prediction itself; for a repeat the median moved by one residual
+/// standard error, so the expected spread is neither hidden nor invented.
+fn expected_attempt(v: &VariantModel, keep: f64, size: Size, repeat: bool) -> Attempt {
+    let (p, _) = at(v, keep, size.rows);
+    let shift = |stage: &str| -> f64 {
+        if !repeat {
+            return 0.0;
+        }
+        v.stages
+            .iter()
+            .find(|s| s.name == stage)
+            .and_then(|s| s.fit.spread.as_ref())
+            .map_or(0.0, |s| s.residual_sd_bytes.max(s.repeat_sd_bytes))
+    };
+    Attempt {
+        peak_bytes: p.peak_bytes as u64,
+        stage_peaks: p
+            .stages
+            .iter()
+            .map(|s| (s.stage.clone(), (s.bytes + shift(&s.stage)).max(0.0) as u64))
+            .collect(),
+        kept: Some((size.rows as f64 * keep).round() as u64),
+        report: String::new(),
+    }
+}
+
+/// `rows` as a size of a scenario with `production` rows.
+fn size_of(rows: u64, production: u64) -> Size {
+    Size {
+        rows,
+        scale: rows as f64 / production as f64,
+    }
+}
+
+/// What every run of one budget sweep shares.
+struct Context<'a> {
+    settings: &'a CommandSweepSettings,
+    pattern: &'a Pattern,
+    needs_data: bool,
+    out: &'a std::path::Path,
+    columns_ref: u64,
+    production: u64,
+}
+
+/// What a budget sweep has measured so far, besides the groups.
+#[derive(Default)]
+struct State {
+    times: TimeModel,
+    data_times: TimeModel,
+    runs: Vec<BudgetRun>,
+    reports: Vec<String>,
+    machine: Option<crate::machine::MachineFacts>,
+    version: (Option<String>, Option<String>),
+}
+
+impl State {
+    /// Records one run at `rows` (generating its data first when the
+    /// command needs it) and files it in its group.
+    fn run(
+        &mut self,
+        ctx: &Context<'_>,
+        rows: u64,
+        groups: &mut Vec<Group>,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let size = size_of(rows, ctx.production);
+        let index = groups.iter().position(|g| g.size.rows == rows);
+        let attempt = index.map_or(1, |i| groups[i].attempts.len() as u32 + 1);
+        let t0 = Instant::now();
+        let data = if ctx.needs_data {
+            Some(generate(ctx.settings, (size.scale, None), progress)?)
+        } else {
+            None
+        };
+        let data_secs = t0.elapsed().as_secs_f64();
+        let dir_name = format!("rows-{rows}-run-{attempt}");
+        let dir = ctx.out.join(&dir_name);
+        let t1 = Instant::now();
+        let plan_run = CommandRun {
+            size,
+            columns: None,
+            cap: 0,
+            attempt,
+            dir: dir_name,
+        };
+        let point = record_point(
+            &run_plan(
+                ctx.settings,
+                ctx.pattern,
+                &plan_run,
+                (data.as_deref(), ctx.columns_ref),
+                &dir,
+            ),
+            progress,
+        )?;
+        let secs = t1.elapsed().as_secs_f64();
+        if self.version == (None, None) {
+            self.version = versions(&dir);
+        }
+        self.machine.get_or_insert(point.record.machine.clone());
+        let path = point.report.display().to_string();
+        self.reports.push(path.clone());
+        self.runs.push(BudgetRun {
+            rows,
+            attempt,
+            secs,
+            data_secs,
+            peak_bytes: point.peak_bytes,
+        });
+        self.times.add(rows, secs);
+        if index.is_none() {
+            self.data_times.add(rows, data_secs);
+        }
+        let a = Attempt {
+            peak_bytes: point.peak_bytes,
+            stage_peaks: point.stage_peaks,
+            kept: kept_in_logs(&dir),
+            report: path,
+        };
+        match index {
+            Some(i) => groups[i].attempts.push(a),
+            None => {
+                groups.push(Group {
+                    size,
+                    attempts: vec![a],
+                });
+                groups.sort_by_key(|g| g.size.rows);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs a command sweep within `budget`, predicting at `target_rows` (the
+/// scenario's production rows when `None`).
+pub fn sweep_within(
+    settings: CommandSweepSettings,
+    budget: Duration,
+    target_rows: Option<u64>,
+) -> Result<Exit> {
+    if settings.template.is_empty() {
+        return Err(bad_input(
+            "sweep --budget: no command given (usage: oomlab sweep --budget 2m -- CMD ARGS...)",
+        ));
+    }
+    if !settings.fractions.is_empty() || !settings.columns.is_empty() || settings.point.is_some() {
+        return Err(bad_input(
+            "sweep --budget picks unsampled sizes of rows only: drop --max-ranking-samples-fraction, --columns and --point (or give the sizes with --rows/--scales instead of a budget)",
+        ));
+    }
+    let scenario = Scenario::load(&settings.scenario)?;
+    let production = scenario.scenario.production_sizes().sample_rows.max(1);
+    let target = target_rows.unwrap_or(production);
+    if target < 1 << START_SHIFT {
+        return Err(bad_input(format!(
+            "--production-rows {target}: a budget sweep starts at 1/{} of the target, so it needs at least {} rows",
+            1u64 << START_SHIFT,
+            1u64 << START_SHIFT
+        )));
+    }
+    let size_of = |rows: u64| size_of(rows, production);
+    let pattern = Pattern::new(&settings.stage_pattern)
+        .map_err(|e| bad_input(format!("--stage-pattern {}: {e}", settings.stage_pattern)))?;
+    let needs_data = needs_data(&settings.template, settings.generate_data);
+    let out = settings
+        .out
+        .clone()
+        .unwrap_or_else(|| report::default_out_dir("sweep-command"));
+    let mut progress = Progress::new(settings.quiet);
+    let columns_ref = scenario.scenario.production_sizes().profile_numeric_columns;
+    let usable = crate::preflight::usable_memory()?.0 as f64;
+
+    let clock = Budget::start(budget);
+    let mut groups: Vec<Group> = Vec::new();
+    let mut state = State::default();
+    let ctx = Context {
+        settings: &settings,
+        pattern: &pattern,
+        needs_data,
+        out: &out,
+        columns_ref,
+        production,
+    };
+
+    // The first three sizes, doubling: the fewest a held-out check needs.
+    for shift in (START_SHIFT - 2..=START_SHIFT).rev() {
+        state.run(&ctx, ladder_rows(target, shift), &mut groups, &mut progress)?;
+    }
+    let (reached, half_width) = loop {
+        let Some((v, keep)) = fit_groups(&groups, columns_ref) else {
+            break (false, f64::INFINITY);
+        };
+        let (prediction, h) = at(&v, keep, target);
+        if !settings.quiet {
+            eprintln!(
+                "budget: {} runs at {} sizes, {:.0}s of {:.0}s; at {} rows: {}",
+                groups.iter().map(|g| g.attempts.len()).sum::<usize>(),
+                groups.len(),
+                clock.spent_secs(),
+                budget.as_secs_f64(),
+                format_count(target),
+                prediction.describe()
+            );
+        }
+        if h <= TARGET_HALF_WIDTH {
+            break (true, h);
+        }
+        let largest = groups.last().map_or(0, |g| g.size.rows);
+        let mut sizes: Vec<(u64, bool)> = groups.iter().map(|g| (g.size.rows, true)).collect();
+        // The next size, or the one after it when runs cost mostly their
+        // fixed time and a jump is cheap.
+        for factor in [2, 4] {
+            let next = largest.saturating_mul(factor);
+            if next <= ladder_rows(target, MIN_SHIFT) {
+                let (p, _) = at(&v, keep, next);
+                if p.upper_bytes() * (1.0 + MEMORY_SLACK) <= usable {
+                    sizes.push((next, false));
+                }
+            }
+        }
+        let candidates: Vec<Candidate> = sizes
+            .into_iter()
+            .map(|(rows, repeat)| {
+                let mut hypothetical: Vec<Group> = groups
+                    .iter()
+                    .map(|g| Group {
+                        size: g.size,
+                        attempts: g.attempts.clone(),
+                    })
+                    .collect();
+                let a = expected_attempt(&v, keep, size_of(rows), repeat);
+                match hypothetical.iter_mut().find(|g| g.size.rows == rows) {
+                    Some(g) => g.attempts.push(a),
+                    None => hypothetical.push(Group {
+                        size: size_of(rows),
+                        attempts: vec![a],
+                    }),
+                }
+                let after = fit_groups(&hypothetical, columns_ref)
+                    .map_or(f64::INFINITY, |(v, keep)| at(&v, keep, target).1);
+                let data = if repeat || !needs_data {
+                    0.0
+                } else {
+                    state.data_times.predict(rows)
+                };
+                Candidate {
+                    rows,
+                    repeat,
+                    secs: state.times.predict(rows) + data,
+                    half_width_after: after,
+                }
+            })
+            .collect();
+        match choose(&candidates, h, clock.left_secs()) {
+            Some(c) => state.run(&ctx, c.rows, &mut groups, &mut progress)?,
+            None => break (false, h),
+        }
+    };
+    let spent_secs = clock.spent_secs();
+
+    let sizes: Vec<Size> = groups.iter().map(|g| g.size).collect();
+    let mut points: BTreeMap<&'static str, Vec<Point>> = BTreeMap::new();
+    let State {
+        runs,
+        reports,
+        machine,
+        version,
+        ..
+    } = state;
+    for g in &groups {
+        file_point(&mut points, median_point(g.size, 0, &g.attempts), false);
+    }
+    let argv: Vec<String> = settings
+        .template
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let model = fit_command_model(CommandFit {
+        points,
+        sizes: &sizes,
+        scenario: &LoadedScenario {
+            path: settings.scenario.clone(),
+            scenario: scenario.scenario.clone(),
+        },
+        cache_root: settings
+            .cache_dir
+            .clone()
+            .unwrap_or_else(crate::data::cache::default_cache_root),
+        machine: machine.unwrap_or_default(),
+        versions: version,
+        argv,
+        stage_pattern: settings.stage_pattern.clone(),
+        allocator_env: crate::model::allocator_env(),
+        columns: Vec::new(),
+    })?;
+    write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
+    let v = model.variant("command")?;
+    let prediction = model.predict(v, target, 0);
+    let outcome = BudgetOutcome {
+        budget_secs: budget.as_secs_f64(),
+        spent_secs,
+        target_rows: target,
+        runs,
+        half_width: prediction.interval.map_or(f64::INFINITY, |i| {
+            i.relative_half_width(prediction.peak_bytes)
+        }),
+        prediction,
+        reached_target_width: reached,
+        stopped_because: stop_reason(half_width, reached),
+    };
+    let path: PathBuf = out.join("budget.json");
+    report::write_atomically(&path, &serde_json::to_vec_pretty(&outcome)?)?;
+    println!(
+        "\nBudget {:.0}s: spent {:.1}s on {} runs at {} sizes ({} rows); stopped: {}",
+        outcome.budget_secs,
+        outcome.spent_secs,
+        outcome.runs.len(),
+        sizes.len(),
+        sizes
+            .iter()
+            .map(|s| format_count(s.rows))
+            .collect::<Vec<_>>()
+            .join(", "),
+        outcome.stopped_because
+    );
+    println!(
+        "At {} rows (the target): {}",
+        format_count(target),
+        outcome.prediction.describe()
+    );
+    println!("budget: {}", path.display());
+    Ok(Exit::Ok)
+}
