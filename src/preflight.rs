@@ -56,11 +56,11 @@ pub fn from_model(
     cap: u64,
     sampling: crate::sampling::SamplingMode,
 ) -> Option<Estimate> {
-    let path = crate::model::model_path(None);
-    if !path.is_file() {
-        return None;
-    }
-    let model = crate::model::Model::read(&path).ok()?;
+    // The model `recommend` and `check` would use: ./reports/model.json or
+    // $OOMLAB_MODEL, else the bundled production model, so an installed
+    // oomlab outside a checkout predicts as well as one inside it.
+    let found = crate::model::find_model(None).ok()?;
+    let (model, path) = (found.model, found.path);
     if model.scenario.name != scenario.name {
         return None;
     }

@@ -21,9 +21,6 @@ use crate::runner::{run_child, ChildSpec, RunOptions};
 use crate::scenario::{LoadedScenario, Workload};
 use crate::strategy::{self, Job, Strategy, GENERATE};
 
-/// Where `MAX_RANKING_SAMPLES` is read from when no flag is given.
-pub const MAX_RANKING_SAMPLES_ENV: &str = "MAX_RANKING_SAMPLES";
-
 /// What a replay is asked for, typed once: the command line fills it from
 /// its flags, and the library's own callers (sweeps, gates, fidelity) start
 /// from [`Default`], which holds the same defaults as the flags, instead of
@@ -94,7 +91,8 @@ pub fn plan(
         .cache_dir
         .clone()
         .unwrap_or_else(crate::data::cache::default_cache_root);
-    let (max_ranking_samples, source) = resolve_max_ranking_samples(settings.max_ranking_samples)?;
+    let (max_ranking_samples, source) =
+        crate::settings::resolve_max_ranking_samples(settings.max_ranking_samples)?;
     let memory_mode = settings.memory_mode;
     crate::strategy::memory::check_workload(memory_mode, scenario.scenario.workload())?;
     let strategies = crate::strategy::memory::replayable(memory_mode, strategies)?;
@@ -130,7 +128,7 @@ pub struct ReplayPlan {
     pub scale: f64,
     pub strategies: Vec<&'static dyn Strategy>,
     pub max_ranking_samples: u64,
-    pub max_ranking_samples_source: String,
+    pub max_ranking_samples_source: crate::settings::SettingSource,
     pub interval: Duration,
     pub cache_root: PathBuf,
     /// Run the children with dhat heap profiling (exact heap figures per
@@ -157,24 +155,6 @@ pub struct ReplayPlan {
     pub journal_dir: Option<PathBuf>,
     /// How the children hold their frames (`--memory-mode`), named in the report.
     pub memory_mode: crate::strategy::memory::MemoryMode,
-}
-
-/// Resolves `MAX_RANKING_SAMPLES`: the flag wins over the environment; 0 = no limit.
-pub fn resolve_max_ranking_samples(flag: Option<u64>) -> Result<(u64, String)> {
-    if let Some(v) = flag {
-        return Ok((v, "flag".into()));
-    }
-    match std::env::var(MAX_RANKING_SAMPLES_ENV) {
-        Ok(text) if !text.trim().is_empty() => {
-            let v = text.trim().replace('_', "").parse::<u64>().map_err(|_| {
-                bad_input(format!(
-                    "environment variable {MAX_RANKING_SAMPLES_ENV}={text:?}: expected a non-negative whole number of rows (0 = no limit)"
-                ))
-            })?;
-            Ok((v, "env".into()))
-        }
-        _ => Ok((0, "default".into())),
-    }
 }
 
 /// Parses a comma-separated strategy list (or `all`).
@@ -393,7 +373,7 @@ impl ReplayPlan {
             },
             settings: Settings {
                 max_ranking_samples: self.max_ranking_samples,
-                max_ranking_samples_source: self.max_ranking_samples_source.clone(),
+                max_ranking_samples_source: self.max_ranking_samples_source,
                 interval_ms: self.interval.as_secs_f64() * 1e3,
                 similarity_micro_batch_size: self
                     .similarity
@@ -402,9 +382,9 @@ impl ReplayPlan {
                 similarity_micro_batch_size_source: self
                     .similarity
                     .as_ref()
-                    .map(|r| r.micro_batch_size_source.clone()),
+                    .map(|r| r.micro_batch_size_source),
                 similarity_top_k: self.similarity.as_ref().map(|r| r.knobs.top_k),
-                similarity_top_k_source: self.similarity.as_ref().map(|r| r.top_k_source.clone()),
+                similarity_top_k_source: self.similarity.as_ref().map(|r| r.top_k_source),
                 memory_mode: self.memory_mode,
                 sampling: Some(self.sampling),
                 chunk_rows: Some(self.output.chunk_rows),

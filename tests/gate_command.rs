@@ -432,3 +432,37 @@ fn a_failed_point_under_gate_says_what_failed_not_that_a_sweep_stopped() {
         "its stderr is not shown:\n{stderr}"
     );
 }
+
+/// A baseline's command run by an interpreter without pandas is bad input
+/// (exit 2) naming the interpreter, the module and the README line that
+/// installs it, not a failed pipeline with a traceback (exit 6).
+#[test]
+fn an_interpreter_without_pandas_exits_2_naming_it_and_the_install_line() {
+    let dir = scratch("gate-command-no-pandas");
+    let venv = dir.join("venv");
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let python = venv.join("bin/python");
+    let path = dir.join("baseline.json");
+    let mut b = hand_written();
+    b["commands"][0]["argv"] = serde_json::json!([path_str(&python), PIPELINE, "{rows}"]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&b).unwrap()).unwrap();
+    let out = oomlab(&repo())
+        .args(["gate", "--baseline", path_str(&path), "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(path_str(&python)), "{stderr}");
+    // The fixture imports numpy first, then pandas: whichever is missing first.
+    assert!(
+        stderr.contains("cannot import `numpy`") || stderr.contains("cannot import `pandas`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("README.md:"), "{stderr}");
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+}

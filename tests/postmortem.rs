@@ -382,7 +382,7 @@ fn docker_stats_give_the_limit_the_peak_and_a_picture() {
     let md = pm.md();
     assert!(md.contains("![memory](postmortem.svg)"), "{md}");
     assert!(
-        md.contains("container `airflow-scheduler` peaked at 149.90 GiB"),
+        md.contains("docker stats, `airflow-scheduler`, peaked at 149.90 GiB"),
         "{md}"
     );
     assert!(pm.verdict().contains("(99.9% of the 150.00 GiB limit)"));

@@ -652,6 +652,10 @@ pub struct PostmortemArgs {
     /// the memory curve, instead of `docker stats`.
     #[arg(long, value_name = "FILE")]
     pub prometheus: Option<PathBuf>,
+    /// The container whose series a multi-series curve is read for (default:
+    /// the one the kill names, else the largest that is not the pod total).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
     /// Output directory (default: reports/runs/<time>-postmortem/).
     #[arg(long)]
     pub out: Option<PathBuf>,

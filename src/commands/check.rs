@@ -13,8 +13,8 @@ use oomlab::error::{bad_input, Exit};
 use oomlab::model::advice::{self, budget, describe_limit, validate_headroom, Answer, Budget};
 use oomlab::model::Prediction;
 use oomlab::recommend::{calibration_table, growth_text, load_model, needs_at_least, parse_rows};
-use oomlab::replay::resolve_max_ranking_samples;
 use oomlab::sampling::SamplingMode;
+use oomlab::settings::{resolve_max_ranking_samples, SettingSource};
 use oomlab::strategy;
 use oomlab::units::{format_bytes, format_count};
 
@@ -31,7 +31,7 @@ pub struct CheckOutput {
     pub sampling: SamplingMode,
     pub max_ranking_samples: u64,
     /// Where the planned value came from: `flag`, `env` or `default`.
-    pub max_ranking_samples_source: String,
+    pub max_ranking_samples_source: SettingSource,
     pub prediction: Prediction,
     /// Limit minus predicted peak (negative when over).
     pub margin_bytes: f64,
@@ -128,7 +128,7 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         strategy: args.strategy.clone(),
         sampling,
         max_ranking_samples: cap,
-        max_ranking_samples_source: source.clone(),
+        max_ranking_samples_source: source,
         prediction: prediction.clone(),
         margin_bytes: limit - prediction.peak_bytes,
         would_fit: would_fit.clone(),

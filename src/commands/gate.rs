@@ -25,8 +25,9 @@ use oomlab::gate::run::{
 use oomlab::gate::verdict::{judge_all, Tolerances};
 use oomlab::machine::MachineFacts;
 use oomlab::progress::Progress;
-use oomlab::replay::{parse_strategies, resolve_max_ranking_samples};
+use oomlab::replay::parse_strategies;
 use oomlab::scenario::Scenario;
+use oomlab::settings::resolve_max_ranking_samples;
 use oomlab::sweep::command::{resolve_sizes, Size, Sizes};
 
 /// `oomlab gate`.

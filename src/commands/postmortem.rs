@@ -24,6 +24,7 @@ pub fn postmortem(args: PostmortemArgs) -> Result<Exit> {
         cgroup_dir: args.cgroup_dir.clone(),
         kubernetes: args.kubernetes.clone(),
         prometheus: args.prometheus.clone(),
+        container: args.container.clone(),
     };
     let mut pm = analyze(&inputs)?;
     let out = args

@@ -41,16 +41,12 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
     }
     let model = &loaded.model;
     let variant = model.variant(&variant_name)?;
-    if !variant.sampling_identified() {
-        return Err(bad_input(format!(
-            "{}: the model of `{}` has no sampled runs, so it cannot tell what MAX_RANKING_SAMPLES saves (rerun `oomlab sweep` with --max-ranking-samples-fraction)",
-            loaded.path.display(),
-            variant.name
-        )));
-    }
     let rows_in = parse_rows(args.rows.as_deref(), model)?;
     let budget = budget(args.memory.as_deref())?;
     let limit = budget.bytes as f64 * (1.0 - headroom);
+    if !variant.sampling_identified() {
+        return without_sampled_runs(&loaded, variant, rows_in, limit, args.json);
+    }
     let answer = advice::recommend(model, variant, rows_in, limit)?;
     let prediction = answer.prediction().clone();
     let needs = match &answer {
@@ -165,6 +161,62 @@ pub fn recommend(args: RecommendArgs) -> Result<Exit> {
         )),
         None => Ok(Exit::Ok),
     }
+}
+
+/// A model with no sampled runs cannot say what a cap saves, but it can say
+/// whether the unsampled run fits: then the answer is `MAX_RANKING_SAMPLES=0`
+/// (no cap needed), with why; only when it does not fit is there nothing to
+/// recommend from this model (exit 2: sweep with sampled runs).
+fn without_sampled_runs(
+    loaded: &LoadedModel,
+    variant: &VariantModel,
+    rows_in: u64,
+    limit: f64,
+    json: bool,
+) -> Result<Exit> {
+    let model = &loaded.model;
+    let p = model.predict(variant, rows_in, 0);
+    let why = format!(
+        "the model of `{}` ({}) has no sampled runs, so it cannot tell what a cap would save",
+        variant.name,
+        loaded.path.display()
+    );
+    if p.peak_bytes > limit {
+        return Err(bad_input(format!(
+            "{why}, and unsampled {} rows are predicted to peak at {} (stage {}), over the {} limit: rerun `oomlab sweep` with --max-ranking-samples-fraction (or `sweep -- CMD` with {{max_ranking_samples}}) to measure what a cap saves",
+            format_count(rows_in),
+            format_bytes(p.peak_bytes as u64),
+            p.peak_stage,
+            format_bytes(limit as u64)
+        )));
+    }
+    let reason = format!(
+        "no cap needed: unsampled, {} rows are predicted to peak at {} (stage {}), within the {} limit ({} to spare); {why}",
+        format_count(rows_in),
+        format_bytes(p.peak_bytes as u64),
+        p.peak_stage,
+        format_bytes(limit as u64),
+        format_bytes((limit - p.peak_bytes) as u64)
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "model": loaded.path.display().to_string(),
+                "rows_in": rows_in,
+                "limit_bytes": limit,
+                "max_ranking_samples": 0,
+                "predicted_peak_bytes": p.peak_bytes,
+                "peak_stage": p.peak_stage,
+                "sampling_identified": false,
+                "reason": reason,
+            }))?
+        );
+    } else {
+        println!("MAX_RANKING_SAMPLES=0: {reason}.\n");
+        print!("{}", env_snippet(0, "无需限制"));
+    }
+    Ok(Exit::Ok)
 }
 
 fn print_text(

@@ -213,6 +213,19 @@ pub struct ModelScenario {
     pub production: Sizes,
 }
 
+impl ModelScenario {
+    /// The scenario as a model records it: every model made from a loaded
+    /// scenario (the replay sweep, the command sweep) says it the same way.
+    pub fn of(loaded: &crate::scenario::LoadedScenario) -> Self {
+        ModelScenario {
+            name: loaded.scenario.name.clone(),
+            path: loaded.path.display().to_string(),
+            scenario: loaded.scenario.clone(),
+            production: loaded.scenario.production_sizes(),
+        }
+    }
+}
+
 /// The model of one strategy run one way (`optimized` sampled uniformly, ...).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VariantModel {

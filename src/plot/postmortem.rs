@@ -128,7 +128,10 @@ impl PostmortemChart {
             .container
             .clone()
             .unwrap_or_else(|| "container".into());
-        let title = format!("Memory of {container} up to the kill (docker stats)");
+        let title = format!(
+            "Memory of {container} up to the kill ({})",
+            pm.memory.curve.as_deref().unwrap_or("docker stats")
+        );
         let mut subtitle = format!("peak {}", format_bytes(peak));
         if let Some(l) = limit {
             subtitle += &format!(" of a {} limit", format_bytes(l));

@@ -10,6 +10,7 @@
 //! big the data was, how close memory came to the limit, and (with a model
 //! from `oomlab sweep`) what peak those sizes need and what would have fitted.
 
+pub mod curves;
 mod findings;
 pub mod kill;
 pub mod model;
@@ -71,6 +72,9 @@ pub struct Inputs {
     pub kubernetes: Option<PathBuf>,
     /// `--prometheus`: a range query of `container_memory_working_set_bytes`.
     pub prometheus: Option<PathBuf>,
+    /// `--container`: the series (container) a multi-series curve's figures
+    /// are of; else the one the kill names, else the largest but the pod total.
+    pub container: Option<String>,
 }
 
 /// The write-up's four facts.
@@ -97,8 +101,15 @@ pub struct MemoryFindings {
     pub limit_bytes: Option<u64>,
     /// `flag`, `docker stats`, or `unknown`.
     pub limit_source: String,
-    /// The container the figures are of (the one that used the most memory).
+    /// The container the figures are of (see `curves` for how it was chosen).
     pub container: Option<String>,
+    /// The curve the peak is read from, by its own name (`docker stats`,
+    /// `Prometheus`); `None` when no curve covers the kill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve: Option<String>,
+    /// That curve's file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve_path: Option<String>,
     /// Stats rows read (all containers).
     pub stats_rows: u64,
     pub peak_usage_bytes: Option<u64>,
@@ -209,6 +220,10 @@ pub struct Postmortem {
     /// `--prometheus`) recorded, each fact with its file and line.
     #[serde(default)]
     pub sources: Vec<SourceFindings>,
+    /// Every memory curve given, its chosen series and whether its window
+    /// reaches the kill (a curve that does not is not used for the peak).
+    #[serde(default)]
+    pub curves: Vec<curves::CurveCheck>,
 }
 
 /// `docker stats` refreshes every 5 s by default.
@@ -253,30 +268,64 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         ));
     }
     let model = inputs.model.as_deref().map(model::load).transpose()?;
-    let sources = read_sources(inputs)?;
+    let mut sources = read_sources(inputs)?;
 
-    // Stats rows from both files; the container that used the most memory.
-    let mut all_stats: Vec<StatsPoint> = log.stats.clone();
+    // Each memory curve under its own name; its series chosen and its
+    // window set against the kill, so a curve that cannot describe the
+    // moment of death is said to be so and not used for the peak.
+    let mut docker_points: Vec<StatsPoint> = log.stats.clone();
     if let Some(s) = &stats_scan {
-        all_stats.extend(s.stats.iter().cloned());
+        docker_points.extend(s.stats.iter().cloned());
+    }
+    let mut curves = Vec::new();
+    if !docker_points.is_empty() {
+        curves.push(curves::Curve {
+            source: "docker stats".into(),
+            path: stats_scan
+                .as_ref()
+                .map_or(log.source.path.clone(), |s| s.source.path.clone()),
+            points: docker_points,
+        });
     }
     for s in &sources {
-        all_stats.extend(s.curve.iter().cloned());
+        if !s.curve.is_empty() {
+            curves.push(curves::Curve {
+                source: s.curve_name().into(),
+                path: s.path.clone(),
+                points: s.curve.clone(),
+            });
+        }
     }
-    let stats_rows = all_stats.len() as u64;
-    let container = all_stats
+    let stats_rows = curves.iter().map(|c| c.points.len() as u64).sum();
+    let killed_container = sources.iter().find_map(|s| s.container.clone());
+    let kill_t = log.kill.as_ref().and_then(|k| k.t_unix);
+    let checks = curves::check(
+        curves,
+        inputs.container.as_deref(),
+        killed_container.as_deref(),
+        kill_t,
+    );
+    for s in sources.iter_mut() {
+        if let Some(c) = checks
+            .iter()
+            .find(|c| c.path == s.path && !s.curve.is_empty())
+        {
+            s.settle_peak(c);
+        }
+    }
+    let used = curves::chosen(&checks);
+    let stats: Vec<StatsPoint> = used.map(|c| c.points.clone()).unwrap_or_default();
+    // A limit is a setting, not a reading: the docker stats rows show it
+    // whether or not they reach the kill.
+    let limit_points: Vec<StatsPoint> = checks
         .iter()
-        .max_by_key(|p| p.usage_bytes)
-        .map(|p| p.name.clone());
-    let mut stats: Vec<StatsPoint> = all_stats
-        .into_iter()
-        .filter(|p| Some(&p.name) == container.as_ref())
+        .filter(|c| c.source == "docker stats")
+        .flat_map(|c| c.points.iter().cloned())
         .collect();
-    for (i, p) in stats.iter_mut().enumerate() {
-        p.index = i as u64;
-    }
-
-    let mut memory = memory_findings(inputs, &log, &stats, container, stats_rows);
+    let mut memory = memory_findings(inputs, &log, &stats, &limit_points, stats_rows);
+    memory.container = used.and_then(|c| c.series.clone());
+    memory.curve = used.map(|c| c.source.clone());
+    memory.curve_path = used.map(|c| c.path.clone());
     // A limit another source recorded wins over the one `docker stats` shows
     // (it is the cgroup's own, or the pod spec's), never over the flag.
     if memory.limit_source != "flag" {
@@ -374,6 +423,7 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         stats_interval_s: inputs.stats_interval_s,
         pictures: Vec::new(),
         sources,
+        curves: checks,
     };
     pm.verdict = verdict::verdict(&pm);
     Ok(pm)
@@ -402,16 +452,20 @@ fn memory_findings(
     inputs: &Inputs,
     log: &LogAnalysis,
     stats: &[StatsPoint],
-    container: Option<String>,
+    limit_points: &[StatsPoint],
     stats_rows: u64,
 ) -> MemoryFindings {
-    let stats_limit = stats.iter().map(|p| p.limit_bytes).max().filter(|l| *l > 0);
+    let stats_limit = limit_points
+        .iter()
+        .map(|p| p.limit_bytes)
+        .max()
+        .filter(|l| *l > 0);
     let (limit_bytes, limit_source) = match (inputs.memory_limit, stats_limit) {
         (Some(l), _) => (Some(l), "flag"),
         (None, Some(l)) => (Some(l), "docker stats"),
         (None, None) => (None, "unknown"),
     };
-    let peak = stats.iter().max_by_key(|p| p.usage_bytes);
+    let peak = curves::first_max(stats);
     let kill_t = log.kill.as_ref().and_then(|k| k.t_unix);
     let last_before_kill = kill_t.and_then(|k| {
         stats
@@ -423,7 +477,9 @@ fn memory_findings(
     MemoryFindings {
         limit_bytes,
         limit_source: limit_source.into(),
-        container: container.filter(|c| !c.is_empty()),
+        container: None,
+        curve: None,
+        curve_path: None,
         stats_rows,
         peak_usage_bytes: peak.map(|p| p.usage_bytes),
         peak_t_unix: peak.and_then(|p| p.t_unix),

@@ -205,23 +205,65 @@ pub fn render_markdown(pm: &Postmortem) -> String {
             );
         }
     }
-    if m.stats_rows == 0 {
-        let _ = writeln!(md, "- No `docker stats` rows were found.");
-    } else {
+    if pm.curves.is_empty() {
         let _ = writeln!(
             md,
-            "- `docker stats`: {} rows; container `{}` peaked at {}{}{}.",
-            m.stats_rows,
-            m.container.as_deref().unwrap_or("?"),
-            m.peak_usage_bytes.map(format_bytes).unwrap_or_default(),
+            "- No memory curve was given or found (`docker stats` rows, `--prometheus`)."
+        );
+    }
+    for c in &pm.curves {
+        let _ = writeln!(
+            md,
+            "- {} (`{}`): {} rows{}{}.",
+            c.source,
+            c.path,
+            c.rows,
+            c.series
+                .as_deref()
+                .map(|s| format!(" of `{s}`"))
+                .unwrap_or_default(),
+            match (c.covers_kill, c.used) {
+                (Some(true), _) => ", covering the kill".to_string(),
+                (Some(false), _) | (_, false) => {
+                    format!("; {}", c.note.as_deref().unwrap_or("not used"))
+                }
+                (None, true) => c
+                    .note
+                    .as_deref()
+                    .map(|n| format!("; {n}"))
+                    .unwrap_or_default(),
+            }
+        );
+        if let Some(note) = &c.series_note {
+            let _ = writeln!(md, "  - {note}.");
+        }
+    }
+    if let (Some(curve), Some(peak)) = (&m.curve, m.peak_usage_bytes) {
+        let _ = writeln!(
+            md,
+            "- Peak: {curve}{} peaked at {}{}{}.",
+            m.container
+                .as_deref()
+                .map(|c| format!(", `{c}`,"))
+                .unwrap_or_default(),
+            format_bytes(peak),
             at_time(m.peak_t_unix),
             m.peak_pct_of_limit
                 .map(|p| format!(" ({p:.1}% of the limit)"))
                 .unwrap_or_default()
         );
         if let Some(b) = m.last_usage_before_kill_bytes {
-            let _ = writeln!(md, "- Last reading before the kill: {}.", format_bytes(b));
+            let _ = writeln!(
+                md,
+                "- Last {curve} reading before the kill: {}.",
+                format_bytes(b)
+            );
         }
+    } else if !pm.curves.is_empty() {
+        let _ = writeln!(
+            md,
+            "- No curve covers the kill: no peak at death is given; the advice rests on the log and the limit."
+        );
     }
     let _ = writeln!(md);
 

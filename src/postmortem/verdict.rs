@@ -146,14 +146,28 @@ pub(super) fn verdict(pm: &Postmortem) -> String {
     if let Some(peak) = m.peak_usage_bytes {
         let _ = write!(
             v,
-            "docker stats peaked at {}{}",
+            "{} peaked at {}{}{}",
+            m.curve.as_deref().unwrap_or("memory"),
             format_bytes(peak),
+            m.container
+                .as_deref()
+                .map(|c| format!(" in `{c}`"))
+                .unwrap_or_default(),
             at_time(m.peak_t_unix)
         );
         if let (Some(l), Some(p)) = (m.limit_bytes, m.peak_pct_of_limit) {
             let _ = write!(v, " ({p:.1}% of the {} limit)", format_bytes(l));
         }
         v.push_str(". ");
+    }
+    for c in pm.curves.iter().filter(|c| c.covers_kill == Some(false)) {
+        let _ = write!(
+            v,
+            "The {} curve (`{}`) {}, so its peak is not the pipeline's at death and is not used. ",
+            c.source,
+            c.path,
+            c.note.as_deref().unwrap_or("does not cover the kill")
+        );
     }
     if let Some(model) = &pm.model {
         if let (Some(limit), Some(p)) = (model.limit_bytes, model.predicted.get("optimized")) {

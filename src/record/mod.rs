@@ -33,6 +33,7 @@ use crate::runner::{
     run_child, ChildSpec, LineMarker, Marker, OutputStages, RunOptions, StageSource,
 };
 use crate::scenario::Sizes;
+use crate::settings::SettingSource;
 use crate::units::format_bytes;
 use pattern::Pattern;
 
@@ -273,8 +274,8 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
         "user_columns": facts.user_feature_columns.unwrap_or(0),
     }))?;
     let (mrs, mrs_source) = match facts.sampling {
-        Some((_, to)) => (to, "log"),
-        None => (0, "unknown"),
+        Some((_, to)) => (to, SettingSource::Log),
+        None => (0, SettingSource::Unknown),
     };
     Ok(Report {
         schema_version: SCHEMA_VERSION,
@@ -296,7 +297,7 @@ pub fn record(plan: &RecordPlan, progress: &mut Progress) -> Result<Report> {
         },
         settings: Settings {
             max_ranking_samples: mrs,
-            max_ranking_samples_source: mrs_source.into(),
+            max_ranking_samples_source: mrs_source,
             interval_ms: plan.interval.as_secs_f64() * 1e3,
             command_point: plan.point.clone(),
             ..Settings::default()

@@ -90,8 +90,8 @@ pub struct ScenarioInfo {
 pub struct Settings {
     /// `MAX_RANKING_SAMPLES` in force (0 = no limit).
     pub max_ranking_samples: u64,
-    /// Where that value came from: `flag`, `env` or `default`.
-    pub max_ranking_samples_source: String,
+    /// Where that value came from (`flag`, `env`, `.env`, `default`, ...).
+    pub max_ranking_samples_source: crate::settings::SettingSource,
     /// Sampling interval of the RSS timeline.
     pub interval_ms: f64,
     /// `SIMILARITY_MICRO_BATCH_SIZE` in force (similarity scenarios only).
@@ -99,13 +99,13 @@ pub struct Settings {
     pub similarity_micro_batch_size: Option<u64>,
     /// Where it came from: `flag`, `env` or `scenario`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub similarity_micro_batch_size_source: Option<String>,
+    pub similarity_micro_batch_size_source: Option<crate::settings::SettingSource>,
     /// `SIMILARITY_TOP_K` in force (similarity scenarios only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity_top_k: Option<u64>,
     /// Where it came from: `flag`, `env` or `scenario`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub similarity_top_k_source: Option<String>,
+    pub similarity_top_k_source: Option<crate::settings::SettingSource>,
     /// How the replay held its frames: `polars`, or `pandas` (figures in
     /// pandas' bytes; see `strategy::memory`). Reports without it are `polars`.
     #[serde(default)]

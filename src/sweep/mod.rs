@@ -198,7 +198,7 @@ pub fn base_plan(
         ..Default::default()
     };
     let mut plan = crate::replay::plan(command, &settings, strategies)?;
-    plan.max_ranking_samples_source = command.to_string();
+    plan.max_ranking_samples_source = crate::settings::SettingSource::Harness;
     Ok(plan)
 }
 
@@ -692,12 +692,7 @@ pub fn build_model(
         schema_version: MODEL_SCHEMA_VERSION,
         oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
         created_at: report::utc_now_rfc3339(),
-        scenario: ModelScenario {
-            name: scenario.scenario.name.clone(),
-            path: scenario.path.display().to_string(),
-            scenario: scenario.scenario.clone(),
-            production: scenario.scenario.production_sizes(),
-        },
+        scenario: ModelScenario::of(scenario),
         scales: scales.to_vec(),
         cache_root: absolute(cache_root),
         allocator,

@@ -19,6 +19,7 @@ use crate::progress::Progress;
 use crate::report::{self, utc_now_rfc3339, Report, RunRecord};
 use crate::sampling::SamplingMode;
 use crate::scenario::{LoadedScenario, Workload};
+use crate::settings::SettingSource;
 use crate::strategy::similarity::{Knobs, ResolvedKnobs};
 use crate::strategy::{self, Strategy};
 use crate::table::Table;
@@ -106,11 +107,11 @@ pub fn sweep(args: &SweepSettings, scenario: &LoadedScenario) -> Result<Exit> {
                 micro_batch_size: b,
                 top_k: knobs.top_k,
             },
-            micro_batch_size_source: "sweep".into(),
+            micro_batch_size_source: SettingSource::Harness,
             top_k_source: plan
                 .similarity
                 .as_ref()
-                .map_or("scenario".into(), |r| r.top_k_source.clone()),
+                .map_or(SettingSource::Scenario, |r| r.top_k_source),
         });
         let dir = out
             .join(format!("scale-{largest}"))

@@ -123,6 +123,7 @@ fn read_pod_json(path: &Path) -> Result<SourceFindings> {
                 if reason == "OOMKilled" && out.kill.is_none() {
                     out.kill = Some(fact);
                     killed_container = Some(name.to_string());
+                    out.container = Some(name.to_string());
                 } else {
                     out.facts.push(fact);
                 }
@@ -222,6 +223,7 @@ fn read_describe(path: &Path) -> Result<SourceFindings> {
             };
             if reason == "OOMKilled" && out.kill.is_none() {
                 out.kill = Some(fact);
+                out.container = Some(container.to_string());
             } else {
                 out.facts.push(fact);
             }

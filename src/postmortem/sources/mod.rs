@@ -76,9 +76,17 @@ pub struct SourceFindings {
     pub lines: u64,
     /// ...and how many said something the write-up uses.
     pub recognized: u64,
+    /// The container this source says was killed (a pod's OOMKilled
+    /// status), so a multi-series curve's figures can be of that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     /// A memory curve (Prometheus), as the `docker stats` timeline takes it.
     #[serde(skip)]
     pub curve: Vec<StatsPoint>,
+    /// Each series' peak as a fact with its line, so the peak cited is that
+    /// of the series the postmortem chose ([`SourceFindings::settle_peak`]).
+    #[serde(skip)]
+    pub series_peaks: Vec<(String, Fact)>,
 }
 
 impl SourceFindings {
@@ -95,6 +103,30 @@ impl SourceFindings {
             path: self.path.clone(),
             line,
             text: text.trim().chars().take(300).collect(),
+        }
+    }
+
+    /// The name every sentence gives this source's memory curve.
+    pub fn curve_name(&self) -> &'static str {
+        match self.source.as_str() {
+            "prometheus" => "Prometheus",
+            "cgroup" => "cgroup",
+            _ => "memory curve",
+        }
+    }
+
+    /// Makes the peak this source cites that of the series the postmortem
+    /// chose (`check`), at the same time printed everywhere, and says when
+    /// the curve does not cover the kill.
+    pub fn settle_peak(&mut self, check: &super::curves::CurveCheck) {
+        let series = check.series.clone().unwrap_or_default();
+        if let Some((_, fact)) = self.series_peaks.iter().find(|(n, _)| *n == series) {
+            self.peak = Some(fact.clone());
+        }
+        if let (Some(peak), Some(note)) = (self.peak.as_mut(), &check.note) {
+            if check.covers_kill == Some(false) {
+                peak.what = format!("{} — {note}", peak.what);
+            }
         }
     }
 

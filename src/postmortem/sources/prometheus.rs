@@ -43,18 +43,12 @@ pub fn read(path: &Path) -> Result<SourceFindings> {
         .and_then(Value::as_array)
         .ok_or_else(|| bad("line 1: no data.result array in the query result".into()))?;
     // cAdvisor also reports the pod's cgroup (container="") and the pause
-    // container ("POD"); they double-count the real container.
-    let real = |s: &&Value| {
-        let c = s.pointer("/metric/container").and_then(Value::as_str);
-        !matches!(c, Some("") | Some("POD"))
-    };
-    let series: Vec<&Value> = if result.iter().any(|s| real(&s)) {
-        result.iter().filter(real).collect()
-    } else {
-        result.iter().collect()
-    };
+    // container ("POD"): kept in the curve, under those names, so the
+    // postmortem can say it skipped them (`curves` never adds them to a
+    // container's series).
+    let series: Vec<&Value> = result.iter().collect();
     let mut index = 0u64;
-    let mut peak: Option<(u64, f64, String)> = None;
+    let mut peaks: Vec<(String, u64, f64)> = Vec::new();
     for s in series {
         let m = s.get("metric");
         let label = |k: &str| m.and_then(|m| m.get(k)).and_then(Value::as_str);
@@ -86,8 +80,12 @@ pub fn read(path: &Path) -> Result<SourceFindings> {
             }
             let bytes = v.round() as u64;
             out.recognized += 1;
-            if peak.as_ref().is_none_or(|(b, _, _)| bytes > *b) {
-                peak = Some((bytes, t, name.clone()));
+            // Each series' first sample at its highest value: the time
+            // every sentence prints for that peak.
+            match peaks.iter_mut().find(|(n, _, _)| *n == name) {
+                Some(p) if bytes > p.1 => *p = (name.clone(), bytes, t),
+                Some(_) => {}
+                None => peaks.push((name.clone(), bytes, t)),
             }
             out.curve.push(StatsPoint {
                 index,
@@ -100,23 +98,36 @@ pub fn read(path: &Path) -> Result<SourceFindings> {
             index += 1;
         }
     }
-    if let Some((bytes, t, name)) = peak {
+    for (name, bytes, t) in &peaks {
         // Prometheus writes values as strings: the peak's own text finds its line.
         let raw = format!("{bytes}");
         let line = line_holding(&text, &[&raw]);
-        out.peak = Some(Fact {
+        let fact = Fact {
             what: format!(
                 "working set peaked at {} in `{name}` at {}",
-                format_bytes(bytes),
-                super::super::format_unix(t)
+                format_bytes(*bytes),
+                super::super::format_unix(*t)
             ),
-            bytes: Some(bytes),
+            bytes: Some(*bytes),
             at: out.at(line, &line_text(&text, line)),
-        });
+        };
+        out.series_peaks.push((name.clone(), fact));
+    }
+    // Until the postmortem chooses a series: the largest container's.
+    let pod_level = |n: &str| n.is_empty() || n == "POD";
+    out.peak = out
+        .series_peaks
+        .iter()
+        .filter(|(n, _)| !pod_level(n))
+        .max_by_key(|(_, f)| f.bytes)
+        .or_else(|| out.series_peaks.first())
+        .map(|(_, f)| f.clone());
+    if !peaks.is_empty() {
         out.facts.push(Fact {
             what: format!(
-                "{} samples of container_memory_working_set_bytes",
-                out.curve.len()
+                "{} samples of container_memory_working_set_bytes in {} series",
+                out.curve.len(),
+                peaks.len()
             ),
             bytes: None,
             at: out.at(None, ""),
@@ -142,7 +153,7 @@ mod tests {
         )
         .unwrap();
         let f = read(&path).unwrap();
-        assert_eq!(f.curve.len(), 3);
+        assert_eq!(f.curve.len(), 4, "the pod's series kept, by name");
         let peak = f.peak.unwrap();
         assert_eq!(peak.bytes, Some(5000));
         assert_eq!(peak.at.line, Some(3));

@@ -36,6 +36,7 @@ use crate::error::bad_input;
 use crate::probe::{Detail, Probe};
 use crate::protocol::OutputSummary;
 use crate::scenario::SimilaritySpec;
+use crate::settings::SettingSource;
 
 /// Environment variable the pipeline reads its micro-batch size from.
 pub const MICRO_BATCH_ENV: &str = "SIMILARITY_MICRO_BATCH_SIZE";
@@ -72,9 +73,9 @@ pub struct ResolvedKnobs {
     /// The values the children run with.
     pub knobs: Knobs,
     /// Source of the micro-batch size.
-    pub micro_batch_size_source: String,
+    pub micro_batch_size_source: SettingSource,
     /// Source of the top K.
-    pub top_k_source: String,
+    pub top_k_source: SettingSource,
 }
 
 impl Knobs {
@@ -88,7 +89,7 @@ impl Knobs {
 }
 
 /// Resolves one knob: the flag wins over the environment, which wins over the scenario.
-fn resolve_one(flag: Option<u64>, env: &str, default: u64) -> Result<(u64, String)> {
+fn resolve_one(flag: Option<u64>, env: &str, default: u64) -> Result<(u64, SettingSource)> {
     if let Some(v) = flag {
         if v == 0 {
             return Err(bad_input(format!(
@@ -96,7 +97,7 @@ fn resolve_one(flag: Option<u64>, env: &str, default: u64) -> Result<(u64, Strin
                 env.to_ascii_lowercase().replace('_', "-")
             )));
         }
-        return Ok((v, "flag".into()));
+        return Ok((v, SettingSource::Flag));
     }
     match std::env::var(env) {
         Ok(text) if !text.trim().is_empty() => {
@@ -111,9 +112,9 @@ fn resolve_one(flag: Option<u64>, env: &str, default: u64) -> Result<(u64, Strin
                         "environment variable {env}={text:?}: expected a positive whole number"
                     ))
                 })?;
-            Ok((v, "env".into()))
+            Ok((v, SettingSource::Env))
         }
-        _ => Ok((default, "scenario".into())),
+        _ => Ok((default, SettingSource::Scenario)),
     }
 }
 
@@ -564,7 +565,7 @@ mod tests {
         };
         let r = resolve_knobs(Some(&spec), Some(20), None).unwrap().unwrap();
         assert_eq!(r.knobs.micro_batch_size, 20);
-        assert_eq!(r.micro_batch_size_source, "flag");
+        assert_eq!(r.micro_batch_size_source, SettingSource::Flag);
         assert!(resolve_knobs(Some(&spec), Some(0), None).is_err());
         assert!(resolve_knobs(None, Some(20), None).unwrap().is_none());
     }

@@ -129,12 +129,7 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
         schema_version: MODEL_SCHEMA_VERSION,
         oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
         created_at: report::utc_now_rfc3339(),
-        scenario: ModelScenario {
-            name: scenario.scenario.name.clone(),
-            path: scenario.path.display().to_string(),
-            scenario: scenario.scenario.clone(),
-            production: scenario.scenario.production_sizes(),
-        },
+        scenario: ModelScenario::of(scenario),
         scales: scales.clone(),
         cache_root,
         allocator: "the command's own (not chosen by oomlab)".into(),

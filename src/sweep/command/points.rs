@@ -16,8 +16,8 @@ use crate::model::Point;
 use crate::progress::Progress;
 use crate::record::pattern::Pattern;
 use crate::record::{record, RecordPlan, StageStream};
-use crate::replay::MAX_RANKING_SAMPLES_ENV;
 use crate::report::{self, Report, RunStatus};
+use crate::settings::MAX_RANKING_SAMPLES_ENV;
 use crate::units::format_count;
 
 /// How one point of a command is recorded: what the sweep and the command
@@ -114,7 +114,13 @@ pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<Poi
     let report = record(&record_plan, progress)?;
     crate::summary::write_report_dir(&report, &plan.out)?;
     let path = plan.out.join("report.json");
-    let run = completed(&report, size.rows, plan.cap, &path, plan.sweep.is_some())?;
+    let run = match completed(&report, size.rows, plan.cap, &path, plan.sweep.is_some()) {
+        Ok(run) => run,
+        Err(e) => {
+            let tail = report.runs.first().map_or(&[][..], |r| &r.stderr_tail[..]);
+            return Err(missing_module(plan.template, tail).unwrap_or(e));
+        }
+    };
     let stage_peaks = stage_peaks_of(run);
     let peak_bytes = run.peak_bytes.unwrap_or(0);
     Ok(PointRun {
@@ -286,4 +292,80 @@ fn completed<'a>(
             }
         ),
     ))
+}
+
+/// The README line that installs the pandas reference's Python packages,
+/// found in the README compiled in (so the number stays true as it is edited).
+fn readme_install_line() -> (usize, &'static str) {
+    const README: &str = include_str!("../../../README.md");
+    README
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("pip install -r scenarios/pandas/requirements.txt"))
+        .map_or(
+            (
+                0,
+                "python3 -m pip install -r scenarios/pandas/requirements.txt",
+            ),
+            |(i, l)| (i + 1, l.split("  #").next().unwrap_or(l).trim()),
+        )
+}
+
+/// A command that died because its interpreter lacks a module is bad input
+/// (exit 2), not a failed pipeline: the message names the interpreter as
+/// given and as found on `PATH`, the module, and how to install it, instead
+/// of leaving a Python traceback to be read as a regression.
+pub fn missing_module(template: &[OsString], stderr_tail: &[String]) -> Option<anyhow::Error> {
+    let module = stderr_tail.iter().rev().find_map(|l| {
+        let rest = l.split("ModuleNotFoundError: No module named ").nth(1)?;
+        let name = rest.trim().trim_matches(|c| c == '\'' || c == '"');
+        Some(name.split('.').next().unwrap_or(name).to_string())
+    })?;
+    let interpreter = template.first()?.to_string_lossy().into_owned();
+    let found = which(&interpreter)
+        .map(|p| format!(" ({})", p.display()))
+        .unwrap_or_default();
+    let install = if ["pandas", "numpy", "pyarrow"].contains(&module.as_str()) {
+        let (line, text) = readme_install_line();
+        format!("the README installs it for the pandas reference (README.md:{line}: `{text}`), or `{interpreter} -m pip install {module}`")
+    } else {
+        format!("install it with `{interpreter} -m pip install {module}`")
+    };
+    Some(crate::error::bad_input(format!(
+        "the interpreter `{interpreter}`{found} cannot import `{module}` (ModuleNotFoundError), which the command needs: {install}; or name an interpreter that has it"
+    )))
+}
+
+/// `program` as the shell would find it on `PATH` (itself when it has a slash).
+fn which(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_module_names_interpreter_module_and_install_line() {
+        let tail = vec![
+            "Traceback (most recent call last):".to_string(),
+            "ModuleNotFoundError: No module named 'pandas'".to_string(),
+        ];
+        let e = missing_module(&[OsString::from("/opt/py/bin/python3")], &tail)
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("`/opt/py/bin/python3`") && e.contains("`pandas`"),
+            "{e}"
+        );
+        let (line, text) = readme_install_line();
+        assert!(line > 0 && e.contains(&format!("README.md:{line}")), "{e}");
+        assert!(text.contains("requirements.txt"), "{text}");
+        assert!(missing_module(&[OsString::from("python3")], &["boom".to_string()]).is_none());
+    }
 }
