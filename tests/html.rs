@@ -282,7 +282,7 @@ fn a_postmortem_page_shows_the_curve_to_the_kill_the_facts_and_the_cap() {
     let out = run(&[
         "postmortem",
         "--log",
-        "tests/fixtures/logs/v2_unsampled_killed_150gb.log",
+        "tests/fixtures/logs/legacy_killed_mid_merge.log",
         "--docker-stats",
         "tests/fixtures/logs/docker_stats.txt",
         "--out",
@@ -309,11 +309,11 @@ fn a_postmortem_page_shows_the_curve_to_the_kill_the_facts_and_the_cap() {
     let text = seen["text"].as_str().unwrap();
     // Each fact with the line it was read from, and the cap with its .env.
     for needle in [
-        "11,873,402",
-        "log line 3",
-        "Ranking samples: 11873402 rows before optimization",
-        "log line 8",
-        "MAX_RANKING_SAMPLES=9400000",
+        "8,532,146",
+        "log line 72",
+        "Ranking samples: 8532146 rows before optimization",
+        "log line 80",
+        "MAX_RANKING_SAMPLES=6800000",
         "cat >> .env << EOF",
     ] {
         assert!(text.contains(needle), "postmortem page lacks {needle:?}");

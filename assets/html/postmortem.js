@@ -37,10 +37,10 @@ OOMLAB.run(function (main, body) {
       what: "memory",
       xLabel: c.timed ? "time since the first reading" : "time (row number x the stats interval)"
     });
-    main.appendChild(el("p", { class: "note" }, "docker stats readings of " + c.container + (c.timed ? "" : " (rows without times, spaced by --stats-interval)") + "." +
+    main.appendChild(el("p", { class: "note" }, c.source + " readings of " + c.container + (c.path ? " (" + c.path + ")" : "") + (c.timed ? "" : ", rows without times spaced by --stats-interval") + "." +
       (c.unplaced ? " The log's times (stages, the kill) fall outside these readings, so they are not placed on the curve: is the stats file of the same run?" : "")));
   } else {
-    main.appendChild(el("p", { class: "note" }, "No memory curve: no docker stats readings were given (--docker-stats)."));
+    main.appendChild(el("p", { class: "note" }, "No memory curve: none was given (--docker-stats, --prometheus), or none reaches the kill (the verdict says which)."));
   }
 
   main.appendChild(el("h2", null, "The facts, and where each was read"));

@@ -22,6 +22,9 @@ struct Curve {
     /// Whether the readings carried their own times.
     timed: bool,
     container: String,
+    /// The curve's own name (`docker stats`, `Prometheus`) and file.
+    source: String,
+    path: Option<String>,
     /// Stage log lines placed on the curve: (seconds, stage).
     stages: Vec<(f64, String)>,
     kill_t_s: Option<f64>,
@@ -214,6 +217,12 @@ fn curve(pm: &Postmortem) -> Option<Curve> {
             .container
             .clone()
             .unwrap_or_else(|| "container".into()),
+        source: pm
+            .memory
+            .curve
+            .clone()
+            .unwrap_or_else(|| "docker stats".into()),
+        path: pm.memory.curve_path.clone(),
         stages,
         kill_t_s: kill_t.map(|k| (k - t0).max(0.0)),
         unplaced,
@@ -325,7 +334,7 @@ pub fn page(pm: &Postmortem, source: &str) -> Page {
     let mut notes = Vec::new();
     if pm.stats.len() < 2 {
         notes.push(
-            "No memory curve: the log holds no docker stats readings (pass --docker-stats).".into(),
+            "No memory curve reaching the kill: pass --docker-stats or --prometheus readings of the killed run.".into(),
         );
     }
     if let Some(why) = &pm.kill_not_used {
