@@ -21,6 +21,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// One subcommand per job a user brings to oomlab. Parsed once per process,
+/// so the size of its largest variant (`sweep`'s many flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replay legacy and optimized ranking prep side by side and write a report.
