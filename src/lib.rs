@@ -28,6 +28,7 @@ pub mod fidelity;
 pub mod gate;
 pub mod interrupt;
 pub mod journal;
+pub mod lines;
 pub mod machine;
 pub mod model;
 pub mod plot;

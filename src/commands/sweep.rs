@@ -58,8 +58,14 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             force: args.force,
             quiet: args.quiet,
             point: args.point,
+            lines: args.lines,
         };
         if let Some(emit) = emit {
+            if args.lines {
+                return Err(bad_input(
+                    "--lines with --emit: the pods run the kernel points only; trace on one machine (`oomlab sweep --lines -- CMD`)",
+                ));
+            }
             let flags = CommandFlags {
                 rows: args.rows.clone().unwrap_or_default(),
                 scales: args.scales.clone(),
@@ -68,6 +74,11 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             return emit_command(&settings, &flags, &emit);
         }
         return oomlab::sweep::command::sweep(settings);
+    }
+    if args.lines {
+        return Err(bad_input(
+            "--lines is for a command sweep (`oomlab sweep --lines -- python3 prep.py ...`): the replay is oomlab's own code",
+        ));
     }
     if args.point.is_some() {
         return Err(bad_input(

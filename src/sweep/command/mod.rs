@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 mod fit;
+mod lines;
 mod points;
 mod template;
 
@@ -29,8 +30,8 @@ use crate::report::{self};
 use crate::scenario::{validate_scale, LoadedScenario, Scenario};
 pub use fit::{fit_command_model, write_command_model, CommandFit};
 pub use points::{
-    file_point, kept_in_logs, median_point, record_point, stage_peaks_of, Attempt, PointPlan,
-    PointRun,
+    file_point, kept_in_logs, median_point, point_command, record_point, stage_peaks_of, Attempt,
+    PointPlan, PointRun,
 };
 pub use template::{needs_data, parse_rows, substitute, uses_placeholders, versions, PLACEHOLDERS};
 
@@ -80,6 +81,9 @@ pub struct CommandSweepSettings {
     /// Run only this run of [`command_runs`] and write its report (a pod of
     /// an emitted sweep); no fit.
     pub point: Option<usize>,
+    /// Also trace each size once under memray and fit each line's bytes
+    /// (`--lines`, [`crate::lines`]).
+    pub lines: bool,
 }
 
 /// One run of a command sweep: a size, a cap and which repeat, and its
@@ -247,6 +251,7 @@ fn run_plan<'a>(
 /// the tables and the picture into the sweep's directory.
 pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
     let (scenario, sizes) = plan_command_sweep(&settings)?;
+    let mut traced = lines::LinePoints::new(&settings)?;
     let needs_data = needs_data(&settings.template, settings.generate_data);
     let argv_template: Vec<String> = settings
         .template
@@ -325,6 +330,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         if version == (None, None) {
             version = versions(&dir);
         }
+        traced.keep(run, data, &point);
         machine.get_or_insert(point.record.machine.clone());
         let path = point.report.display().to_string();
         reports.push(path.clone());
@@ -367,6 +373,8 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         columns: settings.columns.clone(),
     })?;
     write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
+    let production_rows = scenario.scenario.production_sizes().sample_rows;
+    traced.trace(&settings, &pattern, (columns_ref, production_rows), &out)?;
     Ok(Exit::Ok)
 }
 
