@@ -97,6 +97,10 @@ def main(argv):
             }
         )
     meta = reader.metadata
+    if len(hwm) < len(snapshots):
+        # memray stops aggregating at the last allocation record: after it
+        # the heap only stands, at each snapshot's own heap figure.
+        hwm.extend(s[2] for s in snapshots[len(hwm):])
     if len(hwm) == len(snapshots) + 1:
         # The interval after the last snapshot ends with the run.
         snapshots.append([int(meta.end_time.timestamp() * 1000), 0, 0])

@@ -2,9 +2,9 @@
 //! row at a stage's peak, and which lines' costs changed between two
 //! versions of the code.
 //!
-//! The fit is the stage model's own ([`crate::model::fit`]): fitted on every
-//! size but the largest, which is held out and predicted, so a site's figure
-//! is checked the way a stage's is.
+//! The fit is the stage model's own ([`crate::model::fit`]), on every size;
+//! a second fit on every size but the largest predicts it, so a line's
+//! figure is checked the way a stage's is.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,12 +27,12 @@ pub struct SiteFit {
     pub site: Site,
     /// Bytes at the stage's peak at each size (0: not holding memory there).
     pub bytes: Vec<u64>,
-    /// Fitted bytes per row loaded.
+    /// Bytes per row loaded, fitted on every size.
     pub bytes_per_row: f64,
     /// The fit's value at zero rows, bytes.
     pub fixed_bytes: f64,
-    /// The largest size predicted by the fit on the others, and measured
-    /// (`None` with fewer than three sizes).
+    /// The largest size as predicted by a fit on the others, and as
+    /// measured (`None` with fewer than three sizes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_out: Option<(f64, u64)>,
 }
@@ -194,8 +194,9 @@ pub fn fit_sites(sized: &[SizedLines], memray: &str, python: &str) -> LinesModel
     }
 }
 
-/// A line fitted on every size but the largest (all of them with fewer than
-/// three), the largest held out.
+/// A line fitted on every size (its cost per row, as the stage tables fit
+/// theirs), and checked by a fit on every size but the largest predicting
+/// the largest (with three sizes or more).
 fn fit_one(site: Site, rows: &[u64], bytes: Vec<u64>) -> SiteFit {
     let obs: Vec<Observation> = rows
         .iter()
@@ -206,18 +207,16 @@ fn fit_one(site: Site, rows: &[u64], bytes: Vec<u64>) -> SiteFit {
             peak: b as f64,
         })
         .collect();
-    let held = obs.len() >= 3;
-    let fitted = if held {
-        &obs[..obs.len() - 1]
-    } else {
-        &obs[..]
-    };
-    let (per_row, fixed) = match fit(fitted) {
+    let line = |points: &[Observation]| match fit(points) {
         Ok(f) => (f.bytes_per_row_in + f.bytes_per_row_kept, f.fixed_bytes),
         Err(_) => (0.0, 0.0),
     };
-    let held_out = match (held, obs.last(), bytes.last()) {
-        (true, Some(o), Some(&b)) => Some((fixed + per_row * o.rows_in, b)),
+    let (per_row, fixed) = line(&obs);
+    let held_out = match (obs.split_last(), bytes.last()) {
+        (Some((last, rest)), Some(&b)) if rest.len() >= 2 => {
+            let (a, f) = line(rest);
+            Some((f + a * last.rows_in, b))
+        }
         _ => None,
     };
     SiteFit {
