@@ -358,9 +358,10 @@ fn planted_copy_under(major: u32) {
     );
     let script = dir.join("with_copy.py");
     std::fs::write(&script, &planted).unwrap();
+    // The planted line, not legacy's own `samples.copy()` above it.
     let copy_line = planted
         .lines()
-        .position(|l| l.contains("working = samples.copy()"))
+        .rposition(|l| l.contains("working = samples.copy()"))
         .unwrap()
         + 1;
     let mut b: serde_json::Value =
