@@ -361,6 +361,8 @@ fn planted_copy_under(major: u32) {
     // The planted line, not legacy's own `samples.copy()` above it.
     let copy_line = planted
         .lines()
+        .collect::<Vec<_>>()
+        .iter()
         .rposition(|l| l.contains("working = samples.copy()"))
         .unwrap()
         + 1;
