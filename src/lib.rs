@@ -29,6 +29,7 @@ pub mod gate;
 pub mod html;
 pub mod interrupt;
 pub mod journal;
+pub mod lines;
 pub mod machine;
 pub mod model;
 pub mod plot;

@@ -282,6 +282,12 @@ pub struct GateArgs {
     /// interleaved (no baseline file).
     #[arg(long, value_name = "REV")]
     pub against: Option<String>,
+    /// With `-- CMD` or a baseline's command entries (Python): also run each
+    /// size once under memray and name the lines of the command's own code
+    /// whose per-row cost grew or appeared (with --update: bless them)
+    /// (docs/lines.md).
+    #[arg(long)]
+    pub lines: bool,
     /// With --update --scenario: strategies to bless, comma-separated, or `all`.
     #[arg(long)]
     pub strategy: Option<String>,
@@ -430,6 +436,11 @@ pub struct SweepArgs {
     /// extrapolated); reports the model's error on them.
     #[arg(long)]
     pub production: bool,
+    /// Command sweeps (Python): also run each size once under memray and fit
+    /// what each line of the command's own code holds at each stage's peak
+    /// against rows (docs/lines.md).
+    #[arg(long)]
+    pub lines: bool,
     /// Print only the tables and the output location.
     #[arg(long, short)]
     pub quiet: bool,
@@ -634,6 +645,11 @@ pub struct RecordArgs {
     /// Report directory (default: reports/runs/<time>-record-<command>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Python commands: run the command a second time under memray and name
+    /// the lines of its own code holding memory at each stage's peak
+    /// (docs/lines.md).
+    #[arg(long)]
+    pub lines: bool,
     /// Print only the summary and the report location (the command's output still passes through).
     #[arg(long, short)]
     pub quiet: bool,

@@ -18,11 +18,13 @@ use oomlab::gate::command::{
     bless_command, command_notes, judge_command, measure_sides, CommandResult, CommandRunSettings,
     CommandSpec, CommandTolerances, DEFAULT_ROWS,
 };
+use oomlab::gate::lines::{judge_lines, trace_command};
 use oomlab::gate::render::GateResult;
 use oomlab::gate::run::{
     baseline_targets, measure, parse_strategy_as, MeasureSettings, Target, MAX_RUNS,
 };
 use oomlab::gate::verdict::{judge_all, Tolerances};
+use oomlab::lines::render::{model_text, provenance};
 use oomlab::machine::MachineFacts;
 use oomlab::progress::Progress;
 use oomlab::replay::parse_strategies;
@@ -151,6 +153,18 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
     let mut command_results = Vec::new();
     let mut command_notes_all = Vec::new();
     let mut reblessed = Vec::new();
+    let mut line_changes = Vec::new();
+    if args.lines {
+        if entries.is_empty() {
+            return Err(bad_input(format!(
+                "--lines: {} names no command to trace (the replay is oomlab's own code); bless one with `gate --update --lines -- CMD`",
+                args.baseline.display()
+            )));
+        }
+        for entry in &entries {
+            oomlab::lines::check_ready(&CommandSpec::from_entry(entry).template)?;
+        }
+    }
     for entry in &entries {
         let spec = CommandSpec::from_entry(entry);
         let run_settings = run_settings(&args);
@@ -173,7 +187,26 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
         );
         command_notes_all.extend(command_notes(entry, &measured, &result));
         command_results.push(result);
-        reblessed.push(bless_command(&spec, &measured, args.runs, Some(entry)));
+        let mut blessed = bless_command(&spec, &measured, args.runs, Some(entry));
+        if args.lines {
+            let now = trace_command(
+                &spec,
+                ("head", &spec.template),
+                &run_settings,
+                &measured,
+                &mut progress,
+            )?;
+            let (notes, changes) = judge_lines(
+                entry.lines.as_ref(),
+                &now,
+                args.slope_tolerance,
+                production_rows,
+            );
+            command_notes_all.extend(notes);
+            line_changes.push((entry.label(), changes, production_rows));
+            blessed.lines = Some(now);
+        }
+        reblessed.push(blessed);
     }
 
     let mut notes = Vec::new();
@@ -195,6 +228,9 @@ pub fn gate(args: GateArgs) -> Result<Exit> {
         strategies,
     )
     .with_commands(command_tolerances, command_results);
+    for (label, changes, rows) in line_changes {
+        result = result.with_lines(&label, changes, rows);
+    }
 
     if args.update {
         let mut blessed = bless(existing, &measured, args.runs, &machine);
@@ -447,17 +483,30 @@ fn update_command(
         .and_then(|b| b.commands.iter().find(|c| c.argv == argv))
         .cloned();
     let spec = command_spec(args, previous.as_ref())?;
+    if args.lines {
+        oomlab::lines::check_ready(&spec.template)?;
+    }
     let mut progress = Progress::new(true);
+    let how = run_settings(args);
     let mut measured = measure_sides(
         &spec,
         &[("head".to_string(), spec.template.clone())],
-        &run_settings(args),
+        &how,
         &mut progress,
     )?;
     let measured = measured.remove(0);
     let floors = existing.as_ref().map(|b| b.floors).unwrap_or_default();
     let machine = MachineFacts::collect();
-    let entry = bless_command(&spec, &measured, args.runs, previous.as_ref());
+    let mut entry = bless_command(&spec, &measured, args.runs, previous.as_ref());
+    if args.lines {
+        entry.lines = Some(trace_command(
+            &spec,
+            ("head", &spec.template),
+            &how,
+            &measured,
+            &mut progress,
+        )?);
+    }
     let mut results: Vec<CommandResult> = Vec::new();
     if let Some(p) = &previous {
         results.push(judge_command(
@@ -503,6 +552,10 @@ fn update_command(
         "{}",
         oomlab::gate::render::blessed_command_table(&entry).to_text()
     );
+    if let Some(lines) = &entry.lines {
+        println!("\n{}", provenance(&lines.memray, &lines.python));
+        print!("{}", model_text(lines, entry.production_rows));
+    }
     println!(
         "gate: blessed {} stages of `{}` into {} (commit it with the change that moved the figures)",
         entry.stages.len(),
@@ -538,6 +591,9 @@ fn against(
         )));
     }
     let spec = command_spec(args, None)?;
+    if args.lines {
+        oomlab::lines::check_ready(&spec.template)?;
+    }
     let worktree = BaseWorktree::checkout(rev)?;
     if !args.quiet {
         eprintln!(
@@ -552,7 +608,20 @@ fn against(
     ];
     let mut progress = Progress::new(true);
     // The worktree is removed when `worktree` drops, on success or error.
-    let measured = measure_sides(&spec, &sides, &run_settings(args), &mut progress)?;
+    let how = run_settings(args);
+    let measured = measure_sides(&spec, &sides, &how, &mut progress)?;
+    let mut traced = Vec::new();
+    if args.lines {
+        for ((label, template), m) in sides.iter().zip(&measured) {
+            traced.push(trace_command(
+                &spec,
+                (label, template),
+                &how,
+                m,
+                &mut progress,
+            )?);
+        }
+    }
     let commit = worktree.commit.clone();
     drop(worktree);
     let floors = oomlab::gate::baseline::Floors::default();
@@ -567,7 +636,18 @@ fn against(
         &against,
         args.runs,
     );
-    let notes = command_notes(&base, &measured[1], &result);
+    let mut notes = command_notes(&base, &measured[1], &result);
+    let mut changes = Vec::new();
+    if let [before, now] = &traced[..] {
+        let (more, found) = judge_lines(
+            Some(before),
+            now,
+            args.slope_tolerance,
+            spec.production_rows,
+        );
+        notes.extend(more);
+        changes = found;
+    }
     let mut result = GateResult::new(
         format!("--against {rev}"),
         args.runs,
@@ -576,7 +656,8 @@ fn against(
         notes,
         Vec::new(),
     )
-    .with_commands(command_tolerances, vec![result]);
+    .with_commands(command_tolerances, vec![result])
+    .with_lines(&base.label(), changes, spec.production_rows);
     result.wall_s = started.elapsed().as_secs_f64();
     emit(&result, args)?;
     Ok(if result.passed {

@@ -18,6 +18,9 @@ use oomlab::units::format_bytes;
 pub fn record(args: RecordArgs) -> Result<Exit> {
     let pattern = Pattern::new(&args.stage_pattern)
         .map_err(|e| bad_input(format!("--stage-pattern {:?}: {e}", args.stage_pattern)))?;
+    if args.lines {
+        oomlab::lines::check_ready(&args.command)?;
+    }
     let label = args.label.clone().unwrap_or_else(|| {
         args.command
             .first()
@@ -84,9 +87,52 @@ pub fn record(args: RecordArgs) -> Result<Exit> {
             eprintln!("{line}");
         }
     }
+    if args.lines && exit_for(&report) == Exit::Ok {
+        if let Some(run) = report.runs.first() {
+            lines(&args, &plan, run)?;
+        }
+    }
     if let Some(line) = super::interrupted_sentence(&report) {
         eprintln!("{line}");
     }
     eprintln!("report: {}", out.join("report.json").display());
     Ok(exit_for(&report))
+}
+
+/// `record --lines`: the command once more under memray, each stage's lines
+/// at its peak beside the kernel's figures of the run just recorded.
+fn lines(args: &RecordArgs, plan: &RecordPlan, run: &oomlab::report::RunRecord) -> Result<()> {
+    let dir = plan.out.join("lines");
+    if !args.quiet {
+        eprintln!("\nlines: running the command again under memray (a second, traced run)");
+    }
+    let traced = oomlab::lines::trace_run(&oomlab::lines::TracePlan {
+        command: &plan.command,
+        env: &plan.env,
+        pattern: &plan.pattern,
+        dir: &dir,
+        passthrough: !args.quiet,
+    })?;
+    let kernel = oomlab::sweep::command::stage_peaks_of(run);
+    let capture = &traced.traced.capture;
+    eprintln!(
+        "\n{}",
+        oomlab::lines::render::provenance(&capture.memray, &capture.python)
+    );
+    eprint!(
+        "{}",
+        oomlab::lines::render::run_text(&traced.stages, &kernel)
+    );
+    let ratio = if run.wall_s > 0.0 {
+        traced.traced.wall_s / run.wall_s
+    } else {
+        0.0
+    };
+    eprintln!(
+        "tracing cost: {:.2} s traced against {:.2} s untraced ({ratio:.1}x); lines: {}",
+        traced.traced.wall_s,
+        run.wall_s,
+        dir.join("lines.json").display()
+    );
+    Ok(())
 }

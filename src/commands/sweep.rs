@@ -64,8 +64,14 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             point: args.point,
             budget: args.budget,
             production_rows: args.production_rows,
+            lines: args.lines,
         };
         if let Some(emit) = emit {
+            if args.lines {
+                return Err(bad_input(
+                    "--lines with --emit: the pods run the kernel points only; trace on one machine (`oomlab sweep --lines -- CMD`)",
+                ));
+            }
             let flags = CommandFlags {
                 rows: args.rows.clone().unwrap_or_default(),
                 scales: args.scales.clone(),
@@ -78,6 +84,11 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
     if args.budget.is_some() {
         return Err(bad_input(
             "--budget is for a command sweep (`oomlab sweep --budget 2m -- CMD ...`); the replay sweeps --scales",
+        ));
+    }
+    if args.lines {
+        return Err(bad_input(
+            "--lines is for a command sweep (`oomlab sweep --lines -- python3 prep.py ...`): the replay is oomlab's own code",
         ));
     }
     if args.point.is_some() {

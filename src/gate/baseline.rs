@@ -82,6 +82,10 @@ pub struct CommandEntry {
     /// The pandas version the command printed (see `python`).
     pub pandas: Option<String>,
     pub stages: Vec<CommandStage>,
+    /// What each line of the command's own code costs per row at each
+    /// stage's peak, blessed with `gate --update --lines` (docs/lines.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<crate::lines::LinesModel>,
 }
 
 /// One stage of a command entry, as blessed.

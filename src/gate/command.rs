@@ -367,6 +367,9 @@ pub fn bless_command(
                 }
             })
             .collect(),
+        // Set by `--lines` (commands/gate.rs): lines blessed without
+        // tracing would describe older code.
+        lines: None,
     }
 }
 

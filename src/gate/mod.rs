@@ -24,6 +24,7 @@ pub mod against;
 pub mod baseline;
 pub mod bless;
 pub mod command;
+pub mod lines;
 pub mod render;
 pub mod run;
 pub mod verdict;

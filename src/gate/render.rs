@@ -38,6 +38,13 @@ pub struct GateResult {
     /// Command entries judged: per stage, the peak at the largest size and
     /// the per-row slope.
     pub commands: Vec<CommandResult>,
+    /// `--lines`: lines of a command's own code whose per-row cost grew or
+    /// that appeared (any fails the gate), from a second, traced run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<(String, crate::lines::LineChange)>,
+    /// Rows the lines' changes are priced at.
+    #[serde(skip)]
+    pub lines_production_rows: u64,
 }
 
 /// A stage that fails the gate, named.
@@ -91,7 +98,26 @@ impl GateResult {
                 slope_pct: 5.0,
             },
             commands: Vec::new(),
+            lines: Vec::new(),
+            lines_production_rows: 0,
         }
+    }
+
+    /// Adds `--lines`' changed lines of `command` (priced at
+    /// `production_rows`); any fails the gate.
+    pub fn with_lines(
+        mut self,
+        command: &str,
+        changes: Vec<crate::lines::LineChange>,
+        production_rows: u64,
+    ) -> Self {
+        if !changes.is_empty() {
+            self.passed = false;
+        }
+        self.lines_production_rows = production_rows;
+        self.lines
+            .extend(changes.into_iter().map(|c| (command.to_string(), c)));
+        self
     }
 
     /// Adds the judged command entries; `passed` and `regressed` follow.
@@ -210,6 +236,28 @@ impl GateResult {
                     names(missing)
                 ));
             }
+        }
+        let mut commands: Vec<&str> = Vec::new();
+        for (command, _) in &self.lines {
+            if !commands.contains(&command.as_str()) {
+                commands.push(command);
+            }
+        }
+        for command in commands {
+            lines.push(format!(
+                "gate: REGRESSION in the lines of `{command}` (a line's per-row cost grew or a line appeared)"
+            ));
+            let changes: Vec<crate::lines::LineChange> = self
+                .lines
+                .iter()
+                .filter(|(c, _)| c == command)
+                .map(|(_, l)| l.clone())
+                .collect();
+            lines.extend(
+                crate::lines::render::changes_text(&changes, self.lines_production_rows)
+                    .lines()
+                    .map(String::from),
+            );
         }
         lines.join("\n")
     }

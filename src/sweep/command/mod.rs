@@ -18,6 +18,7 @@ use anyhow::Result;
 
 mod budget;
 mod fit;
+mod lines;
 mod points;
 pub mod similarity;
 mod template;
@@ -31,8 +32,8 @@ use crate::report::{self};
 use crate::scenario::{validate_scale, LoadedScenario, Scenario};
 pub use fit::{fit_command_model, write_command_model, CommandFit};
 pub use points::{
-    file_point, kept_in_logs, median_point, record_point, stage_peaks_of, Attempt, PointPlan,
-    PointRun,
+    file_point, kept_in_logs, median_point, point_command, record_point, stage_peaks_of, Attempt,
+    PointPlan, PointRun,
 };
 pub use template::{needs_data, parse_rows, substitute, uses_placeholders, versions, PLACEHOLDERS};
 
@@ -88,6 +89,9 @@ pub struct CommandSweepSettings {
     /// `--production-rows`: the rows a budget sweep predicts at (`None`:
     /// the scenario's production rows).
     pub production_rows: Option<u64>,
+    /// Also trace each size once under memray and fit each line's bytes
+    /// (`--lines`, [`crate::lines`]).
+    pub lines: bool,
 }
 
 /// One run of a command sweep: a size, a cap and which repeat, and its
@@ -259,6 +263,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         return budget::sweep_within(settings, budget, target);
     }
     let (scenario, sizes) = plan_command_sweep(&settings)?;
+    let mut traced = lines::LinePoints::new(&settings)?;
     let needs_data = needs_data(&settings.template, settings.generate_data);
     let argv_template: Vec<String> = settings
         .template
@@ -337,6 +342,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         if version == (None, None) {
             version = versions(&dir);
         }
+        traced.keep(run, data, &point);
         machine.get_or_insert(point.record.machine.clone());
         let path = point.report.display().to_string();
         reports.push(path.clone());
@@ -379,6 +385,8 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
         columns: settings.columns.clone(),
     })?;
     write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
+    let production_rows = scenario.scenario.production_sizes().sample_rows;
+    traced.trace(&settings, &pattern, (columns_ref, production_rows), &out)?;
     Ok(Exit::Ok)
 }
 

@@ -49,6 +49,34 @@ pub struct PointPlan<'a> {
     pub sweep: Option<(&'a Path, bool)>,
 }
 
+/// Variables set for a command on top of oomlab's environment.
+pub type CommandEnv = Vec<(String, String)>;
+
+/// The command of one point, placeholders substituted, and the variables
+/// it is given (`OOMLAB_ROWS` and the like): what the kernel run and a
+/// traced run (`--lines`) of the point share.
+pub fn point_command(plan: &PointPlan<'_>) -> Result<(Vec<OsString>, CommandEnv)> {
+    let size = plan.size;
+    let command = substitute(
+        plan.template,
+        (size.rows, size.scale, plan.columns),
+        plan.data_dir,
+        plan.cap,
+    )?;
+    let mut env = vec![
+        ("OOMLAB_ROWS".to_string(), size.rows.to_string()),
+        ("OOMLAB_SCALE".to_string(), size.scale.to_string()),
+        (MAX_RANKING_SAMPLES_ENV.to_string(), plan.cap.to_string()),
+    ];
+    if let Some(c) = plan.columns {
+        env.push(("OOMLAB_COLUMNS".to_string(), c.to_string()));
+    }
+    if let Some(d) = plan.data_dir {
+        env.push(("OOMLAB_DATA_DIR".to_string(), d.display().to_string()));
+    }
+    Ok((command, env))
+}
+
 /// One completed run of a command at one size.
 #[derive(Debug, Clone)]
 pub struct PointRun {
@@ -68,23 +96,7 @@ pub struct PointRun {
 /// that did not complete.
 pub fn record_point(plan: &PointPlan<'_>, progress: &mut Progress) -> Result<PointRun> {
     let size = plan.size;
-    let command = substitute(
-        plan.template,
-        (size.rows, size.scale, plan.columns),
-        plan.data_dir,
-        plan.cap,
-    )?;
-    let mut env = vec![
-        ("OOMLAB_ROWS".to_string(), size.rows.to_string()),
-        ("OOMLAB_SCALE".to_string(), size.scale.to_string()),
-        (MAX_RANKING_SAMPLES_ENV.to_string(), plan.cap.to_string()),
-    ];
-    if let Some(c) = plan.columns {
-        env.push(("OOMLAB_COLUMNS".to_string(), c.to_string()));
-    }
-    if let Some(d) = plan.data_dir {
-        env.push(("OOMLAB_DATA_DIR".to_string(), d.display().to_string()));
-    }
+    let (command, env) = point_command(plan)?;
     let record_plan = RecordPlan {
         command,
         interval: plan.interval,

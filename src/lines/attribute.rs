@@ -1,0 +1,305 @@
+//! Which sites hold memory at each stage's peak of a traced run.
+//!
+//! A stage is the time between two marker lines, as `record` cuts it. memray
+//! stamps a memory snapshot about every 10 ms and records, per allocation
+//! site, the bytes it held at the heap's high-water mark of each interval
+//! between snapshots. A stage's peak is its interval with the highest mark;
+//! the sites at that mark are what the stage's peak is made of. Bytes
+//! allocated before the first marker (the interpreter, imports, argument
+//! parsing) are the process's baseline, which the kernel's figure of the
+//! stage before the first marker also holds: they are counted apart, so the
+//! sites add up to the stage's peak *above* that baseline.
+
+use serde::{Deserialize, Serialize};
+
+use super::capture::{Capture, Traced};
+use crate::runner::FIRST_STAGE;
+
+/// A line of the user's code that allocates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Site {
+    /// The source file, as the interpreter saw it.
+    pub file: String,
+    /// 1-based line.
+    pub line: u64,
+    /// The function the line is in.
+    pub function: String,
+    /// The line's text, stripped (empty when the file could not be read).
+    pub code: String,
+}
+
+impl Site {
+    /// `prep.py:57`.
+    pub fn location(&self) -> String {
+        let name = std::path::Path::new(&self.file)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.file.clone());
+        format!("{name}:{}", self.line)
+    }
+
+    /// What identifies the same line in another copy of the code (a patched
+    /// file, a base worktree, lines shifted by an insertion): its function
+    /// and text; a line whose text is unknown falls back on its place.
+    pub fn key(&self) -> String {
+        if self.code.is_empty() {
+            format!("{}:{}:{}", self.file, self.line, self.function)
+        } else {
+            format!("{}\u{1f}{}", self.function, self.code)
+        }
+    }
+}
+
+/// A site's bytes at a stage's peak.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteBytes {
+    pub site: Site,
+    pub bytes: u64,
+}
+
+/// One stage of a traced run, at its peak.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageLines {
+    /// The stage's name, from its marker line.
+    pub stage: String,
+    /// memray's heap high-water mark at the stage's peak, bytes.
+    pub heap_peak_bytes: u64,
+    /// Of that, bytes allocated before the first stage and still held.
+    pub baseline_bytes: u64,
+    /// Bytes allocated since the first stage with no frame in the user's
+    /// code (threads started by libraries), still held; also listed in
+    /// `sites` as one [`threads_site`] per stage they were allocated in.
+    pub outside_bytes: u64,
+    /// Sites holding memory allocated since the first stage, largest first.
+    pub sites: Vec<SiteBytes>,
+}
+
+impl StageLines {
+    /// The sites' bytes together.
+    pub fn sites_bytes(&self) -> u64 {
+        self.sites.iter().map(|s| s.bytes).sum()
+    }
+}
+
+/// The stage windows of a traced run: `(name, start ms, end ms)`, the first
+/// (before any marker) named as `record` names it.
+fn windows(traced: &Traced) -> Vec<(String, u64, u64)> {
+    let mut starts = vec![(FIRST_STAGE.to_string(), traced.started_ms)];
+    starts.extend(traced.markers.iter().cloned());
+    let mut out = Vec::new();
+    for (i, (name, at)) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).map_or(u64::MAX, |(_, t)| *t);
+        out.push((name.clone(), *at, end));
+    }
+    out
+}
+
+/// The pseudo-site of bytes allocated with no Python frame at all while
+/// `stage` ran: a library's own threads (pyarrow reads and converts Parquet
+/// in its thread pool), whose memory the user's line asked for.
+pub fn threads_site(stage: &str) -> Site {
+    Site {
+        file: String::new(),
+        line: 0,
+        function: THREADS.to_string(),
+        code: format!("{THREADS} during {stage}"),
+    }
+}
+
+/// The function name of [`threads_site`]s.
+pub const THREADS: &str = "(library threads, no Python frame)";
+
+/// Bytes of every site at snapshot `k`'s high-water mark, split into those
+/// allocated before snapshot `first` (the baseline) and after; bytes with no
+/// frame in the user's code go to the stage they were allocated in
+/// (`stage_of` a snapshot index).
+fn at_snapshot(
+    capture: &Capture,
+    k: u64,
+    first: u64,
+    stage_of: &dyn Fn(u64) -> String,
+) -> StageLines {
+    let mut stage = StageLines {
+        stage: String::new(),
+        heap_peak_bytes: capture.hwm.get(k as usize).copied().unwrap_or(0),
+        baseline_bytes: 0,
+        outside_bytes: 0,
+        sites: Vec::new(),
+    };
+    let mut threads: Vec<SiteBytes> = Vec::new();
+    for site in &capture.sites {
+        let mut mine = 0u64;
+        for &(allocated, freed, bytes) in &site.intervals {
+            if allocated <= k && freed.is_none_or(|f| k < f) {
+                if allocated < first {
+                    stage.baseline_bytes += bytes;
+                } else if site.user {
+                    mine += bytes;
+                } else {
+                    let pseudo = threads_site(&stage_of(allocated));
+                    match threads.iter_mut().find(|t| t.site == pseudo) {
+                        Some(t) => t.bytes += bytes,
+                        None => threads.push(SiteBytes {
+                            site: pseudo,
+                            bytes,
+                        }),
+                    }
+                }
+            }
+        }
+        if mine == 0 {
+            continue;
+        }
+        if site.user {
+            stage.sites.push(SiteBytes {
+                site: Site {
+                    file: site.file.clone(),
+                    line: site.line,
+                    function: site.function.clone(),
+                    code: site.code.clone(),
+                },
+                bytes: mine,
+            });
+        } else {
+            stage.outside_bytes += mine;
+        }
+    }
+    stage.outside_bytes = threads.iter().map(|t| t.bytes).sum();
+    stage.sites.extend(threads);
+    stage
+        .sites
+        .sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.site.cmp(&b.site)));
+    stage
+}
+
+/// Each stage of a traced run at its peak, in the order stages started; a
+/// stage logged twice keeps its higher peak, a stage shorter than one
+/// snapshot interval is left out (memray saw no mark inside it).
+pub fn attribute(traced: &Traced) -> Vec<StageLines> {
+    let capture = &traced.capture;
+    let times: Vec<u64> = capture.snapshots.iter().map(|s| s.0).collect();
+    // The interval holding the first marker counts as the pipeline's.
+    let first = traced
+        .markers
+        .first()
+        .map(|(_, at)| times.iter().position(|t| *t >= *at).unwrap_or(times.len()) as u64)
+        .unwrap_or(0);
+    let windows = windows(traced);
+    // The stage a snapshot interval's allocations belong to: the one it
+    // begins in, as for the peaks.
+    let stage_of = |k: u64| -> String {
+        let t = times
+            .get((k as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(u64::MAX);
+        windows
+            .iter()
+            .rev()
+            .find(|(_, start, _)| *start <= t)
+            .or(windows.first())
+            .map(|w| w.0.clone())
+            .unwrap_or_default()
+    };
+    let mut out: Vec<StageLines> = Vec::new();
+    for (name, start, end) in &windows {
+        // The intervals that begin in the stage (a snapshot a millisecond,
+        // src/lines/launch.py): the one the stage's marker falls in holds
+        // the end of the stage before, whose peak is not this stage's.
+        let peak = times
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| {
+                let begun = times[k.saturating_sub(1)];
+                begun >= *start && begun < *end
+            })
+            .map(|(k, _)| (capture.hwm[k], k))
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let Some((_, k)) = peak else { continue };
+        let mut stage = at_snapshot(capture, k as u64, first, &stage_of);
+        let name = name.clone();
+        stage.stage = name.clone();
+        match out.iter_mut().find(|s| s.stage == name) {
+            Some(seen) if seen.heap_peak_bytes < stage.heap_peak_bytes => *seen = stage,
+            Some(_) => {}
+            None => out.push(stage),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lines::capture::CaptureSite;
+
+    fn site(line: u64, user: bool, intervals: Vec<(u64, Option<u64>, u64)>) -> CaptureSite {
+        CaptureSite {
+            file: "/w/prep.py".into(),
+            line,
+            function: "main".into(),
+            user,
+            code: format!("x{line} = f()"),
+            intervals,
+        }
+    }
+
+    /// Snapshots at 0, 10, ... 90 ms; markers `a` at 25 ms and `b` at 55 ms.
+    fn traced() -> Traced {
+        Traced {
+            capture: Capture {
+                memray: "1".into(),
+                python: "3".into(),
+                peak_memory: 0,
+                snapshots: (0..10).map(|i| (1000 + i * 10, 0, 0)).collect(),
+                hwm: vec![5, 5, 5, 105, 105, 105, 85, 85, 65, 65],
+                sites: vec![
+                    site(1, true, vec![(0, None, 5)]),
+                    site(3, true, vec![(3, Some(6), 100)]),
+                    site(7, true, vec![(6, None, 50)]),
+                    site(8, true, vec![(6, Some(8), 20)]),
+                    site(0, false, vec![(7, None, 10)]),
+                ],
+            },
+            markers: vec![("a".into(), 1025), ("b".into(), 1055)],
+            started_ms: 995,
+            wall_s: 0.1,
+            capture_path: "x".into(),
+        }
+    }
+
+    #[test]
+    fn each_stage_is_cut_at_its_peak_and_the_baseline_is_apart() {
+        let stages = attribute(&traced());
+        let names: Vec<&str> = stages.iter().map(|s| s.stage.as_str()).collect();
+        assert_eq!(names, ["start", "a", "b"]);
+        let a = &stages[1];
+        assert_eq!(a.heap_peak_bytes, 105);
+        assert_eq!(a.baseline_bytes, 5);
+        assert_eq!(a.sites.len(), 1);
+        assert_eq!((a.sites[0].site.line, a.sites[0].bytes), (3, 100));
+        let b = &stages[2];
+        assert_eq!(b.heap_peak_bytes, 85);
+        assert_eq!(b.outside_bytes, 10);
+        let lines: Vec<(u64, u64)> = b.sites.iter().map(|s| (s.site.line, s.bytes)).collect();
+        assert_eq!(lines, [(7, 50), (8, 20), (0, 10)]);
+        assert_eq!(b.sites[2].site, threads_site("b"));
+        assert_eq!(b.sites_bytes() + b.baseline_bytes, 85);
+    }
+
+    #[test]
+    fn a_site_is_the_same_line_by_function_and_text_wherever_it_moved() {
+        let a = Site {
+            file: "/a/prep.py".into(),
+            line: 10,
+            function: "main".into(),
+            code: "w = s.copy()".into(),
+        };
+        let b = Site {
+            file: "/b/with_copy.py".into(),
+            line: 12,
+            ..a.clone()
+        };
+        assert_eq!(a.key(), b.key());
+        assert_eq!(b.location(), "with_copy.py:12");
+    }
+}
