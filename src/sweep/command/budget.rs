@@ -11,16 +11,15 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{
-    file_point, fit_command_model, generate, kept_in_logs, median_point, needs_data, record_point,
-    run_plan, versions, write_command_model, Attempt, CommandFit, CommandRun, CommandSweepSettings,
-    Size,
+    file_point, generate, kept_in_logs, median_point, needs_data, record_point, run_plan, versions,
+    write_command_model, Attempt, CommandRun, CommandSweepSettings, Size,
 };
 use crate::error::{bad_input, Exit};
 use crate::model::{Point, Prediction, VariantModel};
 use crate::progress::Progress;
 use crate::record::pattern::Pattern;
 use crate::report;
-use crate::scenario::{LoadedScenario, Scenario};
+use crate::scenario::Scenario;
 use crate::sweep::budget::{
     choose, ladder_rows, stop_reason, Budget, Candidate, TimeModel, MIN_SHIFT, START_SHIFT,
     TARGET_HALF_WIDTH,
@@ -380,29 +379,8 @@ pub fn sweep_within(
     for g in &groups {
         file_point(&mut points, median_point(g.size, 0, &g.attempts), false);
     }
-    let argv: Vec<String> = settings
-        .template
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let model = fit_command_model(CommandFit {
-        points,
-        sizes: &sizes,
-        scenario: &LoadedScenario {
-            path: settings.scenario.clone(),
-            scenario: scenario.scenario.clone(),
-        },
-        cache_root: settings
-            .cache_dir
-            .clone()
-            .unwrap_or_else(crate::data::cache::default_cache_root),
-        machine: machine.unwrap_or_default(),
-        versions: version,
-        argv,
-        stage_pattern: settings.stage_pattern.clone(),
-        allocator_env: crate::model::allocator_env(),
-        columns: Vec::new(),
-    })?;
+    // A budget sweep never varies columns (refused above): the model's are empty.
+    let model = settings.fit_model(&scenario, points, &sizes, machine, version)?;
     write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
     let v = model.variant("command")?;
     let prediction = model.predict(v, target, 0);

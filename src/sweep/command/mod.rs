@@ -94,6 +94,43 @@ pub struct CommandSweepSettings {
     pub lines: bool,
 }
 
+impl CommandSweepSettings {
+    /// The command model of this sweep's points: what the fixed-size and the
+    /// budget sweep share, so both record the same command, cache, stage
+    /// pattern, allocator and columns.
+    pub(crate) fn fit_model(
+        &self,
+        scenario: &LoadedScenario,
+        points: BTreeMap<&'static str, Vec<Point>>,
+        sizes: &[Size],
+        machine: Option<crate::machine::MachineFacts>,
+        versions: (Option<String>, Option<String>),
+    ) -> Result<crate::model::Model> {
+        fit_command_model(CommandFit {
+            points,
+            sizes,
+            scenario: &LoadedScenario {
+                path: self.scenario.clone(),
+                scenario: scenario.scenario.clone(),
+            },
+            cache_root: self
+                .cache_dir
+                .clone()
+                .unwrap_or_else(crate::data::cache::default_cache_root),
+            machine: machine.unwrap_or_default(),
+            versions,
+            argv: self
+                .template
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            stage_pattern: self.stage_pattern.clone(),
+            allocator_env: crate::model::allocator_env(),
+            columns: self.columns.clone(),
+        })
+    }
+}
+
 /// One run of a command sweep: a size, a cap and which repeat, and its
 /// report directory relative to the sweep's.
 #[derive(Debug, Clone, PartialEq)]
@@ -265,11 +302,6 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
     let (scenario, sizes) = plan_command_sweep(&settings)?;
     let mut traced = lines::LinePoints::new(&settings)?;
     let needs_data = needs_data(&settings.template, settings.generate_data);
-    let argv_template: Vec<String> = settings
-        .template
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
     let pattern = Pattern::new(&settings.stage_pattern)
         .map_err(|e| bad_input(format!("--stage-pattern {}: {e}", settings.stage_pattern)))?;
     let out = settings
@@ -366,24 +398,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
             attempts.clear();
         }
     }
-    let model = fit_command_model(CommandFit {
-        points,
-        sizes: &sizes,
-        scenario: &LoadedScenario {
-            path: settings.scenario.clone(),
-            scenario: scenario.scenario.clone(),
-        },
-        cache_root: settings
-            .cache_dir
-            .clone()
-            .unwrap_or_else(crate::data::cache::default_cache_root),
-        machine: machine.unwrap_or_default(),
-        versions: version,
-        argv: argv_template,
-        stage_pattern: settings.stage_pattern.clone(),
-        allocator_env: crate::model::allocator_env(),
-        columns: settings.columns.clone(),
-    })?;
+    let model = settings.fit_model(&scenario, points, &sizes, machine, version)?;
     write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
     let production_rows = scenario.scenario.production_sizes().sample_rows;
     traced.trace(&settings, &pattern, (columns_ref, production_rows), &out)?;
