@@ -69,6 +69,28 @@ fn cpu_s(who: libc::c_int) -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// Sleeps until `deadline_ns` on the monotonic clock (`clock_nanosleep`
+/// with `TIMER_ABSTIME`): the tick lands on its schedule however long the
+/// look before it took or a signal interrupted it, with no relative time to
+/// work out again (`std::thread::sleep` reads the clock and loops on `EINTR`).
+fn sleep_until(deadline_ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: `ts` is a valid timespec and no remainder is asked for
+    // (with TIMER_ABSTIME the kernel ignores it).
+    while unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &ts,
+            std::ptr::null_mut(),
+        )
+    } == libc::EINTR
+    {}
+}
+
 /// A running sampler; stop it to get the timeline.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
@@ -153,7 +175,7 @@ impl Sampler {
                         next += interval.as_nanos() as u64;
                         let now = monotonic_ns();
                         if next > now {
-                            std::thread::sleep(Duration::from_nanos(next - now));
+                            sleep_until(next);
                         } else {
                             next = now;
                         }

@@ -17,8 +17,13 @@ impl ProcessTree {
     pub(super) fn look(&mut self, t_s: f64, full: bool) -> Option<u64> {
         self.looks += 1;
         let look = self.looks;
-        if full || self.procs.is_empty() || t_s - self.last_scan_s >= RESCAN_S {
-            self.rescan(t_s, look);
+        let due = t_s - self.last_scan_s >= RESCAN_S;
+        if full || self.procs.is_empty() {
+            self.rescan(t_s, look, false);
+        } else if self.follow_cgroup(t_s, look, due) {
+            // The cgroup listed every member.
+        } else if due {
+            self.rescan(t_s, look, true);
         } else {
             self.follow_children(t_s, look);
         }
