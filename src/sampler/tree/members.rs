@@ -140,9 +140,7 @@ impl ProcessTree {
             // A member not followed yet, from a remembered line: read afresh
             // (a zombie now, or its pid reused since) before following it.
             match stat_of(pid) {
-                Some(now) if now.start_ticks == st.start_ticks => {
-                    self.adopt(pid, &now, t_s, look)
-                }
+                Some(now) if now.start_ticks == st.start_ticks => self.adopt(pid, &now, t_s, look),
                 _ => {
                     self.scan_cache.remove(&pid);
                 }

@@ -149,6 +149,8 @@ pub struct ProcessTree {
     /// second look; `None` before): then it finds new members every look.
     cgroup_lists: Option<bool>,
     last_hwm_s: f64,
+    /// Members alive at the last look.
+    last_live: usize,
     /// When the next PSS reading is due.
     next_pss_s: f64,
     /// Summed RSS less summed PSS at the last PSS reading: the shared pages
@@ -182,6 +184,7 @@ impl ProcessTree {
             scan_cache: HashMap::new(),
             cgroup_lists: None,
             last_hwm_s: f64::NEG_INFINITY,
+            last_live: 0,
             next_pss_s: f64::NEG_INFINITY,
             shared_bytes: 0,
             pss_rss_total: 0,
