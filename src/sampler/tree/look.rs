@@ -33,8 +33,18 @@ impl ProcessTree {
         self.looks += 1;
         let look = self.looks;
         let due = t_s - self.last_scan_s >= RESCAN_S;
+        // The last pid the kernel handed out, unchanged since the last look
+        // that went looking: no process was made anywhere since, so no new
+        // member can exist (nor a reused pid) and no file need be read to
+        // find one. Exact, and most looks of a tree that is not forking.
+        let last_pid = self.last_pid();
+        let forked = last_pid.is_none() || last_pid != self.last_pid_seen;
         if full || self.procs.is_empty() {
             self.rescan(t_s, look, false);
+        } else if !forked {
+            if due {
+                self.last_scan_s = t_s;
+            }
         } else if self.follow_cgroup(t_s, look, due) {
             // The cgroup listed every member.
         } else if due {
@@ -42,6 +52,7 @@ impl ProcessTree {
         } else {
             self.follow_children(t_s, look);
         }
+        self.last_pid_seen = last_pid;
         let read_hwm = full || t_s - self.last_hwm_s >= HWM_EVERY_S;
         if read_hwm {
             self.last_hwm_s = t_s;

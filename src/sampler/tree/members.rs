@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::{Handles, ProcessTree, TrackedProcess};
-use crate::sampler::procfs::{command_of, read_at, stat_of, StatLine};
+use crate::sampler::procfs::{command_of, field_u64, read_at, stat_of, StatLine};
 
 /// The root (while it exists) and its live descendants, by a scan of
 /// `/proc`. `known` holds the `stat` lines of the last scan and is replaced
@@ -83,6 +83,14 @@ fn pids_in(text: &[u8], cap: usize) -> impl Iterator<Item = i32> + '_ {
 }
 
 impl ProcessTree {
+    /// The last pid the kernel handed out in oomlab's pid namespace (the
+    /// last field of `/proc/loadavg`, kept open), which every fork below
+    /// it moves on; `None` when unreadable.
+    pub(super) fn last_pid(&self) -> Option<u64> {
+        let mut buf = [0u8; 128];
+        field_u64(read_at(self.loadavg.as_ref()?, &mut buf).ok()?, 4)
+    }
+
     /// True when `pid` was already followed (see [`Self::adopt`]).
     fn follows(&self, pid: i32) -> bool {
         self.procs

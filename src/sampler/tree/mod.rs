@@ -27,13 +27,13 @@ const HWM_EVERY_S: f64 = 0.1;
 /// How often, at most, a tree without a cgroup has its proportional set
 /// size summed. `smaps_rollup` walks the page tables (some 20 ms for a
 /// 500 MiB process) under the process's memory-map lock, so the next
-/// reading waits [`PSS_COST_FACTOR`] times what the last one took (0.5% of
-/// a core, so that a tree of 10 stays within 2% in all), but never more than
+/// reading waits [`PSS_COST_FACTOR`] times what the last one took (0.25% of
+/// a core, so that a tree of 10 stays within 1.5% in all), but never more than
 /// [`PSS_AT_MOST_EVERY_S`]: a tree of very large processes pays more for a
 /// PSS figure that is still worth having.
 const PSS_EVERY_S: f64 = 0.25;
 /// See [`PSS_EVERY_S`].
-const PSS_COST_FACTOR: f64 = 200.0;
+const PSS_COST_FACTOR: f64 = 400.0;
 /// See [`PSS_EVERY_S`].
 const PSS_AT_MOST_EVERY_S: f64 = 5.0;
 
@@ -151,6 +151,10 @@ pub struct ProcessTree {
     last_hwm_s: f64,
     /// Members alive at the last look.
     last_live: usize,
+    /// `/proc/loadavg`, whose last field is the last pid handed out.
+    loadavg: Option<File>,
+    /// That pid at the last look that looked for new members.
+    last_pid_seen: Option<u64>,
     /// When the next PSS reading is due.
     next_pss_s: f64,
     /// Summed RSS less summed PSS at the last PSS reading: the shared pages
@@ -185,6 +189,8 @@ impl ProcessTree {
             cgroup_lists: None,
             last_hwm_s: f64::NEG_INFINITY,
             last_live: 0,
+            loadavg: File::open("/proc/loadavg").ok(),
+            last_pid_seen: None,
             next_pss_s: f64::NEG_INFINITY,
             shared_bytes: 0,
             pss_rss_total: 0,
