@@ -271,6 +271,40 @@ impl ProcessTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_periodic_scan_from_remembered_lines_finds_a_threads_child() {
+        // A child forked by a thread other than the main one: no `children`
+        // file of a main thread lists it, so the periodic scan must, though
+        // it reads only the lines of processes born since the last scan.
+        let mut root = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import subprocess, threading, time\n\
+                 time.sleep(0.3)\n\
+                 t = threading.Thread(target=lambda: subprocess.run(['sleep', '30']))\n\
+                 t.start(); t.join()",
+            ])
+            .spawn()
+            .expect("python3 runs");
+        let mut tree = ProcessTree::new(root.id() as i32);
+        assert!(tree.sample(0.0).is_some());
+        assert!(!tree.scan_cache.is_empty());
+        std::thread::sleep(Duration::from_millis(1500));
+        // Due for a scan (every RESCAN_S), from the lines remembered at the first.
+        assert!(tree.sample(super::super::RESCAN_S + 0.1).is_some());
+        let found = tree.processes();
+        for pid in tree.live_pids() {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        root.wait().unwrap();
+        assert!(
+            found.iter().any(|p| p.command.contains("sleep 30")),
+            "{found:?}"
+        );
+    }
 
     #[test]
     fn pids_are_parsed_in_place_and_a_cut_last_one_is_left_out() {

@@ -1,7 +1,8 @@
-//! A process tree followed through `/proc`: who belongs to it (a full scan
-//! now and then, the parents' `children` files between), and what was learnt
-//! about each member. Each look's readings are in `look.rs`, the peaks at a
-//! stage boundary in `stages.rs`.
+//! A process tree followed through `/proc`, and what was learnt about each
+//! member. Who belongs to it (a scan of `/proc` now and then, the cgroup's
+//! `cgroup.procs` or the parents' `children` files between) is found in
+//! `members.rs`, each look's readings are in `look.rs`, the peaks at a stage
+//! boundary in `stages.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -16,9 +17,10 @@ mod stages;
 
 pub use stages::{concurrent_bound, PeakSource, StagePeaks};
 
-/// How often a followed tree is found again by a full scan of `/proc`
-/// (between scans, new processes are found through their parents'
-/// `children` files, which list only the children of each main thread).
+/// How often a followed tree is found again by a scan of `/proc`, or on
+/// cgroup v1 by its cgroup's `cgroup.procs` (between scans, new processes
+/// are found through their parents' `children` files, which list only the
+/// children of each main thread); skipped while no pid is handed out.
 pub const RESCAN_S: f64 = 1.0;
 /// How often each process's `VmHWM` is read between stage boundaries: the
 /// kernel keeps the mark, so reading it less often loses nothing while the
