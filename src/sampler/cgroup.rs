@@ -73,10 +73,10 @@ impl CgroupMeter {
     /// (one decimal pid a line), read into `buf`; `None` when the file is
     /// not readable.
     ///
-    /// v1 keeps the list of an open file (and shares it with every reader
-    /// for a second after the last read), so a file kept open and re-read
-    /// every tick would list the first members for ever: there it is opened
-    /// afresh for each read, by a path built once (no allocation).
+    /// v1 builds an open file's list at its first read and serves that list
+    /// again at every later read from the start, so a file kept open would
+    /// list the first members for ever (seen on this machine's v1): there
+    /// it is opened afresh for each read, by a path built once.
     pub(super) fn procs<'b>(&self, buf: &'b mut [u8]) -> Option<&'b [u8]> {
         if self.v2 {
             return read_at(self.procs.as_ref()?, buf).ok();

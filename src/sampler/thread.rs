@@ -70,9 +70,10 @@ fn cpu_s(who: libc::c_int) -> f64 {
 }
 
 /// Sleeps until `deadline_ns` on the monotonic clock (`clock_nanosleep`
-/// with `TIMER_ABSTIME`): the tick lands on its schedule however long the
-/// look before it took or a signal interrupted it, with no relative time to
-/// work out again (`std::thread::sleep` reads the clock and loops on `EINTR`).
+/// with `TIMER_ABSTIME`): a relative sleep worked out from a clock reading
+/// wakes late by whatever passed between the reading and the sleep (a
+/// preemption, on a loaded machine), and a signal would restart it from the
+/// full length; an absolute deadline is the tick's own, whatever happened.
 fn sleep_until(deadline_ns: u64) {
     let ts = libc::timespec {
         tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
