@@ -90,7 +90,7 @@ impl Journal {
         })
     }
 
-    fn write_line(&self, line: &str, flush_now: bool) {
+    fn write_line(&self, line: std::fmt::Arguments, flush_now: bool) {
         let Ok(mut st) = self.state.lock() else {
             return;
         };
@@ -116,13 +116,22 @@ impl Journal {
             "interval_ms": interval_ms,
             "started_at": crate::report::utc_now_rfc3339(),
         });
-        self.write_line(&line.to_string(), true);
+        self.write_line(format_args!("{line}"), true);
     }
 
-    /// One RSS sample.
+    /// One RSS sample, written straight into the buffer: the sampler calls
+    /// this every tick, and formatting the line into a `String` first (a
+    /// float to six places, an allocation) cost about a fifth of its CPU.
+    /// The time is whole microseconds printed as seconds, the text `{:.6}`
+    /// gives.
     pub fn sample(&self, t_s: f64, rss_bytes: u64) {
+        let micros = (t_s.max(0.0) * 1e6).round() as u64;
         self.write_line(
-            &format!(r#"{{"event":"sample","t_s":{t_s:.6},"rss_bytes":{rss_bytes}}}"#),
+            format_args!(
+                r#"{{"event":"sample","t_s":{}.{:06},"rss_bytes":{rss_bytes}}}"#,
+                micros / 1_000_000,
+                micros % 1_000_000
+            ),
             false,
         );
     }
@@ -134,7 +143,7 @@ impl Journal {
         if let (Some(obj), Value::Object(more)) = (line.as_object_mut(), fields) {
             obj.extend(more);
         }
-        self.write_line(&line.to_string(), event != "log");
+        self.write_line(format_args!("{line}"), event != "log");
     }
 
     /// Hands buffered lines to the kernel when the last flush is
@@ -185,6 +194,10 @@ mod tests {
         assert_eq!(lines.len(), 3, "{text}");
         assert_eq!(lines[0]["pid"], 42);
         assert_eq!(lines[1]["rss_bytes"], 1024);
+        assert_eq!(
+            text.lines().nth(1),
+            Some(r#"{"event":"sample","t_s":0.500000,"rss_bytes":1024}"#)
+        );
         assert_eq!(lines[2]["stage"], "load");
         j.event("log", 0.7, json!({ "message": "a \"quoted\"\nline" }));
         assert_eq!(j.finish(), None);

@@ -9,11 +9,13 @@
 //! [`SamplerStats`], so a report says what measuring took.
 //!
 //! `record` measures a command that knows nothing of oomlab, so there the
-//! sampler follows the whole process tree ([`ProcessTree`]): each tick it
-//! finds new children through `/proc/<pid>/task/<pid>/children` (a full scan
-//! of `/proc` only every [`RESCAN_S`] and at stage boundaries), sums their
-//! RSS, and keeps each process's kernel high-water mark (`VmHWM`), which the
-//! runner resets at stage boundaries.
+//! sampler follows the whole process tree ([`ProcessTree`]): each tick on
+//! which a pid was handed out it finds new children through its cgroup's
+//! `cgroup.procs` (v2) or `/proc/<pid>/task/<pid>/children` (a scan of
+//! `/proc` only every [`RESCAN_S`] and at stage boundaries), sums their
+//! RSS (or, for several processes in a cgroup, reads its usage), and keeps
+//! each process's kernel high-water mark (`VmHWM`), which the runner resets
+//! at stage boundaries. Sleeps are to absolute deadlines.
 
 mod cgroup;
 mod procfs;

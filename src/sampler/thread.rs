@@ -69,6 +69,29 @@ fn cpu_s(who: libc::c_int) -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// Sleeps until `deadline_ns` on the monotonic clock (`clock_nanosleep`
+/// with `TIMER_ABSTIME`): a relative sleep worked out from a clock reading
+/// wakes late by whatever passed between the reading and the sleep (a
+/// preemption, on a loaded machine), and a signal would restart it from the
+/// full length; an absolute deadline is the tick's own, whatever happened.
+fn sleep_until(deadline_ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: `ts` is a valid timespec and no remainder is asked for
+    // (with TIMER_ABSTIME the kernel ignores it).
+    while unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &ts,
+            std::ptr::null_mut(),
+        )
+    } == libc::EINTR
+    {}
+}
+
 /// A running sampler; stop it to get the timeline.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
@@ -153,7 +176,7 @@ impl Sampler {
                         next += interval.as_nanos() as u64;
                         let now = monotonic_ns();
                         if next > now {
-                            std::thread::sleep(Duration::from_nanos(next - now));
+                            sleep_until(next);
                         } else {
                             next = now;
                         }

@@ -1,23 +1,26 @@
-//! A process tree followed through `/proc`: who belongs to it (a full scan
-//! now and then, the parents' `children` files between), and what was learnt
-//! about each member. Each look's readings are in `look.rs`, the peaks at a
-//! stage boundary in `stages.rs`.
+//! A process tree followed through `/proc`, and what was learnt about each
+//! member. Who belongs to it (a scan of `/proc` now and then, the cgroup's
+//! `cgroup.procs` or the parents' `children` files between) is found in
+//! `members.rs`, each look's readings are in `look.rs`, the peaks at a stage
+//! boundary in `stages.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 
 use super::cgroup::CgroupMeter;
-use super::procfs::{command_of, read_at, stat_of, StatLine, Statm};
+use super::procfs::{StatLine, Statm};
 use super::timeline::TreeSample;
 
 mod look;
+mod members;
 mod stages;
 
 pub use stages::{concurrent_bound, PeakSource, StagePeaks};
 
-/// How often a followed tree is found again by a full scan of `/proc`
-/// (between scans, new processes are found through their parents'
-/// `children` files, which list only the children of each main thread).
+/// How often a followed tree is found again by a scan of `/proc`, or on
+/// cgroup v1 by its cgroup's `cgroup.procs` (between scans, new processes
+/// are found through their parents' `children` files, which list only the
+/// children of each main thread); skipped while no pid is handed out.
 pub const RESCAN_S: f64 = 1.0;
 /// How often each process's `VmHWM` is read between stage boundaries: the
 /// kernel keeps the mark, so reading it less often loses nothing while the
@@ -26,13 +29,13 @@ const HWM_EVERY_S: f64 = 0.1;
 /// How often, at most, a tree without a cgroup has its proportional set
 /// size summed. `smaps_rollup` walks the page tables (some 20 ms for a
 /// 500 MiB process) under the process's memory-map lock, so the next
-/// reading waits [`PSS_COST_FACTOR`] times what the last one took (0.5% of
-/// a core, so that a tree of 10 stays within 2% in all), but never more than
+/// reading waits [`PSS_COST_FACTOR`] times what the last one took (0.25% of
+/// a core, so that a tree of 10 stays within 1.5% in all), but never more than
 /// [`PSS_AT_MOST_EVERY_S`]: a tree of very large processes pays more for a
 /// PSS figure that is still worth having.
 const PSS_EVERY_S: f64 = 0.25;
 /// See [`PSS_EVERY_S`].
-const PSS_COST_FACTOR: f64 = 200.0;
+const PSS_COST_FACTOR: f64 = 400.0;
 /// See [`PSS_EVERY_S`].
 const PSS_AT_MOST_EVERY_S: f64 = 5.0;
 
@@ -138,8 +141,22 @@ pub struct ProcessTree {
     /// Summed PSS: largest over the current stage and over the run.
     stage_pss: Option<u64>,
     pss_peak: Option<u64>,
+    /// When `/proc` was last scanned for the tree (or, with a cgroup that
+    /// lists it, when reused pids were last looked for).
     last_scan_s: f64,
+    /// Every process's `stat` line at the last scan of `/proc`, so the next
+    /// periodic scan reads only those born since.
+    scan_cache: HashMap<i32, StatLine>,
+    /// Whether the cgroup's `cgroup.procs` lists the tree (decided at the
+    /// second look; `None` before): then it finds new members every look.
+    cgroup_lists: Option<bool>,
     last_hwm_s: f64,
+    /// Members alive at the last look.
+    last_live: usize,
+    /// `/proc/loadavg`, whose last field is the last pid handed out.
+    loadavg: Option<File>,
+    /// That pid at the last look that looked for new members.
+    last_pid_seen: Option<u64>,
     /// When the next PSS reading is due.
     next_pss_s: f64,
     /// Summed RSS less summed PSS at the last PSS reading: the shared pages
@@ -170,7 +187,12 @@ impl ProcessTree {
             stage_pss: None,
             pss_peak: None,
             last_scan_s: f64::NEG_INFINITY,
+            scan_cache: HashMap::new(),
+            cgroup_lists: None,
             last_hwm_s: f64::NEG_INFINITY,
+            last_live: 0,
+            loadavg: File::open("/proc/loadavg").ok(),
+            last_pid_seen: None,
             next_pss_s: f64::NEG_INFINITY,
             shared_bytes: 0,
             pss_rss_total: 0,
@@ -209,144 +231,6 @@ impl ProcessTree {
         self.pss_peak
     }
 
-    /// The current members by a full scan of `/proc`: the root (while it
-    /// exists) and its live descendants.
-    fn discover(&self) -> Vec<(i32, StatLine)> {
-        let Some(root_stat) = stat_of(self.root) else {
-            return Vec::new();
-        };
-        let mut children: HashMap<i32, Vec<(i32, StatLine)>> = HashMap::new();
-        if let Ok(dir) = std::fs::read_dir("/proc") {
-            for entry in dir.flatten() {
-                let Some(pid) = entry
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| n.parse::<i32>().ok())
-                else {
-                    continue;
-                };
-                if pid == self.root {
-                    continue;
-                }
-                if let Some(st) = stat_of(pid) {
-                    children.entry(st.ppid).or_default().push((pid, st));
-                }
-            }
-        }
-        let mut members = vec![(self.root, root_stat)];
-        let mut i = 0;
-        while i < members.len() {
-            if let Some(kids) = children.remove(&members[i].0) {
-                members.extend(kids);
-            }
-            i += 1;
-        }
-        members
-    }
-
-    /// True when `pid` was already followed (see [`Self::adopt`]).
-    fn follows(&self, pid: i32) -> bool {
-        self.procs
-            .range((pid, 0)..=(pid, u64::MAX))
-            .next()
-            .is_some()
-    }
-
-    /// Starts following a process found at look `look`.
-    fn adopt(&mut self, pid: i32, st: &StatLine, t_s: f64, look: u64) {
-        let key = (pid, st.start_ticks);
-        // Once gone, a process stays gone: one that has released its memory
-        // is not a zombie yet for a moment, and must not start afresh.
-        if st.zombie || self.procs.contains_key(&key) {
-            return;
-        }
-        let Some(handles) = Handles::open(pid) else {
-            return;
-        };
-        self.handles.insert(key, handles);
-        self.procs.insert(
-            key,
-            TrackedProcess {
-                pid,
-                ppid: st.ppid,
-                command: command_of(pid),
-                first_seen_s: t_s,
-                last_seen_s: t_s,
-                alive: true,
-                peak_bytes: 0,
-                sampled_peak_bytes: 0,
-                stage_hwm: 0,
-                pending: false,
-                start_ticks: st.start_ticks,
-                first_look: look,
-                gone_look: None,
-                seen_look: 0,
-            },
-        );
-    }
-
-    /// Finds the whole tree again by a full scan of `/proc`.
-    fn rescan(&mut self, t_s: f64, look: u64) {
-        for (pid, st) in self.discover() {
-            self.adopt(pid, &st, t_s, look);
-        }
-        self.last_scan_s = t_s;
-    }
-
-    /// Finds children born since the last look through the `children` files
-    /// of the members' main threads (children forked by other threads wait
-    /// for the next full scan).
-    fn follow_children(&mut self, t_s: f64, look: u64) {
-        let Self {
-            procs,
-            handles,
-            buf,
-            found,
-            ..
-        } = self;
-        found.clear();
-        for (key, p) in procs.iter() {
-            let Some(file) = handles.get(key).and_then(|h| h.children.as_ref()) else {
-                continue;
-            };
-            if !p.alive {
-                continue;
-            }
-            let Ok(text) = read_at(file, buf) else {
-                continue;
-            };
-            for word in text.split(|b| b.is_ascii_whitespace()) {
-                let pid = std::str::from_utf8(word).ok().and_then(|w| w.parse().ok());
-                if let Some(pid) = pid {
-                    // A pid seen before, alive or on its way out (a new
-                    // process that reused it is found by the next full scan).
-                    let known = procs.range((pid, 0)..=(pid, u64::MAX)).next().is_some();
-                    if !known {
-                        found.push(pid);
-                    }
-                }
-            }
-        }
-        let mut i = 0;
-        while i < self.found.len() {
-            let pid = self.found[i];
-            i += 1;
-            if self.follows(pid) {
-                continue;
-            }
-            if let Some(st) = stat_of(pid) {
-                self.adopt(pid, &st, t_s, look);
-            }
-            // Its own children, born between two looks.
-            let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-                .unwrap_or_default();
-            self.found.extend(
-                kids.split_whitespace()
-                    .filter_map(|w| w.parse::<i32>().ok()),
-            );
-        }
-    }
-
     /// Takes one look: updates every member and returns the summed RSS, or
     /// `None` once the root is gone (reaped).
     pub fn sample(&mut self, t_s: f64) -> Option<u64> {
@@ -366,7 +250,10 @@ impl ProcessTree {
 
     /// Pids of the members alive now (for the watchdog to kill).
     pub fn live_pids(&self) -> Vec<i32> {
-        self.discover().into_iter().map(|(pid, _)| pid).collect()
+        members::discover(self.root, &mut HashMap::new(), false)
+            .into_iter()
+            .map(|(pid, _)| pid)
+            .collect()
     }
 }
 
