@@ -81,9 +81,9 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         }
         return oomlab::sweep::command::sweep(settings);
     }
-    if args.budget.is_some() {
+    if args.budget.is_some() && emit.is_some() {
         return Err(bad_input(
-            "--budget is for a command sweep (`oomlab sweep --budget 2m -- CMD ...`); the replay sweeps --scales",
+            "--budget with --emit: a budget sweep chooses each scale from the runs before it, on one machine; give --scales to --emit",
         ));
     }
     if args.lines {
@@ -117,6 +117,8 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         production: args.production,
         columns,
         quiet: args.quiet,
+        budget: args.budget,
+        production_rows: args.production_rows,
     };
     match emit {
         Some(emit) => emit_replay(&settings, &emit),
