@@ -174,18 +174,28 @@ pub fn choose(candidates: &[Candidate], half_width_now: f64, left_secs: f64) -> 
         })
 }
 
+/// What the plan says to do next.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Plan {
+    /// Run this size (rows).
+    Run(u64),
+    /// The largest sizes that fit are all measured.
+    Measured,
+    /// Not even the probe fits.
+    Nothing,
+}
+
 /// The next size of the plan: the largest ladder size that `fits` (in
 /// memory) whose runs, with those of the two ladder sizes below it, fit in
 /// `left_secs` as `secs` predicts them (sizes in `measured` cost nothing),
-/// and of those three the smallest not measured yet. `Ok(None)` when that
-/// plan is all measured; `Err(())` when no plan fits at all.
+/// and of those three the smallest not measured yet.
 pub fn next_planned(
     target_rows: u64,
     measured: &[u64],
     secs: impl Fn(u64) -> f64,
     fits: impl Fn(u64) -> bool,
     left_secs: f64,
-) -> Result<Option<u64>, ()> {
+) -> Plan {
     for shift in MIN_SHIFT..=START_SHIFT {
         let top = ladder_rows(target_rows, shift);
         if !fits(top) {
@@ -197,10 +207,10 @@ pub fn next_planned(
             .collect();
         let cost: f64 = plan.iter().map(|&r| secs(r)).sum();
         if cost <= left_secs {
-            return Ok(plan.iter().copied().min());
+            return plan.iter().copied().min().map_or(Plan::Measured, Plan::Run);
         }
     }
-    Err(())
+    Plan::Nothing
 }
 
 /// Why a budget sweep stopped, in words.
@@ -213,7 +223,7 @@ pub enum Stop {
     /// Steps fit, but none is expected to narrow the interval.
     NothingNarrows,
     /// The ladder's largest size (the target halved [`MIN_SHIFT`] times) is
-    /// measured, and nothing else is run (the replay does not repeat).
+    /// measured, and nothing more fits or narrows (the replay does not repeat).
     Top,
 }
 
@@ -235,7 +245,7 @@ pub fn stop_reason(half_width: f64, stop: Stop) -> String {
             TARGET_HALF_WIDTH * 100.0
         ),
         Stop::Top => format!(
-            "the ladder's largest size (1/{} of the target) is measured ({width}; ±{:.0}% asked)",
+            "the ladder's largest size (1/{} of the target) is measured and no further run fits or narrows the interval ({width}; ±{:.0}% asked)",
             1u64 << MIN_SHIFT,
             TARGET_HALF_WIDTH * 100.0
         ),
@@ -289,28 +299,31 @@ mod tests {
         let all = |_: u64| true;
         assert_eq!(
             next_planned(target, &[1000], secs, all, 10.0),
-            Ok(Some(8000))
+            Plan::Run(8000)
         );
         assert_eq!(
             next_planned(target, &[1000, 8000], secs, all, 8.0),
-            Ok(Some(16_000))
+            Plan::Run(16_000)
         );
         // Too little left for the top: the plan moves down the ladder.
         assert_eq!(
             next_planned(target, &[1000], secs, all, 6.0),
-            Ok(Some(2000))
+            Plan::Run(2000)
         );
         // Memory rules the top out.
         assert_eq!(
             next_planned(target, &[1000], secs, |r| r < 32_000, 100.0),
-            Ok(Some(4000))
+            Plan::Run(4000)
         );
         assert_eq!(
             next_planned(target, &[1000, 8000, 16_000, 32_000], secs, all, 100.0),
-            Ok(None)
+            Plan::Measured
         );
         // Nothing more fits: the plan at the bottom is the probe alone, measured.
-        assert_eq!(next_planned(target, &[1000], secs, all, 0.5), Ok(None));
-        assert_eq!(next_planned(target, &[], secs, all, 0.5), Err(()));
+        assert_eq!(
+            next_planned(target, &[1000], secs, all, 0.5),
+            Plan::Measured
+        );
+        assert_eq!(next_planned(target, &[], secs, all, 0.5), Plan::Nothing);
     }
 }

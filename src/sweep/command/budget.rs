@@ -21,8 +21,8 @@ use crate::record::pattern::Pattern;
 use crate::report;
 use crate::scenario::Scenario;
 use crate::sweep::budget::{
-    choose, ladder_rows, next_planned, stop_reason, Budget, Candidate, Stop, TimeModel, MIN_SHIFT,
-    START_SHIFT, TARGET_HALF_WIDTH,
+    choose, ladder_rows, next_planned, stop_reason, Budget, Candidate, Plan, Stop, TimeModel,
+    MIN_SHIFT, START_SHIFT, TARGET_HALF_WIDTH,
 };
 use crate::units::format_count;
 
@@ -351,12 +351,12 @@ pub fn sweep_within(
             fits,
             clock.left_secs(),
         ) {
-            Ok(Some(rows)) => {
+            Plan::Run(rows) => {
                 state.run(&ctx, rows, (&mut groups, &mut clock), &mut progress)?;
                 continue;
             }
-            Ok(None) => {}
-            Err(()) => break (Stop::Spent, h),
+            Plan::Measured => {}
+            Plan::Nothing => break (Stop::Spent, h),
         }
         // The largest sizes that fit are measured: stop when narrow enough,
         // else spend what is left where it narrows the interval most.
@@ -414,6 +414,14 @@ pub fn sweep_within(
             None if candidates.iter().any(|c| c.secs <= left) => break (Stop::NothingNarrows, h),
             None => break (Stop::Spent, h),
         }
+    };
+    // Past the ladder's top, only repeats were left: say so.
+    let top = ladder_rows(target, MIN_SHIFT);
+    let stop = match stop {
+        Stop::Spent | Stop::NothingNarrows if groups.iter().any(|g| g.size.rows == top) => {
+            Stop::Top
+        }
+        other => other,
     };
     let spent_secs = clock.spent_secs();
     let data_secs = clock.excluded_secs();
