@@ -37,7 +37,9 @@ const JUDGED: [&str; 3] = ["legacy", "optimized", "streaming"];
 /// One scale of a budget replay sweep, as `budget.json` lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayBudgetStep {
+    /// The scale of the step's runs (a ladder size over the production rows).
     pub scale: f64,
+    /// Rows loaded at that scale.
     pub rows: u64,
     /// Wall time of the scale's runs (every strategy, every cap), seconds.
     pub secs: f64,
@@ -51,6 +53,7 @@ pub struct ReplayBudgetStep {
 /// What a budget replay sweep spent and found, written as `budget.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayBudgetOutcome {
+    /// The budget given (`--budget`), seconds.
     pub budget_secs: f64,
     /// Wall time of the runs, seconds: what the budget counts.
     pub spent_secs: f64,
@@ -58,14 +61,18 @@ pub struct ReplayBudgetOutcome {
     pub data_secs: f64,
     /// Wall time of the whole sweep, seconds.
     pub wall_secs: f64,
+    /// The rows predicted at (`--production-rows`, or the scenario's).
     pub target_rows: u64,
+    /// Every scale measured, in the order measured.
     pub steps: Vec<ReplayBudgetStep>,
     /// Each unsampled variant's prediction at the target rows (no cap), with
     /// its 95% interval.
     pub predictions: BTreeMap<String, Prediction>,
     /// The widest of their intervals' half-widths, as a share of the prediction.
     pub half_width: f64,
+    /// True when it stopped because that half-width was within ±5%.
     pub reached_target_width: bool,
+    /// Why it stopped, in words (also printed).
     pub stopped_because: String,
 }
 
