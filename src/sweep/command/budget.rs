@@ -461,11 +461,17 @@ pub fn sweep_within(
     let path: PathBuf = out.join("budget.json");
     report::write_atomically(&path, &serde_json::to_vec_pretty(&outcome)?)?;
     println!(
-        "\nBudget {:.0}s: spent {:.1}s measuring ({:.1}s more getting data, outside the budget: generated once per ladder size and cached; {:.1}s in all) on {} runs at {} sizes ({} rows); stopped: {}",
+        "\nBudget {:.0}s: spent {:.1}s measuring ({}) on {} runs at {} sizes ({} rows); stopped: {}",
         outcome.budget_secs,
         outcome.spent_secs,
-        outcome.data_secs,
-        outcome.wall_secs,
+        if needs_data {
+            format!(
+                "{:.1}s more getting data, outside the budget: generated once per ladder size and cached; {:.1}s in all",
+                outcome.data_secs, outcome.wall_secs
+            )
+        } else {
+            format!("the command reads no generated data; {:.1}s in all", outcome.wall_secs)
+        },
         outcome.runs.len(),
         sizes.len(),
         sizes
