@@ -106,6 +106,20 @@ fn a_budget_is_refused_with_sizes_or_zero() {
         .output()
         .unwrap();
     assert_eq!(zero.status.code(), Some(2), "{}", text(&zero));
+    // A budget sweep chooses each size from the runs before it: no pods.
+    for command in [&["--", "python3", "-c", "pass"][..], &[][..]] {
+        let emitted = oomlab()
+            .args(["sweep", "--budget", "5s", "--emit", "kubernetes"])
+            .args(command)
+            .output()
+            .unwrap();
+        assert_eq!(emitted.status.code(), Some(2), "{}", text(&emitted));
+        assert!(
+            text(&emitted).contains("--budget with --emit"),
+            "{}",
+            text(&emitted)
+        );
+    }
 }
 
 #[test]

@@ -34,6 +34,11 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             "--emit kubernetes with --columns: the pods run each size at the scenario's own column count; sweep columns on one machine",
         ));
     }
+    if args.budget.is_some() && emit.is_some() {
+        return Err(bad_input(
+            "--budget with --emit: a budget sweep chooses each size from the runs before it, on one machine; give --rows or --scales to --emit",
+        ));
+    }
     if let Some(items) = &args.items {
         return similarity_command(&args, items.0.clone(), emit.is_some());
     }
@@ -80,11 +85,6 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             return emit_command(&settings, &flags, &emit);
         }
         return oomlab::sweep::command::sweep(settings);
-    }
-    if args.budget.is_some() && emit.is_some() {
-        return Err(bad_input(
-            "--budget with --emit: a budget sweep chooses each scale from the runs before it, on one machine; give --scales to --emit",
-        ));
     }
     if args.lines {
         return Err(bad_input(
