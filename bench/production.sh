@@ -10,9 +10,12 @@
 #    in 24 GiB; legacy does not, and is not run: its committed pandas 3 model
 #    says what it would need).
 # 3. Measured against each interval: inside or not, and the width.
-# 4. The replay's optimized and streaming strategies: swept at the default
-#    scales (a replay sweep takes no --budget yet), then run at scale 1 and
-#    measured against the model's interval.
+# 4. The replay's optimized and streaming strategies: swept with the same
+#    `--budget` (oomlab picks the scales), then run at scale 1 and measured
+#    against the model's interval.
+# A budget sweep's data is generated once per ladder size and cached
+# (~/.cache/oomlab), outside its budget: the wall time printed is the whole
+# sweep's, with the part spent getting data said apart.
 #
 #   bench/production.sh            (about 15 minutes; generates scale-1 data once)
 # Env: OOMLAB_PANDAS3_PYTHON (default: the CI venv), BUDGET (default 2m),
@@ -88,6 +91,8 @@ for name, label in [("budget", "sweep --budget"), ("fixed", "sweep --scales 0.02
     print(line)
     if name == "budget":
         b = json.load(open(f"{out}/budget/budget.json"))
+        print(f"  {'':38} measuring {b['spent_secs']:.0f} s of the {b['budget_secs']:.0f} s budget, "
+              f"getting data {b['data_secs']:.0f} s (outside it); sizes {', '.join(f'{r:,}' for r in sizes)}")
         print(f"  {'':38} stopped: {b['stopped_because']}")
 try:
     leg = json.load(open(f"{out}/legacy.check.json"))["prediction"]
@@ -97,9 +102,10 @@ except Exception as e:  # the committed model is of another oomlab
     print(f"  legacy: not run (needs far more than 24 GiB; its committed model did not answer: {e})")
 PY
 
+echo "load after the pandas part: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "${SKIP_REPLAY:-0}" = 1 ] && exit 0
 t0=$(date +%s)
-"$bin" sweep --quiet --scenario "$scenario" --out "$out/replay" --model "$out/replay-model.json" >"$out/replay.log" 2>&1
+"$bin" sweep --quiet --scenario "$scenario" --budget "$budget" --out "$out/replay" --model "$out/replay-model.json" >"$out/replay.log" 2>&1
 secs=$(( $(date +%s) - t0 ))
 "$bin" run --quiet --scenario "$scenario" --scale 1 --strategy optimized,streaming --out "$out/replayprod" >/dev/null 2>&1
 for s in optimized streaming; do
@@ -110,8 +116,12 @@ import json, sys
 out, secs, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 G = 1 << 30
 m = json.load(open(f"{out}/replay/model.json"))
+b = json.load(open(f"{out}/replay/budget.json"))
 runs = {r["strategy"]: r for r in json.load(open(f"{out}/replayprod/report.json"))["runs"]}
-print(f"replay (polars), sweep at scales {m['scales']} ({secs} s), then `run --scale 1` at {rows:,} rows")
+print(f"replay (polars), sweep --budget at scales {', '.join(f'{s:.4f}' for s in m['scales'])} ({secs} s wall: "
+      f"measuring {b['spent_secs']:.0f} s of {b['budget_secs']:.0f} s, getting data {b['data_secs']:.0f} s), "
+      f"then `run --scale 1` at {rows:,} rows")
+print(f"  stopped: {b['stopped_because']}")
 for s in ("optimized", "streaming"):
     p = json.load(open(f"{out}/replay-{s}.check.json"))["prediction"]
     measured = runs[s]["peak_bytes"]
@@ -125,3 +135,4 @@ for s in ("optimized", "streaming"):
                  f"{'inside' if inside else 'OUTSIDE'}")
     print(line)
 PY
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

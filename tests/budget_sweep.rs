@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{oomlab, scratch, text};
+use common::{cache_dir, oomlab, scratch, text};
 
 /// A stdlib-only Python command whose memory is linear in `{rows}` (200
 /// bytes a row) plus up to 24 MiB of noise from run to run, so the interval
@@ -92,7 +92,7 @@ fn a_budget_sweep_stops_within_its_budget_and_writes_intervals() {
 }
 
 #[test]
-fn a_budget_is_refused_with_sizes_or_for_the_replay() {
+fn a_budget_is_refused_with_sizes_or_zero() {
     let out = scratch("budget-sweep-refused");
     let with_rows = oomlab()
         .args(["sweep", "--budget", "5s", "--rows", "1,2,3", "--out"])
@@ -106,4 +106,82 @@ fn a_budget_is_refused_with_sizes_or_for_the_replay() {
         .output()
         .unwrap();
     assert_eq!(zero.status.code(), Some(2), "{}", text(&zero));
+    // A budget sweep chooses each size from the runs before it: no pods.
+    for command in [&["--", "python3", "-c", "pass"][..], &[][..]] {
+        let emitted = oomlab()
+            .args(["sweep", "--budget", "5s", "--emit", "kubernetes"])
+            .args(command)
+            .output()
+            .unwrap();
+        assert_eq!(emitted.status.code(), Some(2), "{}", text(&emitted));
+        assert!(
+            text(&emitted).contains("--budget with --emit"),
+            "{}",
+            text(&emitted)
+        );
+    }
+}
+
+#[test]
+fn a_replay_budget_sweep_stops_within_its_budget_and_writes_intervals() {
+    let out = scratch("budget-sweep-replay");
+    let model_path = out.join("saved-model.json");
+    let budget = 25.0;
+    let run = oomlab()
+        .args([
+            "sweep",
+            "--quiet",
+            "--scenario",
+            "scenarios/ci.toml",
+            "--budget",
+            "25s",
+        ])
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .arg("--out")
+        .arg(&out)
+        .arg("--model")
+        .arg(&model_path)
+        .output()
+        .expect("oomlab runs");
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let outcome: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("budget.json")).unwrap()).unwrap();
+    let steps = outcome["steps"].as_array().unwrap();
+    // Each step is one scale's runs, every strategy; data is outside the budget.
+    let longest = steps
+        .iter()
+        .map(|s| s["secs"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let spent = outcome["spent_secs"].as_f64().unwrap();
+    assert!(
+        spent <= budget + longest + 0.5,
+        "spent {spent:.1}s of {budget}s (longest scale {longest:.1}s)\n{}",
+        text(&run)
+    );
+    assert!(steps.len() >= 3, "{}", text(&run));
+    let rows: Vec<u64> = steps.iter().map(|s| s["rows"].as_u64().unwrap()).collect();
+    assert!(
+        rows.windows(2).all(|w| w[0] < w[1]),
+        "smallest first: {rows:?}"
+    );
+    assert!(!outcome["stopped_because"].as_str().unwrap().is_empty());
+    // The model is a replay model with intervals, saved where asked.
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&model_path).unwrap()).unwrap();
+    assert_eq!(model["scales"].as_array().unwrap().len(), steps.len());
+    for v in model["variants"].as_array().unwrap() {
+        for stage in v["stages"].as_array().unwrap() {
+            assert!(stage["fit"]["spread"]["xtx_inv"].is_array(), "{stage}");
+        }
+    }
+    for (name, p) in outcome["predictions"].as_object().unwrap() {
+        let (lo, mid, hi) = (
+            p["interval"]["low_bytes"].as_f64().unwrap(),
+            p["peak_bytes"].as_f64().unwrap(),
+            p["interval"]["high_bytes"].as_f64().unwrap(),
+        );
+        assert!(lo <= mid && mid <= hi && hi > lo, "{name}: {p}");
+    }
+    assert!(text(&run).contains("95% interval"), "{}", text(&run));
 }

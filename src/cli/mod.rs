@@ -391,10 +391,12 @@ pub struct SweepArgs {
     /// Command sweeps: runs per point; each figure is their median.
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
-    /// Pick the sizes within this much wall time (`2m`, `90s`) instead of
-    /// --rows/--scales: start small, spend the rest where the 95% interval
-    /// at the production rows narrows most (larger sizes, repeats), stop
-    /// at ±5% or when the time is spent (docs/command-sweep.md).
+    /// Pick the sizes (a command's rows, or the replay's scales) within this
+    /// much wall time (`2m`, `90s`) instead of --rows/--scales: one small
+    /// size, then the largest sizes whose runs fit in what is left, then
+    /// repeats where they narrow the 95% interval at the production rows;
+    /// stop at ±5% or when the time is spent. Generating data is not counted
+    /// (cached per size, reported apart) (docs/command-sweep.md).
     #[arg(long, value_name = "DURATION", value_parser = parse_budget, conflicts_with_all = ["rows", "scales", "repeat"])]
     pub budget: Option<Duration>,
     /// With --budget: the rows to predict at (default: the scenario's production rows).

@@ -34,6 +34,11 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
             "--emit kubernetes with --columns: the pods run each size at the scenario's own column count; sweep columns on one machine",
         ));
     }
+    if args.budget.is_some() && emit.is_some() {
+        return Err(bad_input(
+            "--budget with --emit: a budget sweep chooses each size from the runs before it, on one machine; give --rows or --scales to --emit",
+        ));
+    }
     if let Some(items) = &args.items {
         return similarity_command(&args, items.0.clone(), emit.is_some());
     }
@@ -81,11 +86,6 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         }
         return oomlab::sweep::command::sweep(settings);
     }
-    if args.budget.is_some() {
-        return Err(bad_input(
-            "--budget is for a command sweep (`oomlab sweep --budget 2m -- CMD ...`); the replay sweeps --scales",
-        ));
-    }
     if args.lines {
         return Err(bad_input(
             "--lines is for a command sweep (`oomlab sweep --lines -- python3 prep.py ...`): the replay is oomlab's own code",
@@ -117,6 +117,8 @@ pub fn sweep(args: SweepArgs) -> Result<Exit> {
         production: args.production,
         columns,
         quiet: args.quiet,
+        budget: args.budget,
+        production_rows: args.production_rows,
     };
     match emit {
         Some(emit) => emit_replay(&settings, &emit),

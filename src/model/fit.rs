@@ -328,6 +328,7 @@ pub fn fit_with_columns(points: &[Observation], columns: &[f64], reference: f64)
         dof,
         repeat_sd_bytes: 0.0,
         repeat_dof: 0,
+        extrapolation: None,
     });
     Ok(fit)
 }

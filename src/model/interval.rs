@@ -45,6 +45,61 @@ pub struct Spread {
     /// Degrees of freedom of that pooled spread (runs minus points).
     #[serde(default)]
     pub repeat_dof: u32,
+    /// The lack of fit the held-out check saw, carried past the largest
+    /// size measured (`None`: no check, or a model from before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extrapolation: Option<Extrapolation>,
+}
+
+/// What the held-out check says of a straight line beyond the sizes
+/// measured. The textbook interval assumes the line holds out there; a
+/// pandas 3 peak whose per-row term falls with the rows (pyarrow's fixed
+/// pool) does not, and an interval at 16x the largest size missed by 9%.
+/// The check fits on all but the largest size and predicts it: the part of
+/// that error the noise does not explain (`sqrt(error² - se²)`, `se` the
+/// check's own standard error of prediction) is a bias over the distance
+/// from the largest fitted size to the held-out one, and is assumed to grow
+/// in proportion beyond it. The interval at `rows` past the held-out size
+/// adds `bias x (rows - holdout) / (holdout - fitted)` in quadrature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extrapolation {
+    /// Rows loaded of the held-out (largest) size.
+    pub holdout_rows: f64,
+    /// Rows loaded of the largest size the check was fitted on.
+    pub fitted_rows: f64,
+    /// The held-out error beyond its noise, bytes (0: none seen).
+    pub bias_bytes: f64,
+}
+
+impl Extrapolation {
+    /// From the check's prediction error at the held-out size (bytes) and
+    /// the half-width of its 95% interval there (`None`: no interval, the
+    /// whole error counts). `None` when the sizes give no distance.
+    pub fn from_check(
+        (fitted_rows, holdout_rows): (f64, f64),
+        error_bytes: f64,
+        check_half_width: Option<(f64, u32)>,
+    ) -> Option<Self> {
+        if holdout_rows <= fitted_rows || !error_bytes.is_finite() {
+            return None;
+        }
+        let se = check_half_width.map_or(0.0, |(half, dof)| half / t_975(dof));
+        let bias = (error_bytes * error_bytes - se * se).max(0.0).sqrt();
+        Some(Extrapolation {
+            holdout_rows,
+            fitted_rows,
+            bias_bytes: if bias.is_finite() { bias } else { 0.0 },
+        })
+    }
+
+    /// The bias carried to `rows_in` (0 up to the held-out size).
+    pub fn at(&self, rows_in: f64) -> f64 {
+        let span = self.holdout_rows - self.fitted_rows;
+        if span <= 0.0 || rows_in <= self.holdout_rows {
+            return 0.0;
+        }
+        self.bias_bytes * (rows_in - self.holdout_rows) / span
+    }
 }
 
 /// A two-sided interval of a predicted peak, bytes.
@@ -88,7 +143,9 @@ impl Spread {
                 quad += x0[i] * v * x0[j];
             }
         }
-        let half = t_975(dof) * sd * (1.0 + quad.max(0.0)).sqrt();
+        let textbook = t_975(dof) * sd * (1.0 + quad.max(0.0)).sqrt();
+        let bias = self.extrapolation.as_ref().map_or(0.0, |e| e.at(rows_in));
+        let half = (textbook * textbook + bias * bias).sqrt();
         half.is_finite().then_some(half)
     }
 }
@@ -235,5 +292,19 @@ mod tests {
         assert!((t_975(40) - 2.021).abs() < 1e-3);
         assert!((t_975(120) - 1.980).abs() < 1e-3);
         assert!(t_975(0).is_infinite());
+    }
+
+    #[test]
+    fn lack_of_fit_widens_only_past_the_held_out_size() {
+        // Off by 5 at 4 from a fit up to 2, with a standard error of 3:
+        // a bias of 4 over a distance of 2, carried in proportion.
+        let e = Extrapolation::from_check((2.0, 4.0), -5.0, Some((3.0 * t_975(8), 8))).unwrap();
+        assert!((e.bias_bytes - 4.0).abs() < 1e-9);
+        assert_eq!(e.at(3.0), 0.0);
+        assert!((e.at(8.0) - 8.0).abs() < 1e-9);
+        // An error the noise explains is no bias.
+        let quiet = Extrapolation::from_check((2.0, 4.0), 1.0, Some((3.0 * t_975(8), 8))).unwrap();
+        assert_eq!(quiet.bias_bytes, 0.0);
+        assert!(Extrapolation::from_check((4.0, 4.0), 1.0, None).is_none());
     }
 }

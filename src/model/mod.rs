@@ -20,6 +20,7 @@ mod backfill;
 mod calibration;
 pub mod fit;
 pub mod interval;
+mod lack_of_fit;
 pub mod least_squares;
 mod location;
 mod observed;

@@ -2,14 +2,25 @@
 //! the command sweep and the replay sweep share.
 //!
 //! A user's guess of sizes is what made a prediction at production size
-//! luck: too small and the per-row term drowns in noise, too large and the
-//! sweep takes an hour. With a budget, oomlab starts small, measures how the
-//! wall time grows with the rows ([`TimeModel`]), and spends the rest where
-//! it narrows the 95% prediction interval at the target size the most per
-//! second ([`choose`]): a larger size (the leverage of an extrapolation falls
-//! as the measured range grows) or a repeat (which pins down the noise and
-//! adds degrees of freedom). It stops when the interval is within
-//! [`TARGET_HALF_WIDTH`] or when no step fits in what is left.
+//! luck: too small and the per-row term drowns in noise (and a pandas 3
+//! peak's per-row term at small sizes overstates the one at large sizes),
+//! too large and the sweep takes an hour. With a budget, oomlab measures one
+//! small size of a fixed ladder (the target halved [`START_SHIFT`] times),
+//! learns how the wall time grows with the rows ([`TimeModel`]), and plans
+//! the rest on the largest sizes whose runs fit in what is left
+//! ([`next_planned`]: the top of the ladder that fits, and the two below it,
+//! smallest first so each run's memory is extrapolated from smaller ones):
+//! the closer the largest size is to the target, the shorter the
+//! extrapolation and its error. Once that plan is measured, what is left goes
+//! where it narrows the 95% interval at the target the most per second
+//! ([`choose`]: a repeat where the spread is large, or a larger size). It
+//! stops when the interval (widened by the held-out check's lack of fit,
+//! [`crate::model::interval::Extrapolation`]) is within [`TARGET_HALF_WIDTH`]
+//! or when no step fits in what is left; at most the one run that began
+//! before the budget ended runs past it. Generating a size's data is not
+//! counted against the budget: the ladder's sizes are fixed, so their data is
+//! cached (`~/.cache/oomlab`) and reused by the next sweep, and the time spent
+//! generating it is reported on its own.
 
 use std::time::{Duration, Instant};
 
@@ -33,11 +44,13 @@ pub fn ladder_rows(target_rows: u64, shift: u32) -> u64 {
     (target_rows >> shift).max(1)
 }
 
-/// The clock of a budget: how much is spent and how much is left.
+/// The clock of a budget: how much is spent and how much is left, less
+/// the time spent generating data (not measuring), which is kept apart.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     pub total: Duration,
     start: Instant,
+    excluded: Duration,
 }
 
 impl Budget {
@@ -46,11 +59,27 @@ impl Budget {
         Budget {
             total,
             start: Instant::now(),
+            excluded: Duration::ZERO,
         }
     }
 
-    /// Seconds spent so far.
+    /// Takes `spent` (generating data) out of the budget.
+    pub fn exclude(&mut self, spent: Duration) {
+        self.excluded += spent;
+    }
+
+    /// Seconds spent on measuring so far (wall time less what was excluded).
     pub fn spent_secs(&self) -> f64 {
+        (self.start.elapsed().saturating_sub(self.excluded)).as_secs_f64()
+    }
+
+    /// Seconds excluded from the budget (data generation).
+    pub fn excluded_secs(&self) -> f64 {
+        self.excluded.as_secs_f64()
+    }
+
+    /// Wall seconds since the start, everything included.
+    pub fn wall_secs(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
     }
 
@@ -145,22 +174,85 @@ pub fn choose(candidates: &[Candidate], half_width_now: f64, left_secs: f64) -> 
         })
 }
 
+/// What the plan says to do next.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Plan {
+    /// Run this size (rows).
+    Run(u64),
+    /// The largest sizes that fit are all measured.
+    Measured,
+    /// Not even the probe fits.
+    Nothing,
+}
+
+/// The next size of the plan: the largest ladder size that `fits` (in
+/// memory) whose runs, with those of the two ladder sizes below it, fit in
+/// `left_secs` as `secs` predicts them (sizes in `measured` cost nothing),
+/// and of those three the smallest not measured yet.
+pub fn next_planned(
+    target_rows: u64,
+    measured: &[u64],
+    secs: impl Fn(u64) -> f64,
+    fits: impl Fn(u64) -> bool,
+    left_secs: f64,
+) -> Plan {
+    for shift in MIN_SHIFT..=START_SHIFT {
+        let top = ladder_rows(target_rows, shift);
+        if !fits(top) {
+            continue;
+        }
+        let plan: Vec<u64> = (shift..=(shift + 2).min(START_SHIFT))
+            .map(|s| ladder_rows(target_rows, s))
+            .filter(|r| !measured.contains(r))
+            .collect();
+        let cost: f64 = plan.iter().map(|&r| secs(r)).sum();
+        if cost <= left_secs {
+            return plan.iter().copied().min().map_or(Plan::Measured, Plan::Run);
+        }
+    }
+    Plan::Nothing
+}
+
 /// Why a budget sweep stopped, in words.
-pub fn stop_reason(half_width: f64, reached: bool) -> String {
-    if reached {
-        format!(
-            "the interval at the target is within ±{:.0}% (±{:.1}%)",
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    /// The interval at the target is within [`TARGET_HALF_WIDTH`].
+    Narrow,
+    /// No step fits in what is left of the budget.
+    Spent,
+    /// Steps fit, but none is expected to narrow the interval.
+    NothingNarrows,
+    /// The ladder's largest size (the target halved [`MIN_SHIFT`] times) is
+    /// measured, and nothing more fits or narrows (the replay does not repeat).
+    Top,
+}
+
+/// Why a budget sweep stopped, in words.
+pub fn stop_reason(half_width: f64, stop: Stop) -> String {
+    let width = if half_width.is_finite() {
+        format!("interval ±{:.1}% at the target", half_width * 100.0)
+    } else {
+        "the points do not yet give an interval".into()
+    };
+    match stop {
+        Stop::Narrow => format!(
+            "the largest sizes that fit were measured and the interval at the target is within ±{:.0}% (±{:.1}%)",
             TARGET_HALF_WIDTH * 100.0,
             half_width * 100.0
-        )
-    } else if half_width.is_finite() {
-        format!(
-            "no further step fits in the budget (interval ±{:.1}% at the target, short of ±{:.0}%: a larger budget narrows it)",
-            half_width * 100.0,
+        ),
+        Stop::Spent => format!(
+            "no further run fits in what is left of the budget ({width}; ±{:.0}% asked: a larger budget reaches larger sizes)",
             TARGET_HALF_WIDTH * 100.0
-        )
-    } else {
-        "no further step fits in the budget, and the points do not yet give an interval (a larger budget does)".into()
+        ),
+        Stop::Top => format!(
+            "the ladder's largest size (1/{} of the target) is measured and no further run fits or narrows the interval ({width}; ±{:.0}% asked)",
+            1u64 << MIN_SHIFT,
+            TARGET_HALF_WIDTH * 100.0
+        ),
+        Stop::NothingNarrows => format!(
+            "no run that fits is expected to narrow the interval ({width}; ±{:.0}% asked: the lack of fit beyond the largest size dominates, which only larger sizes reduce)",
+            TARGET_HALF_WIDTH * 100.0
+        ),
     }
 }
 
@@ -196,5 +288,42 @@ mod tests {
         assert!(choose(&cands, 0.10, 0.5).is_none());
         assert!(choose(&[c(1, 1.0, 0.2)], 0.10, 10.0).is_none());
         assert_eq!(ladder_rows(8_532_146, START_SHIFT), 133_314);
+    }
+
+    #[test]
+    fn the_plan_takes_the_largest_sizes_that_fit_smallest_first() {
+        let target = 64_000;
+        // A second a run plus a second per 8,000 rows: the top three sizes
+        // (32,000, 16,000, 8,000 rows) cost 5 + 3 + 2 = 10 s.
+        let secs = |r: u64| 1.0 + r as f64 / 8000.0;
+        let all = |_: u64| true;
+        assert_eq!(
+            next_planned(target, &[1000], secs, all, 10.0),
+            Plan::Run(8000)
+        );
+        assert_eq!(
+            next_planned(target, &[1000, 8000], secs, all, 8.0),
+            Plan::Run(16_000)
+        );
+        // Too little left for the top: the plan moves down the ladder.
+        assert_eq!(
+            next_planned(target, &[1000], secs, all, 6.0),
+            Plan::Run(2000)
+        );
+        // Memory rules the top out.
+        assert_eq!(
+            next_planned(target, &[1000], secs, |r| r < 32_000, 100.0),
+            Plan::Run(4000)
+        );
+        assert_eq!(
+            next_planned(target, &[1000, 8000, 16_000, 32_000], secs, all, 100.0),
+            Plan::Measured
+        );
+        // Nothing more fits: the plan at the bottom is the probe alone, measured.
+        assert_eq!(
+            next_planned(target, &[1000], secs, all, 0.5),
+            Plan::Measured
+        );
+        assert_eq!(next_planned(target, &[], secs, all, 0.5), Plan::Nothing);
     }
 }

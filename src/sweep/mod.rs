@@ -15,6 +15,7 @@ mod extrapolate;
 pub mod fidelity;
 pub mod pods;
 pub mod refit;
+pub mod replay_budget;
 pub mod similarity;
 mod tables;
 
@@ -78,6 +79,12 @@ pub struct SweepSettings {
     pub columns: Vec<u64>,
     /// Print less.
     pub quiet: bool,
+    /// `--budget`: pick the scales within this much wall time instead of
+    /// taking `scales` (see [`budget`] and [`replay_budget`]).
+    pub budget: Option<Duration>,
+    /// `--production-rows`: the rows a budget sweep predicts at (`None`:
+    /// the scenario's production rows).
+    pub production_rows: Option<u64>,
 }
 
 impl SweepSettings {
@@ -376,6 +383,11 @@ pub struct SweepPlan {
 /// Checks a replay sweep's settings and lists its runs (exit 2 on bad
 /// input; similarity scenarios have a sweep of their own and are refused).
 pub fn plan_sweep(args: &SweepSettings) -> Result<SweepPlan> {
+    plan_sweep_at(args, parse_scales(&args.scales)?)
+}
+
+/// [`plan_sweep`] at `scales` (a budget sweep plans one scale at a time).
+fn plan_sweep_at(args: &SweepSettings, scales: Vec<f64>) -> Result<SweepPlan> {
     let scenario = Scenario::load(&args.scenario)?;
     let memory_mode = args.memory_mode;
     crate::strategy::memory::check_workload(memory_mode, scenario.scenario.workload())?;
@@ -391,7 +403,6 @@ pub fn plan_sweep(args: &SweepSettings) -> Result<SweepPlan> {
             args.scenario.display()
         )));
     }
-    let scales = parse_scales(&args.scales)?;
     let fractions = parse_fractions(&args.max_ranking_samples_fraction)?;
     for &c in &args.columns {
         scenario.scenario.with_numeric_profile_columns(c)?;
@@ -464,6 +475,9 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
         crate::strategy::memory::check_workload(args.memory_mode, scenario.scenario.workload())?;
         return similarity::sweep(&args, &scenario);
     }
+    if let Some(budget) = args.budget {
+        return replay_budget::sweep_within(args, budget);
+    }
     let SweepPlan {
         scenario,
         scales,
@@ -480,31 +494,13 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
     let mut machine = None;
     let mut allocator = String::new();
     for run in runs {
-        let (scale, cap, mode) = (run.scale, run.cap, run.mode);
-        let dir = out.join(&run.dir);
-        let shape = match run.columns {
-            Some(c) => scenario.scenario.with_numeric_profile_columns(c)?,
-            None => scenario.scenario.clone(),
-        };
-        let sizes = shape.sizes(scale);
-        let estimates = extrapolated_estimates(
-            &points,
-            &run.strategies,
-            (sizes.sample_rows, sizes.profile_numeric_columns),
-            cap,
-            mode,
-        );
-        let mut plan = sweep_plan(
+        let (report, path) = measure_run(
             &args,
-            &cache_root,
-            (scale, cap, mode),
-            run.strategies,
-            estimates,
+            (&scenario, &cache_root),
+            run,
+            &out,
+            (&mut points, &mut progress),
         )?;
-        plan.scenario.scenario = shape;
-        let report = run_plan(plan, &dir, &mut progress)?;
-        let path = dir.join("report.json");
-        file_points(&mut points, &report, &path, (cap, mode))?;
         machine.get_or_insert(report.machine.clone());
         allocator = report.allocator.clone();
         reports.push(path.display().to_string());
@@ -538,6 +534,44 @@ pub fn sweep(args: SweepSettings) -> Result<Exit> {
     let saved = model_path(args.model.as_deref());
     write_replay_model(&model, &out, Some(&saved), &reports)?;
     Ok(Exit::Ok)
+}
+
+/// Measures one run of a replay sweep into its directory under `out`, with
+/// preflight judging it by the points so far, and files its points: the
+/// fixed-scale and the budget sweep's one step. Returns the report and its path.
+fn measure_run(
+    args: &SweepSettings,
+    (scenario, cache_root): (&LoadedScenario, &Path),
+    run: PlannedRun,
+    out: &Path,
+    (points, progress): (&mut BTreeMap<&'static str, Vec<Point>>, &mut Progress),
+) -> Result<(Report, PathBuf)> {
+    let (scale, cap, mode) = (run.scale, run.cap, run.mode);
+    let dir = out.join(&run.dir);
+    let shape = match run.columns {
+        Some(c) => scenario.scenario.with_numeric_profile_columns(c)?,
+        None => scenario.scenario.clone(),
+    };
+    let sizes = shape.sizes(scale);
+    let estimates = extrapolated_estimates(
+        points,
+        &run.strategies,
+        (sizes.sample_rows, sizes.profile_numeric_columns),
+        cap,
+        mode,
+    );
+    let mut plan = sweep_plan(
+        args,
+        cache_root,
+        (scale, cap, mode),
+        run.strategies,
+        estimates,
+    )?;
+    plan.scenario.scenario = shape;
+    let report = run_plan(plan, &dir, progress)?;
+    let path = dir.join("report.json");
+    file_points(points, &report, &path, (cap, mode))?;
+    Ok((report, path))
 }
 
 /// Writes a replay model (`model.json`, `sweep.md`, the picture) into
@@ -673,23 +707,17 @@ pub fn build_model(
             continue;
         };
         let stages = strategy_by_name(strategy_name)?.stages();
-        let train: Vec<Point> = pts.iter().filter(|p| !held_out(p)).cloned().collect();
-        let checked = VariantModel::fit(name, strategy_name, sampling, stages, train, columns_ref)?;
-        let mut worst = 0.0f64;
-        for p in pts.iter().filter(|p| held_out(p)) {
-            let h = checked.judge(p);
-            worst = worst.max(h.error_pct.abs());
-            held.push(h);
-        }
-        max_err.insert(name.to_string(), worst);
-        variants.push(VariantModel::fit(
-            name,
-            strategy_name,
-            sampling,
+        let (variant, judged) = VariantModel::fit_checked(
+            (name, strategy_name, sampling),
             stages,
             pts,
             columns_ref,
-        )?);
+            held_out,
+        )?;
+        let worst = judged.iter().fold(0.0f64, |w, h| w.max(h.error_pct.abs()));
+        held.extend(judged);
+        max_err.insert(name.to_string(), worst);
+        variants.push(variant);
     }
     Ok(Model {
         schema_version: MODEL_SCHEMA_VERSION,

@@ -21,8 +21,8 @@ use crate::record::pattern::Pattern;
 use crate::report;
 use crate::scenario::Scenario;
 use crate::sweep::budget::{
-    choose, ladder_rows, stop_reason, Budget, Candidate, TimeModel, MIN_SHIFT, START_SHIFT,
-    TARGET_HALF_WIDTH,
+    choose, ladder_rows, next_planned, stop_reason, Budget, Candidate, Plan, Stop, TimeModel,
+    MIN_SHIFT, START_SHIFT, TARGET_HALF_WIDTH,
 };
 use crate::units::format_count;
 
@@ -44,7 +44,8 @@ pub struct BudgetRun {
     pub attempt: u32,
     /// Wall time of the run (recording included), seconds.
     pub secs: f64,
-    /// Wall time of generating its data (0 when none or cached), seconds.
+    /// Wall time of getting its data (generated, or found in the cache;
+    /// 0 when the command needs none), seconds: not counted in the budget.
     pub data_secs: f64,
     pub peak_bytes: u64,
 }
@@ -53,8 +54,13 @@ pub struct BudgetRun {
 #[derive(Debug, Clone, Serialize)]
 pub struct BudgetOutcome {
     pub budget_secs: f64,
-    /// Wall time from the first run's start to the last run's end, seconds.
+    /// Wall time of the runs, from the first run's start to the last run's
+    /// end less the data generation, seconds: what the budget counts.
     pub spent_secs: f64,
+    /// Wall time of generating (or finding) data, seconds: outside the budget.
+    pub data_secs: f64,
+    /// Wall time of the whole sweep, seconds: `spent_secs + data_secs`.
+    pub wall_secs: f64,
     pub target_rows: u64,
     pub runs: Vec<BudgetRun>,
     /// The prediction at the target rows (no cap), with its 95% interval.
@@ -66,7 +72,9 @@ pub struct BudgetOutcome {
 }
 
 /// The median points of the groups and the fit of the `command` variant
-/// on them; `None` until there are enough sizes.
+/// on them, as the sweep's model will be fitted (from three sizes on, the
+/// largest held out and its lack of fit carried past it); `None` until
+/// there are two sizes.
 fn fit_groups(groups: &[Group], columns_ref: u64) -> Option<(VariantModel, f64)> {
     let points: Vec<Point> = groups
         .iter()
@@ -87,9 +95,20 @@ fn fit_groups(groups: &[Group], columns_ref: u64) -> Option<(VariantModel, f64)>
         .map(|p| p.rows_kept as f64 / p.rows_in.max(1) as f64)
         .sum::<f64>()
         / points.len() as f64;
-    VariantModel::fit("command", "command", None, &names, points, columns_ref)
-        .ok()
-        .map(|v| (v, keep))
+    let largest = points.iter().map(|p| p.rows_in).max().unwrap_or(0);
+    let fitted = if points.len() >= 3 {
+        VariantModel::fit_checked(
+            ("command", "command", None),
+            &names,
+            points,
+            columns_ref,
+            |p| p.rows_in >= largest,
+        )
+        .map(|(v, _)| v)
+    } else {
+        VariantModel::fit("command", "command", None, &names, points, columns_ref)
+    };
+    fitted.ok().map(|v| (v, keep))
 }
 
 /// The prediction at `rows` and its relative half-width (infinite without
@@ -155,7 +174,6 @@ struct Context<'a> {
 #[derive(Default)]
 struct State {
     times: TimeModel,
-    data_times: TimeModel,
     runs: Vec<BudgetRun>,
     reports: Vec<String>,
     machine: Option<crate::machine::MachineFacts>,
@@ -169,7 +187,7 @@ impl State {
         &mut self,
         ctx: &Context<'_>,
         rows: u64,
-        groups: &mut Vec<Group>,
+        (groups, clock): (&mut Vec<Group>, &mut Budget),
         progress: &mut Progress,
     ) -> Result<()> {
         let size = size_of(rows, ctx.production);
@@ -181,7 +199,9 @@ impl State {
         } else {
             None
         };
-        let data_secs = t0.elapsed().as_secs_f64();
+        let data_time = t0.elapsed();
+        clock.exclude(data_time);
+        let data_secs = data_time.as_secs_f64();
         let dir_name = format!("rows-{rows}-run-{attempt}");
         let dir = ctx.out.join(&dir_name);
         let t1 = Instant::now();
@@ -217,9 +237,6 @@ impl State {
             peak_bytes: point.peak_bytes,
         });
         self.times.add(rows, secs);
-        if index.is_none() {
-            self.data_times.add(rows, data_secs);
-        }
         let a = Attempt {
             peak_bytes: point.peak_bytes,
             stage_peaks: point.stage_peaks,
@@ -279,7 +296,7 @@ pub fn sweep_within(
     let columns_ref = scenario.scenario.production_sizes().profile_numeric_columns;
     let usable = crate::preflight::usable_memory()?.0 as f64;
 
-    let clock = Budget::start(budget);
+    let mut clock = Budget::start(budget);
     let mut groups: Vec<Group> = Vec::new();
     let mut state = State::default();
     let ctx = Context {
@@ -291,40 +308,70 @@ pub fn sweep_within(
         production,
     };
 
-    // The first three sizes, doubling: the fewest a held-out check needs.
-    for shift in (START_SHIFT - 2..=START_SHIFT).rev() {
-        state.run(&ctx, ladder_rows(target, shift), &mut groups, &mut progress)?;
-    }
-    let (reached, half_width) = loop {
-        let Some((v, keep)) = fit_groups(&groups, columns_ref) else {
-            break (false, f64::INFINITY);
+    // The probe: the ladder's smallest size, which says what a run costs.
+    let probe = ladder_rows(target, START_SHIFT);
+    state.run(&ctx, probe, (&mut groups, &mut clock), &mut progress)?;
+    let (stop, half_width) = loop {
+        let fitted = fit_groups(&groups, columns_ref);
+        let h = match &fitted {
+            Some((v, keep)) => {
+                let (prediction, h) = at(v, *keep, target);
+                if !settings.quiet {
+                    eprintln!(
+                        "budget: {} runs at {} sizes, {:.0}s of {:.0}s; at {} rows: {}",
+                        groups.iter().map(|g| g.attempts.len()).sum::<usize>(),
+                        groups.len(),
+                        clock.spent_secs(),
+                        budget.as_secs_f64(),
+                        format_count(target),
+                        prediction.describe()
+                    );
+                }
+                h
+            }
+            None => f64::INFINITY,
         };
-        let (prediction, h) = at(&v, keep, target);
-        if !settings.quiet {
-            eprintln!(
-                "budget: {} runs at {} sizes, {:.0}s of {:.0}s; at {} rows: {}",
-                groups.iter().map(|g| g.attempts.len()).sum::<usize>(),
-                groups.len(),
-                clock.spent_secs(),
-                budget.as_secs_f64(),
-                format_count(target),
-                prediction.describe()
-            );
+        // A size fits when its predicted upper peak, with slack, fits this
+        // machine: from the fit, or in proportion to the one size measured.
+        let fits = |rows: u64| -> bool {
+            let upper = match &fitted {
+                Some((v, keep)) => at(v, *keep, rows).0.upper_bytes(),
+                None => groups.last().map_or(0.0, |g| {
+                    let peak = g.attempts.iter().map(|a| a.peak_bytes).max().unwrap_or(0);
+                    peak as f64 * rows as f64 / g.size.rows.max(1) as f64
+                }),
+            };
+            upper * (1.0 + MEMORY_SLACK) <= usable
+        };
+        let measured: Vec<u64> = groups.iter().map(|g| g.size.rows).collect();
+        match next_planned(
+            target,
+            &measured,
+            |rows| state.times.predict(rows),
+            fits,
+            clock.left_secs(),
+        ) {
+            Plan::Run(rows) => {
+                state.run(&ctx, rows, (&mut groups, &mut clock), &mut progress)?;
+                continue;
+            }
+            Plan::Measured => {}
+            Plan::Nothing => break (Stop::Spent, h),
         }
-        if h <= TARGET_HALF_WIDTH {
-            break (true, h);
+        // The largest sizes that fit are measured: stop when narrow enough,
+        // else spend what is left where it narrows the interval most.
+        if groups.len() >= 3 && h <= TARGET_HALF_WIDTH {
+            break (Stop::Narrow, h);
         }
+        let Some((v, keep)) = fitted.as_ref() else {
+            break (Stop::Spent, h);
+        };
         let largest = groups.last().map_or(0, |g| g.size.rows);
         let mut sizes: Vec<(u64, bool)> = groups.iter().map(|g| (g.size.rows, true)).collect();
-        // The next size, or the one after it when runs cost mostly their
-        // fixed time and a jump is cheap.
         for factor in [2, 4] {
             let next = largest.saturating_mul(factor);
-            if next <= ladder_rows(target, MIN_SHIFT) {
-                let (p, _) = at(&v, keep, next);
-                if p.upper_bytes() * (1.0 + MEMORY_SLACK) <= usable {
-                    sizes.push((next, false));
-                }
+            if next <= ladder_rows(target, MIN_SHIFT) && fits(next) {
+                sizes.push((next, false));
             }
         }
         let candidates: Vec<Candidate> = sizes
@@ -337,35 +384,48 @@ pub fn sweep_within(
                         attempts: g.attempts.clone(),
                     })
                     .collect();
-                let a = expected_attempt(&v, keep, size_of(rows), repeat);
+                let a = expected_attempt(v, *keep, size_of(rows), repeat);
                 match hypothetical.iter_mut().find(|g| g.size.rows == rows) {
                     Some(g) => g.attempts.push(a),
-                    None => hypothetical.push(Group {
-                        size: size_of(rows),
-                        attempts: vec![a],
-                    }),
+                    None => {
+                        hypothetical.push(Group {
+                            size: size_of(rows),
+                            attempts: vec![a],
+                        });
+                        hypothetical.sort_by_key(|g| g.size.rows);
+                    }
                 }
                 let after = fit_groups(&hypothetical, columns_ref)
                     .map_or(f64::INFINITY, |(v, keep)| at(&v, keep, target).1);
-                let data = if repeat || !needs_data {
-                    0.0
-                } else {
-                    state.data_times.predict(rows)
-                };
                 Candidate {
                     rows,
                     repeat,
-                    secs: state.times.predict(rows) + data,
+                    secs: state.times.predict(rows),
                     half_width_after: after,
                 }
             })
             .collect();
-        match choose(&candidates, h, clock.left_secs()) {
-            Some(c) => state.run(&ctx, c.rows, &mut groups, &mut progress)?,
-            None => break (false, h),
+        let left = clock.left_secs();
+        match choose(&candidates, h, left) {
+            Some(c) => {
+                let rows = c.rows;
+                state.run(&ctx, rows, (&mut groups, &mut clock), &mut progress)?
+            }
+            None if candidates.iter().any(|c| c.secs <= left) => break (Stop::NothingNarrows, h),
+            None => break (Stop::Spent, h),
         }
     };
+    // Past the ladder's top, only repeats were left: say so.
+    let top = ladder_rows(target, MIN_SHIFT);
+    let stop = match stop {
+        Stop::Spent | Stop::NothingNarrows if groups.iter().any(|g| g.size.rows == top) => {
+            Stop::Top
+        }
+        other => other,
+    };
     let spent_secs = clock.spent_secs();
+    let data_secs = clock.excluded_secs();
+    let wall_secs = clock.wall_secs();
 
     let sizes: Vec<Size> = groups.iter().map(|g| g.size).collect();
     let mut points: BTreeMap<&'static str, Vec<Point>> = BTreeMap::new();
@@ -387,21 +447,31 @@ pub fn sweep_within(
     let outcome = BudgetOutcome {
         budget_secs: budget.as_secs_f64(),
         spent_secs,
+        data_secs,
+        wall_secs,
         target_rows: target,
         runs,
         half_width: prediction.interval.map_or(f64::INFINITY, |i| {
             i.relative_half_width(prediction.peak_bytes)
         }),
         prediction,
-        reached_target_width: reached,
-        stopped_because: stop_reason(half_width, reached),
+        reached_target_width: stop == Stop::Narrow,
+        stopped_because: stop_reason(half_width, stop),
     };
     let path: PathBuf = out.join("budget.json");
     report::write_atomically(&path, &serde_json::to_vec_pretty(&outcome)?)?;
     println!(
-        "\nBudget {:.0}s: spent {:.1}s on {} runs at {} sizes ({} rows); stopped: {}",
+        "\nBudget {:.0}s: spent {:.1}s measuring ({}) on {} runs at {} sizes ({} rows); stopped: {}",
         outcome.budget_secs,
         outcome.spent_secs,
+        if needs_data {
+            format!(
+                "{:.1}s more getting data, outside the budget: generated once per ladder size and cached; {:.1}s in all",
+                outcome.data_secs, outcome.wall_secs
+            )
+        } else {
+            format!("the command reads no generated data; {:.1}s in all", outcome.wall_secs)
+        },
         outcome.runs.len(),
         sizes.len(),
         sizes

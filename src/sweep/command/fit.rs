@@ -13,7 +13,7 @@ use super::template::uses_placeholders;
 use super::Size;
 use crate::error::bad_input;
 use crate::model::{
-    model_path, HeldOut, Model, ModelScenario, ModelSource, Point, Validation, VariantModel,
+    model_path, Model, ModelScenario, ModelSource, Point, Validation, VariantModel,
     MODEL_SCHEMA_VERSION,
 };
 use crate::report::{self};
@@ -106,23 +106,17 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
         };
         let stage_names = common_stages(&pts);
         let names: Vec<&str> = stage_names.iter().map(String::as_str).collect();
-        let train: Vec<Point> = pts.iter().filter(|p| !held_out(p)).cloned().collect();
-        let checked = VariantModel::fit(name, "command", sampling, &names, train, columns_ref)?;
-        let mut worst = 0.0f64;
-        for p in pts.iter().filter(|p| held_out(p)) {
-            let h: HeldOut = checked.judge(p);
-            worst = worst.max(h.error_pct.abs());
-            held.push(h);
-        }
-        max_err.insert(name.to_string(), worst);
-        variants.push(VariantModel::fit(
-            name,
-            "command",
-            sampling,
+        let (variant, judged) = VariantModel::fit_checked(
+            (name, "command", sampling),
             &names,
             pts,
             columns_ref,
-        )?);
+            held_out,
+        )?;
+        let worst = judged.iter().fold(0.0f64, |w, h| w.max(h.error_pct.abs()));
+        held.extend(judged);
+        max_err.insert(name.to_string(), worst);
+        variants.push(variant);
     }
     let scales: Vec<f64> = sizes.iter().map(|s| s.scale).collect();
     Ok(Model {
