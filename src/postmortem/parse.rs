@@ -350,7 +350,16 @@ const SIGKILL: &[&str] = &[
     "status -9",
     "negsignal.sigkill",
     "signal 9",
-    "sigkill",
+    // Said of the process (`terminated by signal SIGKILL`, `killed by
+    // SIGKILL`, Airflow's `Task received SIGKILL`, structlog's
+    // `signal_sent=SIGKILL`); a line that only names the signal (`Sending
+    // SIGKILL to worker 12`) is not a kill of this process.
+    "signal sigkill",
+    "by sigkill",
+    "received sigkill",
+    "signal_sent=sigkill",
+    "\"signal_sent\":\"sigkill\"",
+    "\"signal_name\":\"sigkill\"",
     "exited with code 137",
     "exit code 137",
     "exit code: 137",
@@ -657,6 +666,23 @@ mod tests {
             }
         }
         assert_eq!(classify("a skilled worker in the room"), None);
+        for (line, kill) in [
+            ("INFO - Sending SIGKILL to orphaned worker 12", false),
+            ("WARNING - will send SIGKILL after 30 s", false),
+            ("Process 4242 terminated by signal SIGKILL", true),
+            ("python3 prepare.py was killed by SIGKILL", true),
+            ("ERROR - Task received SIGKILL", true),
+            ("Process exited pid=4242 signal_sent=SIGKILL", true),
+        ] {
+            let found = matches!(
+                classify(line),
+                Some(LogEvent::Kill {
+                    kind: KillKind::Sigkill,
+                    ..
+                })
+            );
+            assert_eq!(found, kill, "{line}");
+        }
     }
 
     #[test]
