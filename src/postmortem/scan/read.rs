@@ -92,10 +92,54 @@ pub(super) fn kept(raw: &[u8], max: usize) -> (&[u8], bool) {
     (line.strip_suffix(b"\r").unwrap_or(line), truncated)
 }
 
+// The byte-wise passes over a whole buffer (its lowercase copy, the search
+// for binary bytes) are plain loops the compiler vectorizes. Built for AVX2
+// where the CPU has it (any x86-64 server of the last decade) they take
+// about half the time of the SSE2 the default target allows.
+
+/// Copies `bytes` into `lower` in ASCII lowercase, what the needles are
+/// searched in.
+fn lowercase(bytes: &[u8], lower: &mut Vec<u8>) {
+    #[inline(always)]
+    fn portable(bytes: &[u8], lower: &mut Vec<u8>) {
+        lower.clear();
+        lower.extend_from_slice(bytes);
+        lower.make_ascii_lowercase();
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2(bytes: &[u8], lower: &mut Vec<u8>) {
+            portable(bytes, lower)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2(bytes, lower) };
+        }
+    }
+    portable(bytes, lower)
+}
+
 /// Offset of the first byte that makes a line binary (NUL or a control
-/// character other than tab, CR, LF and ESC), blocks at a time so the check
-/// vectorizes.
+/// character other than tab, CR, LF and ESC).
 fn first_binary(bytes: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2(bytes: &[u8]) -> Option<usize> {
+            find_binary(bytes)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2(bytes) };
+        }
+    }
+    find_binary(bytes)
+}
+
+/// [`first_binary`], blocks at a time so the check vectorizes.
+#[inline(always)]
+fn find_binary(bytes: &[u8]) -> Option<usize> {
     let odd = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x1b);
     let mut at = 0;
     for block in bytes.chunks(64) {
@@ -207,14 +251,18 @@ impl Analyzer {
     /// Reads whole lines (each ending in `\n`): clean text on the fast path,
     /// any line that is not UTF-8 or holds binary bytes in full.
     fn scan_lines(&mut self, mut lines: &[u8], lower: &mut Vec<u8>) {
+        lowercase(lines, lower);
+        let mut lower = &lower[..];
         while !lines.is_empty() {
             let text = clean_head(lines);
-            self.scan_text(text, lower);
+            self.scan_text(text, &lower[..text.len()]);
             lines = &lines[text.len()..];
+            lower = &lower[text.len()..];
             if let Some(nl) = memchr(b'\n', lines) {
                 let (line, truncated) = kept(&lines[..nl], self.max_line);
                 self.feed(line, truncated);
                 lines = &lines[nl + 1..];
+                lower = &lower[nl + 1..];
             }
         }
     }
@@ -222,13 +270,10 @@ impl Analyzer {
     /// The fast path over whole lines of clean text: the lines the searches
     /// find (and those kept after a kill) are fed in full; the lines between
     /// them are counted together and settled ([`Analyzer::skip`]).
-    fn scan_text(&mut self, text: &str, lower: &mut Vec<u8>) {
+    fn scan_text(&mut self, text: &str, lower: &[u8]) {
         if text.is_empty() {
             return;
         }
-        lower.clear();
-        lower.extend_from_slice(text.as_bytes());
-        lower.make_ascii_lowercase();
         let prefilter = Prefilter::get();
         let bytes = text.as_bytes();
         // The next find of each search: they run ahead, and are searched
