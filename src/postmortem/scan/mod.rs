@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::parse::{classify, find_timestamp, KillKind, LogEvent, StatsRow};
 use super::similarity::{self, SimilarityRun};
 
+mod bytes;
 mod read;
 
 /// Longest line kept, in bytes; the rest of a longer line is skipped (counted).

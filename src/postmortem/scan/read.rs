@@ -17,10 +17,11 @@ use std::io::{self, Read};
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
-use memchr::{memchr, memchr_iter, memrchr};
+use memchr::{memchr, memrchr};
 
 use super::super::parse::{find_timestamp, size_before_slash, NEEDLES};
 use super::super::similarity::NEEDLE as SIMILARITY_NEEDLE;
+use super::bytes::{count_lines, find_slash, first_binary, lowercase};
 use super::{short_text, Analyzer};
 
 /// The search for lines worth reading in full: [`NEEDLES`] and the
@@ -58,21 +59,19 @@ impl Prefilter {
     /// other than `b`, which the byte before them tells.
     fn next_size_slash(text: &str, from: usize) -> usize {
         let bytes = text.as_bytes();
-        let Some(rest) = bytes.get(from..) else {
-            return usize::MAX;
-        };
-        for i in memchr_iter(b'/', rest) {
-            let at = from + i;
-            let hit = match at.checked_sub(1).map(|p| bytes[p]) {
-                None => false,
-                Some(b) if b.is_ascii() && !matches!(b, b' ' | b'\t'..=b'\r') => b | 0x20 == b'b',
+        find_slash(bytes, from, |at| {
+            // Back over ASCII blanks (`from /opt/...` is common) to the
+            // character that decides; anything wider is left to the parser.
+            let head = &bytes[..at];
+            match head
+                .iter()
+                .rposition(|b| !matches!(b, b' ' | b'\t' | b'\x0b' | b'\x0c' | b'\r'))
+            {
+                Some(i) if head[i].is_ascii() => head[i] | 0x20 == b'b',
                 Some(_) => size_before_slash(text, at),
-            };
-            if hit {
-                return at;
+                None => false,
             }
-        }
-        usize::MAX
+        })
     }
 
     /// Whether a line may be one [`super::classify`] knows.
@@ -90,65 +89,6 @@ pub(super) fn kept(raw: &[u8], max: usize) -> (&[u8], bool) {
     let truncated = raw.len() > max;
     let line = &raw[..raw.len().min(max)];
     (line.strip_suffix(b"\r").unwrap_or(line), truncated)
-}
-
-// The byte-wise passes over a whole buffer (its lowercase copy, the search
-// for binary bytes) are plain loops the compiler vectorizes. Built for AVX2
-// where the CPU has it (any x86-64 server of the last decade) they take
-// about half the time of the SSE2 the default target allows.
-
-/// Copies `bytes` into `lower` in ASCII lowercase, what the needles are
-/// searched in.
-fn lowercase(bytes: &[u8], lower: &mut Vec<u8>) {
-    #[inline(always)]
-    fn portable(bytes: &[u8], lower: &mut Vec<u8>) {
-        lower.clear();
-        lower.extend_from_slice(bytes);
-        lower.make_ascii_lowercase();
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2")]
-        fn avx2(bytes: &[u8], lower: &mut Vec<u8>) {
-            portable(bytes, lower)
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { avx2(bytes, lower) };
-        }
-    }
-    portable(bytes, lower)
-}
-
-/// Offset of the first byte that makes a line binary (NUL or a control
-/// character other than tab, CR, LF and ESC).
-fn first_binary(bytes: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2")]
-        fn avx2(bytes: &[u8]) -> Option<usize> {
-            find_binary(bytes)
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { avx2(bytes) };
-        }
-    }
-    find_binary(bytes)
-}
-
-/// [`first_binary`], blocks at a time so the check vectorizes.
-#[inline(always)]
-fn find_binary(bytes: &[u8]) -> Option<usize> {
-    let odd = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x1b);
-    let mut at = 0;
-    for block in bytes.chunks(64) {
-        if block.iter().fold(false, |any, &b| any | odd(b)) {
-            return block.iter().position(|&b| odd(b)).map(|i| at + i);
-        }
-        at += block.len();
-    }
-    None
 }
 
 /// The longest head of `lines` (whole lines, each ending in `\n`) that is
@@ -320,14 +260,13 @@ impl Analyzer {
             return;
         }
         let bytes = lines.as_bytes();
-        let (mut n, mut empty, mut start) = (0u64, 0u64, 0);
-        for nl in memchr_iter(b'\n', bytes) {
-            if blank_lead(bytes[start]) && lines[start..nl].trim().is_empty() {
+        let mut empty = 0;
+        let n = count_lines(bytes, |start| {
+            let end = memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+            if blank_lead(bytes[start]) && lines[start..end].trim().is_empty() {
                 empty += 1;
             }
-            n += 1;
-            start = nl + 1;
-        }
+        });
         let s = &mut self.out.source;
         s.lines += n;
         s.empty += empty;
