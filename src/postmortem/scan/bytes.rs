@@ -9,19 +9,35 @@
 
 use memchr::memchr_iter;
 
-/// Copies `bytes` into `lower` in ASCII lowercase, what the needles are
-/// searched in.
-pub(super) fn lowercase(bytes: &[u8], lower: &mut Vec<u8>) {
+/// Copies `bytes` into `lower` in ASCII lowercase (what the needles are
+/// searched in), and says whether a byte of it makes a line binary (see
+/// [`first_binary`]): one pass for both.
+pub(super) fn lowercase(bytes: &[u8], lower: &mut Vec<u8>) -> bool {
     #[inline(always)]
-    fn portable(bytes: &[u8], lower: &mut Vec<u8>) {
-        lower.clear();
-        lower.extend_from_slice(bytes);
-        lower.make_ascii_lowercase();
+    fn portable(bytes: &[u8], lower: &mut Vec<u8>) -> bool {
+        // Reused: after the first buffer this only sets the length.
+        lower.resize(bytes.len(), 0);
+        let mut binary = false;
+        let mut to = lower.chunks_exact_mut(64);
+        let mut from = bytes.chunks_exact(64);
+        for (to, from) in to.by_ref().zip(from.by_ref()) {
+            let mut odd = false;
+            for (t, &b) in to.iter_mut().zip(from) {
+                *t = b.to_ascii_lowercase();
+                odd |= is_binary(b);
+            }
+            binary |= odd;
+        }
+        for (t, &b) in to.into_remainder().iter_mut().zip(from.remainder()) {
+            *t = b.to_ascii_lowercase();
+            binary |= is_binary(b);
+        }
+        binary
     }
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2")]
-        fn avx2(bytes: &[u8], lower: &mut Vec<u8>) {
+        fn avx2(bytes: &[u8], lower: &mut Vec<u8>) -> bool {
             portable(bytes, lower)
         }
         if has_avx2() {
@@ -32,8 +48,14 @@ pub(super) fn lowercase(bytes: &[u8], lower: &mut Vec<u8>) {
     portable(bytes, lower)
 }
 
-/// Offset of the first byte that makes a line binary (NUL or a control
-/// character other than tab, CR, LF and ESC).
+/// Whether `b` makes a line binary: NUL or a control character other than
+/// tab, CR, LF and ESC.
+#[inline(always)]
+fn is_binary(b: u8) -> bool {
+    b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x1b)
+}
+
+/// Offset of the first byte that [makes a line binary](is_binary).
 pub(super) fn first_binary(bytes: &[u8]) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -52,11 +74,10 @@ pub(super) fn first_binary(bytes: &[u8]) -> Option<usize> {
 /// [`first_binary`], blocks at a time so the check vectorizes.
 #[inline(always)]
 fn find_binary(bytes: &[u8]) -> Option<usize> {
-    let odd = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x1b);
     let mut at = 0;
     for block in bytes.chunks(64) {
-        if block.iter().fold(false, |any, &b| any | odd(b)) {
-            return block.iter().position(|&b| odd(b)).map(|i| at + i);
+        if block.iter().fold(false, |any, &b| any | is_binary(b)) {
+            return block.iter().position(|&b| is_binary(b)).map(|i| at + i);
         }
         at += block.len();
     }
@@ -257,8 +278,9 @@ mod tests {
             if let Some(&second) = slashes.get(1) {
                 prop_assert_eq!(find_slash(&bytes, from, |at| at == second), second);
             }
-            let mut lower = Vec::new();
-            lowercase(&bytes, &mut lower);
+            let mut lower = vec![b'x'; 400];
+            let binary = lowercase(&bytes, &mut lower);
+            prop_assert_eq!(binary, first_binary(&bytes).is_some());
             prop_assert_eq!(lower, bytes.to_ascii_lowercase());
         }
     }

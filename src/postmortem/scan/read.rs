@@ -92,9 +92,14 @@ pub(super) fn kept(raw: &[u8], max: usize) -> (&[u8], bool) {
 }
 
 /// The longest head of `lines` (whole lines, each ending in `\n`) that is
-/// UTF-8 without binary bytes: the part the fast path may read as text.
-fn clean_head(lines: &[u8]) -> &str {
-    let limit = first_binary(lines).unwrap_or(lines.len());
+/// UTF-8 without binary bytes (there are none unless `binary`): the part the
+/// fast path may read as text.
+fn clean_head(lines: &[u8], binary: bool) -> &str {
+    let limit = if binary {
+        first_binary(lines).unwrap_or(lines.len())
+    } else {
+        lines.len()
+    };
     let valid = match std::str::from_utf8(&lines[..limit]) {
         Ok(text) => text,
         // Whatever is not read here is read line by line, so "" is safe.
@@ -191,10 +196,10 @@ impl Analyzer {
     /// Reads whole lines (each ending in `\n`): clean text on the fast path,
     /// any line that is not UTF-8 or holds binary bytes in full.
     fn scan_lines(&mut self, mut lines: &[u8], lower: &mut Vec<u8>) {
-        lowercase(lines, lower);
+        let binary = lowercase(lines, lower);
         let mut lower = &lower[..];
         while !lines.is_empty() {
-            let text = clean_head(lines);
+            let text = clean_head(lines, binary);
             self.scan_text(text, &lower[..text.len()]);
             lines = &lines[text.len()..];
             lower = &lower[text.len()..];
