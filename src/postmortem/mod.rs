@@ -415,8 +415,8 @@ pub fn analyze(inputs: &Inputs) -> Result<Postmortem> {
         _ => None,
     };
     let similarity = similarity::findings(
-        &inputs.log,
         log.kill.as_ref().map(|k| k.line),
+        log.similarity.clone(),
         memory.limit_bytes,
         HEADROOM,
         sim_model.as_ref().map(|(p, m)| (*p, m)),

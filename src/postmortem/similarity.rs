@@ -10,7 +10,6 @@
 //! (`sweep --items ... -- CMD`) upwards when it predicted less, and the knobs
 //! advised under the same limit can then never be the killed ones.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use anyhow::Result;
@@ -48,9 +47,17 @@ pub struct SimilarityFindings {
     pub sentences: Vec<String>,
 }
 
+/// What opens a similarity run's line, wherever a logger put it.
+const START: &str = "Computing item similarity:";
+/// What closes a similarity run: after it, a kill is no longer in similarity.
+pub const DONE: &str = "Similarity computed:";
+/// A word both lines hold, in lowercase: the scan's prefilter looks for it
+/// so that these lines, which no other needle finds, are read in full.
+pub const NEEDLE: &str = "similarity";
+
 /// One `Computing item similarity: ...` line, wherever a logger put it.
 pub fn parse_line(text: &str) -> Option<(u64, Option<u64>, Option<u64>)> {
-    let rest = &text[text.find("Computing item similarity:")? + 26..];
+    let rest = &text[text.find(START)? + START.len()..];
     let number = |s: &str| -> Option<u64> {
         let d: String = s
             .trim_start()
@@ -69,45 +76,11 @@ pub fn parse_line(text: &str) -> Option<(u64, Option<u64>, Option<u64>)> {
     Some((items, b, k))
 }
 
-/// The similarity run a kill at `kill_line` interrupted: the last
-/// `Computing item similarity` line before it with no `Similarity computed`
-/// between. The log is read as a stream, line by line.
-pub fn killed_run(log: &Path, kill_line: u64) -> Option<SimilarityRun> {
-    let file = std::fs::File::open(log).ok()?;
-    let mut open: Option<SimilarityRun> = None;
-    let mut buf = Vec::new();
-    let mut reader = BufReader::new(file);
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        line += 1;
-        if line >= kill_line {
-            break;
-        }
-        let text = String::from_utf8_lossy(&buf[..buf.len().min(64 << 10)]);
-        if let Some((items, b, k)) = parse_line(&text) {
-            open = Some(SimilarityRun {
-                line,
-                items,
-                micro_batch_size: b,
-                top_k: k,
-            });
-        } else if text.contains("Similarity computed:") {
-            open = None;
-        }
-    }
-    open
-}
-
 /// The findings of a kill in similarity: with a similarity command model,
 /// calibrated by the kill; without one, what the log alone says.
 pub fn findings(
-    log: &Path,
     kill_line: Option<u64>,
+    run: Option<SimilarityRun>,
     limit: Option<u64>,
     headroom: f64,
     model: Option<(&Path, &SimilarityCommandModel)>,
@@ -115,7 +88,7 @@ pub fn findings(
     let Some(kill_line) = kill_line else {
         return Ok(None);
     };
-    let Some(run) = killed_run(log, kill_line) else {
+    let Some(run) = run else {
         return Ok(None);
     };
     let mut f = SimilarityFindings {
@@ -233,5 +206,8 @@ mod tests {
             Some((500_000, None, None))
         );
         assert_eq!(parse_line("INFO Similarity computed: 5 items"), None);
+        for line in [START, DONE] {
+            assert!(line.to_ascii_lowercase().contains(NEEDLE), "{line}");
+        }
     }
 }

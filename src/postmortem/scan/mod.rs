@@ -5,33 +5,30 @@
 //! [`CHUNK_BYTES`] (a longer line is cut at [`MAX_LINE_BYTES`] and the rest
 //! skipped); the analyzer keeps only what a postmortem reports (recognized
 //! events up to a cap, the lines around the first kill, a thinned
-//! `docker stats` series), so memory stays flat whatever the input.
+//! `docker stats` series, the similarity run the kill interrupted), so memory
+//! stays flat whatever the input, and the log is read once.
 //!
-//! Almost every line of a scheduler log is noise, so a buffer is first
-//! searched for the phrases a recognized line must hold ([`NEEDLES`], one
-//! Aho-Corasick search over the whole buffer); only the lines with one are
-//! read in full ([`Analyzer::feed`]). The others are counted, and what a full
-//! read would have taken from them (the last time stamp, the lines kept as
-//! context) is taken when a later line needs it: the result is the same as
-//! feeding every line, which the tests check.
+//! [`Analyzer::feed`] reads one line in full; `read` finds, a buffer at a
+//! time, the few lines that need it and counts the others in bulk, with the
+//! same result.
 
 use std::collections::VecDeque;
-use std::io::{self, Read};
-use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
-use memchr::{memchr, memrchr};
 use serde::{Deserialize, Serialize};
 
-use super::parse::{
-    classify, find_timestamp, size_before_slash, KillKind, LogEvent, StatsRow, NEEDLES,
-};
+use super::parse::{classify, find_timestamp, KillKind, LogEvent, StatsRow};
+use super::similarity::{self, SimilarityRun};
+
+mod bytes;
+mod read;
 
 /// Longest line kept, in bytes; the rest of a longer line is skipped (counted).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
-/// Bytes read at a time: large reads keep system calls off the profile, and
-/// one buffer bounds the reader's memory whatever the log.
-pub const CHUNK_BYTES: usize = 1 << 20;
+/// Bytes read at a time: large enough to keep system calls off the profile,
+/// small enough that the buffer and its lowercase copy stay in a core's L2
+/// cache while each search passes over them; one buffer bounds the reader's
+/// memory whatever the log.
+pub const CHUNK_BYTES: usize = 256 << 10;
 /// Longest line kept as context or event text, in characters.
 const MAX_TEXT_CHARS: usize = 1000;
 /// Recognized events kept for the timeline; later ones are counted, not kept.
@@ -206,6 +203,21 @@ pub struct LogAnalysis {
     pub stats: Vec<StatsPoint>,
     /// Each kept stats point stands for this many rows (1 until thinned).
     pub stats_stride: u64,
+    /// The similarity run the first kill interrupted (a `Computing item
+    /// similarity` line before it with no `Similarity computed` between),
+    /// taken in the same pass so a postmortem reads the log once.
+    pub similarity: Option<SimilarityRun>,
+}
+
+/// A line as kept for context or as an event's text: its first
+/// [`MAX_TEXT_CHARS`] characters (copied whole when its bytes are fewer, the
+/// common case, without walking its characters).
+fn short_text(line: &str) -> String {
+    if line.len() <= MAX_TEXT_CHARS {
+        line.to_string()
+    } else {
+        line.chars().take(MAX_TEXT_CHARS).collect()
+    }
 }
 
 /// Feeds lines one at a time and keeps only what a postmortem needs.
@@ -219,96 +231,12 @@ pub struct Analyzer {
     stats_rows: u64,
     pending_stats: Option<StatsPoint>,
     pending_count: u64,
+    /// The similarity run open at the line being read (until the first kill).
+    similarity_open: Option<SimilarityRun>,
     /// Longest line kept and bytes read at a time (small in tests, to
     /// exercise the edges).
     max_line: usize,
     chunk_bytes: usize,
-}
-
-/// The search for lines worth classifying: [`NEEDLES`] (Aho-Corasick, whose
-/// Teddy search takes a buffer at a time), and slashes after a size unit (a
-/// `docker stats` row, see [`size_before_slash`]).
-struct Prefilter {
-    needles: AhoCorasick,
-}
-
-impl Prefilter {
-    fn get() -> &'static Prefilter {
-        static PREFILTER: OnceLock<Prefilter> = OnceLock::new();
-        PREFILTER.get_or_init(|| Prefilter {
-            needles: AhoCorasick::builder()
-                .kind(Some(AhoCorasickKind::DFA))
-                .match_kind(MatchKind::LeftmostFirst)
-                .build(NEEDLES)
-                .expect("the needles are few and plain"),
-        })
-    }
-
-    /// Where the first needle at or after `from` starts in `lower` (a text
-    /// in ASCII lowercase: needles match whatever their case, as
-    /// [`classify`] reads lines), or `usize::MAX`.
-    fn next_needle(&self, lower: &[u8], from: usize) -> usize {
-        let span = from.min(lower.len())..lower.len();
-        self.needles
-            .find(Input::new(lower).span(span))
-            .map_or(usize::MAX, |m| m.start())
-    }
-
-    /// Where the first slash after a size unit at or after `from` is in
-    /// `text`, or `usize::MAX`.
-    fn next_size_slash(text: &str, mut from: usize) -> usize {
-        let bytes = text.as_bytes();
-        while let Some(i) = bytes.get(from..).and_then(|rest| memchr(b'/', rest)) {
-            if size_before_slash(text, from + i) {
-                return from + i;
-            }
-            from += i + 1;
-        }
-        usize::MAX
-    }
-
-    /// Whether a line may be one [`classify`] knows.
-    #[cfg(test)]
-    fn passes(&self, line: &str) -> bool {
-        let lower = line.to_ascii_lowercase();
-        self.next_needle(lower.as_bytes(), 0) != usize::MAX
-            || Self::next_size_slash(line, 0) != usize::MAX
-    }
-}
-
-/// A line as the analyzer keeps it: its first `max` bytes (without `\n`)
-/// minus a final `\r`, and whether it was longer.
-fn kept(raw: &[u8], max: usize) -> (&[u8], bool) {
-    let truncated = raw.len() > max;
-    let line = &raw[..raw.len().min(max)];
-    (line.strip_suffix(b"\r").unwrap_or(line), truncated)
-}
-
-/// Offset of the first byte that makes a line binary (NUL or a control
-/// character other than tab, CR, LF and ESC), blocks at a time so the check
-/// vectorizes.
-fn first_binary(bytes: &[u8]) -> Option<usize> {
-    let odd = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x1b);
-    let mut at = 0;
-    for block in bytes.chunks(64) {
-        if block.iter().fold(false, |any, &b| any | odd(b)) {
-            return block.iter().position(|&b| odd(b)).map(|i| at + i);
-        }
-        at += block.len();
-    }
-    None
-}
-
-/// The longest head of `lines` (whole lines, each ending in `\n`) that is
-/// UTF-8 without binary bytes: the part the fast path may read as text.
-fn clean_head(lines: &[u8]) -> &str {
-    let limit = first_binary(lines).unwrap_or(lines.len());
-    let valid = match std::str::from_utf8(&lines[..limit]) {
-        Ok(text) => text,
-        // Whatever is not read here is read line by line, so "" is safe.
-        Err(e) => std::str::from_utf8(&lines[..e.valid_up_to()]).unwrap_or(""),
-    };
-    &valid[..valid.rfind('\n').map_or(0, |i| i + 1)]
 }
 
 impl Analyzer {
@@ -331,160 +259,9 @@ impl Analyzer {
             stats_rows: 0,
             pending_stats: None,
             pending_count: 0,
+            similarity_open: None,
             max_line: MAX_LINE_BYTES,
             chunk_bytes: CHUNK_BYTES,
-        }
-    }
-
-    /// Reads a whole stream through the analyzer, [`CHUNK_BYTES`] at a time
-    /// (no need for a `BufReader`): the same findings as [`Analyzer::feed`]
-    /// on every line.
-    pub fn read_all(&mut self, mut reader: impl Read) -> io::Result<()> {
-        let mut buf = vec![0u8; self.chunk_bytes.max(self.max_line + 1)];
-        let mut lower = Vec::new();
-        let mut filled = 0;
-        let mut total = 0u64;
-        // The head of a line longer than the buffer, while its tail is skipped.
-        let mut long_head: Option<Vec<u8>> = None;
-        let mut eof = false;
-        while !eof {
-            while filled < buf.len() {
-                match reader.read(&mut buf[filled..]) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        filled += n;
-                        total += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let mut start = 0;
-            if let Some(head) = &long_head {
-                let Some(nl) = memchr(b'\n', &buf[..filled]) else {
-                    filled = 0;
-                    continue;
-                };
-                let (line, truncated) = kept(head, self.max_line);
-                self.feed(line, truncated);
-                long_head = None;
-                start = nl + 1;
-            }
-            let end = memrchr(b'\n', &buf[start..filled]).map_or(start, |i| start + i + 1);
-            self.scan_lines(&buf[start..end], &mut lower);
-            if eof {
-                if end < filled {
-                    // The last line, without a line ending.
-                    let (line, truncated) = kept(&buf[end..filled], self.max_line);
-                    self.feed(line, truncated);
-                }
-            } else if filled - end == buf.len() {
-                // One line fills the buffer: keep its head, skip to its end.
-                long_head = Some(buf[..self.max_line + 1].to_vec());
-                filled = 0;
-            } else {
-                buf.copy_within(end..filled, 0);
-                filled -= end;
-            }
-        }
-        if let Some(head) = long_head {
-            let (line, truncated) = kept(&head, self.max_line);
-            self.feed(line, truncated);
-        }
-        // `feed` counts only what each line kept; the reader knows the rest.
-        self.out.source.bytes = total;
-        Ok(())
-    }
-
-    /// Reads whole lines (each ending in `\n`): clean text on the fast path,
-    /// any line that is not UTF-8 or holds binary bytes in full.
-    fn scan_lines(&mut self, mut lines: &[u8], lower: &mut Vec<u8>) {
-        while !lines.is_empty() {
-            let text = clean_head(lines);
-            self.scan_text(text, lower);
-            lines = &lines[text.len()..];
-            if let Some(nl) = memchr(b'\n', lines) {
-                let (line, truncated) = kept(&lines[..nl], self.max_line);
-                self.feed(line, truncated);
-                lines = &lines[nl + 1..];
-            }
-        }
-    }
-
-    /// The fast path over whole lines of clean text: lines the prefilter
-    /// passes (and the overlong ones, and those kept after a kill) are fed in
-    /// full, the rest only counted until [`Analyzer::settle`] takes what a
-    /// full read would have.
-    fn scan_text(&mut self, text: &str, lower: &mut Vec<u8>) {
-        if text.is_empty() {
-            return;
-        }
-        lower.clear();
-        lower.extend_from_slice(text.as_bytes());
-        lower.make_ascii_lowercase();
-        let prefilter = Prefilter::get();
-        let bytes = text.as_bytes();
-        // The next hit of each search: both run ahead, line by line follows.
-        let mut needle = prefilter.next_needle(lower, 0);
-        let mut slash = Prefilter::next_size_slash(text, 0);
-        // Start of the lines counted but not yet settled.
-        let mut gap = 0;
-        let mut pos = 0;
-        while let Some(i) = memchr(b'\n', &bytes[pos..]) {
-            let nl = pos + i;
-            if needle.min(slash) < nl || nl - pos > self.max_line || self.after_needed > 0 {
-                self.settle(&text[gap..pos]);
-                let (line, truncated) = kept(&bytes[pos..nl], self.max_line);
-                self.feed(line, truncated);
-                gap = nl + 1;
-                if needle < nl {
-                    needle = prefilter.next_needle(lower, nl + 1);
-                }
-                if slash < nl {
-                    slash = Prefilter::next_size_slash(text, nl + 1);
-                }
-            } else {
-                let line = &text[pos..nl];
-                let s = &mut self.out.source;
-                s.lines += 1;
-                if line.trim().is_empty() {
-                    s.empty += 1;
-                } else {
-                    s.unknown += 1;
-                }
-            }
-            pos = nl + 1;
-        }
-        self.settle(&text[gap..pos]);
-    }
-
-    /// Takes from lines that were only counted (each ending in `\n`, the
-    /// last being the last line counted) what [`Analyzer::feed`] would have:
-    /// the latest time stamp, and the lines kept as context.
-    fn settle(&mut self, skipped: &str) {
-        let Some(skipped) = skipped.strip_suffix('\n') else {
-            return;
-        };
-        if let Some(t) = skipped
-            .rsplit('\n')
-            .find_map(|l| find_timestamp(l.strip_suffix('\r').unwrap_or(l)))
-        {
-            self.last_time = Some(t);
-        }
-        if self.context == 0 || self.out.kill.is_some() {
-            return;
-        }
-        let last = self.out.source.lines;
-        let mut kept: Vec<&str> = skipped.rsplit('\n').take(self.context).collect();
-        kept.reverse();
-        let first = last + 1 - kept.len() as u64;
-        for (i, l) in kept.into_iter().enumerate() {
-            let l = l.strip_suffix('\r').unwrap_or(l);
-            let short: String = l.chars().take(MAX_TEXT_CHARS).collect();
-            self.remember(first + i as u64, short);
         }
     }
 
@@ -510,7 +287,7 @@ impl Analyzer {
         {
             s.binary += 1;
         }
-        let short: String = text.chars().take(MAX_TEXT_CHARS).collect();
+        let short = short_text(&text);
         // Context after the kill.
         if self.after_needed > 0 {
             self.out.context_after.push(ContextLine {
@@ -535,7 +312,26 @@ impl Analyzer {
             }
             None => self.out.source.unknown += 1,
         }
+        if self.out.kill.is_none() {
+            self.follow_similarity(line_no, &text);
+        }
         self.remember(line_no, short);
+    }
+
+    /// Opens a similarity run at its `Computing item similarity` line and
+    /// closes it at `Similarity computed`, so the run a kill interrupts is
+    /// known when the kill comes.
+    fn follow_similarity(&mut self, line: u64, text: &str) {
+        if let Some((items, micro_batch_size, top_k)) = similarity::parse_line(text) {
+            self.similarity_open = Some(SimilarityRun {
+                line,
+                items,
+                micro_batch_size,
+                top_k,
+            });
+        } else if text.contains(similarity::DONE) {
+            self.similarity_open = None;
+        }
     }
 
     fn remember(&mut self, line: u64, text: String) {
@@ -572,6 +368,7 @@ impl Analyzer {
                     // The run the kill ended, and the lines before it.
                     self.out.run = self.current.clone();
                     self.out.context_before = self.ring.drain(..).collect();
+                    self.out.similarity = self.similarity_open.take();
                     self.after_needed = self.context;
                 }
             }

@@ -2,8 +2,13 @@
 //! kill, context kept across reads of any size, and property tests that any
 //! split of the bytes gives the same analysis.
 
-use super::*;
+use std::io;
+
+use memchr::memchr;
 use proptest::prelude::*;
+
+use super::read::{kept, Prefilter};
+use super::*;
 
 fn analyze(bytes: &[u8], context: usize) -> LogAnalysis {
     let mut a = Analyzer::new("t", context);
@@ -91,6 +96,11 @@ fn log_line() -> impl Strategy<Value = Vec<u8>> {
         "   ",
         "\u{a0}\u{3000}",
         "\r",
+        "    raise MemoryError()",
+        "\u{2003}indented note",
+        "[2025-12-25, 05:40:00 UTC] {x.py:1} INFO - Computing item similarity: 500000 items in 10000 micro-batches of 50 (SIMILARITY_MICRO_BATCH_SIZE=50), top 200 (SIMILARITY_TOP_K=200)",
+        "INFO Computing item similarity: 9 x 9 matrix (1.00 MB)",
+        "INFO Similarity computed: 5 items",
     ];
     prop_oneof![
         4 => proptest::sample::select(known).prop_map(|s| s.as_bytes().to_vec()),
@@ -261,4 +271,22 @@ proptest! {
         let text = lines.join("\n");
         let _ = analyze(text.as_bytes(), 3);
     }
+}
+
+#[test]
+fn the_similarity_run_a_kill_interrupted_is_found_in_the_same_pass() {
+    let computing = "[2025-12-25, 05:40:00 UTC] {x.py:1} INFO - Computing item similarity: 500000 items in 10000 micro-batches of 50 (SIMILARITY_MICRO_BATCH_SIZE=50), top 200 (SIMILARITY_TOP_K=200)\n";
+    let noise: String = (0..5000).map(|i| format!("INFO heartbeat {i}\n")).collect();
+    let open = format!("{noise}{computing}{noise}Killed\n{computing}");
+    let a = analyze_with(open.as_bytes(), 3, 1000, 4096);
+    let run = a.similarity.expect("the run the kill interrupted");
+    assert_eq!(run.line, 5001);
+    assert_eq!(
+        (run.items, run.micro_batch_size, run.top_k),
+        (500_000, Some(50), Some(200))
+    );
+    let done = format!("{computing}{noise}INFO Similarity computed: 5 items\n{noise}Killed\n");
+    assert_eq!(analyze(done.as_bytes(), 3).similarity, None, "it finished");
+    let unkilled = format!("{noise}{computing}{noise}");
+    assert_eq!(analyze(unkilled.as_bytes(), 3).similarity, None, "no kill");
 }
