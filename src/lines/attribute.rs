@@ -1,7 +1,9 @@
 //! Which sites hold memory at each stage's peak of a traced run.
 //!
-//! A stage is the time between two marker lines, as `record` cuts it. memray
-//! stamps a memory snapshot about every 10 ms and records, per allocation
+//! A stage is the time between two marker lines, as `record` cuts it, each
+//! marker timed when the traced process wrote it ([`super::capture`]). memray
+//! stamps a memory snapshot every millisecond (the bundled launcher's
+//! setting; later on a loaded machine) and records, per allocation
 //! site, the bytes it held at the heap's high-water mark of each interval
 //! between snapshots. A stage's peak is its interval with the highest mark;
 //! the sites at that mark are what the stage's peak is made of. Bytes
@@ -178,11 +180,24 @@ fn at_snapshot(
 pub fn attribute(traced: &Traced) -> Vec<StageLines> {
     let capture = &traced.capture;
     let times: Vec<u64> = capture.snapshots.iter().map(|s| s.0).collect();
-    // The interval holding the first marker counts as the pipeline's.
+    // The interval holding the first marker counts as the pipeline's, and
+    // so does the one before it: memray reads the clock for a snapshot, then
+    // writes it, and an allocation made in between (after the marker, when
+    // that thread is descheduled on a loaded machine) lands before a
+    // snapshot whose time is before the marker. Only one snapshot can
+    // straddle the marker so (the next one's clock is read after this one is
+    // written), so one interval earlier is enough; what it costs is the
+    // baseline's last millisecond or so counted as the first stage's.
     let first = traced
         .markers
         .first()
-        .map(|(_, at)| times.iter().position(|t| *t >= *at).unwrap_or(times.len()) as u64)
+        .map(|(_, at)| {
+            times
+                .iter()
+                .position(|t| *t >= *at)
+                .unwrap_or(times.len())
+                .saturating_sub(1) as u64
+        })
         .unwrap_or(0);
     let windows = windows(traced);
     // The stage a snapshot interval's allocations belong to: the one it
@@ -261,6 +276,7 @@ mod tests {
                 ],
             },
             markers: vec![("a".into(), 1025), ("b".into(), 1055)],
+            markers_stamped: 2,
             started_ms: 995,
             wall_s: 0.1,
             capture_path: "x".into(),
