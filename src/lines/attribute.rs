@@ -72,12 +72,20 @@ pub struct StageLines {
     /// code (threads started by libraries), still held; also listed in
     /// `sites` as one [`threads_site`] per stage they were allocated in.
     pub outside_bytes: u64,
+    /// Resident memory at the stage's RSS high point in the traced run that
+    /// no live allocation holds, above the same at the process baseline
+    /// (memray's RSS less its heap): freed memory the C allocator keeps,
+    /// pages of shared libraries touched for the first time. Also listed in
+    /// `sites` as [`unheld_site`] when not zero.
+    #[serde(default)]
+    pub unheld_bytes: u64,
     /// Sites holding memory allocated since the first stage, largest first.
     pub sites: Vec<SiteBytes>,
 }
 
 impl StageLines {
-    /// The sites' bytes together.
+    /// The sites' bytes together (with the library threads' and what no
+    /// allocation holds: what the kernel's peak above the baseline is made of).
     pub fn sites_bytes(&self) -> u64 {
         self.sites.iter().map(|s| s.bytes).sum()
     }
@@ -111,6 +119,31 @@ pub fn threads_site(stage: &str) -> Site {
 /// The function name of [`threads_site`]s.
 pub const THREADS: &str = "(library threads, no Python frame)";
 
+/// The pseudo-site of resident memory no live allocation holds: what the
+/// kernel counts in a stage's peak and memray's heap does not, measured by
+/// memray's own snapshots (RSS less heap) so the sites add up to the
+/// kernel's figure and the report says what the rest is.
+pub fn unheld_site() -> Site {
+    Site {
+        file: String::new(),
+        line: 0,
+        function: UNHELD.to_string(),
+        code: "(resident, no allocation: malloc-kept frees, library pages)".to_string(),
+    }
+}
+
+/// The function name of the [`unheld_site`].
+pub const UNHELD: &str = "(resident, held by no allocation)";
+
+/// Resident bytes no live allocation holds at snapshot `k` (RSS less heap,
+/// as memray sampled them; 0 when the heap's pages are not all touched yet).
+fn unheld_at(capture: &Capture, k: usize) -> u64 {
+    capture
+        .snapshots
+        .get(k)
+        .map_or(0, |&(_, rss, heap)| rss.saturating_sub(heap))
+}
+
 /// Bytes of every site at snapshot `k`'s high-water mark, split into those
 /// allocated before snapshot `first` (the baseline) and after; bytes with no
 /// frame in the user's code go to the stage they were allocated in
@@ -126,6 +159,7 @@ fn at_snapshot(
         heap_peak_bytes: capture.hwm.get(k as usize).copied().unwrap_or(0),
         baseline_bytes: 0,
         outside_bytes: 0,
+        unheld_bytes: 0,
         sites: Vec::new(),
     };
     let mut threads: Vec<SiteBytes> = Vec::new();
@@ -215,22 +249,45 @@ pub fn attribute(traced: &Traced) -> Vec<StageLines> {
             .map(|w| w.0.clone())
             .unwrap_or_default()
     };
+    // The intervals that begin in a stage (a snapshot a millisecond,
+    // src/lines/launch.py): the one the stage's marker falls in holds the
+    // end of the stage before, whose peak is not this stage's.
+    let inside = |start: u64, end: u64| {
+        let times = &times;
+        (0..times.len()).filter(move |&k| {
+            let begun = times[k.saturating_sub(1)];
+            begun >= start && begun < end
+        })
+    };
+    // What no allocation holds at the process baseline, as the kernel's
+    // baseline is: at the RSS high point before the first marker.
+    let unheld_base = windows
+        .first()
+        .and_then(|w| inside(w.1, w.2).max_by_key(|&k| (capture.snapshots[k].1, k)))
+        .map_or(0, |k| unheld_at(capture, k));
     let mut out: Vec<StageLines> = Vec::new();
     for (name, start, end) in &windows {
-        // The intervals that begin in the stage (a snapshot a millisecond,
-        // src/lines/launch.py): the one the stage's marker falls in holds
-        // the end of the stage before, whose peak is not this stage's.
-        let peak = times
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| {
-                let begun = times[k.saturating_sub(1)];
-                begun >= *start && begun < *end
-            })
-            .map(|(k, _)| (capture.hwm[k], k))
+        let peak = inside(*start, *end)
+            .map(|k| (capture.hwm[k], k))
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         let Some((_, k)) = peak else { continue };
         let mut stage = at_snapshot(capture, k as u64, first, &stage_of);
+        // The kernel's stage peak is the RSS high point, which can trail the
+        // heap's (pages are touched after malloc returns): the memory no
+        // allocation holds is taken there.
+        let rss_high = inside(*start, *end)
+            .max_by_key(|&k| (capture.snapshots[k].1, k))
+            .unwrap_or(k);
+        stage.unheld_bytes = unheld_at(capture, rss_high).saturating_sub(unheld_base);
+        if stage.unheld_bytes > 0 {
+            stage.sites.push(SiteBytes {
+                site: unheld_site(),
+                bytes: stage.unheld_bytes,
+            });
+            stage
+                .sites
+                .sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.site.cmp(&b.site)));
+        }
         let name = name.clone();
         stage.stage = name.clone();
         match out.iter_mut().find(|s| s.stage == name) {
@@ -265,7 +322,15 @@ mod tests {
                 memray: "1".into(),
                 python: "3".into(),
                 peak_memory: 0,
-                snapshots: (0..10).map(|i| (1000 + i * 10, 0, 0)).collect(),
+                // RSS 3 bytes above the heap, but 13 at the stage `a`'s RSS high.
+                snapshots: [5, 5, 5, 105, 105, 105, 85, 85, 65, 65]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &heap)| {
+                        let rss = heap + if i == 4 { 13 } else { 3 };
+                        (1000 + i as u64 * 10, rss, heap)
+                    })
+                    .collect(),
                 hwm: vec![5, 5, 5, 105, 105, 105, 85, 85, 65, 65],
                 sites: vec![
                     site(1, true, vec![(0, None, 5)]),
@@ -291,8 +356,11 @@ mod tests {
         let a = &stages[1];
         assert_eq!(a.heap_peak_bytes, 105);
         assert_eq!(a.baseline_bytes, 5);
-        assert_eq!(a.sites.len(), 1);
         assert_eq!((a.sites[0].site.line, a.sites[0].bytes), (3, 100));
+        // What no allocation holds at its RSS high, above the baseline's.
+        assert_eq!(a.unheld_bytes, 10);
+        assert_eq!(a.sites[1].site, unheld_site());
+        assert_eq!(a.sites.len(), 2);
         let b = &stages[2];
         assert_eq!(b.heap_peak_bytes, 85);
         assert_eq!(b.outside_bytes, 10);
