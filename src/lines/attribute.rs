@@ -72,11 +72,13 @@ pub struct StageLines {
     /// code (threads started by libraries), still held; also listed in
     /// `sites` as one [`threads_site`] per stage they were allocated in.
     pub outside_bytes: u64,
-    /// Resident memory at the stage's RSS high point in the traced run that
-    /// no live allocation holds, above the same at the process baseline
-    /// (memray's RSS less its heap): freed memory the C allocator keeps,
-    /// pages of shared libraries touched for the first time. Also listed in
-    /// `sites` as [`unheld_site`] when not zero.
+    /// Resident memory no live allocation holds: how much the traced run's
+    /// RSS rose above the process baseline to the stage's RSS high, less how
+    /// much memray's heap rose to the stage's peak (both as memray sampled
+    /// them): freed memory the C allocator keeps, pages of shared libraries
+    /// touched for the first time. Also listed in `sites` as
+    /// [`unheld_site`] when not zero, so the sites add up to the traced
+    /// run's RSS rise, which the kernel's figure from the untraced run checks.
     #[serde(default)]
     pub unheld_bytes: u64,
     /// Sites holding memory allocated since the first stage, largest first.
@@ -135,13 +137,12 @@ pub fn unheld_site() -> Site {
 /// The function name of the [`unheld_site`].
 pub const UNHELD: &str = "(resident, held by no allocation)";
 
-/// Resident bytes no live allocation holds at snapshot `k` (RSS less heap,
-/// as memray sampled them; 0 when the heap's pages are not all touched yet).
-fn unheld_at(capture: &Capture, k: usize) -> u64 {
+/// The `(rss, heap)` memray sampled at snapshot `k`.
+fn sampled(capture: &Capture, k: usize) -> (u64, u64) {
     capture
         .snapshots
         .get(k)
-        .map_or(0, |&(_, rss, heap)| rss.saturating_sub(heap))
+        .map_or((0, 0), |&(_, rss, heap)| (rss, heap))
 }
 
 /// Bytes of every site at snapshot `k`'s high-water mark, split into those
@@ -259,12 +260,12 @@ pub fn attribute(traced: &Traced) -> Vec<StageLines> {
             begun >= start && begun < end
         })
     };
-    // What no allocation holds at the process baseline, as the kernel's
-    // baseline is: at the RSS high point before the first marker.
-    let unheld_base = windows
+    // The process baseline as the kernel's is: the RSS high point before
+    // the first marker, and the heap there.
+    let (rss_base, heap_base) = windows
         .first()
         .and_then(|w| inside(w.1, w.2).max_by_key(|&k| (capture.snapshots[k].1, k)))
-        .map_or(0, |k| unheld_at(capture, k));
+        .map_or((0, 0), |k| sampled(capture, k));
     let mut out: Vec<StageLines> = Vec::new();
     for (name, start, end) in &windows {
         let peak = inside(*start, *end)
@@ -272,13 +273,17 @@ pub fn attribute(traced: &Traced) -> Vec<StageLines> {
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         let Some((_, k)) = peak else { continue };
         let mut stage = at_snapshot(capture, k as u64, first, &stage_of);
-        // The kernel's stage peak is the RSS high point, which can trail the
-        // heap's (pages are touched after malloc returns): the memory no
-        // allocation holds is taken there.
+        // The kernel's stage peak is the RSS high point. It can trail the
+        // heap's peak (pages are touched after malloc returns) and outlast it
+        // (freed pages malloc keeps): what the RSS rose by beyond what the
+        // heap rose by, each to its own high, is what no allocation holds.
         let rss_high = inside(*start, *end)
-            .max_by_key(|&k| (capture.snapshots[k].1, k))
-            .unwrap_or(k);
-        stage.unheld_bytes = unheld_at(capture, rss_high).saturating_sub(unheld_base);
+            .map(|j| (capture.snapshots[j].1, j))
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map_or(k, |(_, j)| j);
+        let rss_rise = sampled(capture, rss_high).0.saturating_sub(rss_base);
+        let heap_rise = capture.hwm[k].saturating_sub(heap_base);
+        stage.unheld_bytes = rss_rise.saturating_sub(heap_rise);
         if stage.unheld_bytes > 0 {
             stage.sites.push(SiteBytes {
                 site: unheld_site(),

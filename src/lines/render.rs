@@ -52,9 +52,10 @@ fn coverage(held: &Held, kernel_above: Option<u64>) -> String {
     );
     match kernel_above {
         Some(k) if k > 0 => format!(
-            "{sites} = {:.0}% of the kernel peak above the process baseline ({}); {rest}",
+            "{sites} = {:.0}% of the kernel peak above the process baseline ({}), the allocations alone {:.0}%; {rest}",
             held.sites as f64 / k as f64 * 100.0,
-            format_bytes(k)
+            format_bytes(k),
+            held.sites.saturating_sub(held.unheld) as f64 / k as f64 * 100.0
         ),
         _ => format!("{sites}; {rest}"),
     }

@@ -29,11 +29,12 @@ pub struct SiteFit {
     /// or the traced run saw no peak of that stage at that size; the fit
     /// leaves those sizes out).
     pub bytes: Vec<u64>,
-    /// Held at the stage's peak at every size: a cost that grows with rows.
-    /// A line caught at some sizes only (a fixed-size object live or not at
-    /// the peak's moment, a stage too short for a snapshot at small sizes)
-    /// fits a per-row figure that is the moment's, not the line's: the gate
-    /// does not judge it.
+    /// Held at the stage's peak at every size, at least [`MIN_SITE_BYTES`]:
+    /// a cost that grows with rows. A line caught at some sizes only (a
+    /// fixed-size object live or not at the peak's moment, or charged to the
+    /// next line of a statement written over several, a stage too short for
+    /// a snapshot at small sizes) fits a per-row figure that is the moment's,
+    /// not the line's: the gate does not judge it.
     #[serde(default)]
     pub steady: bool,
     /// Bytes per row loaded, fitted on every size.
@@ -173,7 +174,7 @@ pub fn fit_sites(sized: &[SizedLines], memray: &str, python: &str) -> LinesModel
                 }
                 let on_seen: Vec<u64> = seen.iter().map(|&i| bytes[i]).collect();
                 let mut fit = fit_one(site, &seen_rows, on_seen);
-                fit.steady = bytes.iter().all(|&b| b > 0);
+                fit.steady = bytes.iter().all(|&b| b >= MIN_SITE_BYTES);
                 fit.bytes = bytes;
                 Some(fit)
             })
