@@ -211,7 +211,8 @@ fn at_snapshot(
 
 /// Each stage of a traced run at its peak, in the order stages started; a
 /// stage logged twice keeps its higher peak, a stage shorter than one
-/// snapshot interval is left out (memray saw no mark inside it).
+/// snapshot interval takes the mark of the interval it falls in (a stage
+/// missing at some sizes would fit its lines on the others only).
 pub fn attribute(traced: &Traced) -> Vec<StageLines> {
     let capture = &traced.capture;
     let times: Vec<u64> = capture.snapshots.iter().map(|s| s.0).collect();
@@ -266,10 +267,27 @@ pub fn attribute(traced: &Traced) -> Vec<StageLines> {
         .first()
         .and_then(|w| inside(w.1, w.2).max_by_key(|&k| (capture.snapshots[k].1, k)))
         .map_or((0, 0), |k| sampled(capture, k));
+    // A stage shorter than a snapshot interval (a few milliseconds, or more
+    // when a loaded machine delays memray's thread) has no interval of its
+    // own: the one it falls in holds it, and that interval's mark is its peak.
+    let within = |start: u64, end: u64| -> Vec<usize> {
+        let own: Vec<usize> = inside(start, end).collect();
+        if !own.is_empty() {
+            return own;
+        }
+        times
+            .iter()
+            .position(|t| *t >= start)
+            .filter(|&k| k > 0)
+            .into_iter()
+            .collect()
+    };
     let mut out: Vec<StageLines> = Vec::new();
     for (name, start, end) in &windows {
-        let peak = inside(*start, *end)
-            .map(|k| (capture.hwm[k], k))
+        let ks = within(*start, *end);
+        let peak = ks
+            .iter()
+            .map(|&k| (capture.hwm[k], k))
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         let Some((_, k)) = peak else { continue };
         let mut stage = at_snapshot(capture, k as u64, first, &stage_of);
@@ -277,8 +295,9 @@ pub fn attribute(traced: &Traced) -> Vec<StageLines> {
         // heap's peak (pages are touched after malloc returns) and outlast it
         // (freed pages malloc keeps): what the RSS rose by beyond what the
         // heap rose by, each to its own high, is what no allocation holds.
-        let rss_high = inside(*start, *end)
-            .map(|j| (capture.snapshots[j].1, j))
+        let rss_high = ks
+            .iter()
+            .map(|&j| (capture.snapshots[j].1, j))
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
             .map_or(k, |(_, j)| j);
         let rss_rise = sampled(capture, rss_high).0.saturating_sub(rss_base);
@@ -373,6 +392,17 @@ mod tests {
         assert_eq!(lines, [(7, 50), (8, 20), (0, 10)]);
         assert_eq!(b.sites[2].site, threads_site("b"));
         assert_eq!(b.sites_bytes() + b.baseline_bytes, 85);
+    }
+
+    #[test]
+    fn a_stage_shorter_than_a_snapshot_interval_takes_the_interval_it_falls_in() {
+        let mut t = traced();
+        // `c` starts at 1062 and `d` at 1064: no snapshot between them.
+        t.markers.push(("c".into(), 1062));
+        t.markers.push(("d".into(), 1064));
+        let stages = attribute(&t);
+        let c = stages.iter().find(|s| s.stage == "c").expect("stage c");
+        assert_eq!(c.heap_peak_bytes, 85);
     }
 
     #[test]
