@@ -200,9 +200,9 @@ fn sweep_lines(python: &str, strategy: &str, out: &Path) -> serde_json::Value {
 }
 
 /// The acceptance on the pandas reference under one pandas: legacy names
-/// its `copy()` and its profile merge among the top lines per row, and the
-/// lines add up to its merge stages' kernel peaks above the baseline within
-/// 15%; v2 has no `copy()` line and its merge line costs less per row, by
+/// its `copy()` and its profile merge among the top lines per row, and every
+/// stage's sites (with what no allocation holds) add up to its kernel peak
+/// above the baseline within 15%; v2 has no `copy()` line and its merge line costs less per row, by
 /// about the ratio of the stage figures.
 fn reference_under(major: u32) {
     let Some(python) = python(major) else { return };
@@ -234,24 +234,34 @@ fn reference_under(major: u32) {
         line_of(REFERENCE, "working = samples.copy()")
     );
 
-    // The acceptance's 15% is legacy's: v2's stages are small enough that
-    // the fixed memory no object holds (library pages, allocator caches)
-    // weighs 15-27% of them at these sizes (docs/lines.md).
-    for name in ["merge_dataset_profile", "merge_user_features"] {
-        let at = stage(&legacy, name)["sizes"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .clone();
-        let sites = at["sites_bytes"].as_f64().unwrap();
-        let kernel = at["kernel_above_baseline_bytes"].as_f64().unwrap();
-        let off = (sites - kernel).abs() / kernel;
-        assert!(
-            off <= 0.15,
-            "pandas {major} legacy {name}: lines {sites:.0} B against the kernel's {kernel:.0} B above the baseline ({:.1}% off)",
-            off * 100.0
-        );
+    // The acceptance's 15%, at every stage of both versions: the sites
+    // (the user's lines, the library threads, and the resident memory no
+    // allocation holds, memray's RSS less its heap: freed memory malloc
+    // keeps, library pages) against the untraced run's kernel peak above
+    // the process baseline, at the largest size.
+    for (version, lines) in [("legacy", &legacy), ("v2", &optimized)] {
+        for st in lines["lines"]["stages"].as_array().unwrap() {
+            let at = st["sizes"].as_array().unwrap().last().unwrap();
+            let name = st["stage"].as_str().unwrap();
+            let Some(kernel) = at["kernel_above_baseline_bytes"].as_f64() else {
+                continue;
+            };
+            if name == "start" || kernel < (32u64 << 20) as f64 {
+                continue;
+            }
+            let sites = at["sites_bytes"].as_f64().unwrap();
+            let off = (sites - kernel).abs() / kernel;
+            eprintln!(
+                "pandas {major} {version} {name}: sites {sites:.0} B (held by no allocation {}) against the kernel's {kernel:.0} B above the baseline ({:+.1}%)",
+                at["unheld_bytes"],
+                (sites / kernel - 1.0) * 100.0
+            );
+            assert!(
+                off <= 0.15,
+                "pandas {major} {version} {name}: sites {sites:.0} B against the kernel's {kernel:.0} B above the baseline ({:.1}% off)",
+                off * 100.0
+            );
+        }
     }
 
     for st in optimized["lines"]["stages"].as_array().unwrap() {
@@ -309,9 +319,10 @@ fn the_reference_lines_under_pandas_3() {
     reference_under(3);
 }
 
-/// The v2 reference blessed with its lines, then judged with `samples.copy()`
-/// planted back before dropna (and `samples` held, as before the fix): the
-/// gate fails and names the planted line by file and line number.
+/// The v2 reference blessed with its lines, judged unchanged (it passes),
+/// then judged with `samples.copy()` planted back before dropna (and
+/// `samples` held, as before the fix): the gate fails and names the planted
+/// line by file and line number.
 fn planted_copy_under(major: u32) {
     let Some(python) = python(major) else { return };
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
@@ -343,6 +354,24 @@ fn planted_copy_under(major: u32) {
         "{data_dir}",
     ]);
     assert_eq!(bless.status.code(), Some(0), "{}", text(&bless));
+
+    // The unchanged code passes: a line's run-to-run noise (which transient
+    // buffer is live at a peak's moment) is not a regression.
+    let same = run(&[
+        "gate",
+        "--baseline",
+        path_str(&baseline),
+        "--lines",
+        "--quiet",
+        "--runs",
+        "2",
+    ]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("none appeared"),
+        "{}",
+        text(&same)
+    );
 
     let source = std::fs::read_to_string(repo().join(REFERENCE)).unwrap();
     let clean = "    working = samples.dropna(subset=[LABEL])  # no copy first\n    # As oomlab's optimized.rs: the loaded frame is not held past dropna.\n    del samples\n";
@@ -384,6 +413,7 @@ fn planted_copy_under(major: u32) {
         "2",
     ]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("pandas {major}, planted copy:\n{said}");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let named = format!("with_copy.py:{copy_line} working = samples.copy() appeared");
     assert!(said.contains(&named), "expected {named:?} in:\n{said}");

@@ -120,7 +120,8 @@ pub fn judge_lines(
     let found = changes(base, now, tolerance_pct, production_rows);
     if found.is_empty() {
         notes.push(format!(
-            "lines: no line's per-row cost grew by more than {tolerance_pct}% and none appeared"
+            "lines: no line held at every size grew by more than {}% of its per-row cost and none appeared",
+            tolerance_pct.max(crate::lines::sites::LINE_NOISE_SHARE * 100.0)
         ));
     }
     (notes, found)

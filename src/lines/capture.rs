@@ -3,12 +3,18 @@
 //!
 //! The kernel figures come from an untraced run; tracing slows a run and
 //! adds memray's own bookkeeping, so it is always a separate run. Its stage
-//! markers are timestamped with the wall clock as the lines are read, the
-//! clock memray stamps its memory snapshots with, so allocations map to
-//! oomlab's stages by time. The capture is read by a small bundled Python
+//! markers are timestamped inside the traced process when the program writes
+//! them (the bundled [`LAUNCHER`] notes each line's time beside the capture),
+//! on the clock memray stamps its memory snapshots with, so allocations map
+//! to oomlab's stages by time. Reading the pipe is late by however long a
+//! loaded machine takes to schedule oomlab: a marker stamped on reading would
+//! put the allocations made just after it before it. A line written past
+//! `sys.stdout` (straight to the file descriptor, by a subprocess) has no
+//! such stamp and falls back on the time it was read. The capture is read by a small bundled Python
 //! program ([`READER`]) that prints JSON: oomlab never parses memray's
 //! binary format, whose layout is memray's to change.
 
+use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -188,12 +194,61 @@ pub struct Traced {
     pub capture: Capture,
     /// `(stage, ms since the epoch)` of each marker line, in order.
     pub markers: Vec<(String, u64)>,
+    /// How many of `markers` carry the time the traced process wrote them
+    /// (the rest, the time oomlab read them).
+    pub markers_stamped: usize,
     /// When the traced process was started, ms since the epoch.
     pub started_ms: u64,
     /// Wall time of the traced run, seconds (the cost of tracing).
     pub wall_s: f64,
     /// The capture file.
     pub capture_path: PathBuf,
+}
+
+/// The file beside the capture where the launcher notes each output line's time.
+pub const STAMPS: &str = "traced-lines.tsv";
+
+/// Parses the launcher's `ms<TAB>line` notes (a line that is not one, as a
+/// write cut short by a crash, is skipped: its marker falls back on the time
+/// it was read).
+pub fn parse_stamps(text: &str) -> Vec<(u64, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (ms, line) = l.split_once('\t')?;
+            Some((ms.parse().ok()?, line.trim_end_matches('\r').to_string()))
+        })
+        .collect()
+}
+
+/// Each marker's time: the time the traced process wrote its line when the
+/// launcher noted it (lines matched in order by text, so a line logged twice
+/// takes its notes in turn), else the time it was read. Returns the markers
+/// and how many were stamped in-process.
+pub fn stamp_markers(
+    read: Vec<(String, String, u64)>,
+    stamps: &[(u64, String)],
+) -> (Vec<(String, u64)>, usize) {
+    let mut by_text: HashMap<&str, VecDeque<u64>> = HashMap::new();
+    for (ms, text) in stamps {
+        by_text.entry(text.as_str()).or_default().push_back(*ms);
+    }
+    let mut stamped = 0;
+    let markers = read
+        .into_iter()
+        .map(|(stage, line, read_ms)| {
+            match by_text
+                .get_mut(line.trim_end_matches('\r'))
+                .and_then(VecDeque::pop_front)
+            {
+                Some(ms) => {
+                    stamped += 1;
+                    (stage, ms)
+                }
+                None => (stage, read_ms),
+            }
+        })
+        .collect();
+    (markers, stamped)
 }
 
 fn now_ms() -> u64 {
@@ -217,9 +272,12 @@ pub fn trace(plan: &TracePlan<'_>) -> Result<Traced> {
     let launcher = plan.dir.join("oomlab_memray_launch.py");
     std::fs::write(&launcher, LAUNCHER)
         .with_context(|| format!("writing {}", launcher.display()))?;
+    let stamps_path = plan.dir.join(STAMPS);
+    let _ = std::fs::remove_file(&stamps_path);
     let mut cmd = Command::new(&python.interpreter);
     cmd.arg(&launcher)
         .arg(&capture_path)
+        .arg(&stamps_path)
         .args(&python.program)
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -275,11 +333,11 @@ pub fn trace(plan: &TracePlan<'_>) -> Result<Traced> {
     }
     drop(tx);
     let marker = marker_for(plan.pattern.clone());
-    let mut markers = Vec::new();
+    let mut read = Vec::new();
     let (mut out_log, mut err_log) = (String::new(), String::new());
     for (is_err, line, at) in rx {
         if let Some(m) = marker(&line) {
-            markers.push((m.stage, at));
+            read.push((m.stage, line.clone(), at));
         }
         if plan.passthrough {
             let _ = writeln!(std::io::stderr(), "{line}");
@@ -306,10 +364,15 @@ pub fn trace(plan: &TracePlan<'_>) -> Result<Traced> {
             ),
         ));
     }
+    let stamps = std::fs::read(&stamps_path)
+        .map(|b| parse_stamps(&String::from_utf8_lossy(&b)))
+        .unwrap_or_default();
+    let (markers, markers_stamped) = stamp_markers(read, &stamps);
     let capture = read_capture(&python.interpreter, &capture_path, plan.dir)?;
     Ok(Traced {
         capture,
         markers,
+        markers_stamped,
         started_ms,
         wall_s,
         capture_path,
@@ -365,6 +428,24 @@ mod tests {
             let e = python_command(&os(bad)).unwrap_err();
             assert_eq!(crate::error::exit_code_of(&e), Exit::BadInput, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn markers_take_the_time_the_process_wrote_them_else_the_time_read() {
+        let stamps =
+            parse_stamps("100\tINFO [stage] a\r\nbad line\n120\tnoise\n130\tINFO [stage] a\n");
+        assert_eq!(stamps.len(), 3);
+        let read = vec![
+            ("a".to_string(), "INFO [stage] a".to_string(), 150),
+            ("a".to_string(), "INFO [stage] a".to_string(), 160),
+            ("b".to_string(), "INFO [stage] b".to_string(), 170),
+        ];
+        let (markers, stamped) = stamp_markers(read, &stamps);
+        assert_eq!(
+            markers,
+            [("a".into(), 100), ("a".into(), 130), ("b".into(), 170)]
+        );
+        assert_eq!(stamped, 2);
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub fn trace_run(plan: &TracePlan<'_>) -> Result<TracedRun> {
         "memray": traced.capture.memray,
         "python": traced.capture.python,
         "wall_s": traced.wall_s,
+        "markers": traced.markers.len(),
+        "markers_timed_in_process": traced.markers_stamped,
         "capture": traced.capture_path.display().to_string(),
         "stages": stages,
     });

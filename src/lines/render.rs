@@ -29,25 +29,35 @@ pub fn provenance(memray: &str, python: &str) -> String {
     )
 }
 
+/// What a stage's sites are made of at its peak.
+struct Held {
+    sites: u64,
+    baseline: u64,
+    threads: u64,
+    unheld: u64,
+}
+
 /// The sites' share of the kernel's stage peak above the process baseline,
 /// and what the rest is.
-fn coverage(sites: u64, baseline: u64, threads: u64, kernel_above: Option<u64>) -> String {
-    let held = format!(
-        "sites {} (library threads {})",
-        format_bytes(sites),
-        format_bytes(threads)
+fn coverage(held: &Held, kernel_above: Option<u64>) -> String {
+    let sites = format!(
+        "sites {} (library threads {}, resident held by no allocation {})",
+        format_bytes(held.sites),
+        format_bytes(held.threads),
+        format_bytes(held.unheld)
     );
     let rest = format!(
         "also held: {} allocated before the first stage",
-        format_bytes(baseline)
+        format_bytes(held.baseline)
     );
     match kernel_above {
         Some(k) if k > 0 => format!(
-            "{held} = {:.0}% of the kernel peak above the process baseline ({}); {rest}",
-            sites as f64 / k as f64 * 100.0,
-            format_bytes(k)
+            "{sites} = {:.0}% of the kernel peak above the process baseline ({}), the allocations alone {:.0}%; {rest}",
+            held.sites as f64 / k as f64 * 100.0,
+            format_bytes(k),
+            held.sites.saturating_sub(held.unheld) as f64 / k as f64 * 100.0
         ),
-        _ => format!("{held}; {rest}"),
+        _ => format!("{sites}; {rest}"),
     }
 }
 
@@ -65,7 +75,15 @@ pub fn run_text(stages: &[StageLines], kernel: &[(String, u64)]) -> String {
         out += &format!(
             "{}: {}\n",
             st.stage,
-            coverage(st.sites_bytes(), st.baseline_bytes, st.outside_bytes, above)
+            coverage(
+                &Held {
+                    sites: st.sites_bytes(),
+                    baseline: st.baseline_bytes,
+                    threads: st.outside_bytes,
+                    unheld: st.unheld_bytes,
+                },
+                above
+            )
         );
         for s in st.sites.iter().take(TOP) {
             out += &format!("  {:>11}  {}\n", format_bytes(s.bytes), site_label(&s.site));
@@ -104,9 +122,12 @@ pub fn model_text(model: &LinesModel, production_rows: u64) -> String {
                 " (at {} rows: {})",
                 format_count(at.rows),
                 coverage(
-                    at.sites_bytes,
-                    at.baseline_bytes,
-                    at.outside_bytes,
+                    &Held {
+                        sites: at.sites_bytes,
+                        baseline: at.baseline_bytes,
+                        threads: at.outside_bytes,
+                        unheld: at.unheld_bytes,
+                    },
                     at.kernel_above_baseline_bytes
                 )
             );

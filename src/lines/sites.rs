@@ -25,8 +25,18 @@ pub struct SizedLines {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SiteFit {
     pub site: Site,
-    /// Bytes at the stage's peak at each size (0: not holding memory there).
+    /// Bytes at the stage's peak at each size (0: not holding memory there,
+    /// or the traced run saw no peak of that stage at that size; the fit
+    /// leaves those sizes out).
     pub bytes: Vec<u64>,
+    /// Held at the stage's peak at every size, at least [`MIN_SITE_BYTES`]:
+    /// a cost that grows with rows. A line caught at some sizes only (a
+    /// fixed-size object live or not at the peak's moment, or charged to the
+    /// next line of a statement written over several, a stage too short for
+    /// a snapshot at small sizes) fits a per-row figure that is the moment's,
+    /// not the line's: the gate does not judge it.
+    #[serde(default)]
+    pub steady: bool,
     /// Bytes per row loaded, fitted on every size.
     pub bytes_per_row: f64,
     /// The fit's value at zero rows, bytes.
@@ -62,6 +72,10 @@ pub struct StageAtSize {
     pub baseline_bytes: u64,
     /// Held then, allocated since the first stage outside the user's code.
     pub outside_bytes: u64,
+    /// Resident at the stage's RSS high with no allocation holding it, above
+    /// the baseline's (freed memory the allocator keeps, library pages).
+    #[serde(default)]
+    pub unheld_bytes: u64,
     /// The kernel's exact stage peak above the process baseline (its peak
     /// before the first marker), from the untraced run; `None` when that run
     /// has no such stage.
@@ -132,6 +146,14 @@ pub fn fit_sites(sized: &[SizedLines], memray: &str, python: &str) -> LinesModel
                 }
             }
         }
+        // The sizes whose traced run saw the stage: a line's per-row figure
+        // is fitted on those only (a stage missing at a size is not a line
+        // holding nothing), and needs two of them.
+        let seen: Vec<usize> = (0..at.len()).filter(|&i| at[i].is_some()).collect();
+        let seen_rows: Vec<u64> = seen.iter().map(|&i| rows[i]).collect();
+        if seen.len() < 2 {
+            keys.clear();
+        }
         let mut sites: Vec<SiteFit> = keys
             .into_iter()
             .filter_map(|(key, site)| {
@@ -147,8 +169,14 @@ pub fn fit_sites(sized: &[SizedLines], memray: &str, python: &str) -> LinesModel
                         })
                     })
                     .collect();
-                (bytes.iter().copied().max().unwrap_or(0) >= MIN_SITE_BYTES)
-                    .then(|| fit_one(site, &rows, bytes))
+                if bytes.iter().copied().max().unwrap_or(0) < MIN_SITE_BYTES {
+                    return None;
+                }
+                let on_seen: Vec<u64> = seen.iter().map(|&i| bytes[i]).collect();
+                let mut fit = fit_one(site, &seen_rows, on_seen);
+                fit.steady = bytes.iter().all(|&b| b >= MIN_SITE_BYTES);
+                fit.bytes = bytes;
+                Some(fit)
             })
             .collect();
         sites.sort_by(|a, b| b.bytes_per_row.total_cmp(&a.bytes_per_row));
@@ -169,6 +197,7 @@ pub fn fit_sites(sized: &[SizedLines], memray: &str, python: &str) -> LinesModel
                     heap_peak_bytes: st.heap_peak_bytes,
                     baseline_bytes: st.baseline_bytes,
                     outside_bytes: st.outside_bytes,
+                    unheld_bytes: st.unheld_bytes,
                     kernel_above_baseline_bytes: kernel.zip(base).map(|(k, b)| k.saturating_sub(b)),
                 })
             })
@@ -222,6 +251,7 @@ fn fit_one(site: Site, rows: &[u64], bytes: Vec<u64>) -> SiteFit {
     SiteFit {
         site,
         bytes,
+        steady: false,
         bytes_per_row: per_row,
         fixed_bytes: fixed,
         held_out,
@@ -247,16 +277,29 @@ pub struct LineChange {
 /// A per-row rise below this is noise (a few small objects per row).
 pub const FLOOR_BYTES_PER_ROW: f64 = 16.0;
 
+/// A line that was there grows by more than this share of its blessed cost
+/// before it is named (or by `--slope-tolerance`, when wider): one traced run
+/// per size, a line's per-row figure moves with which of its transient
+/// buffers are live at the peak's moment. On the unchanged v2 reference, the
+/// dropna line measured 43 to 58 B/row over four blessings (pandas 2.3,
+/// docs/lines.md); a doubling is what a planted copy of the frame does.
+pub const LINE_NOISE_SHARE: f64 = 0.5;
+
 /// A rise smaller than this share of its stage's kernel per-row cost does
 /// not move what production pays; which transient buffers are live at a
 /// stage's peak moment shifts by about that much between runs.
 pub const MATERIAL_SHARE: f64 = 0.05;
 
-/// Each user line's largest per-row cost over the stages, and where.
-fn line_maxima(model: &LinesModel) -> Vec<(String, &SiteFit, &StageModel)> {
+/// Each user line's largest per-row cost over the stages, and where (only
+/// its [`SiteFit::steady`] figures, with `steady_only`).
+fn line_maxima(model: &LinesModel, steady_only: bool) -> Vec<(String, &SiteFit, &StageModel)> {
     let mut out: Vec<(String, &SiteFit, &StageModel)> = Vec::new();
     for stage in &model.stages {
-        for fit in stage.sites.iter().filter(|f| !f.site.file.is_empty()) {
+        for fit in stage
+            .sites
+            .iter()
+            .filter(|f| !f.site.file.is_empty() && (f.steady || !steady_only))
+        {
             let key = fit.site.key();
             match out.iter_mut().find(|(k, _, _)| *k == key) {
                 Some(seen) if seen.1.bytes_per_row < fit.bytes_per_row => *seen = (key, fit, stage),
@@ -269,21 +312,24 @@ fn line_maxima(model: &LinesModel) -> Vec<(String, &SiteFit, &StageModel)> {
 }
 
 /// Lines of the user's code (library threads have no line to name) whose
-/// largest per-row cost over the stages rose by more than `tolerance_pct` of
-/// the blessed one, [`FLOOR_BYTES_PER_ROW`] and [`MATERIAL_SHARE`] of the
+/// largest steady per-row cost over the stages now rose by more than
+/// `tolerance_pct` and [`LINE_NOISE_SHARE`] of the blessed one (its largest
+/// over every stage), [`FLOOR_BYTES_PER_ROW`] and [`MATERIAL_SHARE`] of the
 /// stage's kernel per-row cost, or that appeared holding that much; largest
 /// rise first. Lines are matched by function and text, so a patched file or
 /// shifted lines still match, and the largest over the stages is compared
-/// because which stage's peak moment catches a buffer can shift.
+/// because which stage's peak moment catches a buffer can shift. Only lines
+/// held at every size are judged ([`SiteFit::steady`]): a fixed-size object
+/// caught at one size's peak is a step, not a cost per row.
 pub fn changes(
     baseline: &LinesModel,
     now: &LinesModel,
     tolerance_pct: f64,
     production_rows: u64,
 ) -> Vec<LineChange> {
-    let before = line_maxima(baseline);
+    let before = line_maxima(baseline, false);
     let mut out = Vec::new();
-    for (key, fit, stage) in line_maxima(now) {
+    for (key, fit, stage) in line_maxima(now, true) {
         let was = before
             .iter()
             .find(|(k, _, _)| *k == key)
@@ -293,7 +339,7 @@ pub fn changes(
         let material = stage.kernel_bytes_per_row.unwrap_or(0.0).max(0.0) * MATERIAL_SHARE;
         if rise
             > FLOOR_BYTES_PER_ROW
-                .max(base * tolerance_pct / 100.0)
+                .max(base * (tolerance_pct / 100.0).max(LINE_NOISE_SHARE))
                 .max(material)
         {
             out.push(LineChange {
@@ -331,6 +377,7 @@ mod tests {
                 heap_peak_bytes: 0,
                 baseline_bytes: 0,
                 outside_bytes: 0,
+                unheld_bytes: 0,
                 sites: sites
                     .iter()
                     .map(|&(l, c, per_row)| SiteBytes {
@@ -392,5 +439,33 @@ mod tests {
         quiet.stages[0].kernel_bytes_per_row = Some(4_000.0);
         let found = changes(&base, &quiet, 10.0, 1_000_000);
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn a_line_caught_at_some_sizes_only_is_not_judged_and_a_missing_stage_is_not_zero() {
+        let rows = [10_000, 20_000, 40_000];
+        let before: Vec<SizedLines> = rows
+            .iter()
+            .map(|&r| sized(r, &[(5, "a = f()", 800)]))
+            .collect();
+        let mut after = before.clone();
+        // A fixed 4 MiB object live at the largest size's peak only: 100 B/row
+        // by a fit, but a step, not a cost per row.
+        after[2].stages[0].sites.push(SiteBytes {
+            site: site(9, "p = profile[cols]"),
+            bytes: 4 << 20,
+        });
+        // The smallest size's traced run saw no peak of the stage.
+        after[0].stages.clear();
+        let base = fit_sites(&before, "1", "3");
+        let now = fit_sites(&after, "1", "3");
+        let merge = &now.stages[0];
+        let a = merge.sites.iter().find(|f| f.site.line == 5).unwrap();
+        assert!((a.bytes_per_row - 800.0).abs() < 1e-6, "{a:?}");
+        assert!(!merge.sites.iter().any(|f| f.steady), "{merge:?}");
+        assert_eq!(changes(&base, &now, 5.0, 1_000_000), []);
+        // Seen at one size only, a stage has no per-row figures at all.
+        after[1].stages.clear();
+        assert!(fit_sites(&after, "1", "3").stages[0].sites.is_empty());
     }
 }
