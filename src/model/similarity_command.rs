@@ -40,6 +40,31 @@ pub const SIMILARITY_COMMAND_SCHEMA_VERSION: u32 = 1;
 /// full N x N matrix, 1 micro-batches; the midpoint tells them apart.
 pub const QUADRATIC_EXPONENT: f64 = 1.5;
 
+/// The least share of the base knobs' peak growth over the measured item
+/// counts that an N² term must carry to be kept. A noisy marginal exponent
+/// (a few MiB of allocator noise on peaks that grow by a few MiB) can pass
+/// [`QUADRATIC_EXPONENT`] for a micro-batched command; its N² coefficient is
+/// then tiny inside the range and dominates at production size (0.015 B/item²
+/// is 3.7 GB at 500,000 items). A full matrix's N² term carries nearly all
+/// the growth.
+pub const QUADRATIC_MIN_SHARE: f64 = 0.25;
+
+/// Whether the N² term the exponent asks for carries a material share
+/// ([`QUADRATIC_MIN_SHARE`]) of the peak's growth across `base_points`
+/// (items, peak, base at the base knobs) in `fit`: the N² part between the
+/// smallest and the largest item count against the measured rise.
+pub fn quadratic_is_material(fit: &KnobFit, base_points: &[(u64, u64, u64)]) -> bool {
+    let lo = base_points.iter().min_by_key(|p| p.0);
+    let hi = base_points.iter().max_by_key(|p| p.0);
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return true;
+    };
+    let rise = hi.1 as f64 - lo.1 as f64;
+    let (n0, n1) = (lo.0 as f64, hi.0 as f64);
+    let squared = fit.bytes_per_item_squared * (n1 * n1 - n0 * n0);
+    rise <= 0.0 || squared >= QUADRATIC_MIN_SHARE * rise
+}
+
 /// The exponent of peak in N with the fixed cost cancelled: 1 + the slope
 /// of log(marginal cost) on log(N), the marginal cost taken between
 /// consecutive item counts, so whatever does not grow with N (the
@@ -371,6 +396,8 @@ impl SimilarityCommandModel {
             m.exponent,
             if f.quadratic {
                 " (a full matrix: the fit has an items² term)"
+            } else if m.exponent > QUADRATIC_EXPONENT {
+                " (no items² term: one fitted would carry under a quarter of the measured growth, noise)"
             } else {
                 " (no items² term)"
             }
@@ -509,6 +536,28 @@ mod tests {
             wall_s: 1.0,
             report: String::new(),
         }
+    }
+
+    #[test]
+    fn an_items_squared_term_is_kept_only_when_it_carries_the_growth() {
+        // A full matrix: 4 B per item² over 30 MiB.
+        let full: Vec<KnobPoint> = [2000u64, 3000, 4000]
+            .iter()
+            .map(|&n| point(n, 20, 200, 30e6 + 4.0 * (n * n) as f64 + 100.0 * n as f64))
+            .collect();
+        let base = |ps: &[KnobPoint]| -> Vec<(u64, u64, u64)> {
+            ps.iter().map(|p| (p.items, p.peak_bytes, 0)).collect()
+        };
+        let fit = KnobFit::fit(&full, true).unwrap();
+        assert!(quadratic_is_material(&fit, &base(&full)));
+        // Micro-batches whose middle peak is 50 kB low: a positive items²
+        // coefficient (0.05 B) that carries 9% of the growth, noise.
+        let noisy: Vec<KnobPoint> = [(2000u64, 0.0), (3000, -50e3), (4000, 0.0)]
+            .iter()
+            .map(|&(n, e)| point(n, 20, 200, 30e6 + 3300.0 * n as f64 + e))
+            .collect();
+        let fit = KnobFit::fit(&noisy, true).unwrap();
+        assert!(!quadratic_is_material(&fit, &base(&noisy)));
     }
 
     fn model(points: Vec<KnobPoint>, quadratic: bool) -> SimilarityCommandModel {

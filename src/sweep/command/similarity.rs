@@ -467,8 +467,12 @@ pub fn sweep(settings: SimilaritySweepSettings) -> Result<Exit> {
         .map(|p| (p.items, p.peak_bytes, p.base_bytes))
         .collect();
     let exponent = marginal_exponent(&base_points);
-    let quadratic = exponent > QUADRATIC_EXPONENT;
-    let checked = KnobFit::fit(&train, quadratic)?;
+    let mut quadratic = exponent > QUADRATIC_EXPONENT;
+    let mut checked = KnobFit::fit(&train, quadratic)?;
+    if quadratic && !quadratic_is_material(&checked, &base_points) {
+        quadratic = false;
+        checked = KnobFit::fit(&train, quadratic)?;
+    }
     let predicted = checked.eval(held.items, held.micro_batch_size, held.top_k);
     let held_out = HeldOutCheck {
         fitted_items: {
