@@ -198,8 +198,7 @@ pub fn measure_sides(
             "gate -- CMD: expected at least two distinct sizes (the slope is taken between them)",
         ));
     }
-    let pattern = Pattern::new(&spec.stage_pattern)
-        .map_err(|e| bad_input(format!("--stage-pattern {}: {e}", spec.stage_pattern)))?;
+    let pattern = Pattern::from_flag(&spec.stage_pattern)?;
     let needs = sides.iter().any(|(_, t)| needs_data(t, spec.generate_data));
     // [side][size][run] -> stage peaks, and the stages that peaked at their start
     let mut seen: Vec<Vec<Vec<StagePeaks>>> = vec![vec![Vec::new(); spec.sizes.len()]; sides.len()];

@@ -25,9 +25,7 @@ pub fn trace_command(
     measured: &MeasuredCommand,
     progress: &mut Progress,
 ) -> Result<LinesModel> {
-    let pattern = Pattern::new(&spec.stage_pattern).map_err(|e| {
-        crate::error::bad_input(format!("--stage-pattern {}: {e}", spec.stage_pattern))
-    })?;
+    let pattern = Pattern::from_flag(&spec.stage_pattern)?;
     let mut sized = Vec::new();
     let mut versions = (String::new(), String::new());
     for (si, size) in spec.sizes.iter().enumerate() {

@@ -88,6 +88,14 @@ impl Pattern {
         })
     }
 
+    /// [`Pattern::new`] for a pattern the user gave as `--stage-pattern` (or
+    /// a baseline's `stage_pattern`): a bad one is bad input (exit 2) naming
+    /// the flag and the pattern, the same words wherever it is read.
+    pub fn from_flag(source: &str) -> anyhow::Result<Self> {
+        Self::new(source)
+            .map_err(|e| crate::error::bad_input(format!("--stage-pattern {source}: {e}")))
+    }
+
     /// The pattern as written.
     pub fn source(&self) -> &str {
         &self.source

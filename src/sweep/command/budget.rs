@@ -285,8 +285,7 @@ pub fn sweep_within(
         )));
     }
     let size_of = |rows: u64| size_of(rows, production);
-    let pattern = Pattern::new(&settings.stage_pattern)
-        .map_err(|e| bad_input(format!("--stage-pattern {}: {e}", settings.stage_pattern)))?;
+    let pattern = Pattern::from_flag(&settings.stage_pattern)?;
     let needs_data = needs_data(&settings.template, settings.generate_data);
     let out = settings
         .out

@@ -302,8 +302,7 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
     let (scenario, sizes) = plan_command_sweep(&settings)?;
     let mut traced = lines::LinePoints::new(&settings)?;
     let needs_data = needs_data(&settings.template, settings.generate_data);
-    let pattern = Pattern::new(&settings.stage_pattern)
-        .map_err(|e| bad_input(format!("--stage-pattern {}: {e}", settings.stage_pattern)))?;
+    let pattern = Pattern::from_flag(&settings.stage_pattern)?;
     let out = settings
         .out
         .clone()

@@ -387,8 +387,7 @@ pub fn sweep(settings: SimilaritySweepSettings) -> Result<Exit> {
         micro_batch_size: batches[0],
         top_k: top_ks[0],
     };
-    let pattern = Pattern::new(&settings.stage_pattern)
-        .map_err(|e| bad_input(format!("--stage-pattern {}: {e}", settings.stage_pattern)))?;
+    let pattern = Pattern::from_flag(&settings.stage_pattern)?;
     let needs_data = settings.generate_data || names(&settings.template, "{data_dir}");
     let out = settings
         .out
