@@ -53,6 +53,32 @@ fn a_budget_sweep_stops_within_its_budget_and_writes_intervals() {
         text(&run)
     );
     assert!(runs.len() >= 3, "{}", text(&run));
+    // One run a size cannot show a spread that comes and goes: the largest
+    // size is run again before an interval counts (unless that run would
+    // not have fitted in the budget), and the outcome says what one run's
+    // own noise is at the target.
+    let top = runs
+        .iter()
+        .map(|r| r["rows"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let at_top: Vec<_> = runs
+        .iter()
+        .filter(|r| r["rows"].as_u64() == Some(top))
+        .collect();
+    let top_secs = at_top[0]["secs"].as_f64().unwrap();
+    assert!(
+        at_top.len() >= 2 || spent + top_secs > budget,
+        "the largest size ({top} rows) ran once with {:.1}s of {budget}s left\n{}",
+        budget - spent,
+        text(&run)
+    );
+    if at_top.len() >= 2 {
+        assert!(
+            outcome["run_noise_half_width"].as_f64().unwrap() > 0.0,
+            "{outcome}"
+        );
+    }
     // The model's fits carry what an interval is made of, and the outcome
     // an interval at the target around the prediction.
     let model: serde_json::Value =

@@ -131,11 +131,13 @@ impl Fit {
     /// Widens the fit's interval by the spread of the repeats its points
     /// are medians of (each group one point's runs; groups of one say
     /// nothing).
-    pub fn add_repeats<'a>(&mut self, groups: impl Iterator<Item = &'a [u64]>) {
-        let (sd, dof) = super::interval::pooled_sd(groups);
+    pub fn add_repeats<'a>(&mut self, groups: impl Iterator<Item = &'a [u64]> + Clone) {
+        let (sd, dof) = super::interval::pooled_sd(groups.clone());
+        let (share, _) = super::interval::pooled_share(groups);
         if let Some(s) = self.spread.as_mut() {
             s.repeat_sd_bytes = sd;
             s.repeat_dof = dof;
+            s.repeat_share = share;
         }
     }
 
@@ -152,10 +154,10 @@ impl Fit {
         let columns = columns
             .map(|c| c as f64)
             .or(self.columns_identified.then_some(self.columns_ref));
-        let half = self
-            .spread
-            .as_ref()?
-            .half_width(rows_in as f64, rows_kept as f64, columns)?;
+        let half =
+            self.spread
+                .as_ref()?
+                .half_width(rows_in as f64, rows_kept as f64, columns, point)?;
         Some(super::interval::Interval {
             low_bytes: (point - half).max(0.0),
             high_bytes: (point + half).max(0.0),
@@ -328,6 +330,7 @@ pub fn fit_with_columns(points: &[Observation], columns: &[f64], reference: f64)
         dof,
         repeat_sd_bytes: 0.0,
         repeat_dof: 0,
+        repeat_share: 0.0,
         extrapolation: None,
     });
     Ok(fit)
@@ -465,10 +468,10 @@ mod tests {
         // Sxx = 5, mean 2.5: at x0 = 10, 1 + 1/4 + 7.5²/5 = 12.5.
         let ss: f64 = f.residuals.iter().map(|r| r * r).sum();
         let expected = 4.303 * (ss / 2.0).sqrt() * 12.5f64.sqrt();
-        let got = s.half_width(10.0, 10.0, None).unwrap();
+        let got = s.half_width(10.0, 10.0, None, 0.0).unwrap();
         assert!((got - expected).abs() < 1e-6 * expected, "{got} {expected}");
         // Widest far from the points, narrowest near their middle.
-        assert!(s.half_width(2.5, 2.5, None).unwrap() < got);
+        assert!(s.half_width(2.5, 2.5, None, 0.0).unwrap() < got);
     }
 
     #[test]
@@ -478,16 +481,16 @@ mod tests {
             .map(|&x| obs(x, x, 5.0 + x))
             .collect();
         let mut s = fit(&exact).unwrap().spread.unwrap();
-        assert!(s.half_width(8.0, 8.0, None).unwrap() < 1e-9);
+        assert!(s.half_width(8.0, 8.0, None, 0.0).unwrap() < 1e-9);
         let (sd, dof) =
             super::super::interval::pooled_sd([&[10u64, 12][..], &[20, 20, 23][..]].into_iter());
         assert_eq!(dof, 3);
         assert!(sd > 0.0);
         s.repeat_sd_bytes = sd;
         s.repeat_dof = dof;
-        assert!(s.half_width(8.0, 8.0, None).unwrap() > sd);
+        assert!(s.half_width(8.0, 8.0, None, 0.0).unwrap() > sd);
         // Two points, two terms, no repeats: nothing to say.
         let two = fit(&exact[..2]).unwrap().spread.unwrap();
-        assert_eq!(two.half_width(8.0, 8.0, None), None);
+        assert_eq!(two.half_width(8.0, 8.0, None, 0.0), None);
     }
 }

@@ -45,6 +45,15 @@ pub struct Spread {
     /// Degrees of freedom of that pooled spread (runs minus points).
     #[serde(default)]
     pub repeat_dof: u32,
+    /// Pooled standard deviation of single runs as a share of their
+    /// point's mean (0 without repeats). A run's noise grows with what it
+    /// allocates: pandas 3's pyarrow pool keeps or returns ~1 GiB of a
+    /// 10 GiB peak from run to run, while at 1/64 of the size repeats
+    /// differ by tens of MiB. Carried to a larger predicted peak in
+    /// proportion, so repeats at small sizes do not promise a narrow
+    /// interval at a large one.
+    #[serde(default)]
+    pub repeat_share: f64,
     /// The lack of fit the held-out check saw, carried past the largest
     /// size measured (`None`: no check, or a model from before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,23 +127,50 @@ impl Interval {
 }
 
 impl Spread {
-    /// The noise a new run carries and its degrees of freedom: the larger
-    /// of the residuals' and the repeats' spread, with both counts of
+    /// The noise a new run whose value is `point` carries and its degrees
+    /// of freedom: the largest of the residuals' spread, the repeats'
+    /// spread and the repeats' share of `point`, with both counts of
     /// freedom pooled. `None` when neither says anything (as many terms as
     /// points, no repeats): no interval can be given.
-    fn noise(&self) -> Option<(f64, u32)> {
+    fn noise(&self, point: f64) -> Option<(f64, u32)> {
         let dof = self.dof + self.repeat_dof;
         if dof == 0 {
             return None;
         }
-        Some((self.residual_sd_bytes.max(self.repeat_sd_bytes), dof))
+        let share = self.repeat_share * point.abs();
+        Some((
+            self.residual_sd_bytes.max(self.repeat_sd_bytes).max(share),
+            dof,
+        ))
+    }
+
+    /// One run's standard deviation at a value of `point`, bytes (0
+    /// without a spread): what a repeat there is expected to move by.
+    pub fn run_sd(&self, point: f64) -> f64 {
+        self.noise(point).map_or(0.0, |(sd, _)| sd)
+    }
+
+    /// The half-width of one run's own noise at a value of `point`, 95%:
+    /// the floor of any interval there, which no number of runs narrows
+    /// (more runs only pin the line down). `None` without a spread.
+    pub fn run_half_width(&self, point: f64) -> Option<f64> {
+        let (sd, dof) = self.noise(point)?;
+        let half = t_975(dof) * sd;
+        half.is_finite().then_some(half)
     }
 
     /// The half-width of the 95% prediction interval of one new run at
     /// `rows_in` loaded, `rows_kept` kept and `columns` feature columns
-    /// (`None`: the count the fit is centred on).
-    pub fn half_width(&self, rows_in: f64, rows_kept: f64, columns: Option<f64>) -> Option<f64> {
-        let (sd, dof) = self.noise()?;
+    /// (`None`: the count the fit is centred on), where the fit's value is
+    /// `point`.
+    pub fn half_width(
+        &self,
+        rows_in: f64,
+        rows_kept: f64,
+        columns: Option<f64>,
+        point: f64,
+    ) -> Option<f64> {
+        let (sd, dof) = self.noise(point)?;
         let d = columns.map_or(0.0, |c| c - self.columns_ref);
         let x0 = [1.0, rows_in, rows_kept, d, rows_in * d, rows_kept * d];
         let mut quad = 0.0;
@@ -248,6 +284,29 @@ pub fn pooled_sd<'a>(groups: impl Iterator<Item = &'a [u64]>) -> (f64, u32) {
     }
 }
 
+/// The pooled standard deviation of runs as a share of their group's mean
+/// and its degrees of freedom, over groups of repeated runs (the relative
+/// twin of [`pooled_sd`]).
+pub fn pooled_share<'a>(groups: impl Iterator<Item = &'a [u64]>) -> (f64, u32) {
+    let (mut ss, mut dof) = (0.0f64, 0u32);
+    for g in groups {
+        let mean = g.iter().map(|v| *v as f64).sum::<f64>() / g.len().max(1) as f64;
+        if g.len() < 2 || mean <= 0.0 {
+            continue;
+        }
+        ss += g
+            .iter()
+            .map(|v| (*v as f64 / mean - 1.0).powi(2))
+            .sum::<f64>();
+        dof += g.len() as u32 - 1;
+    }
+    if dof == 0 {
+        (0.0, 0)
+    } else {
+        ((ss / dof as f64).sqrt(), dof)
+    }
+}
+
 /// The 0.975 quantile of Student's t with `dof` degrees of freedom: exact
 /// table values to 30, then the Cornish-Fisher expansion around the normal
 /// quantile (within 1e-4 of the exact value above 30).
@@ -283,6 +342,36 @@ mod tests {
         assert_eq!(dof, 3);
         // (2 + 6) / 3 of squared deviations.
         assert!((sd - (8.0f64 / 3.0).sqrt()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_spread_that_grows_with_the_peak_is_carried_in_proportion() {
+        // Small runs differ by 2 in 100, large ones by 20 in 1000 (a
+        // standard deviation of 1.4% each): the absolute pooled spread says
+        // little of a peak of 10,000, the share does.
+        let groups = [&[99u64, 101][..], &[990, 1010][..]];
+        let (share, dof) = pooled_share(groups.into_iter());
+        assert_eq!(dof, 2);
+        assert!((share - 0.02f64.sqrt() / 10.0).abs() < 1e-9, "{share}");
+        let s = Spread {
+            xtx_inv: vec![vec![0.0; 6]; 6],
+            columns_ref: 0.0,
+            residual_sd_bytes: 0.0,
+            dof: 0,
+            repeat_sd_bytes: pooled_sd(groups.into_iter()).0,
+            repeat_dof: dof,
+            repeat_share: share,
+            extrapolation: None,
+        };
+        let at_large = s.run_half_width(10_000.0).unwrap();
+        assert!(
+            (at_large - t_975(2) * share * 10_000.0).abs() < 1e-6,
+            "{at_large}"
+        );
+        // Where the share is smaller than the absolute spread, the absolute one rules.
+        let at_small = s.run_half_width(10.0).unwrap();
+        assert!((at_small - t_975(2) * s.repeat_sd_bytes).abs() < 1e-6);
+        assert_eq!(s.half_width(1.0, 1.0, None, 10_000.0), Some(at_large));
     }
 
     #[test]

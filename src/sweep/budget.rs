@@ -35,13 +35,36 @@ pub const TARGET_HALF_WIDTH: f64 = 0.05;
 /// at 1/512 its peaks did not grow at all with the rows.
 pub const START_SHIFT: u32 = 6;
 
-/// The largest size a budget sweep measures is the target divided by
-/// `2^MIN_SHIFT`: measuring at the target would leave nothing to predict.
-pub const MIN_SHIFT: u32 = 1;
+/// The ladder's top rung as a share of the target: the largest size a
+/// budget sweep measures. Near the target, so the extrapolation spans a
+/// quarter of it (the held-out check's lack of fit is carried over one
+/// span, not two as from half the target), yet short of it: measuring at
+/// the target would leave nothing to predict.
+pub const TOP_SHARE: (u64, u64) = (3, 4);
 
 /// The rows of ladder step `shift`: the target halved `shift` times.
 pub fn ladder_rows(target_rows: u64, shift: u32) -> u64 {
     (target_rows >> shift).max(1)
+}
+
+/// The ladder's top rung, [`TOP_SHARE`] of the target.
+pub fn ladder_top(target_rows: u64) -> u64 {
+    (target_rows / TOP_SHARE.1 * TOP_SHARE.0
+        + target_rows % TOP_SHARE.1 * TOP_SHARE.0 / TOP_SHARE.1)
+        .max(1)
+}
+
+/// Every rung of the ladder, smallest first: the target halved
+/// [`START_SHIFT`] times up to halved once, then [`ladder_top`]. Fixed for a
+/// target, so each rung's data is generated once and cached.
+pub fn ladder(target_rows: u64) -> Vec<u64> {
+    let mut rungs: Vec<u64> = (1..=START_SHIFT)
+        .rev()
+        .map(|s| ladder_rows(target_rows, s))
+        .collect();
+    rungs.push(ladder_top(target_rows));
+    rungs.dedup();
+    rungs
 }
 
 /// The clock of a budget: how much is spent and how much is left, less
@@ -196,13 +219,14 @@ pub fn next_planned(
     fits: impl Fn(u64) -> bool,
     left_secs: f64,
 ) -> Plan {
-    for shift in MIN_SHIFT..=START_SHIFT {
-        let top = ladder_rows(target_rows, shift);
-        if !fits(top) {
+    let rungs = ladder(target_rows);
+    for top in (0..rungs.len()).rev() {
+        if !fits(rungs[top]) {
             continue;
         }
-        let plan: Vec<u64> = (shift..=(shift + 2).min(START_SHIFT))
-            .map(|s| ladder_rows(target_rows, s))
+        let plan: Vec<u64> = rungs[top.saturating_sub(2)..=top]
+            .iter()
+            .copied()
             .filter(|r| !measured.contains(r))
             .collect();
         let cost: f64 = plan.iter().map(|&r| secs(r)).sum();
@@ -222,8 +246,8 @@ pub enum Stop {
     Spent,
     /// Steps fit, but none is expected to narrow the interval.
     NothingNarrows,
-    /// The ladder's largest size (the target halved [`MIN_SHIFT`] times) is
-    /// measured, and nothing more fits or narrows (the replay does not repeat).
+    /// The ladder's largest size ([`TOP_SHARE`] of the target) is measured,
+    /// and nothing more fits or narrows (the replay does not repeat).
     Top,
 }
 
@@ -245,14 +269,29 @@ pub fn stop_reason(half_width: f64, stop: Stop) -> String {
             TARGET_HALF_WIDTH * 100.0
         ),
         Stop::Top => format!(
-            "the ladder's largest size (1/{} of the target) is measured and no further run fits or narrows the interval ({width}; ±{:.0}% asked)",
-            1u64 << MIN_SHIFT,
+            "the ladder's largest size ({}/{} of the target) is measured and no further run fits or narrows the interval ({width}; ±{:.0}% asked)",
+            TOP_SHARE.0,
+            TOP_SHARE.1,
             TARGET_HALF_WIDTH * 100.0
         ),
         Stop::NothingNarrows => format!(
             "no run that fits is expected to narrow the interval ({width}; ±{:.0}% asked: the lack of fit beyond the largest size dominates, which only larger sizes reduce)",
             TARGET_HALF_WIDTH * 100.0
         ),
+    }
+}
+
+/// What a stop reason adds when one run's own noise at the target (as a
+/// share of the prediction, [`crate::model::interval::Spread::run_half_width`])
+/// is wider than [`TARGET_HALF_WIDTH`]: then no budget reaches it, and
+/// saying so keeps a user from buying minutes that cannot help.
+pub fn noise_floor_note(run_half_width: Option<f64>) -> String {
+    match run_half_width {
+        Some(h) if h > TARGET_HALF_WIDTH => format!(
+            "; one run's own spread at the target is ±{:.1}% (from the repeats, in proportion to the peak): no budget narrows an interval for one run below that",
+            h * 100.0
+        ),
+        _ => String::new(),
     }
 }
 
@@ -288,22 +327,30 @@ mod tests {
         assert!(choose(&cands, 0.10, 0.5).is_none());
         assert!(choose(&[c(1, 1.0, 0.2)], 0.10, 10.0).is_none());
         assert_eq!(ladder_rows(8_532_146, START_SHIFT), 133_314);
+        assert_eq!(ladder_top(8_532_146), 6_399_109);
+        assert_eq!(ladder_top(u64::MAX), u64::MAX / 4 * 3 + 2);
+        assert_eq!(noise_floor_note(Some(0.03)), "");
+        assert!(noise_floor_note(Some(0.081)).contains("±8.1%"));
     }
 
     #[test]
     fn the_plan_takes_the_largest_sizes_that_fit_smallest_first() {
         let target = 64_000;
+        assert_eq!(
+            ladder(target),
+            [1000, 2000, 4000, 8000, 16_000, 32_000, 48_000]
+        );
         // A second a run plus a second per 8,000 rows: the top three sizes
-        // (32,000, 16,000, 8,000 rows) cost 5 + 3 + 2 = 10 s.
+        // (48,000, 32,000, 16,000 rows) cost 7 + 5 + 3 = 15 s.
         let secs = |r: u64| 1.0 + r as f64 / 8000.0;
         let all = |_: u64| true;
         assert_eq!(
-            next_planned(target, &[1000], secs, all, 10.0),
-            Plan::Run(8000)
+            next_planned(target, &[1000], secs, all, 15.0),
+            Plan::Run(16_000)
         );
         assert_eq!(
-            next_planned(target, &[1000, 8000], secs, all, 8.0),
-            Plan::Run(16_000)
+            next_planned(target, &[1000, 16_000], secs, all, 12.0),
+            Plan::Run(32_000)
         );
         // Too little left for the top: the plan moves down the ladder.
         assert_eq!(
@@ -316,7 +363,7 @@ mod tests {
             Plan::Run(4000)
         );
         assert_eq!(
-            next_planned(target, &[1000, 8000, 16_000, 32_000], secs, all, 100.0),
+            next_planned(target, &[1000, 16_000, 32_000, 48_000], secs, all, 100.0),
             Plan::Measured
         );
         // Nothing more fits: the plan at the bottom is the probe alone, measured.

@@ -16,7 +16,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::budget::{
-    ladder_rows, next_planned, stop_reason, Budget, Plan, Stop, TimeModel, MIN_SHIFT, START_SHIFT,
+    ladder_rows, ladder_top, next_planned, stop_reason, Budget, Plan, Stop, TimeModel, START_SHIFT,
     TARGET_HALF_WIDTH,
 };
 use super::extrapolate::{extrapolated_estimates, EXTRAPOLATION_SLACK};
@@ -279,9 +279,7 @@ pub fn sweep_within(args: SweepSettings, budget: Duration) -> Result<Exit> {
             Plan::Run(rows) => m.step(rows, &mut clock, &mut progress)?,
             // The largest scales that fit are measured; a larger one, alone,
             // did not fit either (the plan would have taken it).
-            Plan::Measured if m.ladder.contains(&ladder_rows(target, MIN_SHIFT)) => {
-                break Stop::Top
-            }
+            Plan::Measured if m.ladder.contains(&ladder_top(target)) => break Stop::Top,
             Plan::Measured | Plan::Nothing => break Stop::Spent,
         }
     };

@@ -21,8 +21,8 @@ use crate::record::pattern::Pattern;
 use crate::report;
 use crate::scenario::Scenario;
 use crate::sweep::budget::{
-    choose, ladder_rows, next_planned, stop_reason, Budget, Candidate, Plan, Stop, TimeModel,
-    MIN_SHIFT, START_SHIFT, TARGET_HALF_WIDTH,
+    choose, ladder, ladder_rows, ladder_top, next_planned, noise_floor_note, stop_reason, Budget,
+    Candidate, Plan, Stop, TimeModel, START_SHIFT, TARGET_HALF_WIDTH,
 };
 use crate::units::format_count;
 
@@ -67,6 +67,11 @@ pub struct BudgetOutcome {
     pub prediction: Prediction,
     /// The interval's half-width as a share of the prediction.
     pub half_width: f64,
+    /// The part of that half-width that is one run's own noise at the
+    /// target (the repeats' spread, carried in proportion to the peak), as
+    /// a share of the prediction: the floor no budget narrows (`None`
+    /// without a spread).
+    pub run_noise_half_width: Option<f64>,
     pub reached_target_width: bool,
     pub stopped_because: String,
 }
@@ -126,11 +131,11 @@ fn at(v: &VariantModel, keep: f64, rows: u64) -> (Prediction, f64) {
 }
 
 /// A run as the current fit expects it at `size`: for a new size the
-/// prediction itself; for a repeat the median moved by one residual
-/// standard error, so the expected spread is neither hidden nor invented.
+/// prediction itself; for a repeat the median moved by one run's standard
+/// deviation there, so the expected spread is neither hidden nor invented.
 fn expected_attempt(v: &VariantModel, keep: f64, size: Size, repeat: bool) -> Attempt {
     let (p, _) = at(v, keep, size.rows);
-    let shift = |stage: &str| -> f64 {
+    let shift = |stage: &str, bytes: f64| -> f64 {
         if !repeat {
             return 0.0;
         }
@@ -138,14 +143,19 @@ fn expected_attempt(v: &VariantModel, keep: f64, size: Size, repeat: bool) -> At
             .iter()
             .find(|s| s.name == stage)
             .and_then(|s| s.fit.spread.as_ref())
-            .map_or(0.0, |s| s.residual_sd_bytes.max(s.repeat_sd_bytes))
+            .map_or(0.0, |s| s.run_sd(bytes))
     };
     Attempt {
         peak_bytes: p.peak_bytes as u64,
         stage_peaks: p
             .stages
             .iter()
-            .map(|s| (s.stage.clone(), (s.bytes + shift(&s.stage)).max(0.0) as u64))
+            .map(|s| {
+                (
+                    s.stage.clone(),
+                    (s.bytes + shift(&s.stage, s.bytes)).max(0.0) as u64,
+                )
+            })
             .collect(),
         kept: Some((size.rows as f64 * keep).round() as u64),
         report: String::new(),
@@ -357,6 +367,17 @@ pub fn sweep_within(
             Plan::Measured => {}
             Plan::Nothing => break (Stop::Spent, h),
         }
+        // One run a size cannot show a spread that comes and goes (pandas
+        // 3's pyarrow pool keeps or returns a gigabyte of a 10 GiB peak from
+        // one run to the next, at random): the largest size runs twice
+        // before any interval counts as narrow.
+        if let Some(g) = groups.last().filter(|g| g.attempts.len() < 2) {
+            let rows = g.size.rows;
+            if state.times.predict(rows) <= clock.left_secs() {
+                state.run(&ctx, rows, (&mut groups, &mut clock), &mut progress)?;
+                continue;
+            }
+        }
         // The largest sizes that fit are measured: stop when narrow enough,
         // else spend what is left where it narrows the interval most.
         if groups.len() >= 3 && h <= TARGET_HALF_WIDTH {
@@ -367,9 +388,9 @@ pub fn sweep_within(
         };
         let largest = groups.last().map_or(0, |g| g.size.rows);
         let mut sizes: Vec<(u64, bool)> = groups.iter().map(|g| (g.size.rows, true)).collect();
-        for factor in [2, 4] {
-            let next = largest.saturating_mul(factor);
-            if next <= ladder_rows(target, MIN_SHIFT) && fits(next) {
+        // The next two rungs of the ladder above the largest size measured.
+        for next in ladder(target).into_iter().filter(|&r| r > largest).take(2) {
+            if fits(next) {
                 sizes.push((next, false));
             }
         }
@@ -415,7 +436,7 @@ pub fn sweep_within(
         }
     };
     // Past the ladder's top, only repeats were left: say so.
-    let top = ladder_rows(target, MIN_SHIFT);
+    let top = ladder_top(target);
     let stop = match stop {
         Stop::Spent | Stop::NothingNarrows if groups.iter().any(|g| g.size.rows == top) => {
             Stop::Top
@@ -443,6 +464,14 @@ pub fn sweep_within(
     write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
     let v = model.variant("command")?;
     let prediction = model.predict(v, target, 0);
+    // The floor is the peak stage's: the prediction's interval is its.
+    let run_noise_half_width = v
+        .stages
+        .iter()
+        .find(|s| s.name == prediction.peak_stage)
+        .and_then(|s| s.fit.spread.as_ref())
+        .and_then(|s| s.run_half_width(prediction.peak_bytes))
+        .map(|h| h / prediction.peak_bytes.max(1.0));
     let outcome = BudgetOutcome {
         budget_secs: budget.as_secs_f64(),
         spent_secs,
@@ -455,7 +484,8 @@ pub fn sweep_within(
         }),
         prediction,
         reached_target_width: stop == Stop::Narrow,
-        stopped_because: stop_reason(half_width, stop),
+        stopped_because: stop_reason(half_width, stop) + &noise_floor_note(run_noise_half_width),
+        run_noise_half_width,
     };
     let path: PathBuf = out.join("budget.json");
     report::write_atomically(&path, &serde_json::to_vec_pretty(&outcome)?)?;
@@ -481,9 +511,13 @@ pub fn sweep_within(
         outcome.stopped_because
     );
     println!(
-        "At {} rows (the target): {}",
+        "At {} rows (the target): {}{}",
         format_count(target),
-        outcome.prediction.describe()
+        outcome.prediction.describe(),
+        outcome
+            .run_noise_half_width
+            .map(|h| format!("; one run's own spread there ±{:.1}%", h * 100.0))
+            .unwrap_or_default()
     );
     println!("budget: {}", path.display());
     Ok(Exit::Ok)
