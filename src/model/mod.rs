@@ -41,6 +41,7 @@ use crate::scenario::{Scenario, Sizes};
 pub use calibration::{calibration_line, describe_calibration, uncalibrated_note, Calibration};
 use fit::{Fit, Observation};
 pub use interval::{Interval, Spread};
+pub use lack_of_fit::Judged;
 pub use location::{
     bundled_model_name, find_model, model_path, FoundModel, BUNDLED_MODELS, DEFAULT_MODEL_PATH,
     MODEL_PATH_ENV,
