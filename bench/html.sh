@@ -9,19 +9,14 @@
 # navigation start: load, parse and draw), read by tests/browser/check_page.py.
 # Targets: under 1 s, file under 5 MB.
 #   bench/html.sh [RUNS] [SAMPLES]
-# OOMLAB_BIN picks the binary (default: build and use the release one).
+# OOMLAB_BIN picks the binary (default: build and use the release one; bench/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-5}"
 samples="${2:-360000}"
-if [[ -z "${OOMLAB_BIN:-}" ]]; then
-  cargo build --release --quiet
-  OOMLAB_BIN="${CARGO_TARGET_DIR:-target}/release/oomlab"
-fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. bench/lib.sh
 
-python3 - tests/fixtures/reports/ci/report.json "$work/report.json" "$samples" <<'PY'
+python3 - tests/fixtures/reports/ci/report.json "$out/report.json" "$samples" <<'PY'
 import bisect, json, random, sys
 src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 r = json.load(open(src))
@@ -53,14 +48,14 @@ r["settings"]["interval_ms"] = 10.0
 json.dump(r, open(dst, "w"))
 print("spike", ts[spike], rss[spike], file=open(dst + ".spike", "w"))
 PY
-"$OOMLAB_BIN" html "$work/report.json" -o "$work/report.html" >/dev/null
-json_kib=$(( $(stat -c %s "$work/report.json") / 1024 ))
-html_bytes=$(stat -c %s "$work/report.html")
+"$bin" html "$out/report.json" -o "$out/report.html" >/dev/null
+json_kib=$(( $(stat -c %s "$out/report.json") / 1024 ))
+html_bytes=$(stat -c %s "$out/report.html")
 echo "report.json: $samples samples at 10 ms ($(awk "BEGIN{printf \"%.1f\", $samples*0.01/3600}") h), ${json_kib} KiB"
 echo "report.html: $(awk "BEGIN{printf \"%.2f\", $html_bytes/1e6}") MB"
 # The spike (one sample) is among the samples the page draws: the thinning
 # kept the sampled peak.
-python3 - "$work/report.html" "$work/report.json.spike" <<'PY'
+python3 - "$out/report.html" "$out/report.json.spike" <<'PY'
 import json, sys
 html = open(sys.argv[1]).read()
 start = html.index('id="oomlab-data">') + len('id="oomlab-data">')
@@ -72,15 +67,15 @@ print("drawn samples: %d of %d; the one-sample spike (%s B at %s s) %s" % (
     len(tl["t_s"]), tl["samples"], b, t, "is drawn" if kept else "was LOST"))
 PY
 start=$(date +%s.%N)
-"$OOMLAB_BIN" html "$work/report.json" -o "$work/report.html" >/dev/null
+"$bin" html "$out/report.json" -o "$out/report.html" >/dev/null
 echo "oomlab html (read the report, thin, write): $(awk "BEGIN{printf \"%.2f\", $(date +%s.%N)-$start}") s"
 
 drawn=() ; walls=()
 for i in $(seq 1 "$runs"); do
-  python3 tests/browser/check_page.py "$work/report.html" --screenshot "$work/shot.png" > "$work/seen.json"
-  read -r d w ok errs < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(round(s["timing"]["drawn_ms"],1), s["load_wall_s"], s["ready"], len(s["errors"]))' "$work/seen.json")
+  python3 tests/browser/check_page.py "$out/report.html" --screenshot "$out/shot.png" > "$out/seen.json"
+  read -r d w ok errs < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(round(s["timing"]["drawn_ms"],1), s["load_wall_s"], s["ready"], len(s["errors"]))' "$out/seen.json")
   echo "run $i: loaded and drawn at ${d} ms (page's performance.now); wall incl. polling ${w} s; ready=$ok errors=$errs"
   drawn+=("$d"); walls+=("$w")
 done
-[[ -n "${OOMLAB_BENCH_SHOT:-}" ]] && cp "$work/shot.png" "$OOMLAB_BENCH_SHOT"
+[[ -n "${OOMLAB_BENCH_SHOT:-}" ]] && cp "$out/shot.png" "$OOMLAB_BENCH_SHOT"
 printf '%s\n' "${drawn[@]}" | sort -n | awk '{a[NR]=$1} END {printf "median drawn: %.1f ms (min %.1f, max %.1f) over %d runs\n", a[int((NR+1)/2)], a[1], a[NR], NR}'

@@ -5,19 +5,14 @@
 # own duration (linear interpolation plus a seeded ±2% jitter, so every pixel
 # column has extremes to keep). Target: under a second.
 #   bench/plot.sh [RUNS] [SAMPLES]
-# OOMLAB_BIN picks the binary (default: build and use the release one).
+# OOMLAB_BIN picks the binary (default: build and use the release one; bench/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-5}"
 samples="${2:-100000}"
-if [[ -z "${OOMLAB_BIN:-}" ]]; then
-  cargo build --release --quiet
-  OOMLAB_BIN="${CARGO_TARGET_DIR:-target}/release/oomlab"
-fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. bench/lib.sh
 
-python3 - tests/fixtures/reports/ci/report.json "$work/report.json" "$samples" <<'PY'
+python3 - tests/fixtures/reports/ci/report.json "$out/report.json" "$samples" <<'PY'
 import bisect, json, random, sys
 src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 r = json.load(open(src))
@@ -39,14 +34,14 @@ for run in r["runs"]:
 r["settings"]["interval_ms"] = min(run["timeline"]["interval_ms"] for run in r["runs"])
 json.dump(r, open(dst, "w"))
 PY
-total=$(jq '[.runs[].timeline.t_s | length] | add' "$work/report.json")
-size=$(du -k "$work/report.json" | cut -f1)
+total=$(jq '[.runs[].timeline.t_s | length] | add' "$out/report.json")
+size=$(du -k "$out/report.json" | cut -f1)
 echo "report: $total timeline samples ($samples per strategy), ${size} KiB"
 
 times=()
 for i in $(seq 1 "$runs"); do
   start=$(date +%s.%N)
-  "$OOMLAB_BIN" plot "$work/report.json" --out "$work/pics" >/dev/null
+  "$bin" plot "$out/report.json" --out "$out/pics" >/dev/null
   end=$(date +%s.%N)
   times+=("$(echo "$end - $start" | bc)")
 done
@@ -54,6 +49,6 @@ sorted=$(printf '%s\n' "${times[@]}" | sort -n)
 median=$(echo "$sorted" | sed -n "$(( (runs + 1) / 2 ))p")
 max=$(echo "$sorted" | tail -1)
 pics=$(for f in timeline.png timeline.svg peaks.png peaks.svg; do
-  printf '%s %d KiB  ' "$f" "$(( $(stat -c %s "$work/pics/$f") / 1024 ))"; done)
+  printf '%s %d KiB  ' "$f" "$(( $(stat -c %s "$out/pics/$f") / 1024 ))"; done)
 printf 'plot wall  median %.3f s | max %.3f s over %d runs (target < 1 s)\n' "$median" "$max" "$runs"
 echo "pictures: $pics"

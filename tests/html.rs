@@ -270,6 +270,10 @@ fn a_model_page_shows_what_check_predicts_with_the_grid_and_budget() {
         "+100 columns",
         "x10",
         "production prediction",
+        // Whose bytes, as `recommend` says it of this replay model.
+        "replay mode",
+        "oomlab's replay (",
+        "a real pipeline's bytes differ",
     ] {
         assert!(text.contains(needle), "model page lacks {needle:?}");
     }

@@ -181,6 +181,32 @@ impl MeasuredCommandStage {
     }
 }
 
+/// How the gate records one point of a command, its measured runs and its
+/// traced runs (`--lines`) alike: the command as written at `size` (no
+/// column count, no cap), RSS sampled every 10 ms, its output not echoed,
+/// and not a sweep's point; so a traced run is of the same command as the
+/// runs whose figures it explains.
+pub fn gate_point<'a>(
+    template: &'a [OsString],
+    size: Size,
+    data_dir: Option<&'a Path>,
+    pattern: &'a Pattern,
+    out: PathBuf,
+) -> PointPlan<'a> {
+    PointPlan {
+        template,
+        size,
+        data_dir,
+        columns: None,
+        cap: 0,
+        pattern,
+        interval: Duration::from_millis(10),
+        out,
+        passthrough: false,
+        sweep: None,
+    }
+}
+
 /// One run's stage peaks, in the order the stages started.
 type StagePeaks = Vec<(String, u64)>;
 
@@ -235,20 +261,14 @@ pub fn measure_sides(
                     );
                 }
                 let point = record_point(
-                    &PointPlan {
+                    &gate_point(
                         template,
-                        size: *size,
-                        data_dir: data_dir.as_deref(),
-                        columns: None,
-                        cap: 0,
-                        pattern: &pattern,
-                        interval: Duration::from_millis(10),
-                        out: how
-                            .out
+                        *size,
+                        data_dir.as_deref(),
+                        &pattern,
+                        how.out
                             .join(format!("{label}-rows-{}-run-{}", size.rows, run + 1)),
-                        passthrough: false,
-                        sweep: None,
-                    },
+                    ),
                     progress,
                 )?;
                 if versions[side] == (None, None) {

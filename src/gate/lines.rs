@@ -4,16 +4,15 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Result;
 
-use super::command::{CommandRunSettings, CommandSpec, MeasuredCommand};
+use super::command::{gate_point, CommandRunSettings, CommandSpec, MeasuredCommand};
 use crate::lines::render::{provenance, site_label};
 use crate::lines::{changes, fit_sites, trace_run, LineChange, LinesModel, SizedLines, TracePlan};
 use crate::progress::Progress;
 use crate::record::pattern::Pattern;
-use crate::sweep::command::{generate_data, needs_data, point_command, PointPlan};
+use crate::sweep::command::{generate_data, needs_data, point_command};
 use crate::units::format_count;
 
 /// Traces `template` once at every size of `spec` and fits its lines; the
@@ -40,18 +39,7 @@ pub fn trace_command(
             _ => None,
         };
         let dir = how.out.join(format!("{label}-lines-rows-{}", size.rows));
-        let plan = PointPlan {
-            template,
-            size: *size,
-            data_dir: data_dir.as_deref(),
-            columns: None,
-            cap: 0,
-            pattern: &pattern,
-            interval: Duration::from_millis(10),
-            out: dir.clone(),
-            passthrough: false,
-            sweep: None,
-        };
+        let plan = gate_point(template, *size, data_dir.as_deref(), &pattern, dir.clone());
         let (command, env) = point_command(&plan)?;
         if !how.quiet {
             eprintln!(

@@ -212,58 +212,20 @@ fn variant_view(model: &Model, v: &VariantModel, budget: &Budget) -> VariantView
 fn provenance(model: &Model, source: &str) -> Vec<Fact> {
     let mut facts = Vec::new();
     let scales: Vec<String> = model.scales.iter().map(|s| s.to_string()).collect();
-    match &model.source {
-        ModelSource::Replay => {
-            facts.push(fact(
-                "command",
-                format!(
-                    "oomlab sweep --scenario {} --scales {}",
-                    model.scenario.path,
-                    scales.join(",")
-                ),
-            ));
-            facts.push(fact(
-                "replay mode",
-                format!(
-                    "oomlab's replay in Rust, memory mode {} (figures in {} bytes)",
-                    model.memory_mode.name(),
-                    model.memory_mode.label()
-                ),
-            ));
-            facts.push(fact("pandas", "not run (a replay's model)"));
-        }
-        ModelSource::Command {
-            argv,
-            python,
-            pandas,
-            allocator_env,
-            ..
-        } => {
-            facts.push(fact(
-                "command",
-                format!("oomlab sweep -- {}", argv.join(" ")),
-            ));
-            facts.push(fact(
-                "replay mode",
-                "none: the command's own peaks, measured at several sizes",
-            ));
-            facts.push(fact(
-                "pandas",
-                format!(
-                    "{} (python {})",
-                    pandas.as_deref().unwrap_or("not reported by the command"),
-                    python.as_deref().unwrap_or("not reported")
-                ),
-            ));
-            if !allocator_env.is_empty() {
-                let env: Vec<String> = allocator_env
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                facts.push(fact("allocator settings", env.join(" ")));
-            }
-        }
-    }
+    let command = match &model.source {
+        ModelSource::Replay => format!(
+            "oomlab sweep --scenario {} --scales {}",
+            model.scenario.path,
+            scales.join(",")
+        ),
+        ModelSource::Command { argv, .. } => format!("oomlab sweep -- {}", argv.join(" ")),
+    };
+    facts.push(fact("command", command));
+    // Whose bytes the figures are, in the words `recommend` and `check` print.
+    facts.push(fact(
+        "replay mode",
+        model.source.describe(model.memory_mode),
+    ));
     facts.push(fact(
         "held out",
         format!(

@@ -6,20 +6,43 @@
 
 use super::fit::Fit;
 use super::interval::Extrapolation;
-use super::{Point, VariantModel};
+use super::{HeldOut, Point, VariantModel};
+
+/// What the held-out check said of one variant: each held-out point against
+/// the prediction of the fit made without it, and the largest absolute error
+/// among them, the figure a model keeps per variant
+/// ([`super::Validation::max_abs_error_pct`]), so no sweep works it out again.
+#[derive(Debug, Clone, Default)]
+pub struct Judged {
+    /// Every held-out point, judged.
+    pub points: Vec<HeldOut>,
+    /// The largest `|error_pct|` of `points` (0 when none was held out).
+    pub worst_abs_error_pct: f64,
+}
+
+impl Judged {
+    fn of(points: Vec<HeldOut>) -> Self {
+        let worst_abs_error_pct = points.iter().fold(0.0f64, |w, h| w.max(h.error_pct.abs()));
+        Judged {
+            points,
+            worst_abs_error_pct,
+        }
+    }
+}
 
 impl VariantModel {
     /// Fits a variant on `points` the way every sweep does: on the points
     /// `held_out` leaves out first (the check), then on all of them, with
     /// the check's lack of fit carried into the final fit's intervals.
-    /// Returns the final fit and the check's judgement of each held-out point.
+    /// Returns the final fit and the check's judgement of the held-out
+    /// points, with the worst of them.
     pub fn fit_checked(
         (name, strategy, sampling): (&str, &str, Option<crate::sampling::SamplingMode>),
         stage_names: &[&str],
         points: Vec<Point>,
         columns_ref: u64,
         held_out: impl Fn(&Point) -> bool,
-    ) -> anyhow::Result<(VariantModel, Vec<super::HeldOut>)> {
+    ) -> anyhow::Result<(VariantModel, Judged)> {
         let train: Vec<Point> = points.iter().filter(|p| !held_out(p)).cloned().collect();
         let held: Vec<Point> = points.iter().filter(|p| held_out(p)).cloned().collect();
         let checked = VariantModel::fit(name, strategy, sampling, stage_names, train, columns_ref)?;
@@ -27,7 +50,7 @@ impl VariantModel {
         let mut model =
             VariantModel::fit(name, strategy, sampling, stage_names, points, columns_ref)?;
         model.carry_lack_of_fit(&checked, &held);
-        Ok((model, judged))
+        Ok((model, Judged::of(judged)))
     }
 
     /// Sets each stage's (and the overall peak's) extrapolation from how
@@ -118,7 +141,12 @@ mod tests {
         let (v, judged) =
             VariantModel::fit_checked(("c", "c", None), &["s"], bent, 0, |p| p.rows_in >= 8000)
                 .unwrap();
-        assert_eq!(judged.len(), 1);
+        assert_eq!(judged.points.len(), 1);
+        assert_eq!(
+            judged.worst_abs_error_pct,
+            judged.points[0].error_pct.abs(),
+            "{judged:?}"
+        );
         let e = v.stages[0]
             .fit
             .spread

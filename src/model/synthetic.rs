@@ -1,6 +1,7 @@
 //! A hand-made model with known coefficients, for tests of everything that
 //! reads models (no sweep needed).
 
+use super::fit::Fit;
 use super::*;
 
 const SCENARIO: &str = r#"

@@ -7,13 +7,19 @@
 //! A layer above the model (which it fits), the pictures and the report
 //! directories (which it writes); the `sweep`, `recommend` and `fidelity`
 //! commands call into it.
+//!
+//! This file plans and runs the replay sweep; `fit.rs` makes, writes and
+//! prints its model, `production.rs` runs `--production`, and the module
+//! docs of the other files say theirs (docs/ARCHITECTURE.md lists them).
 
 pub mod budget;
 pub mod command;
 mod design;
 mod extrapolate;
 pub mod fidelity;
+mod fit;
 pub mod pods;
+mod production;
 pub mod refit;
 pub mod replay_budget;
 pub mod similarity;
@@ -21,6 +27,9 @@ mod tables;
 
 pub use design::{design, parse_columns, parse_fractions, parse_scales};
 use extrapolate::{extrapolated_estimates, variants_fed, CHUNKS_FOR_AFFINE, EXTRAPOLATION_SLACK};
+pub use fit::{build_model, write_replay_model};
+use production::measure_production;
+pub use production::{judge_production, PRODUCTION_CHECK_COMMAND};
 pub use tables::{fit_table, held_out_sentence, judged_table, production_table};
 use tables::{join_scales, render_summary};
 
@@ -32,21 +41,16 @@ use anyhow::{Context, Result};
 
 use crate::data::cache::default_cache_root;
 use crate::error::{bad_input, exit_with, Exit};
-use crate::model::{
-    model_path, HeldOut, Model, ModelScenario, Point, Validation, VariantModel,
-    MODEL_SCHEMA_VERSION,
-};
-use crate::plot;
+use crate::model::{model_path, Point};
 use crate::progress::Progress;
 use crate::replay::ReplayPlan;
 use crate::report::exit_for;
-use crate::report::{self, Report, RunRecord, RunStatus};
+use crate::report::{Report, RunRecord, RunStatus};
 use crate::sampling::SamplingMode;
 use crate::scenario::{LoadedScenario, Scenario};
 use crate::strategy::memory::MemoryMode;
 use crate::strategy::{self, Strategy};
 use crate::summary::write_report_dir;
-use crate::units::{format_bytes, format_count};
 
 /// What a sweep is asked for, typed (the command line fills it from `oomlab
 /// sweep`'s flags).
@@ -166,29 +170,6 @@ pub fn file_points(
     Ok(())
 }
 
-/// Judges every run of a production-size report (`sweep --production`)
-/// against the model: checks of the extrapolation, not points of the fit.
-pub fn judge_production(
-    model: &Model,
-    report: &Report,
-    path: &Path,
-    (cap, mode): (u64, SamplingMode),
-) -> Result<Vec<HeldOut>> {
-    let mut checks = Vec::new();
-    for run in &report.runs {
-        let p = point(report, run, path)?;
-        for variant in variants_fed(&run.strategy, cap, mode) {
-            checks.push(model.variant(variant)?.judge(&p));
-        }
-    }
-    Ok(checks)
-}
-
-/// The `command` of the reports `sweep --production` writes: `oomlab model
-/// fit` judges them against the model instead of fitting on them, as the
-/// sweep does.
-pub const PRODUCTION_CHECK_COMMAND: &str = "sweep --production";
-
 /// A plan for the scenario file at `scenario` with every replay setting at its
 /// default ([`ReplaySettings::default`], the flags' own defaults) and no
 /// cap. Callers then set the scale, `MAX_RANKING_SAMPLES` and sampling of
@@ -237,94 +218,6 @@ pub fn sweep_plan(
     plan.output.chunk_rows = args.chunk_rows;
     plan.memory_mode = args.memory_mode;
     Ok(plan)
-}
-
-/// `--production`: measures the production table's cases at scale 1, each
-/// strategy only when the model fitted on the sweep's scales (plus
-/// [`EXTRAPOLATION_SLACK`]) predicts it fits this machine; the rest stay
-/// extrapolated and the output says why. Every measured run is judged against
-/// that model: the check of the extrapolation itself, not only of one doubling.
-fn measure_production(
-    args: &SweepSettings,
-    cache_root: &Path,
-    model: &Model,
-    out: &Path,
-    progress: &mut Progress,
-    reports: &mut Vec<String>,
-) -> Result<Vec<HeldOut>> {
-    let rows = model.scenario.production.sample_rows;
-    if model.scales.iter().any(|s| (s - 1.0).abs() < 1e-12) {
-        return Ok(Vec::new()); // the sweep measured production size already
-    }
-    let usable = crate::preflight::usable_memory()?;
-    let kept = model.rows_after_dropna(rows);
-    let mut cases = vec![(0u64, SamplingMode::Uniform)];
-    for cap in WRITE_UP_CAPS.iter().copied().filter(|c| *c < kept) {
-        cases.push((cap, SamplingMode::Uniform));
-        cases.push((cap, SamplingMode::Capped));
-    }
-    let mut checks = Vec::new();
-    for (cap, mode) in cases {
-        let mut strategies = Vec::new();
-        let mut estimates = BTreeMap::new();
-        for name in STRATEGIES {
-            let Some(variant) = variants_fed(name, cap, mode).first().copied() else {
-                continue;
-            };
-            let Ok(v) = model.variant(variant) else {
-                continue; // not in this model (streaming, in pandas mode)
-            };
-            if cap > 0 && v.sampling.is_none() {
-                continue; // ignores the cap: measured (or not) without one
-            }
-            let predicted = model.predict(v, rows, cap).peak_bytes;
-            let estimate = crate::preflight::Estimate {
-                bytes: (predicted * (1.0 + EXTRAPOLATION_SLACK)) as u64,
-                source: format!(
-                    "the model fitted on this sweep's scales, +{:.0}%",
-                    EXTRAPOLATION_SLACK * 100.0
-                ),
-            };
-            // Never forced: --force is for the sweep's scales, not for runs
-            // the model already says this machine cannot hold.
-            if crate::preflight::check(name, &estimate, usable, false).is_ok() {
-                strategies.push(strategy_by_name(name)?);
-                estimates.insert(name.to_string(), estimate);
-            } else {
-                println!(
-                    "production size: {variant} with MAX_RANKING_SAMPLES={cap} is predicted to peak at {} (+{:.0}% slack), more than this machine offers ({} of {}, less {:.0}%): left extrapolated",
-                    format_bytes(predicted as u64),
-                    EXTRAPOLATION_SLACK * 100.0,
-                    format_bytes(usable.0),
-                    usable.1,
-                    crate::preflight::MARGIN_SHARE * 100.0
-                );
-            }
-        }
-        if strategies.is_empty() {
-            continue;
-        }
-        let dir = out.join("production").join(if cap == 0 {
-            "no-sampling".to_string()
-        } else {
-            format!("{}-{cap}", mode.name())
-        });
-        let mut plan = sweep_plan(args, cache_root, (1.0, cap, mode), strategies, estimates)?;
-        plan.force = false;
-        plan.command = PRODUCTION_CHECK_COMMAND.to_string();
-        let report = match run_plan(plan, &dir, progress) {
-            Ok(report) => report,
-            Err(e) if crate::error::exit_code_of(&e) == Exit::Refused => {
-                println!("production size: {e}; left extrapolated");
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let path = dir.join("report.json");
-        checks.extend(judge_production(model, &report, &path, (cap, mode))?);
-        reports.push(path.display().to_string());
-    }
-    Ok(checks)
 }
 
 /// Runs one plan, streaming its samples into and writing its report
@@ -572,185 +465,4 @@ fn measure_run(
     let path = dir.join("report.json");
     file_points(points, &report, &path, (cap, mode))?;
     Ok((report, path))
-}
-
-/// Writes a replay model (`model.json`, `sweep.md`, the picture) into
-/// `out`, and to `saved` when given, and prints the held-out check, the
-/// production checks and table: what `sweep` and `model fit` show of it.
-pub fn write_replay_model(
-    model: &Model,
-    out: &Path,
-    saved: Option<&Path>,
-    reports: &[String],
-) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    model.write(&out.join("model.json"))?;
-    crate::html::write_model_page(model, out);
-    if let Some(saved) = saved {
-        model.write(saved)?;
-    }
-
-    let held_out = judged_table(&model.validation.points);
-    let production_checked = judged_table(&model.production_checks);
-    let fits = fit_table(model);
-    let production = production_table(model);
-    let pictures = plot::render(&plot::sweep::SweepChart::new(model), out)?;
-    let summary = render_summary(
-        model,
-        &held_out,
-        &production_checked,
-        &fits,
-        &production,
-        reports,
-    );
-    report::write_atomically(&out.join("sweep.md"), summary.as_bytes())?;
-
-    println!("\nHeld-out check: {}", held_out_sentence(&model.validation));
-    println!("{}", held_out.to_text());
-    for (variant, err) in &model.validation.max_abs_error_pct {
-        println!("  {variant}: largest held-out error {err:.1}%");
-    }
-    let smallest = model
-        .scenario
-        .scenario
-        .sizes(model.scales.first().copied().unwrap_or(1.0))
-        .sample_rows;
-    let chunk_rows = model.streaming_chunk_rows;
-    if model.variant("streaming").is_ok() && smallest < CHUNKS_FOR_AFFINE * chunk_rows {
-        println!(
-            "  note: the smallest scale loads {} rows, fewer than {CHUNKS_FOR_AFFINE} streaming chunks of {}: streaming's peak is a sawtooth in rows mod chunk (one chunk's working set), which an affine fit over so few chunks absorbs into its per-row cost; larger scales or a smaller --chunk-rows make its fit closer",
-            format_count(smallest),
-            format_count(chunk_rows)
-        );
-    }
-    if !model.production_checks.is_empty() {
-        println!(
-            "\nProduction check ({} rows loaded, {:.0}x the largest scale): measured against the model fitted on the sweep's scales",
-            format_count(model.scenario.production.sample_rows),
-            1.0 / model.validation.holdout_scale
-        );
-        print!("{}", production_checked.to_text());
-    }
-    println!(
-        "\nAt production size ({} rows loaded; model fitted on all {} scales):",
-        format_count(model.scenario.production.sample_rows),
-        model.scales.len()
-    );
-    println!("{}", production.to_text());
-    match saved {
-        Some(saved) => println!(
-            "model: {} (also saved as {})",
-            out.join("model.json").display(),
-            saved.display()
-        ),
-        None => println!("model: {}", out.join("model.json").display()),
-    }
-    for p in &pictures {
-        println!("picture: {}", p.display());
-    }
-    println!("summary: {}", out.join("sweep.md").display());
-    Ok(())
-}
-
-/// Fits every variant, checks the fit on the largest scale, assembles the model.
-pub fn build_model(
-    scenario: &LoadedScenario,
-    scales: &[f64],
-    cache_root: &Path,
-    mut points: BTreeMap<&str, Vec<Point>>,
-    machine: crate::machine::MachineFacts,
-    allocator: String,
-) -> Result<Model> {
-    let holdout = *scales.last().context("no scales")?;
-    let fitted_scales: Vec<f64> = scales.iter().copied().filter(|s| *s < holdout).collect();
-    let columns_ref = scenario.scenario.production_sizes().profile_numeric_columns;
-    let mut measured_columns: Vec<u64> = points
-        .values()
-        .flatten()
-        .map(|p| {
-            if p.columns > 0 {
-                p.columns
-            } else {
-                columns_ref
-            }
-        })
-        .collect();
-    measured_columns.sort_unstable();
-    measured_columns.dedup();
-    // With a column grid the held-out point is the one larger in both.
-    let top_columns = measured_columns.last().copied().unwrap_or(columns_ref);
-    let held_out =
-        |p: &Point| p.scale >= holdout && (measured_columns.len() < 2 || p.columns >= top_columns);
-    let (kept, loaded) = points
-        .get("legacy")
-        .into_iter()
-        .flatten()
-        .chain(
-            points
-                .get("optimized")
-                .into_iter()
-                .flatten()
-                .filter(|p| p.max_ranking_samples == 0),
-        )
-        .fold((0u64, 0u64), |(k, l), p| (k + p.rows_kept, l + p.rows_in));
-    let dropna_keep_ratio = if loaded > 0 {
-        kept as f64 / loaded as f64
-    } else {
-        1.0
-    };
-
-    let mut variants = Vec::new();
-    let mut held = Vec::new();
-    let mut max_err = BTreeMap::new();
-    for (name, strategy_name, sampling) in VARIANTS {
-        let Some(pts) = points.remove(name) else {
-            continue;
-        };
-        let stages = strategy_by_name(strategy_name)?.stages();
-        let (variant, judged) = VariantModel::fit_checked(
-            (name, strategy_name, sampling),
-            stages,
-            pts,
-            columns_ref,
-            held_out,
-        )?;
-        let worst = judged.iter().fold(0.0f64, |w, h| w.max(h.error_pct.abs()));
-        held.extend(judged);
-        max_err.insert(name.to_string(), worst);
-        variants.push(variant);
-    }
-    Ok(Model {
-        schema_version: MODEL_SCHEMA_VERSION,
-        oomlab_version: env!("CARGO_PKG_VERSION").to_string(),
-        created_at: report::utc_now_rfc3339(),
-        scenario: ModelScenario::of(scenario),
-        scales: scales.to_vec(),
-        cache_root: absolute(cache_root),
-        allocator,
-        machine,
-        dropna_keep_ratio,
-        streaming_chunk_rows: 0,
-        memory_mode: MemoryMode::Polars,
-        variants,
-        validation: Validation {
-            holdout_scale: holdout,
-            fitted_scales,
-            points: held,
-            max_abs_error_pct: max_err,
-            holdout_columns: None,
-            fitted_columns: Vec::new(),
-        },
-        calibration: None,
-        production_checks: Vec::new(),
-        machines: Vec::new(),
-        source: Default::default(),
-        columns: crate::model::ColumnAxis {
-            at: columns_ref,
-            measured: measured_columns,
-        },
-    })
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

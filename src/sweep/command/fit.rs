@@ -113,9 +113,8 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
             columns_ref,
             held_out,
         )?;
-        let worst = judged.iter().fold(0.0f64, |w, h| w.max(h.error_pct.abs()));
-        held.extend(judged);
-        max_err.insert(name.to_string(), worst);
+        held.extend(judged.points);
+        max_err.insert(name.to_string(), judged.worst_abs_error_pct);
         variants.push(variant);
     }
     let scales: Vec<f64> = sizes.iter().map(|s| s.scale).collect();
