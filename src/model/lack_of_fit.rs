@@ -30,6 +30,27 @@ impl Judged {
     }
 }
 
+/// A sweep's variants as it fits them one by one, with what their checks
+/// said: the model's `variants`, its validation's held-out points and
+/// worst error per variant, gathered in one place by the replay and the
+/// command sweeps alike.
+#[derive(Debug, Clone, Default)]
+pub struct FittedVariants {
+    pub variants: Vec<VariantModel>,
+    pub held: Vec<HeldOut>,
+    pub max_abs_error_pct: std::collections::BTreeMap<String, f64>,
+}
+
+impl FittedVariants {
+    /// Files one variant fitted by [`VariantModel::fit_checked`].
+    pub fn add(&mut self, (variant, judged): (VariantModel, Judged)) {
+        self.held.extend(judged.points);
+        self.max_abs_error_pct
+            .insert(variant.name.clone(), judged.worst_abs_error_pct);
+        self.variants.push(variant);
+    }
+}
+
 impl VariantModel {
     /// Fits a variant on `points` the way every sweep does: on the points
     /// `held_out` leaves out first (the check), then on all of them, with

@@ -53,7 +53,7 @@ pub use calibration::{calibration_line, describe_calibration, uncalibrated_note,
 pub use columns::{ColumnAxis, COLUMNS_WHAT};
 pub use file::MODEL_SCHEMA_VERSION;
 pub use interval::{Interval, Spread};
-pub use lack_of_fit::Judged;
+pub use lack_of_fit::{FittedVariants, Judged};
 pub use location::{
     bundled_model_name, find_model, model_path, FoundModel, BUNDLED_MODELS, DEFAULT_MODEL_PATH,
     MODEL_PATH_ENV,

@@ -12,7 +12,9 @@ use super::{
     fit_table, held_out_sentence, judged_table, production_table, render_summary, strategy_by_name,
     CHUNKS_FOR_AFFINE, VARIANTS,
 };
-use crate::model::{Model, ModelScenario, Point, Validation, VariantModel, MODEL_SCHEMA_VERSION};
+use crate::model::{
+    FittedVariants, Model, ModelScenario, Point, Validation, VariantModel, MODEL_SCHEMA_VERSION,
+};
 use crate::plot;
 use crate::report;
 use crate::scenario::LoadedScenario;
@@ -144,24 +146,19 @@ pub fn build_model(
         1.0
     };
 
-    let mut variants = Vec::new();
-    let mut held = Vec::new();
-    let mut max_err = BTreeMap::new();
+    let mut fitted = FittedVariants::default();
     for (name, strategy_name, sampling) in VARIANTS {
         let Some(pts) = points.remove(name) else {
             continue;
         };
         let stages = strategy_by_name(strategy_name)?.stages();
-        let (variant, judged) = VariantModel::fit_checked(
+        fitted.add(VariantModel::fit_checked(
             (name, strategy_name, sampling),
             stages,
             pts,
             columns_ref,
             held_out,
-        )?;
-        held.extend(judged.points);
-        max_err.insert(name.to_string(), judged.worst_abs_error_pct);
-        variants.push(variant);
+        )?);
     }
     Ok(Model {
         schema_version: MODEL_SCHEMA_VERSION,
@@ -175,12 +172,12 @@ pub fn build_model(
         dropna_keep_ratio,
         streaming_chunk_rows: 0,
         memory_mode: MemoryMode::Polars,
-        variants,
+        variants: fitted.variants,
         validation: Validation {
             holdout_scale: holdout,
             fitted_scales,
-            points: held,
-            max_abs_error_pct: max_err,
+            points: fitted.held,
+            max_abs_error_pct: fitted.max_abs_error_pct,
             holdout_columns: None,
             fitted_columns: Vec::new(),
         },

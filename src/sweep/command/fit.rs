@@ -13,7 +13,7 @@ use super::template::uses_placeholders;
 use super::Size;
 use crate::error::bad_input;
 use crate::model::{
-    model_path, Model, ModelScenario, ModelSource, Point, Validation, VariantModel,
+    model_path, FittedVariants, Model, ModelScenario, ModelSource, Point, Validation, VariantModel,
     MODEL_SCHEMA_VERSION,
 };
 use crate::report::{self};
@@ -94,9 +94,7 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
     };
     let held_out =
         |p: &Point| p.rows_in >= holdout_rows && holdout_columns.is_none_or(|c| p.columns >= c);
-    let mut variants = Vec::new();
-    let mut held = Vec::new();
-    let mut max_err = BTreeMap::new();
+    let mut fitted = FittedVariants::default();
     for (name, sampling) in [
         ("command", None),
         ("command-sampled", Some(SamplingMode::Uniform)),
@@ -106,16 +104,13 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
         };
         let stage_names = common_stages(&pts);
         let names: Vec<&str> = stage_names.iter().map(String::as_str).collect();
-        let (variant, judged) = VariantModel::fit_checked(
+        fitted.add(VariantModel::fit_checked(
             (name, "command", sampling),
             &names,
             pts,
             columns_ref,
             held_out,
-        )?;
-        held.extend(judged.points);
-        max_err.insert(name.to_string(), judged.worst_abs_error_pct);
-        variants.push(variant);
+        )?);
     }
     let scales: Vec<f64> = sizes.iter().map(|s| s.scale).collect();
     Ok(Model {
@@ -130,12 +125,12 @@ pub fn fit_command_model(fit: CommandFit<'_>) -> Result<Model> {
         dropna_keep_ratio,
         streaming_chunk_rows: 0,
         memory_mode: Default::default(),
-        variants,
+        variants: fitted.variants,
         validation: Validation {
             holdout_scale: *scales.last().context("no sizes")?,
             fitted_scales: scales[..scales.len() - 1].to_vec(),
-            points: held,
-            max_abs_error_pct: max_err,
+            points: fitted.held,
+            max_abs_error_pct: fitted.max_abs_error_pct,
             holdout_columns,
             fitted_columns: columns
                 .split_last()
