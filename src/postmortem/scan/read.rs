@@ -36,6 +36,8 @@ impl Prefilter {
     pub(super) fn get() -> &'static Prefilter {
         static PREFILTER: OnceLock<Prefilter> = OnceLock::new();
         PREFILTER.get_or_init(|| Prefilter {
+            // The order matters to the speed, not to what is found: see
+            // NEEDLES on the search's buckets.
             needles: AhoCorasick::builder()
                 .kind(Some(AhoCorasickKind::DFA))
                 .match_kind(MatchKind::LeftmostFirst)
