@@ -20,6 +20,7 @@ use super::parse::{classify, find_timestamp, KillKind, LogEvent, StatsRow};
 use super::similarity::{self, SimilarityRun};
 
 mod bytes;
+mod map;
 mod read;
 
 /// Longest line kept, in bytes; the rest of a longer line is skipped (counted).
@@ -233,10 +234,11 @@ pub struct Analyzer {
     pending_count: u64,
     /// The similarity run open at the line being read (until the first kill).
     similarity_open: Option<SimilarityRun>,
-    /// Longest line kept and bytes read at a time (small in tests, to
-    /// exercise the edges).
+    /// Longest line kept, bytes read at a time, and bytes mapped at a time
+    /// (small in tests, to exercise the edges).
     max_line: usize,
     chunk_bytes: usize,
+    window_bytes: usize,
 }
 
 impl Analyzer {
@@ -262,6 +264,7 @@ impl Analyzer {
             similarity_open: None,
             max_line: MAX_LINE_BYTES,
             chunk_bytes: CHUNK_BYTES,
+            window_bytes: map::WINDOW_BYTES,
         }
     }
 
