@@ -238,7 +238,7 @@ fn default_stats_interval_s() -> f64 {
 fn scan_file(path: &Path, context: usize, what: &str) -> Result<LogAnalysis> {
     let file = sources::open(path, what)?;
     let mut analyzer = Analyzer::new(&path.display().to_string(), context);
-    analyzer.read_all(file).map_err(|e| {
+    analyzer.read_file(file).map_err(|e| {
         bad_input(format!(
             "{}: reading the {what} failed: {e}",
             path.display()

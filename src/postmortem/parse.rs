@@ -129,29 +129,39 @@ impl LogEvent {
     }
 }
 
-/// Phrases, lowercase, one of which every line [`classify`] recognizes holds
+/// Pieces, lowercase, one of which every line [`classify`] recognizes holds
 /// (`docker stats` rows aside, see [`size_before_slash`]): a scan looks for
 /// these first and classifies only the lines that have one, so a log of noise
-/// is read at the speed of a literal search. Few and short on purpose: the
-/// search (Teddy) slows with every needle past eight, so one word stands for
-/// several phrases (`mem` for every memory phrase, `kill` for every kill
-/// word). Kept next to the matchers below; a test checks that every phrase
-/// holds one, and a property test that no recognized line lacks them.
+/// is read at the speed of a literal search. Few, and each with rare first
+/// bytes, on purpose: the search (Teddy) keeps 8 buckets of patterns and
+/// checks each place where a bucket's first three bytes may start, so a
+/// ninth pattern shares a bucket and every common three letters it lets in
+/// costs a check. One piece stands for several phrases (`mem` for every
+/// memory phrase, `kill` for every kill word), and the two bucket mates are
+/// chosen to let in little together: the first and the ninth (` -9`, `l 9`:
+/// `[ ,l`][- ]9`), the second and the similarity step's word appended after
+/// these (`mem`, `sim`: `[scm}][ie]m`). The order only changes the speed
+/// (aho-corasick fills the buckets by pattern number); a test checks that
+/// every phrase holds one, and a property test that no recognized line
+/// lacks them.
 pub const NEEDLES: &[&str] = &[
+    // `status -9`, and the `exit code -9`, `return code -9`, `exit status
+    // -9`, `returncode: -9` kills; a space then `-9` is rare in noise.
+    " -9",
+    // `optimizing enriched dataframe memory`, `memory optimization`, `out of
+    // memory`, `memoryerror`, the `docker stats` header's `mem usage`.
+    "mem",
     // The pipeline's lines: `ranking samples`, `sampling ranking data`,
     // `preparing ranking data`, `ranking data prepared`, `max_ranking_samples`.
     "ranking",
     "merging with",
-    // `optimizing enriched dataframe memory`, `memory optimization`, `out of
-    // memory`, `memoryerror`, the `docker stats` header's `mem usage`.
-    "mem",
     // Kills: each of OOM_KILLER and SIGKILL, and a shell's `Killed`, holds one.
-    "oom",
     "kill",
     "exit",
     "return",
-    "status -9",
-    "signal 9",
+    "oom",
+    // `signal 9`.
+    "l 9",
 ];
 
 /// True when the `/` at byte `slash` of `text` follows a size unit (`GiB /`,

@@ -2,15 +2,15 @@
 //!
 //! A scheduler log can be gigabytes, a single "line" of binary junk can be all
 //! of it, and bytes need not be UTF-8. The reader holds one buffer of
-//! [`CHUNK_BYTES`] (a longer line is cut at [`MAX_LINE_BYTES`] and the rest
-//! skipped); the analyzer keeps only what a postmortem reports (recognized
+//! [`CHUNK_BYTES`], or one mapped window of a large file (a longer line is
+//! cut at [`MAX_LINE_BYTES`] and the rest skipped); the analyzer keeps only what a postmortem reports (recognized
 //! events up to a cap, the lines around the first kill, a thinned
 //! `docker stats` series, the similarity run the kill interrupted), so memory
 //! stays flat whatever the input, and the log is read once.
 //!
 //! [`Analyzer::feed`] reads one line in full; `read` finds, a buffer at a
 //! time, the few lines that need it and counts the others in bulk, with the
-//! same result.
+//! same result; `map` hands it the buffers of a large file without copying.
 
 use std::collections::VecDeque;
 
@@ -20,14 +20,15 @@ use super::parse::{classify, find_timestamp, KillKind, LogEvent, StatsRow};
 use super::similarity::{self, SimilarityRun};
 
 mod bytes;
+mod map;
 mod read;
 
 /// Longest line kept, in bytes; the rest of a longer line is skipped (counted).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
-/// Bytes read at a time: large enough to keep system calls off the profile,
-/// small enough that the buffer and its lowercase copy stay in a core's L2
-/// cache while each search passes over them; one buffer bounds the reader's
-/// memory whatever the log.
+/// Bytes read (or, of a mapped file, scanned) at a time: large enough to
+/// keep system calls off the profile, small enough that the buffer's
+/// lowercase copy and its marks stay in a core's L2 cache while the search
+/// passes over them; one buffer bounds the reader's memory whatever the log.
 pub const CHUNK_BYTES: usize = 256 << 10;
 /// Longest line kept as context or event text, in characters.
 const MAX_TEXT_CHARS: usize = 1000;
@@ -233,10 +234,11 @@ pub struct Analyzer {
     pending_count: u64,
     /// The similarity run open at the line being read (until the first kill).
     similarity_open: Option<SimilarityRun>,
-    /// Longest line kept and bytes read at a time (small in tests, to
-    /// exercise the edges).
+    /// Longest line kept, bytes read at a time, and bytes mapped at a time
+    /// (small in tests, to exercise the edges).
     max_line: usize,
     chunk_bytes: usize,
+    window_bytes: usize,
 }
 
 impl Analyzer {
@@ -262,6 +264,7 @@ impl Analyzer {
             similarity_open: None,
             max_line: MAX_LINE_BYTES,
             chunk_bytes: CHUNK_BYTES,
+            window_bytes: map::WINDOW_BYTES,
         }
     }
 

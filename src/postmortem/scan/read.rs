@@ -6,12 +6,14 @@
 //! step's, one Aho-Corasick search over the buffer in ASCII lowercase), a
 //! slash after a size unit (a `docker stats` row), and a line longer than the
 //! cap. Only those lines go through [`Analyzer::feed`]; the lines between two
-//! of them are counted in one pass over their newlines (blank ones apart:
-//! only a line that starts with white space can be), and what a full read
-//! would have taken from them (the last time stamp, the lines kept as
-//! context) is taken from their tail ([`Analyzer::settle`]). The result is
-//! the same as feeding every line, which the tests check; a noisy log is read
-//! at about 2 GB/s, 0.7 of `grep -c` (`bench/postmortem.sh`).
+//! of them are counted from the newline bits of the buffer's one pass
+//! ([`survey`]; blank ones apart: only a line that starts with white space
+//! can be), and what a full read would have taken from them (the last time
+//! stamp, the lines kept as context) is taken from their tail
+//! ([`Analyzer::settle`]). The result is the same as feeding every line,
+//! which the tests check; a noisy log is read at about 3 GB/s of CPU time,
+//! as fast as `grep -c` (`bench/postmortem.sh`). The buffers come from
+//! `read` here, or from maps of the file (`map.rs`).
 
 use std::io::{self, Read};
 use std::sync::OnceLock;
@@ -21,7 +23,7 @@ use memchr::{memchr, memrchr};
 
 use super::super::parse::{find_timestamp, size_before_slash, NEEDLES};
 use super::super::similarity::NEEDLE as SIMILARITY_NEEDLE;
-use super::bytes::{count_lines, find_slash, first_binary, lowercase};
+use super::bytes::{first_binary, survey, Marks};
 use super::{short_text, Analyzer};
 
 /// The search for lines worth reading in full: [`NEEDLES`] and the
@@ -36,6 +38,8 @@ impl Prefilter {
     pub(super) fn get() -> &'static Prefilter {
         static PREFILTER: OnceLock<Prefilter> = OnceLock::new();
         PREFILTER.get_or_init(|| Prefilter {
+            // The order matters to the speed, not to what is found: see
+            // NEEDLES on the search's buckets.
             needles: AhoCorasick::builder()
                 .kind(Some(AhoCorasickKind::DFA))
                 .match_kind(MatchKind::LeftmostFirst)
@@ -55,31 +59,47 @@ impl Prefilter {
     }
 
     /// Where the first slash after a size unit at or after `from` is in
-    /// `text`, or `usize::MAX`. Most slashes (paths, URLs) follow a letter
-    /// other than `b`, which the byte before them tells.
-    fn next_size_slash(text: &str, from: usize) -> usize {
+    /// `text` (which starts at byte `base` of the buffer `marks` surveyed),
+    /// or `usize::MAX`. Most slashes (paths, URLs) follow a letter other
+    /// than `b`, which the survey told by the byte before them; the rest
+    /// are checked here.
+    fn next_size_slash(text: &str, from: usize, base: usize, marks: &Marks) -> usize {
         let bytes = text.as_bytes();
-        find_slash(bytes, from, |at| {
+        let end = base + bytes.len();
+        let first = marks
+            .slashes
+            .partition_point(|&p| (p as usize) < base + from);
+        for &p in &marks.slashes[first..] {
+            let p = p as usize;
+            if p >= end {
+                break;
+            }
+            let at = p - base;
             // Back over ASCII blanks (`from /opt/...` is common) to the
             // character that decides; anything wider is left to the parser.
             let head = &bytes[..at];
-            match head
+            let unit = match head
                 .iter()
                 .rposition(|b| !matches!(b, b' ' | b'\t' | b'\x0b' | b'\x0c' | b'\r'))
             {
                 Some(i) if head[i].is_ascii() => head[i] | 0x20 == b'b',
                 Some(_) => size_before_slash(text, at),
                 None => false,
+            };
+            if unit {
+                return at;
             }
-        })
+        }
+        usize::MAX
     }
 
     /// Whether a line may be one [`super::classify`] knows.
     #[cfg(test)]
     pub(super) fn passes(&self, line: &str) -> bool {
-        let lower = line.to_ascii_lowercase();
-        self.next_needle(lower.as_bytes(), 0) != usize::MAX
-            || Self::next_size_slash(line, 0) != usize::MAX
+        let (mut lower, mut marks) = (Vec::new(), Marks::default());
+        survey(line.as_bytes(), &mut lower, &mut marks);
+        self.next_needle(&lower, 0) != usize::MAX
+            || Self::next_size_slash(line, 0, 0, &marks) != usize::MAX
     }
 }
 
@@ -91,11 +111,16 @@ pub(super) fn kept(raw: &[u8], max: usize) -> (&[u8], bool) {
     (line.strip_suffix(b"\r").unwrap_or(line), truncated)
 }
 
-/// The longest head of `lines` (whole lines, each ending in `\n`) that is
-/// UTF-8 without binary bytes (there are none unless `binary`): the part the
-/// fast path may read as text.
-fn clean_head(lines: &[u8], binary: bool) -> &str {
-    let limit = if binary {
+/// The longest head of `lines` (whole lines, each ending in `\n`, part of
+/// the buffer `marks` surveyed) that is UTF-8 without binary bytes: the
+/// part the fast path may read as text. A buffer with neither is all of it.
+fn clean_head<'a>(lines: &'a [u8], marks: &Marks) -> &'a str {
+    if !marks.binary && !marks.wide {
+        // SAFETY: every byte of the buffer, so of `lines`, is ASCII (the
+        // survey saw none with its top bit set), and ASCII is UTF-8.
+        return unsafe { std::str::from_utf8_unchecked(lines) };
+    }
+    let limit = if marks.binary {
         first_binary(lines).unwrap_or(lines.len())
     } else {
         lines.len()
@@ -135,7 +160,7 @@ impl Analyzer {
     /// [`Analyzer::feed`] on every line.
     pub fn read_all(&mut self, mut reader: impl Read) -> io::Result<()> {
         let mut buf = vec![0u8; self.chunk_bytes.max(self.max_line + 1)];
-        let mut lower = Vec::new();
+        let (mut lower, mut marks) = (Vec::new(), Marks::default());
         let mut filled = 0;
         let mut total = 0u64;
         // The head of a line longer than the buffer, while its tail is skipped.
@@ -168,7 +193,7 @@ impl Analyzer {
                 start = nl + 1;
             }
             let end = memrchr(b'\n', &buf[start..filled]).map_or(start, |i| start + i + 1);
-            self.scan_lines(&buf[start..end], &mut lower);
+            self.scan_lines(&buf[start..end], &mut lower, &mut marks);
             if eof {
                 if end < filled {
                     // The last line, without a line ending.
@@ -195,36 +220,37 @@ impl Analyzer {
 
     /// Reads whole lines (each ending in `\n`): clean text on the fast path,
     /// any line that is not UTF-8 or holds binary bytes in full.
-    fn scan_lines(&mut self, mut lines: &[u8], lower: &mut Vec<u8>) {
-        let binary = lowercase(lines, lower);
-        let mut lower = &lower[..];
-        while !lines.is_empty() {
-            let text = clean_head(lines, binary);
-            self.scan_text(text, &lower[..text.len()]);
-            lines = &lines[text.len()..];
-            lower = &lower[text.len()..];
-            if let Some(nl) = memchr(b'\n', lines) {
-                let (line, truncated) = kept(&lines[..nl], self.max_line);
-                self.feed(line, truncated);
-                lines = &lines[nl + 1..];
-                lower = &lower[nl + 1..];
-            }
+    pub(super) fn scan_lines(&mut self, lines: &[u8], lower: &mut Vec<u8>, marks: &mut Marks) {
+        survey(lines, lower, marks);
+        let mut at = 0;
+        while at < lines.len() {
+            let text = clean_head(&lines[at..], marks);
+            self.scan_text(text, at, lower, marks);
+            at += text.len();
+            let Some(nl) = memchr(b'\n', &lines[at..]) else {
+                break;
+            };
+            let (line, truncated) = kept(&lines[at..at + nl], self.max_line);
+            self.feed(line, truncated);
+            at += nl + 1;
         }
     }
 
-    /// The fast path over whole lines of clean text: the lines the searches
+    /// The fast path over whole lines of clean text (from byte `base` of
+    /// the buffer surveyed into `lower` and `marks`): the lines the searches
     /// find (and those kept after a kill) are fed in full; the lines between
     /// them are counted together and settled ([`Analyzer::skip`]).
-    fn scan_text(&mut self, text: &str, lower: &[u8]) {
+    fn scan_text(&mut self, text: &str, base: usize, lower: &[u8], marks: &Marks) {
         if text.is_empty() {
             return;
         }
         let prefilter = Prefilter::get();
         let bytes = text.as_bytes();
+        let lower = &lower[base..base + bytes.len()];
         // The next find of each search: they run ahead, and are searched
         // again once the lines read in full have passed them.
         let mut needle = prefilter.next_needle(lower, 0);
-        let mut slash = Prefilter::next_size_slash(text, 0);
+        let mut slash = Prefilter::next_size_slash(text, 0, base, marks);
         let mut long = next_long(bytes, 0, self.max_line);
         // Start of the lines counted but not yet settled, and of the next line.
         let (mut gap, mut pos) = (0, 0);
@@ -236,7 +262,7 @@ impl Analyzer {
                     needle = prefilter.next_needle(lower, pos);
                 }
                 if slash < pos {
-                    slash = Prefilter::next_size_slash(text, pos);
+                    slash = Prefilter::next_size_slash(text, pos, base, marks);
                 }
                 if long < pos {
                     long = next_long(bytes, pos, self.max_line);
@@ -248,30 +274,36 @@ impl Analyzer {
             }
             let start = memrchr(b'\n', &bytes[pos..at]).map_or(pos, |i| pos + i + 1);
             let end = memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
-            self.skip(&text[gap..start]);
+            self.skip(&text[gap..start], base + gap, marks);
             let (line, truncated) = kept(&bytes[start..end], self.max_line);
             self.feed(line, truncated);
             pos = (end + 1).min(bytes.len());
             gap = pos;
         }
-        self.skip(&text[gap..]);
+        self.skip(&text[gap..], base + gap, marks);
     }
 
-    /// Counts whole lines that none of the searches found: none is one of
-    /// the known lines, and only one that starts with white space can be
-    /// blank.
-    fn skip(&mut self, lines: &str) {
+    /// Counts whole lines (from byte `at` of the buffer `marks` surveyed)
+    /// that none of the searches found: none is one of the known lines, and
+    /// only one that starts with white space can be blank.
+    fn skip(&mut self, lines: &str, at: usize, marks: &Marks) {
         if lines.is_empty() {
             return;
         }
         let bytes = lines.as_bytes();
+        let n = marks.newlines_in(at, at + bytes.len());
+        let first = marks.blank_starts.partition_point(|&p| (p as usize) < at);
         let mut empty = 0;
-        let n = count_lines(bytes, |start| {
+        for &p in &marks.blank_starts[first..] {
+            let start = p as usize - at;
+            if start >= bytes.len() {
+                break;
+            }
             let end = memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
             if blank_lead(bytes[start]) && lines[start..end].trim().is_empty() {
                 empty += 1;
             }
-        });
+        }
         let s = &mut self.out.source;
         s.lines += n;
         s.empty += empty;

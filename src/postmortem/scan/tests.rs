@@ -25,6 +25,19 @@ fn analyze_with(bytes: &[u8], context: usize, max: usize, chunk: usize) -> LogAn
     a.finish()
 }
 
+/// [`analyze_with`] through maps of a file holding `bytes`, as small as a
+/// page when `max` is small.
+fn analyze_mapped(bytes: &[u8], context: usize, max: usize, chunk: usize) -> LogAnalysis {
+    let mut file = tempfile::tempfile().unwrap();
+    io::Write::write_all(&mut file, bytes).unwrap();
+    let mut a = Analyzer::new("t", context);
+    a.max_line = max;
+    a.chunk_bytes = chunk;
+    a.window_bytes = 0;
+    a.map_all(&file, bytes.len() as u64).unwrap();
+    a.finish()
+}
+
 /// What the analyzer must find: every line split off naively and fed.
 fn reference(bytes: &[u8], context: usize, max: usize) -> LogAnalysis {
     let mut a = Analyzer::new("t", context);
@@ -133,6 +146,26 @@ proptest! {
     }
 
     #[test]
+    fn reading_through_maps_finds_what_feeding_every_line_does(
+        lines in proptest::collection::vec((log_line(), any::<bool>()), 0..400),
+        last_newline in any::<bool>(),
+        context in 0usize..4,
+        max in prop::sample::select(vec![8usize, 40, 3000]),
+        chunk in 1usize..300,
+    ) {
+        let mut log = Vec::new();
+        for (line, crlf) in &lines {
+            log.extend_from_slice(line);
+            log.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
+        }
+        if !last_newline && log.last() == Some(&b'\n') {
+            log.pop();
+        }
+        let want = reference(&log, context, max);
+        prop_assert_eq!(analyze_mapped(&log, context, max, chunk), want);
+    }
+
+    #[test]
     fn the_prefilter_passes_every_line_classify_knows(
         line in log_line(),
         noise in "[ -~]{0,10}",
@@ -144,6 +177,47 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn long_lines_across_maps_are_cut_as_when_read() {
+    // Lines longer than a window, than the cap, and exactly at the edges.
+    let mut log = Vec::new();
+    for (i, len) in [5000usize, 4095, 4096, 4097, 12000, 3, 8191, 0, 9000]
+        .iter()
+        .enumerate()
+    {
+        log.extend(std::iter::repeat_n(b'a' + i as u8, *len));
+        log.push(b'\n');
+    }
+    log.extend_from_slice(b"Task exited with return code -9\n");
+    log.extend(std::iter::repeat_n(b'z', 10000));
+    for max in [8, 100, 4000, 5000] {
+        for chunk in [7, 4096, 100_000] {
+            let want = reference(&log, 2, max);
+            assert_eq!(
+                analyze_mapped(&log, 2, max, chunk),
+                want,
+                "max {max}, chunk {chunk}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_log_that_shrinks_while_mapped_is_an_error_not_a_crash() {
+    // The file holds 3 pages; the scan believes it holds 64 KiB, as when a
+    // log is truncated after its length was read.
+    let mut file = tempfile::tempfile().unwrap();
+    io::Write::write_all(&mut file, &b"noise line\n".repeat(1200)).unwrap();
+    let mut a = Analyzer::new("t", 0);
+    let err = a.map_all(&file, 64 << 10).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    assert!(err.to_string().contains("shrank"), "{err}");
+    // The next scan maps as before.
+    let mut a = Analyzer::new("t", 0);
+    a.map_all(&file, 1200 * 11).unwrap();
+    assert_eq!(a.finish().source.lines, 1200);
 }
 
 /// Yields `len` bytes of `x` (no newline) without ever holding them.
