@@ -129,21 +129,36 @@ fn survey_with(wide: Wide, bytes: &[u8], lower: &mut Vec<u8>, marks: &mut Marks)
 
 /// [`survey`] a byte at a time.
 fn portable_survey(bytes: &[u8], lower: &mut [u8], marks: &mut Marks) {
+    walk(bytes, lower, marks, |from, to| {
+        portable_block(from, to.try_into().expect("64 bytes"))
+    });
+}
+
+/// The survey's walk over a buffer, 64 bytes a block and the last one
+/// padded, for every width: `block` (one width's masks of 64 bytes, writing
+/// their lowercase into a slice of 64) is all that differs. Always inlined,
+/// so that in each width's `#[target_feature]` function the walk and its
+/// `block` closure (which inherits the features) compile with that width's
+/// instructions.
+#[inline(always)]
+fn walk(
+    bytes: &[u8],
+    lower: &mut [u8],
+    marks: &mut Marks,
+    mut block: impl FnMut(&[u8; 64], &mut [u8]) -> Block,
+) {
     let mut tally = Tally::default();
     let mut from = bytes.chunks_exact(64);
     let mut to = lower.chunks_exact_mut(64);
     for (from, to) in from.by_ref().zip(to.by_ref()) {
-        let block = portable_block(
-            from.try_into().expect("64 bytes"),
-            to.try_into().expect("64 bytes"),
-        );
-        tally.record(marks, block);
+        let m = block(from.try_into().expect("64 bytes"), to);
+        tally.record(marks, m);
     }
     let (from, to) = (from.remainder(), to.into_remainder());
     let mut low = [0u8; 64];
-    let block = portable_block(&padded(from), &mut low);
+    let m = block(&padded(from), &mut low);
     to.copy_from_slice(&low[..to.len()]);
-    tally.record(marks, block);
+    tally.record(marks, m);
 }
 
 /// The last block of a buffer, shorter than 64 bytes, padded with a byte
@@ -267,23 +282,14 @@ mod avx512 {
 
     use std::arch::x86_64::*;
 
-    use super::{padded, Block, Marks, Tally, PREFETCH_BYTES};
+    use super::{walk, Block, Marks, PREFETCH_BYTES};
 
     #[target_feature(enable = "avx512f,avx512bw,popcnt")]
     pub(super) fn survey(bytes: &[u8], lower: &mut [u8], marks: &mut Marks) {
-        let mut tally = Tally::default();
-        let mut from = bytes.chunks_exact(64);
-        let mut to = lower.chunks_exact_mut(64);
-        for (from, to) in from.by_ref().zip(to.by_ref()) {
+        walk(bytes, lower, marks, |from, to| {
             _mm_prefetch::<_MM_HINT_T0>(from.as_ptr().wrapping_add(PREFETCH_BYTES).cast());
-            let block = block(from.try_into().expect("64 bytes"), to);
-            tally.record(marks, block);
-        }
-        let (from, to) = (from.remainder(), to.into_remainder());
-        let mut low = [0u8; 64];
-        let block = block(&padded(from), &mut low);
-        to.copy_from_slice(&low[..to.len()]);
-        tally.record(marks, block);
+            block(from, to)
+        });
     }
 
     /// The masks of 64 bytes, and their lowercase copy.
@@ -328,23 +334,14 @@ mod avx2 {
 
     use std::arch::x86_64::*;
 
-    use super::{padded, Block, Marks, Tally, PREFETCH_BYTES};
+    use super::{walk, Block, Marks, PREFETCH_BYTES};
 
     #[target_feature(enable = "avx2,popcnt")]
     pub(super) fn survey(bytes: &[u8], lower: &mut [u8], marks: &mut Marks) {
-        let mut tally = Tally::default();
-        let mut from = bytes.chunks_exact(64);
-        let mut to = lower.chunks_exact_mut(64);
-        for (from, to) in from.by_ref().zip(to.by_ref()) {
+        walk(bytes, lower, marks, |from, to| {
             _mm_prefetch::<_MM_HINT_T0>(from.as_ptr().wrapping_add(PREFETCH_BYTES).cast());
-            let block = block(from.try_into().expect("64 bytes"), to);
-            tally.record(marks, block);
-        }
-        let (from, to) = (from.remainder(), to.into_remainder());
-        let mut low = [0u8; 64];
-        let block = block(&padded(from), &mut low);
-        to.copy_from_slice(&low[..to.len()]);
-        tally.record(marks, block);
+            block(from, to)
+        });
     }
 
     /// The masks of 64 bytes, and their lowercase copy.

@@ -124,6 +124,20 @@ fn log_line() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// A log of `lines`, each ended by CRLF or LF as its flag says, the last
+/// one's ending dropped unless `last_newline`.
+fn joined(lines: &[(Vec<u8>, bool)], last_newline: bool) -> Vec<u8> {
+    let mut log = Vec::new();
+    for (line, crlf) in lines {
+        log.extend_from_slice(line);
+        log.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
+    }
+    if !last_newline && log.last() == Some(&b'\n') {
+        log.pop();
+    }
+    log
+}
+
 proptest! {
     #[test]
     fn reading_in_chunks_finds_what_feeding_every_line_does(
@@ -133,14 +147,7 @@ proptest! {
         max in prop::sample::select(vec![8usize, 40, 64 * 1024]),
         chunk in 1usize..200,
     ) {
-        let mut log = Vec::new();
-        for (line, crlf) in &lines {
-            log.extend_from_slice(line);
-            log.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
-        }
-        if !last_newline && log.last() == Some(&b'\n') {
-            log.pop();
-        }
+        let log = joined(&lines, last_newline);
         let want = reference(&log, context, max);
         prop_assert_eq!(analyze_with(&log, context, max, chunk), want);
     }
@@ -153,14 +160,7 @@ proptest! {
         max in prop::sample::select(vec![8usize, 40, 3000]),
         chunk in 1usize..300,
     ) {
-        let mut log = Vec::new();
-        for (line, crlf) in &lines {
-            log.extend_from_slice(line);
-            log.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
-        }
-        if !last_newline && log.last() == Some(&b'\n') {
-            log.pop();
-        }
+        let log = joined(&lines, last_newline);
         let want = reference(&log, context, max);
         prop_assert_eq!(analyze_mapped(&log, context, max, chunk), want);
     }
