@@ -268,36 +268,33 @@ pub fn unscaled_covariance(r: &[[f64; 6]; 6], kept: &[usize], scales: &[f64]) ->
 /// The pooled standard deviation of runs around their group's mean and its
 /// degrees of freedom (`sum (k - 1)`), over groups of repeated runs.
 pub fn pooled_sd<'a>(groups: impl Iterator<Item = &'a [u64]>) -> (f64, u32) {
+    pooled(groups, |_| Some(1.0))
+}
+
+/// The pooled standard deviation of runs as a share of their group's mean
+/// and its degrees of freedom, over groups of repeated runs (the relative
+/// twin of [`pooled_sd`]; groups whose mean is 0 say nothing of a share).
+pub fn pooled_share<'a>(groups: impl Iterator<Item = &'a [u64]>) -> (f64, u32) {
+    pooled(groups, |mean| (mean > 0.0).then(|| 1.0 / (mean * mean)))
+}
+
+/// Both pooled spreads: each group's squared deviations from its mean,
+/// weighted by `weight(mean)` (`None`: the group is left out), over the
+/// groups' summed degrees of freedom.
+fn pooled<'a>(
+    groups: impl Iterator<Item = &'a [u64]>,
+    weight: impl Fn(f64) -> Option<f64>,
+) -> (f64, u32) {
     let (mut ss, mut dof) = (0.0f64, 0u32);
     for g in groups {
         if g.len() < 2 {
             continue;
         }
         let mean = g.iter().map(|v| *v as f64).sum::<f64>() / g.len() as f64;
-        ss += g.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>();
-        dof += g.len() as u32 - 1;
-    }
-    if dof == 0 {
-        (0.0, 0)
-    } else {
-        ((ss / dof as f64).sqrt(), dof)
-    }
-}
-
-/// The pooled standard deviation of runs as a share of their group's mean
-/// and its degrees of freedom, over groups of repeated runs (the relative
-/// twin of [`pooled_sd`]).
-pub fn pooled_share<'a>(groups: impl Iterator<Item = &'a [u64]>) -> (f64, u32) {
-    let (mut ss, mut dof) = (0.0f64, 0u32);
-    for g in groups {
-        let mean = g.iter().map(|v| *v as f64).sum::<f64>() / g.len().max(1) as f64;
-        if g.len() < 2 || mean <= 0.0 {
+        let Some(w) = weight(mean) else {
             continue;
-        }
-        ss += g
-            .iter()
-            .map(|v| (*v as f64 / mean - 1.0).powi(2))
-            .sum::<f64>();
+        };
+        ss += w * g.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>();
         dof += g.len() as u32 - 1;
     }
     if dof == 0 {

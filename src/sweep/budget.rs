@@ -49,9 +49,9 @@ pub fn ladder_rows(target_rows: u64, shift: u32) -> u64 {
 
 /// The ladder's top rung, [`TOP_SHARE`] of the target.
 pub fn ladder_top(target_rows: u64) -> u64 {
-    (target_rows / TOP_SHARE.1 * TOP_SHARE.0
-        + target_rows % TOP_SHARE.1 * TOP_SHARE.0 / TOP_SHARE.1)
-        .max(1)
+    let (num, den) = TOP_SHARE;
+    // In u128: the product cannot overflow, and the quotient fits back.
+    ((u128::from(target_rows) * u128::from(num) / u128::from(den)) as u64).max(1)
 }
 
 /// Every rung of the ladder, smallest first: the target halved
