@@ -11,8 +11,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{
-    file_point, generate, kept_in_logs, median_point, needs_data, record_point, run_plan, versions,
-    write_command_model, Attempt, CommandRun, CommandSweepSettings, Size,
+    file_point, generate, kept_in_logs, median_point, needs_data, noise, record_point, run_plan,
+    versions, write_command_model, Attempt, CommandRun, CommandSweepSettings, Size,
 };
 use crate::error::{bad_input, Exit};
 use crate::model::{Point, Prediction, VariantModel};
@@ -75,6 +75,10 @@ pub struct BudgetOutcome {
     /// a share of the prediction: the floor no budget narrows (`None`
     /// without a spread).
     pub run_noise_half_width: Option<f64>,
+    /// Why runs at one size disagree and what to try, when that floor is
+    /// wider than the ±5% asked ([`noise::hint`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_hint: Option<String>,
     pub reached_target_width: bool,
     pub stopped_because: String,
 }
@@ -212,6 +216,8 @@ struct State {
     reports: Vec<String>,
     machine: Option<crate::machine::MachineFacts>,
     version: (Option<String>, Option<String>),
+    /// What the first run printed about pyarrow and ran with.
+    evidence: noise::Evidence,
 }
 
 impl State {
@@ -259,6 +265,7 @@ impl State {
         let secs = t1.elapsed().as_secs_f64();
         if self.version == (None, None) {
             self.version = versions(&dir);
+            self.evidence = noise::Evidence::gather(&ctx.settings.template, &dir);
         }
         self.machine.get_or_insert(point.record.machine.clone());
         let path = point.report.display().to_string();
@@ -480,6 +487,7 @@ pub fn sweep_within(
         reports,
         machine,
         version,
+        evidence: state_evidence,
         ..
     } = state;
     for g in fitted {
@@ -491,13 +499,8 @@ pub fn sweep_within(
     let v = model.variant("command")?;
     let prediction = model.predict(v, target, 0);
     // The floor is the peak stage's: the prediction's interval is its.
-    let run_noise_half_width = v
-        .stages
-        .iter()
-        .find(|s| s.name == prediction.peak_stage)
-        .and_then(|s| s.fit.spread.as_ref())
-        .and_then(|s| s.run_half_width(prediction.peak_bytes))
-        .map(|h| h / prediction.peak_bytes.max(1.0));
+    let run_noise_half_width = noise::run_noise_share(v, &prediction);
+    let noise_hint = noise::hint(run_noise_half_width, target, &state_evidence);
     let outcome = BudgetOutcome {
         budget_secs: budget.as_secs_f64(),
         spent_secs,
@@ -513,6 +516,7 @@ pub fn sweep_within(
         reached_target_width: stop == Stop::Narrow,
         stopped_because: stop_reason(half_width, stop) + &noise_floor_note(run_noise_half_width),
         run_noise_half_width,
+        noise_hint,
     };
     let path: PathBuf = out.join("budget.json");
     report::write_atomically(&path, &serde_json::to_vec_pretty(&outcome)?)?;
@@ -547,6 +551,9 @@ pub fn sweep_within(
             .map(|h| format!("; one run's own spread there ±{:.1}%", h * 100.0))
             .unwrap_or_default()
     );
+    if let Some(h) = &outcome.noise_hint {
+        println!("{h}");
+    }
     println!("budget: {}", path.display());
     Ok(Exit::Ok)
 }

@@ -19,6 +19,7 @@ use anyhow::Result;
 mod budget;
 mod fit;
 mod lines;
+mod noise;
 mod points;
 pub mod similarity;
 mod template;
@@ -400,6 +401,14 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
     let model = settings.fit_model(&scenario, points, &sizes, machine, version)?;
     write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
     let production_rows = scenario.scenario.production_sizes().sample_rows;
+    if let (Ok(v), Some(first)) = (model.variant("command"), runs.first()) {
+        // Repeats measured a run's own spread: say why it is wide, if it is.
+        let at = model.predict(v, production_rows, 0);
+        let evidence = noise::Evidence::gather(&settings.template, &out.join(&first.dir));
+        if let Some(h) = noise::hint(noise::run_noise_share(v, &at), production_rows, &evidence) {
+            println!("{h}");
+        }
+    }
     traced.trace(&settings, &pattern, (columns_ref, production_rows), &out)?;
     Ok(Exit::Ok)
 }

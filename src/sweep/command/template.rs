@@ -91,20 +91,32 @@ pub fn uses_placeholders(template: &[OsString]) -> bool {
 /// `pandas==3.0.1`, `Python 3.11.7`), searched in its saved output; the
 /// sweep's model and the command gate's baseline both record them.
 pub fn versions(dir: &Path) -> (Option<String>, Option<String>) {
+    let text = banner(dir);
+    (found(&text, "python"), found(&text, "pandas"))
+}
+
+/// The version of `name` (`pyarrow`, ...) a command printed in the first
+/// 64 KiB of its saved output: what a hint about that library stands on.
+pub fn printed_version(dir: &Path, name: &'static str) -> Option<String> {
+    found(&banner(dir), name)
+}
+
+/// The first 64 KiB of a run's saved stdout and stderr: a banner, if any.
+fn banner(dir: &Path) -> String {
     let mut text = String::new();
     for log in ["stdout.log", "stderr.log"] {
         if let Ok(bytes) = std::fs::read(dir.join(log)) {
-            // The first lines carry a banner, if any.
             text.push_str(&String::from_utf8_lossy(
                 &bytes[..bytes.len().min(64 << 10)],
             ));
         }
     }
-    let find = |name: &'static str| -> Option<String> {
-        let re = regex_lite_version(name);
-        text.lines().find_map(&re)
-    };
-    (find("python"), find("pandas"))
+    text
+}
+
+fn found(text: &str, name: &'static str) -> Option<String> {
+    let re = regex_lite_version(name);
+    text.lines().find_map(&re)
 }
 
 /// A finder of `<name> <version>` (case-insensitive, `=`, `:` or `v` allowed
