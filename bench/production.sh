@@ -8,11 +8,16 @@
 #    time and its prediction at 8,532,146 rows with the 95% interval.
 # 2. The reference run PROD_RUNS times (default 3) at 8,532,146 rows under
 #    `oomlab record` (it fits in 24 GiB; legacy does not, and is not run: its
-#    committed pandas 3 model says what it would need). More than once: under
-#    pandas 3 a run's peak moves by up to a gigabyte from one run to the next
-#    (pyarrow's pool keeps or returns memory), so one run says little of
-#    whether an interval for one run is right.
+#    committed pandas 3 model says what it would need). More than once: with
+#    pyarrow's pool as shipped a run's peak moves by up to a gigabyte and a
+#    half from one run to the next, so one run says little of whether an
+#    interval for one run is right.
 # 3. Each production run against each interval: inside or not, and the width.
+# Steps 1 to 3 run twice (POOLS): `settled`, with MIMALLOC_PURGE_DELAY=0 in
+#    the reference's environment (pyarrow's mimalloc pool gives freed memory
+#    back at once: the peak repeats, what the sweep tells a user to try when
+#    it does not), and `shipped`, the pool's default purge delay (the peak
+#    depends on whether freed buffers came back in time).
 # 4. The replay's optimized and streaming strategies: swept with the same
 #    `--budget` (oomlab picks the scales), then run at scale 1 and measured
 #    against the model's interval.
@@ -20,10 +25,11 @@
 # (~/.cache/oomlab), outside its budget: the wall time printed is the whole
 # sweep's, with the part spent getting data said apart.
 #
-#   bench/production.sh            (about 15 minutes; generates scale-1 data once)
+#   bench/production.sh            (about 25 minutes; generates scale-1 data once)
 # Env: OOMLAB_PANDAS3_PYTHON (default: the CI venv), BUDGET (default 2m),
-# PROD_RUNS (default 3), SKIP_REPLAY=1 to leave step 4 out. Run it on an otherwise quiet machine:
-# a pandas process's peaks and every wall time move with CPU contention.
+# PROD_RUNS (default 3), POOLS (default "settled shipped"), SKIP_REPLAY=1 to
+# leave step 4 out. Run it on an otherwise quiet machine: a pandas process's
+# peaks and every wall time move with CPU contention.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -49,33 +55,41 @@ PY
 )
 [ -n "$data_dir" ] || { echo "no cached production data found" >&2; exit 1; }
 
-sweep_timed() { # NAME FLAGS... : a sweep of the reference, its wall seconds in $out/NAME.secs
-  local name=$1; shift
+sweep_timed() { # DIR NAME FLAGS... : a sweep of the reference, its wall seconds in DIR/NAME.secs
+  local dir=$1 name=$2; shift 2
   local t0; t0=$(date +%s.%N)
-  "$bin" sweep --quiet --scenario "$scenario" --stage-pattern "$pattern" --out "$out/$name" "$@" \
-    -- "$py" "${ref[@]}" >"$out/$name.log" 2>&1
-  python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$(date +%s.%N)" >"$out/$name.secs"
-  "$bin" check --json --model "$out/$name/model.json" --rows "$rows" --memory 24GiB >"$out/$name.check.json" || true
+  "$bin" sweep --quiet --scenario "$scenario" --stage-pattern "$pattern" --out "$dir/$name" "$@" \
+    -- "${pre[@]}" "$py" "${ref[@]}" >"$dir/$name.log" 2>&1
+  python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$(date +%s.%N)" >"$dir/$name.secs"
+  "$bin" check --json --model "$dir/$name/model.json" --rows "$rows" --memory 24GiB >"$dir/$name.check.json" || true
 }
-sweep_timed budget --budget "$budget"
-sweep_timed fixed --scales 0.02,0.04,0.08,0.16
 
-for i in $(seq 1 "${PROD_RUNS:-3}"); do
-  "$bin" record --quiet --stage-pattern "$pattern" --out "$out/production-$i" \
-    -- "$py" scenarios/pandas/ranking_prep.py --strategy optimized --data-dir "$data_dir" >/dev/null
-done
-"$bin" check --json --model reports/model-command-legacy-pandas3.json --rows "$rows" --memory 24GiB \
-  >"$out/legacy.check.json" || true
+for pool in ${POOLS:-settled shipped}; do
+  case $pool in
+    settled) pre=(env MIMALLOC_PURGE_DELAY=0) ;;
+    shipped) pre=(env -u MIMALLOC_PURGE_DELAY) ;;
+    *) echo "POOLS: 'settled' or 'shipped', not '$pool'" >&2; exit 2 ;;
+  esac
+  dir="$out/$pool"
+  mkdir -p "$dir"
+  sweep_timed "$dir" budget --budget "$budget"
+  sweep_timed "$dir" fixed --scales 0.02,0.04,0.08,0.16
+  for i in $(seq 1 "${PROD_RUNS:-3}"); do
+    "$bin" record --quiet --stage-pattern "$pattern" --out "$dir/production-$i" \
+      -- "${pre[@]}" "$py" scenarios/pandas/ranking_prep.py --strategy optimized --data-dir "$data_dir" >/dev/null
+  done
 
-python3 - "$out" "$rows" "${PROD_RUNS:-3}" <<'PY'
+  python3 - "$dir" "$rows" "${PROD_RUNS:-3}" "$pool" <<'PY'
 import json, sys
-out, rows, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, rows, n, pool = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 G = 1 << 30
 prods = [json.load(open(f"{out}/production-{i}/report.json"))["runs"][0] for i in range(1, n + 1)]
 peaks = [p["peak_bytes"] for p in prods]
 measured = sorted(peaks)[len(peaks) // 2]
 mid = (max(peaks) + min(peaks)) / 2
-print(f"pandas reference, optimized, production.toml at {rows:,} rows")
+how = {"settled": "with MIMALLOC_PURGE_DELAY=0 (pyarrow's pool gives freed memory back at once)",
+       "shipped": "as shipped (pyarrow's mimalloc pool with its default purge delay)"}[pool]
+print(f"pandas reference, optimized, production.toml at {rows:,} rows, {how}")
 print(f"  measured {n} times (oomlab record, VmHWM of the process tree): "
       f"{', '.join(f'{p / G:.2f}' for p in peaks)} GiB (median {measured / G:.2f}; the runs' own spread "
       f"{min(peaks) / G:.2f} to {max(peaks) / G:.2f} GiB, ±{(max(peaks) - min(peaks)) / 2 / mid * 100:.1f}%), "
@@ -100,15 +114,26 @@ for name, label in [("budget", "sweep --budget"), ("fixed", "sweep --scales 0.02
     print(line)
     if name == "budget":
         b = json.load(open(f"{out}/budget/budget.json"))
+        every = ", ".join(f"{r['rows']:,} ({r['secs']:.0f} s)" for r in b["runs"])
         print(f"  {'':38} measuring {b['spent_secs']:.0f} s of the {b['budget_secs']:.0f} s budget, "
-              f"getting data {b['data_secs']:.0f} s (outside it); sizes {', '.join(f'{r:,}' for r in sizes)}")
+              f"getting data {b['data_secs']:.0f} s (outside it); runs at {every}")
         print(f"  {'':38} stopped: {b['stopped_because']}")
+        if b.get("noise_hint"):
+            print(f"  {'':38} {b['noise_hint']}")
+PY
+done
+
+"$bin" check --json --model reports/model-command-legacy-pandas3.json --rows "$rows" --memory 24GiB \
+  >"$out/legacy.check.json" || true
+python3 - "$out" "$rows" <<'PY'
+import json, sys
+out, rows = sys.argv[1], int(sys.argv[2])
 try:
     leg = json.load(open(f"{out}/legacy.check.json"))["prediction"]
-    print(f"  legacy (reports/model-command-legacy-pandas3.json, not run): predicted {leg['peak_bytes'] / G:.1f} GiB "
+    print(f"legacy (reports/model-command-legacy-pandas3.json, not run): predicted {leg['peak_bytes'] / (1 << 30):.1f} GiB "
           f"at {rows:,} rows, more than this machine's 24 GiB")
 except Exception as e:  # the committed model is of another oomlab
-    print(f"  legacy: not run (needs far more than 24 GiB; its committed model did not answer: {e})")
+    print(f"legacy: not run (needs far more than 24 GiB; its committed model did not answer: {e})")
 PY
 
 echo "load after the pandas part: $(cut -d' ' -f1-3 /proc/loadavg)"

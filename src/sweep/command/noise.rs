@@ -7,7 +7,7 @@
 //! the kernel only after a delay, so whether a stage's freed intermediates
 //! are back before the next stage allocates is a race with the clock. Eleven
 //! runs at 8,532,146 rows peaked anywhere from 9.59 to 11.18 GiB; with
-//! `MIMALLOC_PURGE_DELAY=0` in the environment three runs peaked at 9.41 GiB
+//! `MIMALLOC_PURGE_DELAY=0` in the environment three runs peaked at 9.63 GiB
 //! within 0.1% of each other (docs/command-sweep.md). The hint names that
 //! setting only where the command's own output shows pyarrow (or a pandas
 //! whose strings it reads through pyarrow) and the setting is not already
