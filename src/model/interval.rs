@@ -25,9 +25,12 @@ pub const LEVEL_PERCENT: u32 = 95;
 /// `model.json` (absent in models fitted before intervals: no interval).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
-    /// `(XᵀX)⁻¹` over the fit's six terms (1, rows_in, rows_kept, d,
-    /// rows_in x d, rows_kept x d with `d = columns - columns_ref`), in raw
-    /// units; rows and columns of terms the fit dropped are zero.
+    /// The coefficients' covariance over one run's `σ²`, over the fit's six
+    /// terms (1, rows_in, rows_kept, d, rows_in x d, rows_kept x d with
+    /// `d = columns - columns_ref`), in raw units: `(XᵀX)⁻¹` when every
+    /// point is one run, less when points are medians of repeats
+    /// ([`super::fit::fit_medians`]); rows and columns of terms the fit
+    /// dropped are zero.
     pub xtx_inv: Vec<Vec<f64>>,
     /// The column count `d` is centred on (fixed at fit time, so re-centring
     /// the coefficients at another count leaves the covariance valid).
@@ -239,10 +242,19 @@ pub fn ends(interval: Option<Interval>) -> String {
     }
 }
 
-/// `(XᵀX)⁻¹` from the thin QR factor `R` of the kept, scaled columns
-/// (`R⁻¹ R⁻ᵀ`), mapped back to the six raw terms: `kept[i]` is the raw term
-/// of the `i`-th kept column and `scales` each raw column's scaling.
-pub fn unscaled_covariance(r: &[[f64; 6]; 6], kept: &[usize], scales: &[f64]) -> Vec<Vec<f64>> {
+/// The coefficients' covariance over `σ²` from the thin QR factors of the
+/// kept, scaled columns: `R⁻¹ (Qᵀ D Q) R⁻ᵀ` with `middle = Qᵀ D Q` (`D` each
+/// point's variance as a share of one run's; the identity gives the
+/// textbook `(XᵀX)⁻¹ = R⁻¹ R⁻ᵀ`), mapped back to the six raw terms:
+/// `kept[i]` is the raw term of the `i`-th kept column and `scales` each raw
+/// column's scaling. Computed on the scaled factors, where every entry is
+/// near 1, not on raw `XᵀX` (rows in millions).
+pub fn unscaled_covariance(
+    r: &[[f64; 6]; 6],
+    kept: &[usize],
+    scales: &[f64],
+    middle: &[[f64; 6]; 6],
+) -> Vec<Vec<f64>> {
     let k = kept.len();
     // R⁻¹ by back substitution, column by column.
     let mut inv = [[0.0f64; 6]; 6];
@@ -258,7 +270,13 @@ pub fn unscaled_covariance(r: &[[f64; 6]; 6], kept: &[usize], scales: &[f64]) ->
     let mut out = vec![vec![0.0; 6]; 6];
     for a in 0..k {
         for b in 0..k {
-            let v: f64 = (0..k).map(|m| inv[a][m] * inv[b][m]).sum();
+            let v: f64 = (0..k)
+                .map(|m| {
+                    (0..k)
+                        .map(|n| inv[a][m] * middle[m][n] * inv[b][n])
+                        .sum::<f64>()
+                })
+                .sum();
             out[kept[a]][kept[b]] = v / (scales[kept[a]] * scales[kept[b]]);
         }
     }

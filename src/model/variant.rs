@@ -150,7 +150,11 @@ impl VariantModel {
             .iter()
             .map(|stage| {
                 let obs = observations(&|p: &Point| p.stage_peaks.get(*stage).copied())?;
-                let mut fit = fit::fit_with_columns(&obs, &columns, columns_ref as f64)
+                let runs: Vec<usize> = points
+                    .iter()
+                    .map(|p| p.repeat_stage_peaks.get(*stage).map_or(1, Vec::len))
+                    .collect();
+                let mut fit = fit::fit_medians(&obs, &columns, columns_ref as f64, &runs)
                     .with_context(|| format!("fitting {name}/{stage}"))?;
                 fit.add_repeats(
                     points
@@ -163,10 +167,14 @@ impl VariantModel {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut overall = fit::fit_with_columns(
+        let mut overall = fit::fit_medians(
             &observations(&|p: &Point| Some(p.peak_bytes))?,
             &columns,
             columns_ref as f64,
+            &points
+                .iter()
+                .map(|p| p.repeat_peaks.len().max(1))
+                .collect::<Vec<_>>(),
         )?;
         overall.add_repeats(points.iter().map(|p| p.repeat_peaks.as_slice()));
         Ok(Self {
