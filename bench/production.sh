@@ -76,7 +76,8 @@ for pool in ${POOLS:-settled shipped}; do
   sweep_timed "$dir" fixed --scales 0.02,0.04,0.08,0.16
   for i in $(seq 1 "${PROD_RUNS:-3}"); do
     "$bin" record --quiet --stage-pattern "$pattern" --out "$dir/production-$i" \
-      -- "${pre[@]}" "$py" scenarios/pandas/ranking_prep.py --strategy optimized --data-dir "$data_dir" >/dev/null
+      -- "${pre[@]}" "$py" scenarios/pandas/ranking_prep.py --strategy optimized --data-dir "$data_dir" \
+      >"$dir/production-$i.log" 2>&1 || { cat "$dir/production-$i.log" >&2; exit 1; }
   done
 
   python3 - "$dir" "$rows" "${PROD_RUNS:-3}" "$pool" <<'PY'

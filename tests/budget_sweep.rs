@@ -79,6 +79,20 @@ fn a_budget_sweep_stops_within_its_budget_and_writes_intervals() {
             "{outcome}"
         );
     }
+    // Narrow only once a size near the target (the largest or the one
+    // below) ran twice: a width that counts no run's own spread is not.
+    if outcome["reached_target_width"].as_bool() == Some(true) {
+        let mut sizes: Vec<u64> = runs.iter().map(|r| r["rows"].as_u64().unwrap()).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let twice = sizes.iter().rev().take(2).any(|s| {
+            runs.iter()
+                .filter(|r| r["rows"].as_u64() == Some(*s))
+                .count()
+                >= 2
+        });
+        assert!(twice, "narrow without a repeat near the target: {outcome}");
+    }
     // The model's fits carry what an interval is made of, and the outcome
     // an interval at the target around the prediction.
     let model: serde_json::Value =

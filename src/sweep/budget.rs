@@ -281,6 +281,12 @@ pub enum Stop {
     /// The ladder's largest size ([`TOP_SHARE`] of the target) is measured,
     /// and nothing more fits or narrows (the replay does not repeat).
     Top,
+    /// The interval is within [`TARGET_HALF_WIDTH`], but no size near the
+    /// target ran twice before the budget ended: a run's own spread was
+    /// never seen, so the width cannot be trusted to hold one run (the
+    /// pandas 3 reference's ±3.5% from one run at 6.4M rows missed a
+    /// production run whose pool gave memory back at another moment).
+    Unrepeated,
 }
 
 /// Why a budget sweep stopped, in words.
@@ -305,6 +311,11 @@ pub fn stop_reason(half_width: f64, stop: Stop) -> String {
             TOP_SHARE.0,
             TOP_SHARE.1,
             TARGET_HALF_WIDTH * 100.0
+        ),
+        Stop::Unrepeated => format!(
+            "the interval at the target is within ±{:.0}% (±{:.1}%), but no size near the target ran twice before the budget ended: a run's own spread was not seen, so this width counts none (a larger budget repeats the largest size)",
+            TARGET_HALF_WIDTH * 100.0,
+            half_width * 100.0
         ),
         Stop::NothingNarrows => format!(
             "no run that fits is expected to narrow the interval ({width}; ±{:.0}% asked: the lack of fit beyond the largest size dominates, which only larger sizes reduce)",
@@ -342,6 +353,13 @@ mod tests {
         assert_eq!(t.longest(), 1.5);
         // Below the measured sizes the line is not trusted below their times.
         assert!(t.predict(1500) >= 1.0);
+    }
+
+    #[test]
+    fn a_width_that_counts_no_repeat_is_not_called_narrow() {
+        let why = stop_reason(0.035, Stop::Unrepeated);
+        assert!(why.contains("±3.5%") && why.contains("ran twice"), "{why}");
+        assert!(!stop_reason(0.035, Stop::Narrow).contains("ran twice"));
     }
 
     #[test]

@@ -93,6 +93,12 @@ pub struct BudgetOutcome {
 /// sizes still priced the runs' time and stay in `budget.json`.
 const NEAR_FACTOR: u64 = 8;
 
+/// Whether the largest size, or the one below it, ran twice: what a run's
+/// own spread near the target is read from.
+fn repeated_near_target(groups: &[Group]) -> bool {
+    groups.iter().rev().take(2).any(|g| g.attempts.len() >= 2)
+}
+
 /// The groups a budget sweep fits: those within [`NEAR_FACTOR`] of the
 /// largest, and at least the largest three (what the held-out check needs).
 fn near(groups: &[Group]) -> &[Group] {
@@ -401,10 +407,17 @@ pub fn sweep_within(
         // One run a size cannot show a spread that comes and goes (pandas
         // 3's pyarrow pool keeps or returns a gigabyte of a 10 GiB peak from
         // one run to the next, at random): the largest size runs twice
-        // before any interval counts as narrow.
-        if let Some(g) = groups.last().filter(|g| g.attempts.len() < 2) {
-            let rows = g.size.rows;
-            if state.times.predict(rows) <= clock.left_secs() {
+        // before any interval counts as narrow, or, when its run no longer
+        // fits, the size below it.
+        let repeated = repeated_near_target(&groups);
+        if !repeated {
+            let next = groups
+                .iter()
+                .rev()
+                .take(2)
+                .map(|g| g.size.rows)
+                .find(|&rows| state.times.predict(rows) <= clock.left_secs());
+            if let Some(rows) = next {
                 state.run(&ctx, rows, (&mut groups, &mut clock), &mut progress)?;
                 continue;
             }
@@ -412,7 +425,14 @@ pub fn sweep_within(
         // The largest sizes that fit are measured: stop when narrow enough,
         // else spend what is left where it narrows the interval most.
         if groups.len() >= 3 && h <= TARGET_HALF_WIDTH {
-            break (Stop::Narrow, h);
+            break (
+                if repeated {
+                    Stop::Narrow
+                } else {
+                    Stop::Unrepeated
+                },
+                h,
+            );
         }
         let Some((v, keep)) = fitted.as_ref() else {
             break (Stop::Spent, h);
