@@ -166,12 +166,18 @@ impl Spread {
         self.noise(point).map_or(0.0, |(sd, _)| sd)
     }
 
-    /// The half-width of one run's own noise at a value of `point`, 95%:
-    /// the floor of any interval there, which no number of runs narrows
-    /// (more runs only pin the line down). `None` without a spread.
+    /// The half-width of one run's own noise at a value of `point`, 95%, as
+    /// the repeats show it (their spread, or their share of `point`): the
+    /// floor of any interval there, which no number of runs narrows (more
+    /// runs only pin the line down). `None` without repeats: residuals mix
+    /// a run's noise with the line's lack of fit and cannot say "runs at
+    /// one size differ".
     pub fn run_half_width(&self, point: f64) -> Option<f64> {
-        let (sd, dof) = self.noise(point)?;
-        let half = t_975(dof) * sd;
+        if self.repeat_dof == 0 {
+            return None;
+        }
+        let sd = self.repeat_sd_bytes.max(self.repeat_share * point.abs());
+        let half = t_975(self.repeat_dof) * sd;
         half.is_finite().then_some(half)
     }
 
@@ -416,18 +422,25 @@ mod tests {
             repeat_share: 0.0,
             extrapolation: None,
         };
-        assert_eq!(s.run_half_width(100.0), Some(t_975(1) * 10.0));
+        assert_eq!(s.half_width(1.0, 1.0, None, 100.0), Some(t_975(1) * 10.0));
         let repeats_rule = Spread {
             residual_sd_bytes: 3.0,
             ..s.clone()
         };
-        assert_eq!(repeats_rule.run_half_width(100.0), Some(t_975(9) * 4.0));
+        assert_eq!(
+            repeats_rule.half_width(1.0, 1.0, None, 100.0),
+            Some(t_975(9) * 4.0)
+        );
+        // A run's own spread is the repeats' alone, whatever the residuals.
+        assert_eq!(s.run_half_width(100.0), Some(t_975(9) * 4.0));
         let nothing = Spread {
             dof: 0,
             repeat_dof: 0,
-            ..s
+            ..s.clone()
         };
-        assert_eq!(nothing.run_half_width(100.0), None);
+        assert_eq!(nothing.half_width(1.0, 1.0, None, 100.0), None);
+        let no_repeats = Spread { repeat_dof: 0, ..s };
+        assert_eq!(no_repeats.run_half_width(100.0), None);
     }
 
     #[test]

@@ -402,11 +402,17 @@ pub fn sweep(settings: CommandSweepSettings) -> Result<Exit> {
     write_command_model(&model, &sizes, &out, settings.model.as_deref(), &reports)?;
     let production_rows = scenario.scenario.production_sizes().sample_rows;
     if let (Ok(v), Some(first)) = (model.variant("command"), runs.first()) {
-        // Repeats measured a run's own spread: say why it is wide, if it is.
+        // Repeats measured a run's own spread: say why it is wide, if it
+        // is; without repeats, say that none was seen where one races.
         let at = model.predict(v, production_rows, 0);
         let evidence = noise::Evidence::gather(&settings.template, &out.join(&first.dir));
         if let Some(h) = noise::hint(noise::run_noise_share(v, &at), production_rows, &evidence) {
             println!("{h}");
+        }
+        if settings.repeat < 2 {
+            if let Some(c) = noise::unrepeated_caution(&evidence) {
+                println!("{c}");
+            }
         }
     }
     traced.trace(&settings, &pattern, (columns_ref, production_rows), &out)?;

@@ -106,6 +106,26 @@ pub fn hint(run_share: Option<f64>, rows: u64, evidence: &Evidence) -> Option<St
     })
 }
 
+/// What a sweep without repeats says when the command runs pyarrow with
+/// its pool's default purge delay: its interval then counts no run's own
+/// spread, and that spread is the pool's race. A fixed sweep of the
+/// reference so (4 sizes, one run each) printed ±2.0% at 8,532,146 rows and
+/// missed all three production runs. `None` when the evidence shows no
+/// pyarrow or the delay was already 0.
+pub fn unrepeated_caution(evidence: &Evidence) -> Option<String> {
+    let arrow = evidence.arrow.as_deref()?;
+    if evidence
+        .purge_delay
+        .as_deref()
+        .is_some_and(|v| v.trim() == "0")
+    {
+        return None;
+    }
+    Some(format!(
+        "caution: every size ran once, so the interval counts no run's own spread, and the command runs {arrow}, whose default pool gives freed memory back late: its peak can move by a gigabyte from one run to the next at the same size. Sweep again with --repeat 2 (or --budget, which repeats), or with {PURGE_DELAY}=0 in the command's environment ({DOCS})"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +174,21 @@ mod tests {
         // No pyarrow in sight: no setting of its pool is advised.
         let h = hint(Some(0.113), 8_532_146, &evidence(None, None)).unwrap();
         assert!(!h.contains(PURGE_DELAY), "{h}");
+    }
+
+    #[test]
+    fn a_sweep_without_repeats_is_cautioned_only_where_the_pool_races() {
+        let c = unrepeated_caution(&evidence(Some("pandas 3.1.1"), None)).unwrap();
+        assert!(
+            c.contains("--repeat 2") && c.contains("pandas 3.1.1"),
+            "{c}"
+        );
+        assert!(unrepeated_caution(&evidence(Some("pyarrow 26.0.1"), Some("10"))).is_some());
+        assert_eq!(
+            unrepeated_caution(&evidence(Some("pyarrow 26.0.1"), Some("0"))),
+            None
+        );
+        assert_eq!(unrepeated_caution(&evidence(None, None)), None);
     }
 
     #[test]
