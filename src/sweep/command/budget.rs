@@ -76,7 +76,8 @@ pub struct BudgetOutcome {
     /// without a spread).
     pub run_noise_half_width: Option<f64>,
     /// Why runs at one size disagree and what to try, when that floor is
-    /// wider than the ±5% asked ([`noise::hint`]).
+    /// wider than the ±5% asked ([`noise::hint`]); else, when the interval
+    /// is, a caution where the command's pool races ([`noise::wide_caution`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub noise_hint: Option<String>,
     pub reached_target_width: bool,
@@ -525,7 +526,11 @@ pub fn sweep_within(
     let prediction = model.predict(v, target, 0);
     // The floor is the peak stage's: the prediction's interval is its.
     let run_noise_half_width = noise::run_noise_share(v, &prediction);
-    let noise_hint = noise::hint(run_noise_half_width, target, &state_evidence);
+    let noise_hint = noise::hint(run_noise_half_width, target, &state_evidence).or_else(|| {
+        (stop != Stop::Narrow)
+            .then(|| noise::wide_caution(&state_evidence))
+            .flatten()
+    });
     let outcome = BudgetOutcome {
         budget_secs: budget.as_secs_f64(),
         spent_secs,

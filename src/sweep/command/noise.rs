@@ -113,6 +113,28 @@ pub fn hint(run_share: Option<f64>, rows: u64, evidence: &Evidence) -> Option<St
 /// missed all three production runs. `None` when the evidence shows no
 /// pyarrow or the delay was already 0.
 pub fn unrepeated_caution(evidence: &Evidence) -> Option<String> {
+    pool_caution(
+        evidence,
+        "every size ran once, so the interval counts no run's own spread",
+        "Sweep again with --repeat 2 (or --budget, which repeats), or",
+    )
+}
+
+/// What a budget sweep that did not reach ±5% says when its repeats
+/// happened to agree (no [`hint`]) but the command runs pyarrow with its
+/// pool's default purge delay: the race then shows across sizes instead,
+/// as lack of fit (the reference's 1,066,518, 2,133,036 and 4,266,073-row
+/// peaks left a residual of 0.38 GB on a line while two runs at 2,133,036
+/// rows agreed to 14 MB). `None` as for [`unrepeated_caution`].
+pub fn wide_caution(evidence: &Evidence) -> Option<String> {
+    pool_caution(
+        evidence,
+        "the interval is wider than ±5%",
+        "If it stays wide, sweep",
+    )
+}
+
+fn pool_caution(evidence: &Evidence, why: &str, then: &str) -> Option<String> {
     let arrow = evidence.arrow.as_deref()?;
     if evidence
         .purge_delay
@@ -122,7 +144,7 @@ pub fn unrepeated_caution(evidence: &Evidence) -> Option<String> {
         return None;
     }
     Some(format!(
-        "caution: every size ran once, so the interval counts no run's own spread, and the command runs {arrow}, whose default pool gives freed memory back late: its peak can move by a gigabyte from one run to the next at the same size. Sweep again with --repeat 2 (or --budget, which repeats), or with {PURGE_DELAY}=0 in the command's environment ({DOCS})"
+        "caution: {why}, and the command runs {arrow}, whose default pool gives freed memory back late: its peak can move by a gigabyte from one run to the next at the same size. {then} with {PURGE_DELAY}=0 in the command's environment ({DOCS})"
     ))
 }
 
@@ -189,6 +211,15 @@ mod tests {
             None
         );
         assert_eq!(unrepeated_caution(&evidence(None, None)), None);
+        let w = wide_caution(&evidence(Some("pyarrow 26.0.1"), None)).unwrap();
+        assert!(
+            w.contains("wider than ±5%") && w.contains("sweep with MIMALLOC_PURGE_DELAY=0"),
+            "{w}"
+        );
+        assert_eq!(
+            wide_caution(&evidence(Some("pyarrow 26.0.1"), Some("0"))),
+            None
+        );
     }
 
     #[test]
