@@ -29,9 +29,12 @@ if [ -n "${INPUT_COMMAND:-}" ]; then
 fi
 
 errors="$(mktemp)"
-"$oomlab" "${args[@]}" 2> >(tee "$errors" >&2)
+# Into a file, then to the log: a `2> >(tee ...)` process substitution is not
+# always done writing when the summary reads the file (a clean-clone CI run
+# once got an empty error block).
+"$oomlab" "${args[@]}" 2>"$errors"
 code=$?
-wait
+cat "$errors" >&2
 case "$code" in
   0) verdict=pass; [ "${INPUT_UPDATE:-false}" = true ] && verdict=updated ;;
   1) verdict=regression ;;
