@@ -42,6 +42,12 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Whether the command ran with the purge delay at 0: the setting the
+    /// hints would name, so they must not name it again.
+    fn purges_at_once(&self) -> bool {
+        self.purge_delay.as_deref().is_some_and(|v| v.trim() == "0")
+    }
+
     /// From the command's arguments and one run's saved output.
     pub fn gather(argv: &[OsString], run_dir: &Path) -> Self {
         let arrow = printed_version(run_dir, "pyarrow")
@@ -84,10 +90,7 @@ pub fn hint(run_share: Option<f64>, rows: u64, evidence: &Evidence) -> Option<St
         share * 100.0,
         TARGET_HALF_WIDTH * 100.0
     );
-    let set_to_zero = evidence
-        .purge_delay
-        .as_deref()
-        .is_some_and(|v| v.trim() == "0");
+    let set_to_zero = evidence.purges_at_once();
     Some(match (&evidence.arrow, set_to_zero) {
         (_, true) => format!(
             "why {spread}, with {PURGE_DELAY}=0 already in force: pyarrow's pool returning memory late is not the cause here; threads, garbage collection or the input's order may be ({DOCS})"
@@ -136,11 +139,7 @@ pub fn wide_caution(evidence: &Evidence) -> Option<String> {
 
 fn pool_caution(evidence: &Evidence, why: &str, then: &str) -> Option<String> {
     let arrow = evidence.arrow.as_deref()?;
-    if evidence
-        .purge_delay
-        .as_deref()
-        .is_some_and(|v| v.trim() == "0")
-    {
+    if evidence.purges_at_once() {
         return None;
     }
     Some(format!(
