@@ -113,22 +113,55 @@ impl Budget {
 }
 
 /// Wall time of one run as an affine function of its rows, from the runs so
-/// far: what the next step would cost.
+/// far: what the next step would cost. A size's first run and its repeats
+/// are priced apart: on a virtual machine whose host takes freed memory
+/// back (virtio-balloon free page reporting, as on the 2-core machine this
+/// was measured on), a run that touches more memory than the runs just
+/// before it pays for every new page (8 GiB touched cold took 43 to 50 s,
+/// right after 10 to 13 s), so the pandas 3 reference's first run at
+/// 2,133,036 rows took 18.8 s and its repeat 3.3 s. Priced as a first run,
+/// the largest size's repeat (39.6 s) never fitted in the 34 s left.
 #[derive(Debug, Clone, Default)]
 pub struct TimeModel {
-    /// (rows, seconds) of every run.
+    /// (rows, seconds) of every size's first run.
     runs: Vec<(f64, f64)>,
+    /// A repeat's seconds over its size's first run's, for every repeat.
+    repeat_ratios: Vec<f64>,
 }
 
 impl TimeModel {
-    /// Records a run of `rows` that took `secs`.
+    /// Records a run of `rows` that took `secs`: a first run of its size,
+    /// or a repeat when a run of `rows` is already recorded.
     pub fn add(&mut self, rows: u64, secs: f64) {
-        self.runs.push((rows as f64, secs));
+        let r = rows as f64;
+        match self.runs.iter().find(|(at, _)| *at == r) {
+            Some(&(_, first)) => self.repeat_ratios.push(secs / first.max(1e-3)),
+            None => self.runs.push((r, secs)),
+        }
     }
 
-    /// Predicted seconds of a run at `rows`: the least-squares line through
-    /// the runs when they span two sizes or more (never below the slowest
-    /// run at a size at most `rows`), else the one size's time scaled in
+    /// Predicted seconds of another run at `rows`, a size already measured
+    /// (else as [`TimeModel::predict`]): its first run's time times the
+    /// largest repeat-to-first ratio seen, or the first run's time itself
+    /// before any repeat (a machine whose repeats cost what first runs do
+    /// is priced as before).
+    pub fn predict_repeat(&self, rows: u64) -> f64 {
+        let r = rows as f64;
+        let Some(&(_, first)) = self.runs.iter().find(|(at, _)| *at == r) else {
+            return self.predict(rows);
+        };
+        let ratio = self
+            .repeat_ratios
+            .iter()
+            .copied()
+            .reduce(f64::max)
+            .unwrap_or(1.0);
+        first * ratio
+    }
+
+    /// Predicted seconds of a first run at `rows`: the least-squares line
+    /// through the sizes' first runs when they span two sizes or more (never
+    /// below the slowest at a size at most `rows`), else the one size's time scaled in
     /// proportion (an overestimate, since part of a run's time is fixed).
     /// Past the largest size measured, never below the line through the two
     /// largest sizes' slowest runs either: a first run slowed by a cold
@@ -187,7 +220,7 @@ impl TimeModel {
         estimate.max(floor)
     }
 
-    /// The longest run so far, seconds.
+    /// The longest first run so far, seconds.
     pub fn longest(&self) -> f64 {
         self.runs.iter().map(|(_, t)| *t).fold(0.0, f64::max)
     }
@@ -353,6 +386,25 @@ mod tests {
         assert_eq!(t.longest(), 1.5);
         // Below the measured sizes the line is not trusted below their times.
         assert!(t.predict(1500) >= 1.0);
+    }
+
+    #[test]
+    fn a_repeat_is_priced_from_the_repeats_seen_not_as_a_first_run() {
+        // The reference's settled budget sweep on a machine whose host takes
+        // freed memory back: first runs pay for new pages, repeats do not.
+        let mut t = TimeModel::default();
+        for (rows, secs) in [(1_066_518, 3.9), (2_133_036, 18.8), (4_266_073, 39.6)] {
+            t.add(rows, secs);
+        }
+        // Before any repeat, a repeat costs what the first run did.
+        assert_eq!(t.predict_repeat(4_266_073), 39.6);
+        t.add(2_133_036, 3.3);
+        let next = t.predict_repeat(4_266_073);
+        assert!((next - 39.6 * 3.3 / 18.8).abs() < 1e-9, "{next}");
+        // A fast repeat does not flatten the price of a new size.
+        assert!(t.predict(6_399_109) >= 39.6);
+        // A size never measured is priced as a first run.
+        assert_eq!(t.predict_repeat(6_399_109), t.predict(6_399_109));
     }
 
     #[test]

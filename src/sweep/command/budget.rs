@@ -417,7 +417,7 @@ pub fn sweep_within(
                 .rev()
                 .take(2)
                 .map(|g| g.size.rows)
-                .find(|&rows| state.times.predict(rows) <= clock.left_secs());
+                .find(|&rows| state.times.predict_repeat(rows) <= clock.left_secs());
             if let Some(rows) = next {
                 state.run(&ctx, rows, (&mut groups, &mut clock), &mut progress)?;
                 continue;
@@ -477,7 +477,11 @@ pub fn sweep_within(
                 Candidate {
                     rows,
                     repeat,
-                    secs: state.times.predict(rows),
+                    secs: if repeat {
+                        state.times.predict_repeat(rows)
+                    } else {
+                        state.times.predict(rows)
+                    },
                     half_width_after: after,
                 }
             })
