@@ -142,9 +142,9 @@ impl TimeModel {
 
     /// Predicted seconds of another run at `rows`, a size already measured
     /// (else as [`TimeModel::predict`]): its first run's time times the
-    /// largest repeat-to-first ratio seen, or the first run's time itself
-    /// before any repeat (a machine whose repeats cost what first runs do
-    /// is priced as before).
+    /// largest repeat-to-first ratio seen, at most 1 (a repeat slower than
+    /// its first run is jitter, and the first run's time is the price a
+    /// machine whose repeats cost what first runs do was always given).
     pub fn predict_repeat(&self, rows: u64) -> f64 {
         let r = rows as f64;
         let Some(&(_, first)) = self.runs.iter().find(|(at, _)| *at == r) else {
@@ -156,7 +156,7 @@ impl TimeModel {
             .copied()
             .reduce(f64::max)
             .unwrap_or(1.0);
-        first * ratio
+        first * ratio.min(1.0)
     }
 
     /// Predicted seconds of a first run at `rows`: the least-squares line
@@ -405,6 +405,9 @@ mod tests {
         assert!(t.predict(6_399_109) >= 39.6);
         // A size never measured is priced as a first run.
         assert_eq!(t.predict_repeat(6_399_109), t.predict(6_399_109));
+        // A repeat slower than its first run is jitter: never priced above it.
+        t.add(1_066_518, 7.8);
+        assert_eq!(t.predict_repeat(4_266_073), 39.6);
     }
 
     #[test]
