@@ -31,10 +31,10 @@ use crate::units::format_count;
 /// model says may not fit.
 const MEMORY_SLACK: f64 = 0.25;
 
-/// The share of what is left of the budget (numerator, denominator) that
-/// the probe's repeat may cost, priced as its first run: a quarter leaves
-/// the plan its sizes when the cold start is most of the probe's time.
-const PROBE_REPEAT_SHARE: (f64, f64) = (1.0, 4.0);
+/// The share of what is left of the budget that the probe's repeat may
+/// cost, priced as its first run: a quarter leaves the plan its sizes when
+/// the cold start is most of the probe's time.
+const PROBE_REPEAT_SHARE: f64 = 0.25;
 
 /// One size measured so far and its runs.
 struct Group {
@@ -376,9 +376,7 @@ pub fn sweep_within(
     // back, every page it touches: the reference's probe took 17 to 19 s,
     // its next runs 3 to 8 s), and the repeat says what a warm run costs,
     // which prices the repeats near the target that an interval needs.
-    if state.times.predict_repeat(probe) * PROBE_REPEAT_SHARE.1
-        <= clock.left_secs() * PROBE_REPEAT_SHARE.0
-    {
+    if state.times.predict_repeat(probe) <= clock.left_secs() * PROBE_REPEAT_SHARE {
         state.run(&ctx, probe, (&mut groups, &mut clock), &mut progress)?;
     }
     let (stop, half_width) = loop {
