@@ -133,11 +133,16 @@ impl TimeModel {
     /// Records a run of `rows` that took `secs`: a first run of its size,
     /// or a repeat when a run of `rows` is already recorded.
     pub fn add(&mut self, rows: u64, secs: f64) {
-        let r = rows as f64;
-        match self.runs.iter().find(|(at, _)| *at == r) {
-            Some(&(_, first)) => self.repeat_ratios.push(secs / first.max(1e-3)),
-            None => self.runs.push((r, secs)),
+        match self.first(rows) {
+            Some(first) => self.repeat_ratios.push(secs / first.max(1e-3)),
+            None => self.runs.push((rows as f64, secs)),
         }
+    }
+
+    /// Seconds of the first run at `rows`, if that size ran.
+    fn first(&self, rows: u64) -> Option<f64> {
+        let r = rows as f64;
+        self.runs.iter().find(|(at, _)| *at == r).map(|(_, t)| *t)
     }
 
     /// Predicted seconds of another run at `rows`, a size already measured
@@ -146,8 +151,7 @@ impl TimeModel {
     /// its first run is jitter, and the first run's time is the price a
     /// machine whose repeats cost what first runs do was always given).
     pub fn predict_repeat(&self, rows: u64) -> f64 {
-        let r = rows as f64;
-        let Some(&(_, first)) = self.runs.iter().find(|(at, _)| *at == r) else {
+        let Some(first) = self.first(rows) else {
             return self.predict(rows);
         };
         let ratio = self
@@ -164,7 +168,7 @@ impl TimeModel {
     /// below the slowest at a size at most `rows`), else the one size's time scaled in
     /// proportion (an overestimate, since part of a run's time is fixed).
     /// Past the largest size measured, never below the line through the two
-    /// largest sizes' slowest runs either: a first run slowed by a cold
+    /// largest sizes' first runs either: a first run slowed by a cold
     /// start (the reference's probe at 133k rows took 19 s, its next size
     /// 4.6 s) flattens the least-squares slope, and a 6.4M-row run it
     /// promised in 44 s took 58 s, past the budget's end.
@@ -172,24 +176,13 @@ impl TimeModel {
         self.fitted(rows).max(self.secant(rows as f64))
     }
 
-    /// The slope of the two largest sizes measured, their slowest runs,
-    /// carried past the largest (0 up to it, or with fewer than two sizes).
+    /// The slope of the two largest sizes' first runs, carried past the
+    /// largest (0 up to it, or with fewer than two sizes).
     fn secant(&self, r: f64) -> f64 {
-        let slowest = |x: f64| {
-            self.runs
-                .iter()
-                .filter(|(at, _)| *at == x)
-                .map(|(_, t)| *t)
-                .fold(0.0, f64::max)
-        };
-        let mut sizes: Vec<f64> = self.runs.iter().map(|(x, _)| *x).collect();
-        sizes.sort_by(f64::total_cmp);
-        sizes.dedup();
-        match sizes[..] {
-            [.., a, b] if r > b => {
-                let slope = ((slowest(b) - slowest(a)) / (b - a)).max(0.0);
-                slowest(b) + slope * (r - b)
-            }
+        let mut runs = self.runs.clone();
+        runs.sort_by(|x, y| x.0.total_cmp(&y.0));
+        match runs[..] {
+            [.., (a, ta), (b, tb)] if r > b => tb + ((tb - ta) / (b - a)).max(0.0) * (r - b),
             _ => 0.0,
         }
     }

@@ -107,10 +107,16 @@ pub struct BudgetOutcome {
 /// time and stay in `budget.json`.
 const NEAR_FACTOR: u64 = 16;
 
-/// Whether the largest size, or the one below it, ran twice: what a run's
-/// own spread near the target is read from.
+/// The largest size measured and the one below it, largest first: the
+/// sizes near the target, where a run's own spread is read from and where
+/// a budget sweep repeats.
+fn nearest(groups: &[Group]) -> impl Iterator<Item = &Group> {
+    groups.iter().rev().take(2)
+}
+
+/// Whether the largest size, or the one below it, ran twice.
 fn repeated_near_target(groups: &[Group]) -> bool {
-    groups.iter().rev().take(2).any(|g| g.attempts.len() >= 2)
+    nearest(groups).any(|g| g.attempts.len() >= 2)
 }
 
 /// The groups a budget sweep fits: those within [`NEAR_FACTOR`] of the
@@ -433,10 +439,7 @@ pub fn sweep_within(
         // fits, the size below it.
         let repeated = repeated_near_target(&groups);
         if !repeated {
-            let next = groups
-                .iter()
-                .rev()
-                .take(2)
+            let next = nearest(&groups)
                 .map(|g| g.size.rows)
                 .find(|&rows| state.times.predict_repeat(rows) <= clock.left_secs());
             if let Some(rows) = next {
@@ -467,12 +470,7 @@ pub fn sweep_within(
         // noise than the target has (an interval of ±74.9%). Two sizes, not
         // one: a pair at each gives the spread two degrees of freedom (t of
         // 4.3, not 12.7) for the price of one more warm run.
-        let mut sizes: Vec<(u64, bool)> = groups
-            .iter()
-            .rev()
-            .take(2)
-            .map(|g| (g.size.rows, true))
-            .collect();
+        let mut sizes: Vec<(u64, bool)> = nearest(&groups).map(|g| (g.size.rows, true)).collect();
         // The next two rungs of the ladder above the largest size measured.
         for next in ladder(target).into_iter().filter(|&r| r > largest).take(2) {
             if fits(next) {
