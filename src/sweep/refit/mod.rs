@@ -11,6 +11,9 @@
 //! sweep's model back. Reports of different scenarios or commands are
 //! refused (one model answers for one pipeline) unless named apart
 //! (`NAME=PATH`), each name then a variant of its own.
+//!
+//! This file reads and groups the reports; `replay.rs` and `command.rs`
+//! refit each kind.
 
 use std::path::{Path, PathBuf};
 
